@@ -1,0 +1,84 @@
+# NeonBlue — build, test, bench, demo. Libraries come from pkg-config.
+PKGS      := ncursesw libcurl rdkafka libpq libcjson gsl
+CC        ?= cc
+WARN      := -Wall -Wextra -Werror
+BASEFLAGS  = -std=c17 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP $(shell pkg-config --cflags $(PKGS))
+LDLIBS     = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+OPT       := -O2 -g
+SAN       := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+CORE_SRC  := $(sort $(wildcard core/*.c))
+CLI_SRC   := $(sort $(wildcard cli/*.c))
+TUI_SRC   := $(sort $(wildcard tui/*.c))
+SQL_SRC   := $(sort $(wildcard core/sql/pg/*.sql core/sql/ch/*.sql))
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+
+# $(1) = output dir, $(2) = flags
+define objs
+$(patsubst %.c,$(1)/obj/%.o,$(CORE_SRC)) $(1)/obj/gen/sql_embed.o
+endef
+REL_LIB_OBJ := $(call objs,build)
+SAN_LIB_OBJ := $(call objs,build/asan)
+REL_APP_OBJ := $(patsubst %.c,build/obj/%.o,$(CLI_SRC) $(TUI_SRC))
+SAN_APP_OBJ := $(patsubst %.c,build/asan/obj/%.o,$(CLI_SRC) $(TUI_SRC))
+UNIT_BIN    := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+BENCH_BIN   := $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
+
+.PHONY: all deps test bench asan clean demo check-format
+all: build/libneonblue.a build/neonblue
+
+deps:
+	@tools/deps.sh
+
+build/gen/sql_embed.c: $(SQL_SRC) tools/embed_sql.sh
+	@mkdir -p $(@D)
+	tools/embed_sql.sh $(SQL_SRC) > $@.tmp && mv $@.tmp $@
+
+build/obj/gen/sql_embed.o: build/gen/sql_embed.c
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) -Icore -c $< -o $@
+build/asan/obj/gen/sql_embed.o: build/gen/sql_embed.c
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(SAN) -Icore -c $< -o $@
+
+build/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) -c $< -o $@
+build/asan/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(SAN) -c $< -o $@
+
+build/libneonblue.a: $(REL_LIB_OBJ)
+	ar rcs $@ $^
+build/asan/libneonblue.a: $(SAN_LIB_OBJ)
+	ar rcs $@ $^
+
+build/neonblue: $(REL_APP_OBJ) build/libneonblue.a
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+build/asan/neonblue: $(SAN_APP_OBJ) build/asan/libneonblue.a
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+build/asan/tests/%: tests/unit/%.c build/asan/libneonblue.a tests/nbtest.h
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(SAN) -Itests -o $@ $< build/asan/libneonblue.a $(LDLIBS)
+
+build/bench/%: bench/%.c build/libneonblue.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) -Itests -o $@ $< build/libneonblue.a $(LDLIBS)
+
+asan: build/asan/neonblue $(UNIT_BIN)
+
+# The README's test command: deps, sanitizer build, every suite, one summary line.
+test: deps
+	@$(MAKE) --no-print-directory asan all
+	tests/run.sh $(T)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	bench/run.sh $(B)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)
