@@ -1,0 +1,1054 @@
+/* debezium.c — row changes ⇄ Debezium PostgreSQL-connector envelope JSON. */
+#include "neonblue/debezium.h"
+#include "neonblue/buf.h"
+#include "neonblue/json.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define US_PER_DAY 86400000000LL
+
+/* ---------------------------------------------------------------- structs */
+
+void nb_change_init(nb_change *c)
+{
+	memset(c, 0, sizeof *c);
+	c->source.tx_id = -1;
+}
+
+static void col_free(nb_col *col)
+{
+	free(col->name);
+	free(col->text);
+	free(col->dbz_type);
+	free(col->dbz_name);
+	cJSON_Delete(col->json);
+}
+
+void nb_tuple_done(nb_tuple *t)
+{
+	for (int i = 0; i < t->n; i++)
+		col_free(&t->cols[i]);
+	free(t->cols);
+	memset(t, 0, sizeof *t);
+}
+
+void nb_change_done(nb_change *c)
+{
+	free(c->schema);
+	free(c->table);
+	nb_tuple_done(&c->before);
+	nb_tuple_done(&c->after);
+	free(c->source.version);
+	free(c->source.name);
+	free(c->source.db);
+	free(c->source.snapshot);
+	nb_change_init(c);
+}
+
+nb_col *nb_tuple_add(nb_tuple *t, const char *name, uint32_t type_oid, const char *text)
+{
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 8;
+		t->cols = nb_xrealloc(t->cols, (size_t)t->cap * sizeof *t->cols);
+	}
+	nb_col *col = &t->cols[t->n++];
+	memset(col, 0, sizeof *col);
+	col->name = nb_xstrdup(name ? name : "");
+	col->type_oid = type_oid;
+	col->text = text ? nb_xstrdup(text) : NULL;
+	return col;
+}
+
+const nb_col *nb_tuple_find(const nb_tuple *t, const char *name)
+{
+	for (int i = 0; i < t->n; i++)
+		if (!strcmp(t->cols[i].name, name))
+			return &t->cols[i];
+	return NULL;
+}
+
+void nb_change_set(char **field, const char *value)
+{
+	free(*field);
+	*field = value ? nb_xstrdup(value) : NULL;
+}
+
+/* ------------------------------------------------------------ time helpers */
+
+int64_t nb_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Reads exactly n digits (n > 0) or, when n == 0, one or more digits. */
+static int read_digits(const char **p, int n, int64_t *v)
+{
+	int64_t x = 0;
+	int k = 0;
+	while (isdigit((unsigned char)**p) && (n == 0 || k < n) && k < 18) {
+		x = x * 10 + (**p - '0');
+		(*p)++;
+		k++;
+	}
+	*v = x;
+	return k > 0 && (n == 0 || k == n) ? 0 : -1;
+}
+
+static int parse_date_part(const char **p, int64_t *days)
+{
+	int64_t y, mo, d;
+	if (read_digits(p, 0, &y) || **p != '-')
+		return -1;
+	(*p)++;
+	if (read_digits(p, 2, &mo) || **p != '-')
+		return -1;
+	(*p)++;
+	if (read_digits(p, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31)
+		return -1;
+	*days = nb_days_from_civil(y, (unsigned)mo, (unsigned)d);
+	return 0;
+}
+
+/* "HH:MM[:SS[.ffffff]]" → µs since midnight. */
+static int parse_time_part(const char **p, int64_t *us)
+{
+	int64_t h, mi, s = 0, frac = 0;
+	if (read_digits(p, 2, &h) || **p != ':')
+		return -1;
+	(*p)++;
+	if (read_digits(p, 2, &mi))
+		return -1;
+	if (**p == ':') {
+		(*p)++;
+		if (read_digits(p, 2, &s))
+			return -1;
+		if (**p == '.') {
+			(*p)++;
+			int k = 0;
+			while (isdigit((unsigned char)**p)) {
+				if (k < 6)
+					frac = frac * 10 + (**p - '0');
+				k++;
+				(*p)++;
+			}
+			if (k == 0)
+				return -1;
+			for (; k < 6; k++)
+				frac *= 10;
+		}
+	}
+	if (h > 24 || mi > 59 || s > 60)
+		return -1;
+	*us = ((h * 60 + mi) * 60 + s) * 1000000 + frac;
+	return 0;
+}
+
+/* "+hh[:mm[:ss]]", "+hhmm", "Z" → offset seconds east of UTC. */
+static int parse_offset(const char **p, int64_t *off)
+{
+	if (**p == 'Z' || **p == 'z') {
+		(*p)++;
+		*off = 0;
+		return 0;
+	}
+	int sign = **p == '-' ? -1 : 1;
+	if (**p != '+' && **p != '-')
+		return -1;
+	(*p)++;
+	int64_t h, m = 0, s = 0;
+	if (read_digits(p, 2, &h))
+		return -1;
+	if (**p == ':')
+		(*p)++;
+	if (isdigit((unsigned char)**p)) {
+		if (read_digits(p, 2, &m))
+			return -1;
+		if (**p == ':')
+			(*p)++;
+		if (isdigit((unsigned char)**p) && read_digits(p, 2, &s))
+			return -1;
+	}
+	*off = sign * (h * 3600 + m * 60 + s);
+	return 0;
+}
+
+int nb_pg_parse_timestamp(const char *s, int64_t *us, int *has_tz)
+{
+	const char *p = s;
+	int64_t days, tod = 0, off = 0;
+	int tz = 0;
+	if (parse_date_part(&p, &days))
+		return -1;
+	if (*p == ' ' || *p == 'T' || *p == 't') {
+		p++;
+		if (parse_time_part(&p, &tod))
+			return -1;
+	}
+	if (*p) {
+		if (parse_offset(&p, &off))
+			return -1;
+		tz = 1;
+	}
+	if (*p)
+		return -1;
+	*us = days * US_PER_DAY + tod - off * 1000000;
+	if (has_tz)
+		*has_tz = tz;
+	return 0;
+}
+
+void nb_format_iso_utc(int64_t us, char out[48])
+{
+	int64_t days = floor_div(us, US_PER_DAY);
+	int64_t rem = us - days * US_PER_DAY;
+	int64_t y;
+	unsigned m, d;
+	civil_from_days(days, &y, &m, &d);
+	int64_t secs = rem / 1000000, frac = rem % 1000000;
+	int n = snprintf(out, 48, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d", y, m, d,
+			 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+	if (frac) {
+		char f[8];
+		snprintf(f, sizeof f, "%06d", (int)frac);
+		int k = 6;
+		while (k > 0 && f[k - 1] == '0')
+			k--;
+		f[k] = '\0';
+		n += snprintf(out + n, (size_t)(48 - n), ".%s", f);
+	}
+	snprintf(out + n, (size_t)(48 - n), "Z");
+}
+
+int nb_lsn_parse(const char *s, uint64_t *lsn)
+{
+	char *end;
+	errno = 0;
+	unsigned long hi = strtoul(s, &end, 16);
+	if (end == s || *end != '/' || errno)
+		return -1;
+	const char *lo_s = end + 1;
+	unsigned long lo = strtoul(lo_s, &end, 16);
+	if (end == lo_s || *end || errno || hi > 0xffffffffUL || lo > 0xffffffffUL)
+		return -1;
+	*lsn = ((uint64_t)hi << 32) | lo;
+	return 0;
+}
+
+void nb_lsn_format(uint64_t lsn, char out[32])
+{
+	snprintf(out, 32, "%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
+}
+
+/* ------------------------------------------------------------------ render */
+
+/* Debezium's Kafka Connect type and semantic name for a PostgreSQL type. */
+static void oid_schema(uint32_t oid, const char **type, const char **name)
+{
+	*name = NULL;
+	switch (oid) {
+	case NB_OID_BOOL: *type = "boolean"; break;
+	case NB_OID_INT2: *type = "int16"; break;
+	case NB_OID_INT4: *type = "int32"; break;
+	case NB_OID_INT8:
+	case NB_OID_OID: *type = "int64"; break;
+	case NB_OID_FLOAT4: *type = "float"; break;
+	case NB_OID_FLOAT8:
+	case NB_OID_NUMERIC: *type = "double"; break;
+	case NB_OID_BYTEA: *type = "bytes"; break;
+	case NB_OID_DATE: *type = "int32"; *name = "io.debezium.time.Date"; break;
+	case NB_OID_TIME: *type = "int64"; *name = "io.debezium.time.MicroTime"; break;
+	case NB_OID_TIMESTAMP: *type = "int64"; *name = "io.debezium.time.MicroTimestamp"; break;
+	case NB_OID_TIMESTAMPTZ: *type = "string"; *name = "io.debezium.time.ZonedTimestamp"; break;
+	case NB_OID_JSON:
+	case NB_OID_JSONB: *type = "string"; *name = "io.debezium.data.Json"; break;
+	case NB_OID_UUID: *type = "string"; *name = "io.debezium.data.Uuid"; break;
+	default: *type = "string"; break;
+	}
+}
+
+/* The reverse, for re-rendering what was parsed with a schema. */
+static uint32_t schema_oid(const char *type, const char *name)
+{
+	static const struct {
+		const char *name;
+		uint32_t oid;
+	} names[] = {
+		{"io.debezium.time.Date", NB_OID_DATE},
+		{"io.debezium.time.MicroTime", NB_OID_TIME},
+		{"io.debezium.time.MicroTimestamp", NB_OID_TIMESTAMP},
+		{"io.debezium.time.ZonedTimestamp", NB_OID_TIMESTAMPTZ},
+		{"io.debezium.data.Json", NB_OID_JSONB},
+		{"io.debezium.data.Uuid", NB_OID_UUID},
+	};
+	static const struct {
+		const char *type;
+		uint32_t oid;
+	} types[] = {
+		{"boolean", NB_OID_BOOL}, {"int16", NB_OID_INT2},  {"int32", NB_OID_INT4},
+		{"int64", NB_OID_INT8},   {"float", NB_OID_FLOAT4}, {"double", NB_OID_FLOAT8},
+		{"bytes", NB_OID_BYTEA},  {"string", NB_OID_TEXT},
+	};
+	if (name)
+		for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+			if (!strcmp(name, names[i].name))
+				return names[i].oid;
+	if (type)
+		for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+			if (!strcmp(type, types[i].type))
+				return types[i].oid;
+	return 0;
+}
+
+/* JSON number grammar: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)? */
+static int is_json_number(const char *s)
+{
+	const char *p = s;
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (isdigit((unsigned char)*p))
+			p++;
+	else
+		return 0;
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return 0;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			return 0;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	return *p == '\0';
+}
+
+static cJSON *render_int(const char *text, nb_err *err)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(text, &end, 10);
+	if (end == text || *end || errno)
+		return nb_err_set(err, NB_EINPUT, "integer value \"%s\" is not a number", text),
+		       NULL;
+	char num[32];
+	snprintf(num, sizeof num, "%lld", v);
+	return cJSON_CreateRaw(num);
+}
+
+static cJSON *render_float(const char *text, nb_err *err)
+{
+	if (is_json_number(text))
+		return cJSON_CreateRaw(text);
+	char *end;
+	double v = strtod(text, &end);
+	if (end == text || *end)
+		return nb_err_set(err, NB_EINPUT, "floating-point value \"%s\" is not a number", text),
+		       NULL;
+	return nb_json_number_or_null(v); /* NaN and infinities */
+}
+
+static cJSON *render_bytea(const char *text, nb_err *err)
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	if (strncmp(text, "\\x", 2))
+		return nb_err_set(err, NB_EINPUT, "bytea value is not in hex format"), NULL;
+	size_t hex = strlen(text + 2);
+	if (hex % 2)
+		return nb_err_set(err, NB_EINPUT, "bytea value has an odd number of hex digits"),
+		       NULL;
+	size_t n = hex / 2;
+	unsigned char *raw = nb_xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(text + 2 + 2 * i, "%2x", &v) != 1) {
+			free(raw);
+			return nb_err_set(err, NB_EINPUT, "bytea value has a bad hex digit"), NULL;
+		}
+		raw[i] = (unsigned char)v;
+	}
+	nb_buf b;
+	nb_buf_init(&b);
+	nb_buf_reserve(&b, n / 3 * 4 + 8);
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)raw[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned)raw[i + 1] << 8;
+		if (i + 2 < n)
+			v |= raw[i + 2];
+		nb_buf_putc(&b, b64[v >> 18 & 63]);
+		nb_buf_putc(&b, b64[v >> 12 & 63]);
+		nb_buf_putc(&b, i + 1 < n ? b64[v >> 6 & 63] : '=');
+		nb_buf_putc(&b, i + 2 < n ? b64[v & 63] : '=');
+	}
+	free(raw);
+	cJSON *s = cJSON_CreateString(b.data ? b.data : "");
+	nb_buf_done(&b);
+	return s;
+}
+
+static cJSON *render_time_value(uint32_t oid, const char *text, nb_err *err)
+{
+	char num[48];
+	int64_t v;
+	int has_tz;
+	const char *p = text;
+	if (!strcmp(text, "infinity") || !strcmp(text, "-infinity"))
+		return cJSON_CreateString(text);
+	switch (oid) {
+	case NB_OID_DATE:
+		if (parse_date_part(&p, &v) || *p)
+			break;
+		snprintf(num, sizeof num, "%" PRId64, v);
+		return cJSON_CreateRaw(num);
+	case NB_OID_TIME:
+		if (parse_time_part(&p, &v) || *p)
+			break;
+		snprintf(num, sizeof num, "%" PRId64, v);
+		return cJSON_CreateRaw(num);
+	case NB_OID_TIMESTAMP:
+		if (nb_pg_parse_timestamp(text, &v, &has_tz))
+			break;
+		snprintf(num, sizeof num, "%" PRId64, v);
+		return cJSON_CreateRaw(num);
+	default: /* timestamptz */
+		if (nb_pg_parse_timestamp(text, &v, &has_tz))
+			break;
+		nb_format_iso_utc(v, num);
+		return cJSON_CreateString(num);
+	}
+	return nb_err_set(err, NB_EINPUT,
+			  "date/time value \"%s\" is not in PostgreSQL's ISO format (DateStyle=ISO)",
+			  text),
+	       NULL;
+}
+
+cJSON *nb_debezium_render_value(uint32_t oid, const char *text, nb_err *err)
+{
+	if (!text)
+		return cJSON_CreateNull();
+	switch (oid) {
+	case NB_OID_BOOL: return cJSON_CreateBool(text[0] == 't');
+	case NB_OID_INT2:
+	case NB_OID_INT4:
+	case NB_OID_INT8:
+	case NB_OID_OID: return render_int(text, err);
+	case NB_OID_FLOAT4:
+	case NB_OID_FLOAT8:
+	case NB_OID_NUMERIC: return render_float(text, err);
+	case NB_OID_BYTEA: return render_bytea(text, err);
+	case NB_OID_DATE:
+	case NB_OID_TIME:
+	case NB_OID_TIMESTAMP:
+	case NB_OID_TIMESTAMPTZ: return render_time_value(oid, text, err);
+	default: return cJSON_CreateString(text);
+	}
+}
+
+/* A parsed number printed back in its shortest round-trip form (1.1, not
+ * 1.1000000000000001), as a Java producer would have printed it. */
+static cJSON *shortest_number(double v)
+{
+	if (!isfinite(v))
+		return cJSON_CreateNull();
+	char num[40];
+	if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+		snprintf(num, sizeof num, "%.0f", v == 0 ? 0.0 : v);
+		return cJSON_CreateRaw(num);
+	}
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(num, sizeof num, "%.*g", prec, v);
+		if (strtod(num, NULL) == v)
+			break;
+	}
+	return cJSON_CreateRaw(num);
+}
+
+static cJSON *render_col(const nb_col *col, nb_err *err)
+{
+	if (col->toast_unchanged)
+		return cJSON_CreateString(NB_DEBEZIUM_UNAVAILABLE);
+	if (col->json && cJSON_IsNumber(col->json))
+		return shortest_number(col->json->valuedouble);
+	if (col->json)
+		return cJSON_Duplicate(col->json, 1);
+	cJSON *v = nb_debezium_render_value(col->type_oid, col->text, err);
+	if (!v && err)
+		nb_err_set(err, NB_EINPUT, "column %s: %s", col->name, err->msg);
+	return v;
+}
+
+static cJSON *render_tuple(const nb_tuple *t, int keys_only, nb_err *err)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (int i = 0; i < t->n; i++) {
+		if (keys_only && !t->cols[i].is_key)
+			continue;
+		cJSON *v = render_col(&t->cols[i], err);
+		if (!v) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+		cJSON_AddItemToObject(o, t->cols[i].name, v);
+	}
+	return o;
+}
+
+static const char *str_or(const char *s, const char *dflt)
+{
+	return s ? s : dflt;
+}
+
+static cJSON *render_source(const nb_change *c)
+{
+	const nb_source *s = &c->source;
+	cJSON *o = cJSON_CreateObject();
+	char num[32];
+	cJSON_AddStringToObject(o, "version", str_or(s->version, "neonblue"));
+	cJSON_AddStringToObject(o, "connector", "postgresql");
+	cJSON_AddStringToObject(o, "name", str_or(s->name, "neonblue"));
+	snprintf(num, sizeof num, "%" PRId64, s->ts_ms);
+	cJSON_AddRawToObject(o, "ts_ms", num);
+	cJSON_AddStringToObject(o, "snapshot", str_or(s->snapshot, c->op == 'r' ? "true" : "false"));
+	cJSON_AddStringToObject(o, "db", str_or(s->db, ""));
+	cJSON_AddStringToObject(o, "schema", str_or(c->schema, ""));
+	cJSON_AddStringToObject(o, "table", str_or(c->table, ""));
+	if (s->tx_id >= 0) {
+		snprintf(num, sizeof num, "%" PRId64, s->tx_id);
+		cJSON_AddRawToObject(o, "txId", num);
+	} else {
+		cJSON_AddNullToObject(o, "txId");
+	}
+	snprintf(num, sizeof num, "%" PRIu64, s->lsn);
+	cJSON_AddRawToObject(o, "lsn", num);
+	cJSON_AddNullToObject(o, "xmin");
+	return o;
+}
+
+static cJSON *field_schema(const char *type, const char *name, int optional, const char *field)
+{
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "type", type);
+	cJSON_AddBoolToObject(f, "optional", optional);
+	if (name) {
+		cJSON_AddStringToObject(f, "name", name);
+		cJSON_AddNumberToObject(f, "version", 1);
+	}
+	cJSON_AddStringToObject(f, "field", field);
+	return f;
+}
+
+static cJSON *col_schema(const nb_col *col)
+{
+	const char *type, *name;
+	if (col->dbz_type) {
+		type = col->dbz_type;
+		name = col->dbz_name;
+	} else {
+		oid_schema(col->type_oid, &type, &name);
+	}
+	return field_schema(type, name, !col->is_key, col->name);
+}
+
+static cJSON *struct_schema(const nb_tuple *t, int keys_only, int optional, const char *name,
+			    const char *field)
+{
+	cJSON *s = cJSON_CreateObject();
+	cJSON_AddStringToObject(s, "type", "struct");
+	cJSON *fields = cJSON_AddArrayToObject(s, "fields");
+	for (int i = 0; t && i < t->n; i++)
+		if (!keys_only || t->cols[i].is_key)
+			cJSON_AddItemToArray(fields, col_schema(&t->cols[i]));
+	cJSON_AddBoolToObject(s, "optional", optional);
+	cJSON_AddStringToObject(s, "name", name);
+	if (field)
+		cJSON_AddStringToObject(s, "field", field);
+	return s;
+}
+
+static void record_name(nb_buf *b, const nb_change *c, const char *suffix)
+{
+	nb_buf_reset(b);
+	nb_buf_printf(b, "%s.%s.%s.%s", str_or(c->source.name, "neonblue"), str_or(c->schema, ""),
+		      str_or(c->table, ""), suffix);
+}
+
+static cJSON *source_schema(void)
+{
+	static const char *const fields[][3] = {
+		{"string", "0", "version"}, {"string", "0", "connector"}, {"string", "0", "name"},
+		{"int64", "0", "ts_ms"},    {"string", "1", "snapshot"},  {"string", "0", "db"},
+		{"string", "0", "schema"},  {"string", "0", "table"},     {"int64", "1", "txId"},
+		{"int64", "1", "lsn"},      {"int64", "1", "xmin"},
+	};
+	cJSON *s = cJSON_CreateObject();
+	cJSON_AddStringToObject(s, "type", "struct");
+	cJSON *arr = cJSON_AddArrayToObject(s, "fields");
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+		cJSON *f = field_schema(fields[i][0], NULL, fields[i][1][0] == '1', fields[i][2]);
+		if (!strcmp(fields[i][2], "snapshot")) {
+			cJSON_DeleteItemFromObject(f, "field");
+			cJSON_AddStringToObject(f, "name", "io.debezium.data.Enum");
+			cJSON_AddNumberToObject(f, "version", 1);
+			cJSON *par = cJSON_AddObjectToObject(f, "parameters");
+			cJSON_AddStringToObject(par, "allowed", "true,last,false,incremental");
+			cJSON_AddStringToObject(f, "default", "false");
+			cJSON_AddStringToObject(f, "field", "snapshot");
+		}
+		cJSON_AddItemToArray(arr, f);
+	}
+	cJSON_AddBoolToObject(s, "optional", 0);
+	cJSON_AddStringToObject(s, "name", "io.debezium.connector.postgresql.Source");
+	cJSON_AddStringToObject(s, "field", "source");
+	return s;
+}
+
+static cJSON *envelope_schema(const nb_change *c)
+{
+	nb_buf name;
+	nb_buf_init(&name);
+	const nb_tuple *cols = c->has_after ? &c->after : c->has_before ? &c->before : NULL;
+	cJSON *s = cJSON_CreateObject();
+	cJSON_AddStringToObject(s, "type", "struct");
+	cJSON *fields = cJSON_AddArrayToObject(s, "fields");
+	record_name(&name, c, "Value");
+	cJSON_AddItemToArray(fields, struct_schema(cols, 0, 1, name.data, "before"));
+	cJSON_AddItemToArray(fields, struct_schema(cols, 0, 1, name.data, "after"));
+	cJSON_AddItemToArray(fields, source_schema());
+	cJSON_AddItemToArray(fields, field_schema("string", NULL, 0, "op"));
+	cJSON_AddItemToArray(fields, field_schema("int64", NULL, 1, "ts_ms"));
+	cJSON_AddBoolToObject(s, "optional", 0);
+	record_name(&name, c, "Envelope");
+	cJSON_AddStringToObject(s, "name", name.data);
+	nb_buf_done(&name);
+	return s;
+}
+
+static char *wrap_and_print(cJSON *schema, cJSON *payload, int with_schema)
+{
+	if (!with_schema) {
+		char *s = nb_json_print(payload);
+		cJSON_Delete(payload);
+		return s;
+	}
+	cJSON *w = cJSON_CreateObject();
+	cJSON_AddItemToObject(w, "schema", schema);
+	cJSON_AddItemToObject(w, "payload", payload);
+	char *s = nb_json_print(w);
+	cJSON_Delete(w);
+	return s;
+}
+
+char *nb_debezium_value(const nb_change *c, int with_schema, nb_err *err)
+{
+	if (!strchr("rcudt", c->op) || !c->op)
+		return nb_err_set(err, NB_EINPUT, "change op '%c' is not one of r, c, u, d, t", c->op),
+		       NULL;
+	cJSON *p = cJSON_CreateObject();
+	cJSON *before = c->has_before ? render_tuple(&c->before, 0, err) : cJSON_CreateNull();
+	cJSON *after = c->has_after ? render_tuple(&c->after, 0, err) : cJSON_CreateNull();
+	if (!before || !after) {
+		cJSON_Delete(before);
+		cJSON_Delete(after);
+		cJSON_Delete(p);
+		return NULL;
+	}
+	cJSON_AddItemToObject(p, "before", before);
+	cJSON_AddItemToObject(p, "after", after);
+	cJSON_AddItemToObject(p, "source", render_source(c));
+	char op[2] = {c->op, '\0'};
+	cJSON_AddStringToObject(p, "op", op);
+	char num[32];
+	snprintf(num, sizeof num, "%" PRId64, c->ts_ms);
+	cJSON_AddRawToObject(p, "ts_ms", num);
+	return wrap_and_print(with_schema ? envelope_schema(c) : NULL, p, with_schema);
+}
+
+static int tuple_has_key(const nb_tuple *t)
+{
+	for (int i = 0; i < t->n; i++)
+		if (t->cols[i].is_key)
+			return 1;
+	return 0;
+}
+
+char *nb_debezium_key(const nb_change *c, int with_schema, nb_err *err)
+{
+	const nb_tuple *t = NULL;
+	if (c->has_after && tuple_has_key(&c->after))
+		t = &c->after;
+	else if (c->has_before && tuple_has_key(&c->before))
+		t = &c->before;
+	if (!t)
+		return nb_err_set(err, NB_EINPUT, "table %s.%s: the change carries no key column",
+				  str_or(c->schema, "?"), str_or(c->table, "?")),
+		       NULL;
+	cJSON *p = render_tuple(t, 1, err);
+	if (!p)
+		return NULL;
+	cJSON *schema = NULL;
+	if (with_schema) {
+		nb_buf name;
+		nb_buf_init(&name);
+		record_name(&name, c, "Key");
+		schema = struct_schema(t, 1, 0, name.data, NULL);
+		nb_buf_done(&name);
+	}
+	return wrap_and_print(schema, p, with_schema);
+}
+
+/* ------------------------------------------------------------------- parse */
+
+static const char *get_str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int64_t get_int(const cJSON *o, const char *k, int64_t dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+}
+
+/* The "fields" array of the struct field named field inside schema. */
+static const cJSON *schema_fields_of(const cJSON *schema, const char *field)
+{
+	const cJSON *fields = cJSON_GetObjectItemCaseSensitive(schema, "fields");
+	const cJSON *f;
+	cJSON_ArrayForEach(f, fields)
+	{
+		const char *name = get_str(f, "field");
+		if (name && !strcmp(name, field))
+			return cJSON_GetObjectItemCaseSensitive(f, "fields");
+	}
+	return NULL;
+}
+
+static void apply_schema(nb_col *col, const cJSON *fields)
+{
+	const cJSON *f;
+	cJSON_ArrayForEach(f, fields)
+	{
+		const char *name = get_str(f, "field");
+		if (!name || strcmp(name, col->name))
+			continue;
+		const char *type = get_str(f, "type"), *sem = get_str(f, "name");
+		nb_change_set(&col->dbz_type, type);
+		nb_change_set(&col->dbz_name, sem);
+		col->type_oid = schema_oid(type, sem);
+		return;
+	}
+}
+
+/* Moves the members of obj into t (obj is consumed member by member). */
+static int parse_tuple(cJSON *obj, const cJSON *schema_fields, nb_tuple *t, int is_key,
+		       const char *what, nb_err *err)
+{
+	if (!cJSON_IsObject(obj))
+		return nb_err_set(err, NB_EINPUT, "\"%s\" is neither an object nor null", what);
+	while (obj->child) {
+		cJSON *v = cJSON_DetachItemViaPointer(obj, obj->child);
+		nb_col *col = nb_tuple_add(t, v->string, 0, NULL);
+		col->is_key = is_key;
+		col->json = v;
+		col->toast_unchanged =
+			cJSON_IsString(v) && !strcmp(v->valuestring, NB_DEBEZIUM_UNAVAILABLE);
+		if (schema_fields)
+			apply_schema(col, schema_fields);
+	}
+	return 0;
+}
+
+static int parse_source(const cJSON *src, nb_change *out, nb_err *err)
+{
+	if (!cJSON_IsObject(src))
+		return nb_err_set(err, NB_EINPUT, "the envelope has no \"source\" object");
+	const char *table = get_str(src, "table");
+	if (!table)
+		return nb_err_set(err, NB_EINPUT, "\"source.table\" is missing or not a string");
+	nb_change_set(&out->table, table);
+	nb_change_set(&out->schema, get_str(src, "schema"));
+	nb_change_set(&out->source.version, get_str(src, "version"));
+	nb_change_set(&out->source.name, get_str(src, "name"));
+	nb_change_set(&out->source.db, get_str(src, "db"));
+	const cJSON *snap = cJSON_GetObjectItemCaseSensitive(src, "snapshot");
+	if (cJSON_IsString(snap))
+		nb_change_set(&out->source.snapshot, snap->valuestring);
+	else if (cJSON_IsBool(snap))
+		nb_change_set(&out->source.snapshot, cJSON_IsTrue(snap) ? "true" : "false");
+	out->source.tx_id = get_int(src, "txId", -1);
+	out->source.lsn = (uint64_t)get_int(src, "lsn", 0);
+	out->source.ts_ms = get_int(src, "ts_ms", 0);
+	if (!out->source.ts_ms) /* Debezium 0.9 */
+		out->source.ts_ms = get_int(src, "ts_usec", 0) / 1000;
+	return 0;
+}
+
+/* Splits a value into (schema, payload); sets *tomb for a null payload. */
+static cJSON *unwrap(cJSON *root, const cJSON **schema, int *wrapped)
+{
+	*schema = NULL;
+	*wrapped = 0;
+	if (cJSON_IsObject(root) && cJSON_HasObjectItem(root, "payload") &&
+	    !cJSON_HasObjectItem(root, "op")) {
+		*wrapped = 1;
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "schema");
+		*schema = cJSON_IsObject(s) ? s : NULL;
+		return cJSON_GetObjectItemCaseSensitive(root, "payload");
+	}
+	return root;
+}
+
+static int blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!isspace((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int parse_payload(cJSON *p, const cJSON *schema, nb_change *out, nb_err *err)
+{
+	if (!cJSON_IsObject(p))
+		return nb_err_set(err, NB_EINPUT, "the envelope payload is not a JSON object");
+	const char *op = get_str(p, "op");
+	if (!op || strlen(op) != 1 || !strchr("rcudt", op[0]))
+		return nb_err_set(err, NB_EINPUT, "\"op\" is %s%s%s, expected one of r, c, u, d, t",
+				  op ? "\"" : "", op ? op : "missing", op ? "\"" : "");
+	out->op = op[0];
+	out->ts_ms = get_int(p, "ts_ms", 0);
+	if (parse_source(cJSON_GetObjectItemCaseSensitive(p, "source"), out, err))
+		return -1;
+	static const char *const names[2] = {"before", "after"};
+	for (int i = 0; i < 2; i++) {
+		cJSON *t = cJSON_GetObjectItemCaseSensitive(p, names[i]);
+		if (!t || cJSON_IsNull(t))
+			continue;
+		nb_tuple *dst = i ? &out->after : &out->before;
+		if (parse_tuple(t, schema ? schema_fields_of(schema, names[i]) : NULL, dst, 0,
+				names[i], err))
+			return -1;
+		*(i ? &out->has_after : &out->has_before) = 1;
+	}
+	if ((out->op == 'c' || out->op == 'r' || out->op == 'u') && !out->has_after)
+		return nb_err_set(err, NB_EINPUT, "op \"%c\" without an \"after\" row", out->op);
+	if (out->op == 'd' && !out->has_before)
+		return nb_err_set(err, NB_EINPUT, "op \"d\" without a \"before\" row");
+	return 0;
+}
+
+int nb_debezium_parse(const char *json, size_t len, nb_change *out, nb_err *err)
+{
+	nb_change_done(out);
+	if (!json || blank(json, len)) {
+		out->tombstone = 1;
+		return 0;
+	}
+	cJSON *root = cJSON_ParseWithLength(json, len);
+	if (!root)
+		return nb_err_set(err, NB_EINPUT, "the Kafka value is not valid JSON (%zu bytes)",
+				  len);
+	const cJSON *schema;
+	int wrapped;
+	cJSON *p = unwrap(root, &schema, &wrapped);
+	int rc = 0;
+	if (!p || cJSON_IsNull(p)) {
+		out->tombstone = 1;
+	} else {
+		out->with_schema = wrapped;
+		rc = parse_payload(p, schema, out, err);
+		if (rc) {
+			nb_change_done(out);
+		}
+	}
+	cJSON_Delete(root);
+	return rc;
+}
+
+int nb_debezium_parse_key(const char *json, size_t len, nb_tuple *out, nb_err *err)
+{
+	nb_tuple_done(out);
+	if (!json || blank(json, len))
+		return nb_err_set(err, NB_EINPUT, "the Kafka key is empty");
+	cJSON *root = cJSON_ParseWithLength(json, len);
+	if (!root)
+		return nb_err_set(err, NB_EINPUT, "the Kafka key is not valid JSON (%zu bytes)", len);
+	const cJSON *schema;
+	int wrapped;
+	cJSON *p = unwrap(root, &schema, &wrapped);
+	int rc = parse_tuple(p, schema ? cJSON_GetObjectItemCaseSensitive(schema, "fields") : NULL,
+			     out, 1, "key", err);
+	cJSON_Delete(root);
+	if (rc)
+		nb_tuple_done(out);
+	return rc;
+}
+
+/* --------------------------------------------------------------- accessors */
+
+static int col_absent(const nb_col *c)
+{
+	return !c->json || cJSON_IsNull(c->json) || c->toast_unchanged;
+}
+
+static int sem_is(const nb_col *c, const char *name)
+{
+	return c->dbz_name && !strcmp(c->dbz_name, name);
+}
+
+int nb_debezium_col_epoch_us(const nb_col *c, int64_t *us, nb_err *err)
+{
+	if (col_absent(c))
+		return 1;
+	const cJSON *v = c->json;
+	if (cJSON_IsString(v)) {
+		if (nb_pg_parse_timestamp(v->valuestring, us, NULL))
+			return nb_err_set(err, NB_EINPUT,
+					  "column %s: \"%s\" is not an ISO-8601 timestamp", c->name,
+					  v->valuestring);
+		return 0;
+	}
+	if (!cJSON_IsNumber(v))
+		return nb_err_set(err, NB_EINPUT, "column %s: a timestamp must be a string or a number",
+				  c->name);
+	double d = v->valuedouble;
+	if (sem_is(c, "io.debezium.time.Timestamp") ||
+	    sem_is(c, "org.apache.kafka.connect.data.Timestamp"))
+		d *= 1000;
+	else if (sem_is(c, "io.debezium.time.NanoTimestamp"))
+		d /= 1000;
+	else if (sem_is(c, "io.debezium.time.Date") || sem_is(c, "org.apache.kafka.connect.data.Date"))
+		d *= (double)US_PER_DAY;
+	*us = (int64_t)llround(d);
+	return 0;
+}
+
+int nb_debezium_col_days(const nb_col *c, int32_t *days, nb_err *err)
+{
+	if (col_absent(c))
+		return 1;
+	if (cJSON_IsNumber(c->json) && !sem_is(c, "io.debezium.time.MicroTimestamp") &&
+	    !sem_is(c, "io.debezium.time.Timestamp") && !sem_is(c, "io.debezium.time.NanoTimestamp")) {
+		*days = (int32_t)c->json->valuedouble;
+		return 0;
+	}
+	int64_t us;
+	if (nb_debezium_col_epoch_us(c, &us, err))
+		return -1;
+	*days = (int32_t)floor_div(us, US_PER_DAY);
+	return 0;
+}
+
+int nb_debezium_col_int(const nb_col *c, int64_t *v, nb_err *err)
+{
+	if (col_absent(c))
+		return 1;
+	if (cJSON_IsNumber(c->json)) {
+		*v = (int64_t)c->json->valuedouble;
+		return 0;
+	}
+	if (cJSON_IsBool(c->json)) {
+		*v = cJSON_IsTrue(c->json);
+		return 0;
+	}
+	if (cJSON_IsString(c->json)) {
+		char *end;
+		errno = 0;
+		long long x = strtoll(c->json->valuestring, &end, 10);
+		if (end != c->json->valuestring && !*end && !errno) {
+			*v = x;
+			return 0;
+		}
+	}
+	return nb_err_set(err, NB_EINPUT, "column %s: value is not an integer", c->name);
+}
+
+int nb_debezium_col_double(const nb_col *c, double *v, nb_err *err)
+{
+	if (col_absent(c))
+		return 1;
+	if (cJSON_IsNumber(c->json)) {
+		*v = c->json->valuedouble;
+		return 0;
+	}
+	if (cJSON_IsString(c->json)) {
+		char *end;
+		double x = strtod(c->json->valuestring, &end);
+		if (end != c->json->valuestring && !*end) {
+			*v = x;
+			return 0;
+		}
+	}
+	return nb_err_set(err, NB_EINPUT, "column %s: value is not a number", c->name);
+}
+
+int nb_debezium_col_bool(const nb_col *c, int *v, nb_err *err)
+{
+	if (col_absent(c))
+		return 1;
+	if (cJSON_IsBool(c->json)) {
+		*v = cJSON_IsTrue(c->json);
+		return 0;
+	}
+	if (cJSON_IsNumber(c->json)) {
+		*v = c->json->valuedouble != 0;
+		return 0;
+	}
+	return nb_err_set(err, NB_EINPUT, "column %s: value is not a boolean", c->name);
+}
+
+int nb_debezium_col_text(const nb_col *c, char **out, nb_err *err)
+{
+	(void)err;
+	if (col_absent(c))
+		return 1;
+	const cJSON *v = c->json;
+	if (cJSON_IsString(v)) {
+		*out = nb_xstrdup(v->valuestring);
+	} else if (cJSON_IsBool(v)) {
+		*out = nb_xstrdup(cJSON_IsTrue(v) ? "true" : "false");
+	} else {
+		*out = nb_json_print(v);
+	}
+	return 0;
+}
