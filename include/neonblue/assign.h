@@ -4,6 +4,7 @@
 #define NEONBLUE_ASSIGN_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 
 #define NB_ASSIGN_MAX_VARIANTS 64
 
@@ -25,8 +26,18 @@ int nb_choose_variation(double x, const double (*ranges)[2], int n);
 /* GrowthBook's inNamespace: hash("__" + ns_id, user, 1) in [start, end). */
 int nb_in_namespace(const char *user, const char *ns_id, double start, double end);
 
-/* GrowthBook condition evaluation; saved_groups may be NULL. 1 match, 0 not. */
+/* GrowthBook condition evaluation; saved_groups may be NULL. 1 match, 0 not.
+ * Comparisons follow JavaScript's rules as the reference SDK does ("8" > 5,
+ * a missing attribute compares as null). $regex uses POSIX extended regular
+ * expressions with JavaScript's \d \w \s escapes and (?: groups translated;
+ * a pattern that does not compile never matches. Compiled patterns are cached
+ * per thread. Case-insensitive operators ($ini $nini $alli $regexi) fold
+ * ASCII letters only. */
 int nb_eval_condition(const cJSON *condition, const cJSON *attributes, const cJSON *saved_groups);
+
+/* GrowthBook's paddedVersionString of a version ("v1.2.3+b" → comparable
+ * string); writes at most n bytes (NUL included), returns the full length. */
+size_t nb_version_pad(const char *version, char *out, size_t n);
 
 /* What a decision needs to know about an experiment. */
 typedef struct nb_assign_exp {
@@ -39,6 +50,7 @@ typedef struct nb_assign_exp {
 	const cJSON *condition;   /* targeting, NULL for everyone */
 	int nvariants;            /* 2..NB_ASSIGN_MAX_VARIANTS */
 	const double *weights;    /* nvariants weights summing to 1 */
+	const cJSON *saved_groups; /* {"group id": [values]} for $inGroup, or NULL */
 } nb_assign_exp;
 
 enum nb_assign_reason {
@@ -46,6 +58,7 @@ enum nb_assign_reason {
 	NB_ASSIGN_NOT_TARGETED,   /* condition false */
 	NB_ASSIGN_NOT_IN_NAMESPACE,
 	NB_ASSIGN_NOT_COVERED,    /* bucket outside every range (coverage) */
+	NB_ASSIGN_NO_USER,        /* empty user id: nothing to hash */
 };
 
 typedef struct nb_assign_result {
