@@ -1,0 +1,212 @@
+/* cmd_stack.c — `neonblue stack up|down|status` (and the hidden `supervise`
+ * and `kafka` that the stack runs itself). */
+#include "cli.h"
+#include "neonblue/stack.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char usage_text[] =
+	"usage: neonblue stack up [--pg-port N] [--ch-port N] [--ch-tcp-port N]\n"
+	"                         [--kafka-port N] [--kafka-brokers N] [--timeout S] [--json]\n"
+	"       neonblue stack status [--json]\n"
+	"       neonblue stack down\n\n"
+	"The embedded stack: PostgreSQL, ClickHouse and an in-memory Kafka (librdkafka's\n"
+	"mock cluster) on free 127.0.0.1 ports, kept alive by a supervisor process.\n"
+	"Its home is --home DIR, else $NEONBLUE_HOME, else ~/.local/share/neonblue;\n"
+	"the endpoints go to HOME/stack.env, which every neonblue command reads.\n\n"
+	"  up      start it (initdb on first use), apply migrations, return when every\n"
+	"          component answers; a running stack is reported as it is\n"
+	"  status  health, pid and endpoint of each component (exit 1 if not all healthy)\n"
+	"  down    stop everything cleanly; the data stays in the home\n\n"
+	"Ports are kept from one `up` to the next when still free; --pg-port and the\n"
+	"others ask for a given one (refused when taken).\n";
+
+static void say_stderr(void *ud, const char *msg)
+{
+	(void)ud;
+	fprintf(stderr, "neonblue stack: %s\n", msg);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int int_arg(const char *cmd, const char *flag, const char *v, int *out)
+{
+	char *end;
+	long x = strtol(v, &end, 10);
+	if (!*v || *end || x < 0 || x > 65535)
+		return cli_usage_error(cmd, "%s wants a number from 0 to 65535, not '%s'", flag, v);
+	*out = (int)x;
+	return 0;
+}
+
+static void print_status(const nb_stack_status *s)
+{
+	if (s->supervisor_pid)
+		printf("%-11s running (pid %d) in %s\n", "supervisor", s->supervisor_pid, s->home);
+	else
+		printf("%-11s not running (home %s)\n", "supervisor", s->home);
+	for (int i = 0; i < s->n; i++) {
+		const nb_stack_comp_status *c = &s->c[i];
+		char pid[32] = "-";
+		if (c->pid)
+			snprintf(pid, sizeof pid, "%d", c->pid);
+		printf("%-11s %-9s pid %-8s %s", c->name, c->healthy ? "healthy" : "DOWN", pid,
+		       c->endpoint);
+		if (c->restarts)
+			printf("  (%d restart%s)", c->restarts, c->restarts == 1 ? "" : "s");
+		if (!c->healthy && s->supervisor_pid)
+			printf("  — %s (log %s)", c->detail, c->log);
+		putchar('\n');
+	}
+}
+
+static void print_json(cli_ctx *ctx, const nb_stack_status *s)
+{
+	cJSON *j = nb_stack_status_json(ctx->cfg.home, s);
+	cli_print_json(j);
+	cJSON_Delete(j);
+}
+
+static int do_up(cli_ctx *ctx, int argc, char **argv)
+{
+	nb_stack_opts o;
+	memset(&o, 0, sizeof o);
+	o.say = say_stderr;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		struct {
+			const char *flag;
+			int *slot;
+		} nums[] = {{"--pg-port", &o.pg_port},       {"--ch-port", &o.ch_http_port},
+			    {"--ch-tcp-port", &o.ch_tcp_port}, {"--kafka-port", &o.kafka_port},
+			    {"--kafka-brokers", &o.kafka_brokers}, {"--timeout", &o.timeout_s}};
+		int hit = 0;
+		for (size_t k = 0; k < sizeof nums / sizeof *nums && !hit; k++) {
+			if (strcmp(argv[i], nums[k].flag))
+				continue;
+			if (i + 1 >= argc)
+				return cli_usage_error("stack up", "%s needs a value", argv[i]);
+			if (int_arg("stack up", argv[i], argv[i + 1], nums[k].slot))
+				return 2;
+			i++;
+			hit = 1;
+		}
+		if (hit)
+			continue;
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else
+			return cli_usage_error("stack up", "unknown option '%s'", argv[i]);
+	}
+	nb_stack_status s;
+	nb_err err;
+	nb_err_clear(&err);
+	double t0 = now_s();
+	if (nb_stack_up(ctx->cfg.home, NULL, &o, &s, &err))
+		return cli_fail(&err);
+	if (json) {
+		print_json(ctx, &s);
+		return 0;
+	}
+	if (s.already)
+		printf("the stack already runs in %s\n", s.home);
+	else
+		printf("stack up in %s (%.1f s)\n", s.home, now_s() - t0);
+	print_status(&s);
+	printf("endpoints: %s/stack.env\n", s.home);
+	return 0;
+}
+
+static int do_status(cli_ctx *ctx, int argc, char **argv)
+{
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else
+			return cli_usage_error("stack status", "unknown option '%s'", argv[i]);
+	}
+	nb_stack_status s;
+	nb_err err;
+	nb_err_clear(&err);
+	if (nb_stack_status_get(ctx->cfg.home, &s, &err))
+		return cli_fail(&err);
+	if (json)
+		print_json(ctx, &s);
+	else
+		print_status(&s);
+	return nb_stack_status_ok(&s) ? 0 : 1;
+}
+
+static int do_down(cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc > 1)
+		return cli_usage_error("stack down", "unknown option '%s'", argv[1]);
+	nb_stack_opts o;
+	memset(&o, 0, sizeof o);
+	o.say = say_stderr;
+	int was = 0;
+	nb_err err;
+	nb_err_clear(&err);
+	double t0 = now_s();
+	if (nb_stack_down(ctx->cfg.home, &o, &was, &err))
+		return cli_fail(&err);
+	if (was)
+		printf("stack down in %s (%.1f s); the data stays\n", ctx->cfg.home, now_s() - t0);
+	else
+		printf("no stack runs in %s\n", ctx->cfg.home);
+	return 0;
+}
+
+static int do_kafka(int argc, char **argv)
+{
+	int ports[NB_STACK_MAX_BROKERS], n = 0;
+	for (int i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--ports"))
+			continue;
+		char buf[256];
+		snprintf(buf, sizeof buf, "%s", argv[i + 1]);
+		for (char *t = strtok(buf, ","); t && n < NB_STACK_MAX_BROKERS; t = strtok(NULL, ","))
+			if (int_arg("stack kafka", "--ports", t, &ports[n++]))
+				return 2;
+	}
+	if (!n)
+		return cli_usage_error("stack kafka", "--ports P[,P…] is required");
+	nb_err err;
+	nb_err_clear(&err);
+	if (nb_stack_kafka_serve(ports, n, &err))
+		return cli_fail(&err);
+	return 0;
+}
+
+int cmd_stack(cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc < 2 || cli_wants_help(argc, argv)) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		fputs("\n" CLI_GLOBAL_HELP, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	const char *sub = argv[1];
+	if (!strcmp(sub, "up"))
+		return do_up(ctx, argc - 1, argv + 1);
+	if (!strcmp(sub, "status"))
+		return do_status(ctx, argc - 1, argv + 1);
+	if (!strcmp(sub, "down"))
+		return do_down(ctx, argc - 1, argv + 1);
+	if (!strcmp(sub, "kafka"))
+		return do_kafka(argc - 1, argv + 1);
+	if (!strcmp(sub, "supervise")) {
+		nb_err err;
+		nb_err_clear(&err);
+		return nb_stack_supervise(ctx->cfg.home, &err) ? cli_fail(&err) : 0;
+	}
+	return cli_usage_error("stack", "unknown subcommand '%s' (up, status, down)", sub);
+}

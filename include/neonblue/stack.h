@@ -1,0 +1,115 @@
+/* stack.h — the embedded stack: PostgreSQL, ClickHouse and librdkafka's mock
+ * Kafka as children of one supervisor process, endpoints in HOME/stack.env. */
+#ifndef NEONBLUE_STACK_H
+#define NEONBLUE_STACK_H
+
+#include "neonblue/config.h"
+#include "neonblue/err.h"
+
+#include <cjson/cJSON.h>
+
+#define NB_STACK_MAX_COMPONENTS 8
+#define NB_STACK_MAX_BROKERS 3
+#define NB_STACK_MAX_ARGS 48
+
+/* Where a stack lives and which ports it uses (HOME/stack.conf keeps them
+ * from one `up` to the next). */
+typedef struct nb_stack {
+	char home[NB_PATH_MAX]; /* absolute */
+	char exe[NB_PATH_MAX];  /* the neonblue binary that starts child components */
+	int pg_port;
+	int ch_http_port, ch_tcp_port;
+	int kafka_ports[NB_STACK_MAX_BROKERS];
+	int kafka_brokers;
+	int privileged; /* started by root: servers run as postgres / clickhouse */
+} nb_stack;
+
+/* An argv under construction; strings are owned and freed by nb_stack_argv_done. */
+typedef struct nb_stack_argv {
+	char *v[NB_STACK_MAX_ARGS + 1];
+	int n;
+} nb_stack_argv;
+
+void nb_stack_argv_add(nb_stack_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void nb_stack_argv_done(nb_stack_argv *a);
+
+/* One supervised process. The table nb_stack_components (core/stack_components.c)
+ * lists them in start order; the supervisor stops them in reverse order. */
+typedef struct nb_stack_component {
+	const char *name;   /* "postgresql", "clickhouse", "kafka", later "cdc", "sink" */
+	const char *run_as; /* system user when the stack is started by root; NULL: same user */
+	int phase;          /* 1: servers; 2: started once phase 1 answers and migrations ran */
+	int stop_signal;    /* SIGINT for PostgreSQL's fast shutdown, SIGTERM otherwise */
+	int stop_timeout_s; /* then SIGKILL */
+	/* The command line (argv[0] is the program path). */
+	void (*argv)(const nb_stack *st, nb_stack_argv *out);
+	/* 0 when the component answers; otherwise -1 and a reason in why. */
+	int (*health)(const nb_stack *st, int pid, char *why, size_t n);
+	/* Where clients reach it ("" when nothing listens). */
+	void (*endpoint)(const nb_stack *st, char *out, size_t n);
+	/* Optional: more fields for `stack status --json` (lag figures…). */
+	void (*describe)(const nb_stack *st, cJSON *obj);
+} nb_stack_component;
+
+extern const nb_stack_component nb_stack_components[];
+extern const int nb_stack_ncomponents;
+
+/* Health check for components that listen nowhere: the process is alive. */
+int nb_stack_health_alive(const nb_stack *st, int pid, char *why, size_t n);
+
+/* Progress and notices of `up`/`down` (one sentence, no newline). */
+typedef void (*nb_stack_say_fn)(void *ud, const char *msg);
+
+typedef struct nb_stack_opts {
+	int pg_port, ch_http_port, ch_tcp_port, kafka_port; /* 0: recorded, else a free one */
+	int kafka_brokers;                                  /* 0: recorded, else 1 */
+	int timeout_s;                                      /* how long `up` waits; 0: 90 */
+	nb_stack_say_fn say;
+	void *say_ud;
+} nb_stack_opts;
+
+typedef struct nb_stack_comp_status {
+	char name[32];
+	int pid; /* 0: not running */
+	int healthy;
+	int restarts;
+	char endpoint[1024];
+	char detail[256]; /* why it is not healthy */
+	char log[NB_PATH_MAX + 64];
+} nb_stack_comp_status;
+
+typedef struct nb_stack_status {
+	char home[NB_PATH_MAX];
+	int supervisor_pid; /* 0: no supervisor runs */
+	int already;        /* `up` found it running */
+	int n;
+	nb_stack_comp_status c[NB_STACK_MAX_COMPONENTS];
+} nb_stack_status;
+
+/* Starts the stack in home (created if missing) and returns once every
+ * component answers, migrations ran and HOME/stack.env is written. A running
+ * stack is reported as it is (out->already = 1). exe is the neonblue binary
+ * (NULL: /proc/self/exe). */
+int nb_stack_up(const char *home, const char *exe, const nb_stack_opts *opts,
+		nb_stack_status *out, nb_err *err);
+/* Stops every component cleanly and the supervisor; data stays. *was_running
+ * says whether anything ran. */
+int nb_stack_down(const char *home, const nb_stack_opts *opts, int *was_running, nb_err *err);
+/* Probes every component. Returns 0; out->supervisor_pid is 0 when stopped. */
+int nb_stack_status_get(const char *home, nb_stack_status *out, nb_err *err);
+/* True when the supervisor runs and every component answers. */
+int nb_stack_status_ok(const nb_stack_status *s);
+/* The list printed by `stack status --json`; the caller deletes it. */
+cJSON *nb_stack_status_json(const char *home, const nb_stack_status *s);
+
+/* The supervisor's loop (`neonblue stack supervise`): runs until SIGTERM,
+ * then stops the components. Started by nb_stack_up. */
+int nb_stack_supervise(const char *home, nb_err *err);
+/* Hosts librdkafka's mock cluster on the given loopback ports until SIGTERM
+ * (`neonblue stack kafka`). */
+int nb_stack_kafka_serve(const int *ports, int n, nb_err *err);
+
+/* Reads HOME/stack.conf into st (ports stay 0 when not recorded). */
+int nb_stack_load(nb_stack *st, const char *home, nb_err *err);
+
+#endif
