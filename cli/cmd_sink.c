@@ -1,0 +1,123 @@
+/* cmd_sink.c — `neonblue sink`: run the Kafka → ClickHouse sink until a signal. */
+#include "cli.h"
+#include "neonblue/sink.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static volatile sig_atomic_t sink_stop;
+
+static void sink_on_signal(int sig)
+{
+	(void)sig;
+	sink_stop = 1;
+}
+
+static void sink_log_line(void *ud, const char *line)
+{
+	(void)ud;
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char ts[32];
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s sink: %s\n", ts, line);
+}
+
+static const char sink_help[] =
+	"usage: neonblue sink [--group NAME] [--batch-rows N] [--batch-ms MS]\n"
+	"                     [--prefix PREFIX] [--status FILE] [--no-migrate] [--quiet]\n"
+	"\n"
+	"Consumes the Debezium topics ^PREFIX\\. (default prefix neonblue) in a Kafka\n"
+	"consumer group (default neonblue-sink) and inserts the rows into ClickHouse\n"
+	"database neonblue, in batches of --batch-rows rows (default 50000) or\n"
+	"--batch-ms milliseconds (default 200), whichever comes first. Offsets are\n"
+	"committed only after ClickHouse stored a batch. Messages it cannot map go to\n"
+	"PREFIX.dlq with the reason. Runs until SIGTERM or SIGINT, then stores and\n"
+	"commits the batch in hand.\n"
+	"\n"
+	"  --status FILE  JSON status rewritten every second (default HOME/run/sink.status):\n"
+	"                 consumer lag per partition, seconds since the last row reached\n"
+	"                 ClickHouse, dead-letter and loss counters\n"
+	"  --no-migrate   do not apply the ClickHouse migrations at start\n"
+	"  --quiet        no log lines on stderr\n"
+	"\n"
+	"Needs --kafka and --clickhouse (or NEONBLUE_KAFKA, NEONBLUE_CLICKHOUSE).\n"
+	"See docs/sink.md.\n\n" CLI_GLOBAL_HELP;
+
+static int sink_int_arg(const char *flag, const char *v, int *out)
+{
+	char *end;
+	errno = 0;
+	long n = v ? strtol(v, &end, 10) : 0;
+	if (!v || errno || *end || n <= 0 || n > 10000000)
+		return cli_usage_error("sink", "%s needs a positive number, got '%s'", flag,
+				       v ? v : "");
+	*out = (int)n;
+	return 0;
+}
+
+int cmd_sink(cli_ctx *ctx, int argc, char **argv)
+{
+	if (cli_wants_help(argc, argv)) {
+		fputs(sink_help, stdout);
+		return 0;
+	}
+	nb_sink_opts o = {.group = "neonblue-sink", .migrate = 1, .log = sink_log_line};
+	o.prefix = ctx->cfg.topic_prefix[0] ? ctx->cfg.topic_prefix : "neonblue";
+	const char *status = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int rc = 0;
+		if (!strcmp(a, "--group") && v)
+			o.group = argv[++i];
+		else if (!strcmp(a, "--prefix") && v)
+			o.prefix = argv[++i];
+		else if (!strcmp(a, "--status") && v)
+			status = argv[++i];
+		else if (!strcmp(a, "--batch-rows") && ++i)
+			rc = sink_int_arg(a, v, &o.batch_rows);
+		else if (!strcmp(a, "--batch-ms") && ++i)
+			rc = sink_int_arg(a, v, &o.batch_ms);
+		else if (!strcmp(a, "--no-migrate"))
+			o.migrate = 0;
+		else if (!strcmp(a, "--quiet"))
+			o.log = NULL;
+		else
+			return cli_usage_error("sink", "unknown argument '%s'", a);
+		if (rc)
+			return rc;
+	}
+	nb_err err;
+	if (nb_config_require_kafka(&ctx->cfg, &err) < 0 ||
+	    nb_config_require_clickhouse(&ctx->cfg, &err) < 0)
+		return cli_fail(&err);
+	o.kafka = ctx->cfg.kafka;
+	o.clickhouse = ctx->cfg.clickhouse;
+	char path[NB_PATH_MAX + 32];
+	if (!status) {
+		snprintf(path, sizeof path, "%s/run", ctx->cfg.home);
+		mkdir(ctx->cfg.home, 0755);
+		mkdir(path, 0755);
+		snprintf(path, sizeof path, "%s/run/sink.status", ctx->cfg.home);
+		status = path;
+	}
+	o.status_path = status;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = sink_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (nb_sink_run(&o, &sink_stop, &err) < 0)
+		return cli_fail(&err);
+	return 0;
+}

@@ -1,0 +1,784 @@
+/* sink.c — the sink's runner: a Kafka consumer group feeding batched
+ * ClickHouse inserts; offsets are committed only after ClickHouse said 200. */
+#include "neonblue/sink.h"
+
+#include "neonblue/ch.h"
+#include "neonblue/json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SINK_STOP_GRACE_MS 15000 /* after a stop request, how long to retry a batch */
+
+typedef struct sink_part {
+	char *topic;
+	int32_t partition;
+	int table;           /* schema index or -1 */
+	int64_t next;        /* offset expected next, -1 unknown */
+	int64_t committed;   /* offset committed to the group, -1 unknown */
+	int64_t batch_next;  /* offset after the last message in the batch, -1 none */
+	uint64_t batch_lsn;  /* highest lsn in the batch */
+	uint64_t lsn;        /* highest lsn committed */
+	int dirty;           /* has offsets in the current batch */
+} sink_part;
+
+typedef struct sink {
+	const nb_sink_opts *o;
+	volatile sig_atomic_t *stop;
+	rd_kafka_t *rk, *dlq;
+	char dlq_topic[256];
+	nb_ch *ch;
+	nb_sink_schema schema;
+	nb_buf *bufs;
+	int *buf_rows;
+	sink_part *parts;
+	int nparts;
+	int batch_rows, batch_msgs;
+	int64_t batch_start_ms, stop_ms;
+	uint64_t msgs, rows, tombstones, skipped, dlq_count, batches, gaps, lost;
+	uint64_t dlq_failed, seq;
+	int64_t started_s, last_row_ms, status_ms;
+	int ch_ok;
+	char waiting[1200], last_gap[512];
+	nb_buf tmp;
+} sink;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sink_log(sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sink_log(sink *s, const char *fmt, ...)
+{
+	if (!s->o->log)
+		return;
+	char line[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	s->o->log(s->o->log_ud, line);
+}
+
+/* ---- partitions ---- */
+
+static sink_part *sink_part_get(sink *s, const char *topic, int32_t partition)
+{
+	for (int i = 0; i < s->nparts; i++)
+		if (s->parts[i].partition == partition && !strcmp(s->parts[i].topic, topic))
+			return &s->parts[i];
+	s->parts = nb_xrealloc(s->parts, (size_t)(s->nparts + 1) * sizeof *s->parts);
+	sink_part *p = &s->parts[s->nparts++];
+	memset(p, 0, sizeof *p);
+	p->topic = nb_xstrdup(topic);
+	p->partition = partition;
+	p->table = nb_sink_schema_table_for_topic(&s->schema, topic);
+	p->next = p->committed = p->batch_next = -1;
+	return p;
+}
+
+/* ---- status file ---- */
+
+static void sink_status_write(sink *s)
+{
+	if (!s->o->status_path)
+		return;
+	int64_t now = now_ms();
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "component", "sink");
+	cJSON_AddNumberToObject(j, "pid", getpid());
+	cJSON_AddStringToObject(j, "group", s->o->group);
+	cJSON_AddNumberToObject(j, "started_at", (double)s->started_s);
+	cJSON_AddNumberToObject(j, "updated_at", (double)(now / 1000));
+	cJSON_AddNumberToObject(j, "messages", (double)s->msgs);
+	cJSON_AddNumberToObject(j, "rows", (double)s->rows);
+	cJSON_AddNumberToObject(j, "tombstones", (double)s->tombstones);
+	cJSON_AddNumberToObject(j, "skipped", (double)s->skipped);
+	cJSON_AddNumberToObject(j, "dlq", (double)s->dlq_count);
+	cJSON_AddNumberToObject(j, "batches", (double)s->batches);
+	cJSON_AddNumberToObject(j, "batch_rows_pending", s->batch_rows);
+	if (s->last_row_ms) {
+		cJSON_AddNumberToObject(j, "last_row_at", (double)(s->last_row_ms / 1000));
+		cJSON_AddNumberToObject(j, "seconds_since_last_row",
+					(double)(now - s->last_row_ms) / 1000.0);
+	} else {
+		cJSON_AddNullToObject(j, "last_row_at");
+		cJSON_AddNullToObject(j, "seconds_since_last_row");
+	}
+	cJSON *arr = cJSON_AddArrayToObject(j, "partitions");
+	int64_t total = 0;
+	for (int i = 0; i < s->nparts; i++) {
+		sink_part *p = &s->parts[i];
+		int64_t lo = -1, hi = -1;
+		rd_kafka_get_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi);
+		int64_t base = p->committed >= 0 ? p->committed : lo;
+		int64_t lag = hi >= 0 && base >= 0 && hi > base ? hi - base : 0;
+		total += lag;
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "topic", p->topic);
+		cJSON_AddNumberToObject(e, "partition", p->partition);
+		cJSON_AddNumberToObject(e, "committed", (double)p->committed);
+		cJSON_AddNumberToObject(e, "high_watermark", (double)hi);
+		cJSON_AddNumberToObject(e, "lag", (double)lag);
+		cJSON_AddNumberToObject(e, "lsn", (double)p->lsn);
+		cJSON_AddItemToArray(arr, e);
+	}
+	cJSON_AddNumberToObject(j, "lag_total", (double)total);
+	cJSON_AddNumberToObject(j, "gaps", (double)s->gaps);
+	cJSON_AddNumberToObject(j, "lost_messages", (double)s->lost);
+	if (s->last_gap[0])
+		cJSON_AddStringToObject(j, "last_gap", s->last_gap);
+	else
+		cJSON_AddNullToObject(j, "last_gap");
+	cJSON_AddBoolToObject(j, "clickhouse_ok", s->ch_ok);
+	if (s->waiting[0])
+		cJSON_AddStringToObject(j, "waiting_for", s->waiting);
+	else
+		cJSON_AddNullToObject(j, "waiting_for");
+	char *text = nb_json_print(j);
+	cJSON_Delete(j);
+	char tmp[4200];
+	snprintf(tmp, sizeof tmp, "%s.tmp", s->o->status_path);
+	FILE *f = fopen(tmp, "w");
+	if (f) {
+		fputs(text, f);
+		fputc('\n', f);
+		if (fclose(f) == 0)
+			rename(tmp, s->o->status_path);
+	}
+	free(text);
+}
+
+static void sink_status_tick(sink *s)
+{
+	int64_t now = now_ms();
+	if (now - s->status_ms >= 1000) {
+		s->status_ms = now;
+		sink_status_write(s);
+	}
+}
+
+/* Sleeps up to ms in small steps, keeping the status file fresh; returns
+ * early when a stop is requested and the grace period is over. */
+static void sink_sleep(sink *s, int ms)
+{
+	int64_t end = now_ms() + ms;
+	while (now_ms() < end) {
+		if (*s->stop && s->stop_ms && now_ms() - s->stop_ms > SINK_STOP_GRACE_MS)
+			return;
+		struct timespec ts = {0, 50 * 1000000L};
+		nanosleep(&ts, NULL);
+		if (s->dlq)
+			rd_kafka_poll(s->dlq, 0);
+		sink_status_tick(s);
+	}
+}
+
+static int sink_gave_up(sink *s)
+{
+	if (*s->stop && !s->stop_ms)
+		s->stop_ms = now_ms();
+	return *s->stop && now_ms() - s->stop_ms > SINK_STOP_GRACE_MS;
+}
+
+/* ---- ClickHouse side of a batch ---- */
+
+static int sink_insert_progress(sink *s, nb_err *err)
+{
+	nb_buf *b = &s->tmp;
+	nb_buf_reset(b);
+	int64_t now = now_ms();
+	for (int i = 0; i < s->nparts; i++) {
+		sink_part *p = &s->parts[i];
+		if (!p->dirty)
+			continue;
+		const char *t = p->table >= 0 ? s->schema.tables[p->table].name : "";
+		uint64_t lsn = p->batch_lsn > p->lsn ? p->batch_lsn : p->lsn;
+		nb_ch_escape(b, p->topic, strlen(p->topic), NB_CH_TSV);
+		nb_buf_printf(b, "\t%d\t", (int)p->partition);
+		nb_ch_escape(b, t, strlen(t), NB_CH_TSV);
+		nb_buf_printf(b, "\t%" PRId64 "\t%" PRIu64 "\t%010" PRId64 "\t%" PRIu64 "\n",
+			      p->batch_next, lsn, now / 1000, (uint64_t)now * 1000 + (s->seq++ % 1000));
+	}
+	if (!b->len)
+		return 0;
+	return nb_ch_insert(s->ch,
+			    "INSERT INTO neonblue.cdc_progress (topic, partition, source_table, "
+			    "next_offset, lsn, updated_at, seq) FORMAT TabSeparated",
+			    b->data, b->len, err);
+}
+
+/* Inserts every table's rows, then the progress rows. Tables already
+ * inserted are emptied, so a retry sends only what is left. */
+static int sink_insert_all(sink *s, nb_err *err)
+{
+	for (int t = 0; t < s->schema.ntables; t++) {
+		if (!s->buf_rows[t])
+			continue;
+		if (nb_ch_insert(s->ch, s->schema.tables[t].insert_sql, s->bufs[t].data,
+				 s->bufs[t].len, err) < 0)
+			return -1;
+		s->rows += (uint64_t)s->buf_rows[t];
+		s->last_row_ms = now_ms();
+		nb_buf_reset(&s->bufs[t]);
+		s->buf_rows[t] = 0;
+	}
+	return sink_insert_progress(s, err);
+}
+
+/* Waits until the DLQ producer has every message acknowledged. */
+static int sink_dlq_drain(sink *s)
+{
+	while (s->dlq && rd_kafka_outq_len(s->dlq) > 0) {
+		if (sink_gave_up(s))
+			return -1;
+		rd_kafka_flush(s->dlq, 200);
+		if (rd_kafka_outq_len(s->dlq) > 0) {
+			snprintf(s->waiting, sizeof s->waiting,
+				 "Kafka to acknowledge %d dead-letter messages", rd_kafka_outq_len(s->dlq));
+			sink_status_tick(s);
+		}
+	}
+	return 0;
+}
+
+static void sink_commit(sink *s)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(s->nparts + 1);
+	for (int i = 0; i < s->nparts; i++) {
+		sink_part *p = &s->parts[i];
+		if (p->batch_next >= 0 && p->batch_next != p->committed)
+			rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
+				p->batch_next;
+	}
+	if (l->cnt > 0) {
+		rd_kafka_resp_err_t e = rd_kafka_commit(s->rk, l, 0);
+		if (e)
+			sink_log(s, "committing offsets failed: %s (the rows are in ClickHouse; "
+				    "the offsets are committed with the next batch)",
+				 rd_kafka_err2str(e));
+		for (int i = 0; i < l->cnt && !e; i++) {
+			rd_kafka_topic_partition_t *tp = &l->elems[i];
+			if (tp->err)
+				continue;
+			sink_part *p = sink_part_get(s, tp->topic, tp->partition);
+			p->committed = tp->offset;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Stores the batch in ClickHouse (retrying with backoff while it is down),
+ * waits for the DLQ, then commits. Returns -1 only when a stop request's
+ * grace period ran out: the batch is then dropped uncommitted. */
+static int sink_flush(sink *s)
+{
+	if (!s->batch_msgs)
+		return 0;
+	int backoff = 100, attempt = 0;
+	nb_err err;
+	while (sink_insert_all(s, &err) < 0) {
+		s->ch_ok = 0;
+		attempt++;
+		snprintf(s->waiting, sizeof s->waiting, "ClickHouse (%d rows held): %s",
+			 s->batch_rows, err.msg);
+		if (attempt == 1 || attempt % 10 == 0)
+			sink_log(s, "holding %d rows and their offsets, retry %d in %d ms: %s",
+				 s->batch_rows, attempt, backoff, err.msg);
+		if (sink_gave_up(s)) {
+			sink_log(s, "stopping with %d rows not stored; their offsets stay "
+				    "uncommitted and are consumed again on restart",
+				 s->batch_rows);
+			return -1;
+		}
+		sink_sleep(s, backoff);
+		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+	}
+	if (attempt)
+		sink_log(s, "ClickHouse is back: stored the held batch after %d retries", attempt);
+	s->ch_ok = 1;
+	if (sink_dlq_drain(s) < 0)
+		return -1;
+	s->waiting[0] = '\0';
+	sink_commit(s);
+	for (int i = 0; i < s->nparts; i++) {
+		sink_part *p = &s->parts[i];
+		if (!p->dirty)
+			continue;
+		if (p->batch_lsn > p->lsn)
+			p->lsn = p->batch_lsn;
+		p->dirty = 0;
+		p->batch_lsn = 0;
+	}
+	s->batches++;
+	s->batch_rows = s->batch_msgs = 0;
+	return 0;
+}
+
+/* Forgets the batch (rows and pending offsets) without storing it. */
+static void sink_drop_batch(sink *s)
+{
+	for (int t = 0; t < s->schema.ntables; t++) {
+		nb_buf_reset(&s->bufs[t]);
+		s->buf_rows[t] = 0;
+	}
+	for (int i = 0; i < s->nparts; i++) {
+		s->parts[i].dirty = 0;
+		s->parts[i].batch_next = -1;
+		s->parts[i].next = -1;
+	}
+	s->batch_rows = s->batch_msgs = 0;
+}
+
+/* ---- messages ---- */
+
+static void sink_dlq_send(sink *s, const rd_kafka_message_t *m, const char *topic,
+			  const char *reason)
+{
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "reason", reason);
+	cJSON_AddStringToObject(j, "topic", topic);
+	cJSON_AddNumberToObject(j, "partition", m->partition);
+	cJSON_AddNumberToObject(j, "offset", (double)m->offset);
+	cJSON_AddNumberToObject(j, "dlq_ts_ms", (double)now_ms());
+	char *k = m->key ? strndup(m->key, m->key_len) : NULL;
+	char *v = m->payload ? strndup(m->payload, m->len) : NULL;
+	if (k)
+		cJSON_AddStringToObject(j, "key", k);
+	else
+		cJSON_AddNullToObject(j, "key");
+	if (v)
+		cJSON_AddStringToObject(j, "value", v);
+	else
+		cJSON_AddNullToObject(j, "value");
+	free(k);
+	free(v);
+	char *text = nb_json_print(j);
+	cJSON_Delete(j);
+	rd_kafka_resp_err_t e;
+	while ((e = rd_kafka_producev(s->dlq, RD_KAFKA_V_TOPIC(s->dlq_topic),
+				      RD_KAFKA_V_KEY(m->key, m->key_len),
+				      RD_KAFKA_V_VALUE(text, strlen(text)),
+				      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+	       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		rd_kafka_poll(s->dlq, 100);
+	if (e)
+		sink_log(s, "cannot queue a dead-letter message for %s [%d] @%" PRId64 ": %s", topic,
+			 (int)m->partition, m->offset, rd_kafka_err2str(e));
+	free(text);
+	s->dlq_count++;
+	if (s->dlq_count <= 20 || s->dlq_count % 1000 == 0)
+		sink_log(s, "dead-lettered %s [%d] @%" PRId64 " to %s: %s (%" PRIu64 " so far)", topic,
+			 (int)m->partition, m->offset, s->dlq_topic, reason, s->dlq_count);
+}
+
+static void sink_gap(sink *s, sink_part *p, int64_t got)
+{
+	int64_t n = got - p->next;
+	s->gaps++;
+	s->lost += (uint64_t)n;
+	snprintf(s->last_gap, sizeof s->last_gap,
+		 "%s [%d]: expected offset %" PRId64 ", got %" PRId64 " (%" PRId64
+		 " messages lost by Kafka)",
+		 p->topic, (int)p->partition, p->next, got, n);
+	sink_log(s, "LOSS: %s; the relay must replay from the LSN ClickHouse holds "
+		    "(neonblue.cdc_progress)",
+		 s->last_gap);
+}
+
+static void sink_message(sink *s, const rd_kafka_message_t *m)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	if (m->err) {
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			return;
+		snprintf(s->waiting, sizeof s->waiting, "Kafka: %s", rd_kafka_message_errstr(m));
+		sink_log(s, "Kafka consumer: %s%s%s", rd_kafka_message_errstr(m), topic ? " on " : "",
+			 topic ? topic : "");
+		if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+		    m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+			s->gaps++;
+			snprintf(s->last_gap, sizeof s->last_gap, "offset reset on %s: %s",
+				 topic ? topic : "?", rd_kafka_message_errstr(m));
+		}
+		return;
+	}
+	sink_part *p = sink_part_get(s, topic, m->partition);
+	if (p->next >= 0 && m->offset > p->next)
+		sink_gap(s, p, m->offset);
+	p->next = m->offset + 1;
+	p->batch_next = m->offset + 1;
+	p->dirty = 1;
+	if (!s->batch_msgs)
+		s->batch_start_ms = now_ms();
+	s->batch_msgs++;
+	s->msgs++;
+	if (!strcmp(topic, s->dlq_topic))
+		return; /* our own dead letters: consumed, never re-processed */
+	if (p->table < 0) {
+		nb_buf_reset(&s->tmp);
+		nb_buf_printf(&s->tmp, "no ClickHouse table neonblue.<table> for topic %s", topic);
+		sink_dlq_send(s, m, topic, s->tmp.data);
+		return;
+	}
+	nb_sink_out r;
+	nb_err err;
+	if (nb_sink_map(&s->schema, p->table, m->payload, m->payload ? m->len : 0,
+			&s->bufs[p->table], &r, &err) < 0) {
+		sink_dlq_send(s, m, topic, err.msg);
+		return;
+	}
+	if (r.kind == NB_SINK_TOMBSTONE) {
+		s->tombstones++;
+	} else if (r.kind == NB_SINK_SKIPPED) {
+		s->skipped++;
+		sink_log(s, "skipped op '%c' on %s @%" PRId64 " (not replicated)", r.op, topic,
+			 m->offset);
+	} else {
+		s->buf_rows[p->table] += r.nrows;
+		s->batch_rows += r.nrows;
+		if (r.lsn > p->batch_lsn)
+			p->batch_lsn = r.lsn;
+	}
+}
+
+/* ---- Kafka setup ---- */
+
+static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+			   rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	sink *s = opaque;
+	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		/* what the group committed: the base for lag and gap detection */
+		if (rd_kafka_committed(rk, parts, 5000) == 0) {
+			for (int i = 0; i < parts->cnt; i++) {
+				sink_part *p = sink_part_get(s, parts->elems[i].topic,
+							     parts->elems[i].partition);
+				p->committed = parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1;
+				p->next = p->committed;
+			}
+			for (int i = 0; i < parts->cnt; i++)
+				parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+		}
+		sink_log(s, "assigned %d partitions", parts->cnt);
+		rd_kafka_assign(rk, parts);
+	} else {
+		if (sink_flush(s) < 0)
+			sink_drop_batch(s);
+		for (int i = 0; i < s->nparts; i++)
+			s->parts[i].next = -1;
+		sink_log(s, "revoked %d partitions", parts->cnt);
+		rd_kafka_assign(rk, NULL);
+	}
+}
+
+static int sink_conf_set(rd_kafka_conf_t *c, const char *k, const char *v, nb_err *err)
+{
+	char es[512];
+	if (rd_kafka_conf_set(c, k, v, es, sizeof es) != RD_KAFKA_CONF_OK)
+		return nb_err_set(err, NB_EINPUT, "Kafka setting %s=%s: %s", k, v, es);
+	return 0;
+}
+
+static void sink_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	sink *s = rd_kafka_opaque(rk);
+	if (level <= 4 && s)
+		sink_log(s, "librdkafka %s: %s", fac, buf);
+}
+
+static int sink_kafka_open(sink *s, nb_err *err)
+{
+	const nb_sink_opts *o = s->o;
+	char es[512];
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+	if (sink_conf_set(c, "bootstrap.servers", o->kafka, err) ||
+	    sink_conf_set(c, "group.id", o->group, err) ||
+	    sink_conf_set(c, "client.id", "neonblue-sink", err) ||
+	    sink_conf_set(c, "enable.auto.commit", "false", err) ||
+	    sink_conf_set(c, "enable.auto.offset.store", "false", err) ||
+	    sink_conf_set(c, "auto.offset.reset", "earliest", err) ||
+	    sink_conf_set(c, "topic.metadata.refresh.interval.ms", "2000", err) ||
+	    sink_conf_set(c, "max.poll.interval.ms", "86400000", err) ||
+	    sink_conf_set(c, "session.timeout.ms", "6000", err) ||
+	    sink_conf_set(c, "heartbeat.interval.ms", "1000", err) ||
+	    sink_conf_set(c, "fetch.wait.max.ms", "50", err)) {
+		rd_kafka_conf_destroy(c);
+		return -1;
+	}
+	rd_kafka_conf_set_opaque(c, s);
+	rd_kafka_conf_set_rebalance_cb(c, sink_rebalance);
+	rd_kafka_conf_set_log_cb(c, sink_kafka_log);
+	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, es, sizeof es);
+	if (!s->rk) {
+		rd_kafka_conf_destroy(c);
+		return nb_err_set(err, NB_EINPUT, "cannot create the Kafka consumer: %s", es);
+	}
+	rd_kafka_poll_set_consumer(s->rk);
+
+	rd_kafka_conf_t *pc = rd_kafka_conf_new();
+	if (sink_conf_set(pc, "bootstrap.servers", o->kafka, err) ||
+	    sink_conf_set(pc, "client.id", "neonblue-sink-dlq", err) ||
+	    sink_conf_set(pc, "enable.idempotence", "true", err) ||
+	    sink_conf_set(pc, "message.timeout.ms", "0", err) ||
+	    sink_conf_set(pc, "linger.ms", "5", err)) {
+		rd_kafka_conf_destroy(pc);
+		return -1;
+	}
+	rd_kafka_conf_set_opaque(pc, s);
+	rd_kafka_conf_set_log_cb(pc, sink_kafka_log);
+	s->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pc, es, sizeof es);
+	if (!s->dlq) {
+		rd_kafka_conf_destroy(pc);
+		return nb_err_set(err, NB_EINPUT, "cannot create the dead-letter producer: %s", es);
+	}
+
+	/* ^<prefix>\. — every topic of the prefix; the DLQ itself is skipped. */
+	nb_buf re;
+	nb_buf_init(&re);
+	nb_buf_putc(&re, '^');
+	for (const char *p = o->prefix; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
+			nb_buf_putc(&re, '\\');
+		nb_buf_putc(&re, *p);
+	}
+	nb_buf_puts(&re, "\\..*");
+	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, re.data, RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t e = rd_kafka_subscribe(s->rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (e) {
+		nb_err_set(err, NB_EINPUT, "cannot subscribe to %s: %s", re.data, rd_kafka_err2str(e));
+		nb_buf_done(&re);
+		return -1;
+	}
+	sink_log(s, "consuming %s in group %s from %s", re.data, o->group, o->kafka);
+	nb_buf_done(&re);
+	return 0;
+}
+
+/* ---- ClickHouse setup ---- */
+
+static int sink_ch_open(sink *s, nb_err *err)
+{
+	s->ch = nb_ch_new(s->o->clickhouse, err);
+	if (!s->ch)
+		return -1;
+	int backoff = 200, attempt = 0;
+	for (;;) {
+		nb_buf b;
+		nb_buf_init(&b);
+		int rc = 0;
+		if (s->o->migrate)
+			rc = nb_ch_migrate(s->o->clickhouse, err) < 0 ? -1 : 0;
+		if (rc == 0)
+			rc = nb_ch_query(s->ch, NB_SINK_SCHEMA_SQL, &b, err);
+		if (rc == 0) {
+			rc = nb_sink_schema_parse(b.data ? b.data : "", b.len, &s->schema, err);
+			nb_buf_done(&b);
+			if (rc < 0)
+				return -1;
+			if (s->schema.ntables == 0) {
+				nb_sink_schema_done(&s->schema);
+				nb_err_set(err, NB_ESERVER,
+					   "ClickHouse has no tables in database neonblue (run "
+					   "`neonblue migrate`)");
+			} else {
+				break;
+			}
+		} else {
+			nb_buf_done(&b);
+		}
+		if (err->code == NB_EINPUT)
+			return -1;
+		attempt++;
+		snprintf(s->waiting, sizeof s->waiting, "ClickHouse: %s", err->msg);
+		if (attempt == 1 || attempt % 10 == 0)
+			sink_log(s, "waiting for ClickHouse (attempt %d): %s", attempt, err->msg);
+		if (*s->stop)
+			return -1;
+		sink_sleep(s, backoff);
+		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+	}
+	s->waiting[0] = '\0';
+	s->ch_ok = 1;
+	s->bufs = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->bufs);
+	s->buf_rows = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->buf_rows);
+	nb_buf b;
+	nb_buf_init(&b);
+	for (int i = 0; i < s->schema.ntables; i++)
+		nb_buf_printf(&b, "%s%s", i ? ", " : "", s->schema.tables[i].name);
+	sink_log(s, "ClickHouse %s: tables %s", s->o->clickhouse, b.data);
+	nb_buf_done(&b);
+	return 0;
+}
+
+/* ---- main loop ---- */
+
+static int sink_due(const sink *s)
+{
+	return s->batch_msgs &&
+	       (s->batch_rows >= s->o->batch_rows || now_ms() - s->batch_start_ms >= s->o->batch_ms);
+}
+
+static void sink_loop(sink *s)
+{
+	while (!*s->stop) {
+		int wait = 100;
+		if (s->batch_msgs) {
+			int64_t left = s->batch_start_ms + s->o->batch_ms - now_ms();
+			wait = left < 0 ? 0 : left < wait ? (int)left : wait;
+		}
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, wait);
+		/* drain what is already fetched without waiting again */
+		while (m) {
+			sink_message(s, m);
+			rd_kafka_message_destroy(m);
+			if (s->batch_rows >= s->o->batch_rows || *s->stop)
+				break;
+			m = rd_kafka_consumer_poll(s->rk, 0);
+		}
+		if (sink_due(s) && sink_flush(s) < 0)
+			sink_drop_batch(s);
+		rd_kafka_poll(s->dlq, 0);
+		sink_status_tick(s);
+	}
+}
+
+static void sink_done(sink *s)
+{
+	if (s->rk) {
+		rd_kafka_consumer_close(s->rk);
+		rd_kafka_destroy(s->rk);
+	}
+	if (s->dlq) {
+		rd_kafka_flush(s->dlq, 5000);
+		rd_kafka_destroy(s->dlq);
+	}
+	for (int i = 0; s->bufs && i < s->schema.ntables; i++)
+		nb_buf_done(&s->bufs[i]);
+	free(s->bufs);
+	free(s->buf_rows);
+	for (int i = 0; i < s->nparts; i++)
+		free(s->parts[i].topic);
+	free(s->parts);
+	nb_sink_schema_done(&s->schema);
+	nb_ch_free(s->ch);
+	nb_buf_done(&s->tmp);
+}
+
+int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *err)
+{
+	nb_sink_opts o = *opts;
+	if (!o.group || !*o.group)
+		o.group = "neonblue-sink";
+	if (!o.prefix || !*o.prefix)
+		o.prefix = "neonblue";
+	if (o.batch_rows <= 0)
+		o.batch_rows = 50000;
+	if (o.batch_ms <= 0)
+		o.batch_ms = 200;
+	if (!o.kafka || !*o.kafka)
+		return nb_err_set(err, NB_EINPUT, "no Kafka bootstrap servers given (--kafka or "
+						  "NEONBLUE_KAFKA)");
+	sink s;
+	memset(&s, 0, sizeof s);
+	s.o = &o;
+	s.stop = stop;
+	s.started_s = now_ms() / 1000;
+	nb_buf_init(&s.tmp);
+	snprintf(s.dlq_topic, sizeof s.dlq_topic, "%s.dlq", o.prefix);
+	int rc = sink_ch_open(&s, err);
+	if (rc == 0)
+		rc = sink_kafka_open(&s, err);
+	if (rc == 0) {
+		sink_status_write(&s);
+		sink_loop(&s);
+		s.stop_ms = now_ms();
+		if (sink_flush(&s) < 0)
+			sink_drop_batch(&s);
+		sink_log(&s, "stopping: %" PRIu64 " messages, %" PRIu64 " rows, %" PRIu64
+			     " dead-lettered",
+			 s.msgs, s.rows, s.dlq_count);
+	}
+	sink_done(&s);
+	if (rc == 0 && o.status_path) {
+		/* leave a final status that says we stopped */
+	}
+	return rc;
+}
+
+/* ---- progress, for the relay ---- */
+
+int nb_sink_progress_read(const char *clickhouse, nb_sink_progress **out, size_t *n, nb_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	nb_ch *ch = nb_ch_new(clickhouse, err);
+	if (!ch)
+		return -1;
+	nb_buf b;
+	nb_buf_init(&b);
+	int rc = nb_ch_query(ch,
+			     "SELECT topic, partition, source_table, next_offset, lsn FROM "
+			     "neonblue.cdc_progress FINAL ORDER BY topic, partition FORMAT "
+			     "TabSeparated",
+			     &b, err);
+	nb_ch_free(ch);
+	nb_ch_rows r;
+	if (rc == 0)
+		rc = nb_ch_tsv_parse(b.data ? b.data : "", b.len, &r, err);
+	nb_buf_done(&b);
+	if (rc < 0)
+		return -1;
+	if (r.nrows && r.ncols == 5) {
+		*out = nb_xcalloc(r.nrows, sizeof **out);
+		for (size_t i = 0; i < r.nrows; i++) {
+			nb_sink_progress *p = &(*out)[i];
+			snprintf(p->topic, sizeof p->topic, "%s", nb_ch_cell(&r, i, 0));
+			p->partition = atoi(nb_ch_cell(&r, i, 1));
+			snprintf(p->source_table, sizeof p->source_table, "%s", nb_ch_cell(&r, i, 2));
+			p->next_offset = strtoll(nb_ch_cell(&r, i, 3), NULL, 10);
+			p->lsn = strtoull(nb_ch_cell(&r, i, 4), NULL, 10);
+		}
+		*n = r.nrows;
+	}
+	nb_ch_rows_done(&r);
+	return 0;
+}
+
+int nb_sink_committed_lsn(const char *clickhouse, uint64_t *lsn, nb_err *err)
+{
+	nb_sink_progress *p;
+	size_t n;
+	*lsn = 0;
+	if (nb_sink_progress_read(clickhouse, &p, &n, err) < 0)
+		return -1;
+	/* per table: the highest lsn over its partitions; then the minimum */
+	uint64_t best = UINT64_MAX;
+	for (size_t i = 0; i < n; i++) {
+		if (!p[i].source_table[0])
+			continue;
+		uint64_t tmax = 0;
+		for (size_t j = 0; j < n; j++)
+			if (!strcmp(p[j].source_table, p[i].source_table) && p[j].lsn > tmax)
+				tmax = p[j].lsn;
+		if (tmax < best)
+			best = tmax;
+	}
+	*lsn = best == UINT64_MAX ? 0 : best;
+	free(p);
+	return 0;
+}

@@ -1,0 +1,123 @@
+/* sink.h — `neonblue sink`: Debezium envelopes from Kafka → batched
+ * ClickHouse inserts, offsets committed only after ClickHouse stored them.
+ *
+ * Two halves: the mapping (pure: a Kafka message → TabSeparated rows of a
+ * ClickHouse table, driven by the column list ClickHouse reports) and the
+ * runner (librdkafka consumer group, batches, retries, DLQ, status file). */
+#ifndef NEONBLUE_SINK_H
+#define NEONBLUE_SINK_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "neonblue/buf.h"
+#include "neonblue/err.h"
+
+/* ---- the mapping ---- */
+
+enum nb_sink_coltype {
+	NB_SINK_STRING, /* String, FixedString, UUID, Enum: text */
+	NB_SINK_INT,    /* Int8..Int64 */
+	NB_SINK_UINT,   /* UInt8..UInt64 */
+	NB_SINK_FLOAT,  /* Float32, Float64 */
+	NB_SINK_DATETIME,
+	NB_SINK_DATE,
+	NB_SINK_ARRAY, /* Array(T) of the scalar types above, from a JSON array */
+	NB_SINK_MICROS, /* <col>_us UInt32 next to a DateTime <col> */
+	NB_SINK_VERSION, /* _version: the change's LSN */
+	NB_SINK_DELETED, /* _deleted: 1 for a delete */
+};
+
+typedef struct nb_sink_col {
+	char *name;
+	char *ch_type;   /* as ClickHouse spells it */
+	int type;        /* enum nb_sink_coltype */
+	int elem_type;   /* for NB_SINK_ARRAY: the element's type */
+	int nullable;
+	int is_key;      /* in the sorting key: must be present */
+	int src;         /* NB_SINK_MICROS: index of the DateTime column */
+} nb_sink_col;
+
+typedef struct nb_sink_table {
+	char *name;
+	nb_sink_col *cols;
+	int ncols;
+	char *insert_sql; /* INSERT INTO neonblue.`t` (`a`,…) FORMAT TabSeparated */
+} nb_sink_table;
+
+typedef struct nb_sink_schema {
+	nb_sink_table *tables;
+	int ntables;
+} nb_sink_schema;
+
+/* The query whose TabSeparated answer nb_sink_schema_parse() reads. */
+extern const char NB_SINK_SCHEMA_SQL[];
+/* Builds the schema from rows "table \t column \t type \t is_in_sorting_key"
+ * (tables whose name starts with "cdc_" or is schema_migrations are not
+ * replication targets and are skipped). */
+int nb_sink_schema_parse(const char *tsv, size_t len, nb_sink_schema *s, nb_err *err);
+void nb_sink_schema_done(nb_sink_schema *s);
+/* The table for a topic "<prefix>.<schema>.<table>" (a monthly partition name
+ * events_y2026m11 maps to events), or -1. */
+int nb_sink_schema_table_for_topic(const nb_sink_schema *s, const char *topic);
+
+enum nb_sink_kind {
+	NB_SINK_ROWS,      /* rows appended */
+	NB_SINK_TOMBSTONE, /* null value after a delete: nothing to store */
+	NB_SINK_SKIPPED,   /* a valid message with nothing to store (truncate) */
+};
+
+typedef struct nb_sink_out {
+	int kind;     /* enum nb_sink_kind */
+	int table;    /* index in the schema */
+	int nrows;    /* rows appended (2 for an update that changed the key) */
+	uint64_t lsn; /* source.lsn */
+	char op;
+} nb_sink_out;
+
+/* Maps one Kafka message (value may be NULL for a tombstone) of table
+ * `table` into TabSeparated rows appended to out (columns in the order of
+ * s->tables[table].cols). On failure nothing is appended and err says why
+ * (NB_EINPUT): the message belongs in the dead-letter topic. */
+int nb_sink_map(const nb_sink_schema *s, int table, const char *value, size_t len, nb_buf *out,
+		nb_sink_out *res, nb_err *err);
+
+/* ---- the runner ---- */
+
+typedef struct nb_sink_opts {
+	const char *kafka;      /* bootstrap servers */
+	const char *clickhouse; /* http://127.0.0.1:8123 */
+	const char *group;      /* consumer group, default "neonblue-sink" */
+	const char *prefix;     /* topic prefix, default "neonblue" */
+	const char *status_path; /* JSON status file rewritten every second, or NULL */
+	int batch_rows;         /* flush at this many rows (default 50000) */
+	int batch_ms;           /* or when the oldest row waited this long (default 200) */
+	int migrate;            /* apply the ClickHouse migrations at start */
+	/* Log lines (one sentence each, no newline); NULL = silent. */
+	void (*log)(void *ud, const char *line);
+	void *log_ud;
+} nb_sink_opts;
+
+/* Runs until *stop becomes non-zero (a signal handler sets it), then
+ * finishes the batch in hand, commits and returns 0. Returns -1 only for a
+ * configuration it cannot start with (bad URL, no schema in ClickHouse after
+ * retrying…); outages of Kafka or ClickHouse are waited out. */
+int nb_sink_run(const nb_sink_opts *o, volatile sig_atomic_t *stop, nb_err *err);
+
+/* For the relay in embedded mode: the progress rows ClickHouse holds. */
+typedef struct nb_sink_progress {
+	char topic[256];
+	int partition;
+	char source_table[128];
+	int64_t next_offset; /* every offset below is in ClickHouse */
+	uint64_t lsn;        /* highest source.lsn among the rows committed */
+} nb_sink_progress;
+
+/* Reads neonblue.cdc_progress FINAL; *out (caller frees) gets *n rows. */
+int nb_sink_progress_read(const char *clickhouse, nb_sink_progress **out, size_t *n, nb_err *err);
+/* The smallest, over the tables the sink has seen, of the highest LSN
+ * committed for that table; 0 when nothing was committed yet. */
+int nb_sink_committed_lsn(const char *clickhouse, uint64_t *lsn, nb_err *err);
+
+#endif
