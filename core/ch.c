@@ -335,8 +335,14 @@ int nb_ch_tsv_parse(const char *text, size_t len, nb_ch_rows *rows, nb_err *err)
 
 static void ch_split_push(const char *s, size_t n, char ***out, size_t *count, size_t *cap)
 {
-	while (n && strchr(" \t\r\n", *s))
-		s++, n--;
+	for (;;) { /* leading blanks and -- comment lines */
+		while (n && strchr(" \t\r\n", *s))
+			s++, n--;
+		if (n < 2 || s[0] != '-' || s[1] != '-')
+			break;
+		while (n && *s != '\n')
+			s++, n--;
+	}
 	while (n && strchr(" \t\r\n", s[n - 1]))
 		n--;
 	/* a statement made only of comments is no statement */

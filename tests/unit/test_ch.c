@@ -1,0 +1,217 @@
+/* test_ch.c — nb_ch without a server: escaping, TSV parsing, SQL splitting,
+ * the embedded migrations and the transport error. */
+#include "nbtest.h"
+#include "neonblue/ch.h"
+
+#include "../../core/sql_embed.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static char *esc(const char *s, size_t n, enum nb_ch_esc kind)
+{
+	nb_buf b;
+	nb_buf_init(&b);
+	nb_ch_escape(&b, s, n, kind);
+	return nb_buf_steal(&b);
+}
+
+static void escape_string_literal(void)
+{
+	const char *in = "it's a \\ test\n";
+	char *s = esc(in, strlen(in), NB_CH_STRING);
+	CHECK_STR(s, "'it\\'s a \\\\ test\\n'");
+	free(s);
+	s = esc("", 0, NB_CH_STRING);
+	CHECK_STR(s, "''");
+	free(s);
+	s = esc("a\0b", 3, NB_CH_STRING); /* an embedded NUL survives as \0 */
+	CHECK_STR(s, "'a\\0b'");
+	free(s);
+	/* a quote cannot end the literal early: no unescaped ' inside */
+	s = esc("x' OR 1=1 --", 12, NB_CH_STRING);
+	CHECK_STR(s, "'x\\' OR 1=1 --'");
+	free(s);
+}
+
+static void escape_identifier(void)
+{
+	char *s = esc("my col`x", 8, NB_CH_IDENT);
+	CHECK_STR(s, "`my col\\`x`");
+	free(s);
+	s = esc("events", 6, NB_CH_IDENT);
+	CHECK_STR(s, "`events`");
+	free(s);
+}
+
+static void escape_tsv_field(void)
+{
+	char *s = esc("a\tb\nc\\d'e", 9, NB_CH_TSV);
+	CHECK_STR(s, "a\\tb\\nc\\\\d'e");
+	free(s);
+	/* long input exercises the buffer growth path */
+	char big[5000];
+	for (int i = 0; i < 5000; i++)
+		big[i] = (i % 7 == 0) ? '\t' : 'x';
+	s = esc(big, sizeof big, NB_CH_TSV);
+	CHECK_INT(strlen(s), 5000 + 715);
+	free(s);
+}
+
+static void tsv_parse_rows(void)
+{
+	const char *t = "a\t1\t\\N\nb\\tc\t2\tx\\\\y\\n\n";
+	nb_ch_rows r;
+	nb_err e;
+	CHECK_INT(nb_ch_tsv_parse(t, strlen(t), &r, &e), 0);
+	CHECK_INT(r.nrows, 2);
+	CHECK_INT(r.ncols, 3);
+	CHECK_STR(nb_ch_cell(&r, 0, 0), "a");
+	CHECK_INT(r.is_null[2], 1);
+	CHECK_STR(nb_ch_cell(&r, 0, 2), "");
+	CHECK_STR(nb_ch_cell(&r, 1, 0), "b\tc");
+	CHECK_STR(nb_ch_cell(&r, 1, 2), "x\\y\n");
+	CHECK_INT(r.is_null[5], 0);
+	nb_ch_rows_done(&r);
+	CHECK_INT(nb_ch_tsv_parse("", 0, &r, &e), 0);
+	CHECK_INT(r.nrows, 0);
+	nb_ch_rows_done(&r);
+}
+
+static void tsv_parse_errors(void)
+{
+	nb_ch_rows r;
+	nb_err e;
+	const char *t = "a\tb\nc\n";
+	CHECK_INT(nb_ch_tsv_parse(t, strlen(t), &r, &e), -1);
+	CHECK(strstr(e.msg, "line 2") != NULL);
+	t = "a\tb\\";
+	CHECK_INT(nb_ch_tsv_parse(t, strlen(t), &r, &e), -1);
+	CHECK(strstr(e.msg, "backslash") != NULL);
+}
+
+/* Escaping then parsing gives back every byte string (NUL excepted: cells are
+ * C strings), whatever bytes it holds. */
+static void tsv_round_trip(void)
+{
+	unsigned seed = 12345;
+	for (int iter = 0; iter < 300; iter++) {
+		char in[3][40];
+		nb_buf row;
+		nb_buf_init(&row);
+		for (int f = 0; f < 3; f++) {
+			int n = (int)(rand_r(&seed) % 39);
+			for (int i = 0; i < n; i++) {
+				const char pool[] = "ab\t\n\\'\"\r\b\f N`";
+				in[f][i] = (rand_r(&seed) % 3) ? pool[rand_r(&seed) % (sizeof pool - 1)]
+								: (char)(1 + rand_r(&seed) % 255);
+			}
+			in[f][n] = '\0';
+			if (f)
+				nb_buf_putc(&row, '\t');
+			nb_ch_escape(&row, in[f], (size_t)n, NB_CH_TSV);
+		}
+		nb_buf_putc(&row, '\n');
+		nb_ch_rows r;
+		nb_err e;
+		int rc = nb_ch_tsv_parse(row.data, row.len, &r, &e);
+		CHECKF(rc == 0, "iteration %d: %s", iter, e.msg);
+		if (rc == 0) {
+			CHECK_INT(r.nrows, 1);
+			for (int f = 0; f < 3 && r.nrows == 1; f++)
+				CHECKF(!strcmp(nb_ch_cell(&r, 0, (size_t)f), in[f]),
+				       "iteration %d field %d differs", iter, f);
+			nb_ch_rows_done(&r);
+		}
+		nb_buf_done(&row);
+	}
+}
+
+static void split_statements(void)
+{
+	const char *sql = "-- header; with a semicolon\n"
+			  "CREATE TABLE a (x String DEFAULT ';') ENGINE = TinyLog;\n"
+			  "/* block; comment */ SELECT 'it\\'s;', `we;ird`;\n"
+			  "-- only a comment;\n"
+			  ";\n"
+			  "SELECT 3";
+	char **st;
+	size_t n = nb_ch_split_sql(sql, &st);
+	CHECK_INT(n, 3);
+	if (n == 3) {
+		CHECK(strstr(st[0], "CREATE TABLE a (x String DEFAULT ';') ENGINE = TinyLog") != NULL);
+		CHECK(strstr(st[1], "SELECT 'it\\'s;', `we;ird`") != NULL);
+		CHECK_STR(st[2], "SELECT 3");
+	}
+	nb_ch_split_free(st, n);
+}
+
+/* The embedded ClickHouse migrations split into CREATE statements that use
+ * only syntax 18.16 accepts (no DateTime64, no JSONExtract, IF NOT EXISTS). */
+static void migrations_embedded(void)
+{
+	int files = 0;
+	for (int i = 0; i < nb_sql_nfiles; i++) {
+		if (strncmp(nb_sql_files[i].name, "ch/", 3))
+			continue;
+		files++;
+		char **st;
+		size_t n = nb_ch_split_sql(nb_sql_files[i].text, &st);
+		CHECKF(n > 0, "%s has no statements", nb_sql_files[i].name);
+		for (size_t k = 0; k < n; k++) {
+			CHECKF(!strncmp(st[k], "CREATE TABLE IF NOT EXISTS neonblue.", 36) ||
+				       !strncmp(st[k], "CREATE", 6) || !strncmp(st[k], "ALTER", 5),
+			       "%s statement %zu: %.60s", nb_sql_files[i].name, k + 1, st[k]);
+			CHECKF(!strstr(st[k], "DateTime64") && !strstr(st[k], "JSONExtract"),
+			       "%s statement %zu uses syntax 18.16 lacks", nb_sql_files[i].name,
+			       k + 1);
+		}
+		nb_ch_split_free(st, n);
+	}
+	CHECK(files >= 1);
+}
+
+static void transport_error_names_server(void)
+{
+	nb_err e;
+	CHECK(nb_ch_new("", &e) == NULL);
+	CHECK_INT(e.code, NB_EINPUT);
+	/* a port nothing listens on: bind one, close it, use it */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	bind(fd, (struct sockaddr *)&a, sizeof a);
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	close(fd);
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	nb_ch *ch = nb_ch_new(url, &e);
+	CHECK(ch != NULL);
+	nb_buf out;
+	nb_buf_init(&out);
+	CHECK_INT(nb_ch_query(ch, "SELECT 1", &out, &e), -1);
+	CHECK_INT(e.code, NB_ESERVER);
+	CHECK(strstr(e.msg, "cannot reach ClickHouse") && strstr(e.msg, url));
+	CHECK_INT(out.len, 0);
+	nb_buf_done(&out);
+	nb_ch_free(ch);
+	CHECK_INT(nb_ch_migrate(url, &e), -1);
+	CHECK_INT(e.code, NB_ESERVER);
+}
+
+int main(void)
+{
+	nbt_suite = "ch";
+	RUN(escape_string_literal);
+	RUN(escape_identifier);
+	RUN(escape_tsv_field);
+	RUN(tsv_parse_rows);
+	RUN(tsv_parse_errors);
+	RUN(tsv_round_trip);
+	RUN(split_statements);
+	RUN(migrations_embedded);
+	RUN(transport_error_names_server);
+	return NBT_DONE();
+}
