@@ -1,0 +1,445 @@
+/* pg_events.c — event validation (the fields of `track` and `ingest` lines)
+ * and the all-or-nothing COPY loader into the partitioned events table. */
+#include "neonblue/pg_events.h"
+#include "neonblue/buf.h"
+#include "neonblue/pg.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* Timestamps outside these years are refused (partitions are monthly). */
+#define EV_YEAR_MIN 1970
+#define EV_YEAR_MAX 2199
+
+void nb_pg_event_done(nb_pg_event *ev)
+{
+	if (!ev)
+		return;
+	free(ev->user_id);
+	free(ev->type);
+	free(ev->properties);
+	free(ev->experiment);
+	memset(ev, 0, sizeof *ev);
+}
+
+void nb_pg_event_uuid(char out[37])
+{
+	unsigned char b[16];
+	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+		/* never expected on Linux; fall back to a time-seeded generator */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		srandom((unsigned)(ts.tv_nsec ^ ts.tv_sec));
+		for (int i = 0; i < 16; i++)
+			b[i] = (unsigned char)random();
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	static const char hex[] = "0123456789abcdef";
+	int k = 0;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[k++] = '-';
+		out[k++] = hex[b[i] >> 4];
+		out[k++] = hex[b[i] & 15];
+	}
+	out[k] = '\0';
+}
+
+/* 8-4-4-4-12 hex digits → lowercase copy in out. */
+static int ev_uuid_ok(const char *s, char out[37])
+{
+	if (strlen(s) != 36)
+		return 0;
+	for (int i = 0; i < 36; i++) {
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return 0;
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	out[36] = '\0';
+	return 1;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static long ev_days(int y, int m, int d)
+{
+	y -= m <= 2;
+	long era = (y >= 0 ? y : y - 399) / 400;
+	long yoe = y - era * 400;
+	long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int ev_mdays(int y, int m)
+{
+	static const int md[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return m == 2 && leap ? 29 : md[m - 1];
+}
+
+/* Reads exactly n digits. */
+static int ev_digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+int nb_pg_event_parse_ts(const char *s, double *epoch)
+{
+	const char *p = s;
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+	long us = 0;
+	if (ev_digits(&p, 4, &y) || *p++ != '-' || ev_digits(&p, 2, &mo) || *p++ != '-' ||
+	    ev_digits(&p, 2, &d))
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > ev_mdays(y, mo))
+		return -1;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if (ev_digits(&p, 2, &h) || *p++ != ':' || ev_digits(&p, 2, &mi))
+			return -1;
+		if (*p == ':') {
+			p++;
+			if (ev_digits(&p, 2, &sec))
+				return -1;
+			if (*p == '.' || *p == ',') {
+				p++;
+				int nd = 0;
+				long scale = 100000;
+				while (isdigit((unsigned char)*p)) {
+					if (nd++ < 6) {
+						us += (*p - '0') * scale;
+						scale /= 10;
+					}
+					p++;
+				}
+				if (!nd)
+					return -1;
+			}
+		}
+		if (h > 23 || mi > 59 || sec > 59)
+			return -1;
+	}
+	long off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+		if (ev_digits(&p, 2, &oh))
+			return -1;
+		if (*p == ':')
+			p++;
+		if (isdigit((unsigned char)*p) && ev_digits(&p, 2, &om))
+			return -1;
+		if (oh > 18 || om > 59)
+			return -1;
+		off = sign * (oh * 3600L + om * 60L);
+	}
+	if (*p)
+		return -1;
+	double t = (double)(ev_days(y, mo, d) * 86400L + h * 3600L + mi * 60L + sec - off);
+	int yr = y;
+	if (yr < EV_YEAR_MIN || yr > EV_YEAR_MAX)
+		return -1;
+	*epoch = t + us / 1e6;
+	return 0;
+}
+
+void nb_pg_event_format_ts(double epoch, char *out, size_t n)
+{
+	double whole = floor(epoch);
+	long long us = llround((epoch - whole) * 1e6);
+	long long secs = (long long)whole;
+	if (us >= 1000000) {
+		secs++;
+		us -= 1000000;
+	}
+	time_t t = (time_t)secs;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+}
+
+static const char *const ev_fields[] = {"event_id", "user_id",    "type",      "ts",
+					"value",    "properties", "experiment", NULL};
+
+static int ev_slug_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > 64)
+		return 0;
+	for (; *s; s++) {
+		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_' ||
+		      *s == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int ev_check_fields(const cJSON *j, nb_err *err)
+{
+	for (const cJSON *c = j->child; c; c = c->next) {
+		int known = 0;
+		for (int i = 0; ev_fields[i]; i++)
+			known |= !strcmp(c->string, ev_fields[i]);
+		if (!known)
+			return nb_err_set(err, NB_EINPUT,
+					  "unknown field \"%s\" (fields: event_id, user_id, type, "
+					  "ts, value, properties, experiment)",
+					  c->string);
+	}
+	return 0;
+}
+
+static int ev_string(const cJSON *j, const char *field, int required, char **out, nb_err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, field);
+	if (!v || cJSON_IsNull(v)) {
+		if (required)
+			return nb_err_set(err, NB_EINPUT, "%s is missing", field);
+		return 0;
+	}
+	if (!cJSON_IsString(v))
+		return nb_err_set(err, NB_EINPUT, "%s must be a string", field);
+	if (!v->valuestring[0])
+		return nb_err_set(err, NB_EINPUT, "%s must not be empty", field);
+	*out = nb_xstrdup(v->valuestring);
+	return 0;
+}
+
+static int ev_ts(const cJSON *j, nb_pg_event *out, nb_err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "ts");
+	if (!v || cJSON_IsNull(v)) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		out->epoch = (double)now.tv_sec + (double)(now.tv_nsec / 1000) / 1e6;
+	} else if (!cJSON_IsString(v)) {
+		return nb_err_set(err, NB_EINPUT, "ts must be an ISO-8601 string");
+	} else if (nb_pg_event_parse_ts(v->valuestring, &out->epoch) < 0) {
+		return nb_err_set(err, NB_EINPUT,
+				  "ts \"%.60s\" is not an ISO-8601 timestamp between %d and %d",
+				  v->valuestring, EV_YEAR_MIN, EV_YEAR_MAX);
+	}
+	nb_pg_event_format_ts(out->epoch, out->ts, sizeof out->ts);
+	return 0;
+}
+
+int nb_pg_event_from_json(const cJSON *j, nb_pg_event *out, nb_err *err)
+{
+	memset(out, 0, sizeof *out);
+	if (!cJSON_IsObject(j))
+		return nb_err_set(err, NB_EINPUT, "an event must be a JSON object");
+	if (ev_check_fields(j, err) < 0)
+		goto fail;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "event_id");
+	if (!id || cJSON_IsNull(id)) {
+		nb_pg_event_uuid(out->event_id);
+	} else if (!cJSON_IsString(id) || !ev_uuid_ok(id->valuestring, out->event_id)) {
+		nb_err_set(err, NB_EINPUT, "event_id must be a uuid (8-4-4-4-12 hex digits)");
+		goto fail;
+	}
+	if (ev_string(j, "user_id", 1, &out->user_id, err) < 0 ||
+	    ev_string(j, "type", 1, &out->type, err) < 0 ||
+	    ev_string(j, "experiment", 0, &out->experiment, err) < 0 || ev_ts(j, out, err) < 0)
+		goto fail;
+	if (out->experiment && !ev_slug_ok(out->experiment)) {
+		nb_err_set(err, NB_EINPUT, "experiment \"%.64s\" is not a key ([a-z0-9_-]{1,64})",
+			   out->experiment);
+		goto fail;
+	}
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "value");
+	if (v && !cJSON_IsNull(v)) {
+		if (!cJSON_IsNumber(v)) {
+			nb_err_set(err, NB_EINPUT, "value must be a number");
+			goto fail;
+		}
+		out->has_value = 1;
+		out->value = v->valuedouble;
+	}
+	const cJSON *pr = cJSON_GetObjectItemCaseSensitive(j, "properties");
+	if (pr && !cJSON_IsNull(pr)) {
+		if (!cJSON_IsObject(pr)) {
+			nb_err_set(err, NB_EINPUT, "properties must be a JSON object");
+			goto fail;
+		}
+		out->properties = cJSON_PrintUnformatted(pr);
+	}
+	return 0;
+fail:
+	nb_pg_event_done(out);
+	return -1;
+}
+
+/* ---- loading ---- */
+
+/* Appends s in COPY text format (backslash escapes). */
+static void ev_copy_text(nb_buf *b, const char *s)
+{
+	if (!s) {
+		nb_buf_puts(b, "\\N");
+		return;
+	}
+	const char *run = s;
+	for (; *s; s++) {
+		const char *esc = NULL;
+		switch (*s) {
+		case '\\':
+			esc = "\\\\";
+			break;
+		case '\t':
+			esc = "\\t";
+			break;
+		case '\n':
+			esc = "\\n";
+			break;
+		case '\r':
+			esc = "\\r";
+			break;
+		}
+		if (esc) {
+			nb_buf_append(b, run, (size_t)(s - run));
+			nb_buf_puts(b, esc);
+			run = s + 1;
+		}
+	}
+	nb_buf_append(b, run, (size_t)(s - run));
+}
+
+static void ev_copy_row(nb_buf *b, const nb_pg_event *ev)
+{
+	nb_buf_puts(b, ev->event_id);
+	nb_buf_putc(b, '\t');
+	ev_copy_text(b, ev->user_id);
+	nb_buf_putc(b, '\t');
+	ev_copy_text(b, ev->type);
+	nb_buf_putc(b, '\t');
+	nb_buf_puts(b, ev->ts);
+	nb_buf_putc(b, '\t');
+	if (ev->has_value)
+		nb_buf_printf(b, "%.17g", ev->value);
+	else
+		nb_buf_puts(b, "\\N");
+	nb_buf_putc(b, '\t');
+	ev_copy_text(b, ev->properties);
+	nb_buf_putc(b, '\t');
+	ev_copy_text(b, ev->experiment);
+	nb_buf_putc(b, '\n');
+}
+
+static int ev_copy_error(PGconn *conn, const char *what, nb_err *err)
+{
+	return nb_err_set(err, NB_ESERVER, "COPY of events failed (%s): %s", what,
+			  PQerrorMessage(conn));
+}
+
+/* One COPY command for evs[0..n). */
+static int ev_copy_batch(PGconn *conn, const nb_pg_event *evs, size_t n, nb_err *err)
+{
+	PGresult *r = PQexec(conn, "COPY nb_ingest FROM STDIN");
+	int ok = PQresultStatus(r) == PGRES_COPY_IN;
+	PQclear(r);
+	if (!ok)
+		return ev_copy_error(conn, "start", err);
+	nb_buf b;
+	nb_buf_init(&b);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		ev_copy_row(&b, &evs[i]);
+		if (b.len >= 256 * 1024 || i + 1 == n) {
+			if (PQputCopyData(conn, b.data, (int)b.len) != 1)
+				rc = ev_copy_error(conn, "send", err);
+			nb_buf_reset(&b);
+		}
+	}
+	nb_buf_done(&b);
+	if (PQputCopyEnd(conn, rc ? "aborted by neonblue" : NULL) != 1 && rc == 0)
+		rc = ev_copy_error(conn, "end", err);
+	while ((r = PQgetResult(conn))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+			rc = nb_err_set(err, NB_ESERVER, "COPY of events failed: %s",
+					PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	return rc;
+}
+
+static int ev_partitions(PGconn *conn, const nb_pg_event *evs, size_t n, nb_err *err)
+{
+	double lo = evs[0].epoch, hi = evs[0].epoch;
+	for (size_t i = 1; i < n; i++) {
+		if (evs[i].epoch < lo)
+			lo = evs[i].epoch;
+		if (evs[i].epoch > hi)
+			hi = evs[i].epoch;
+	}
+	char from[40], to[40];
+	nb_pg_event_format_ts(lo, from, sizeof from);
+	nb_pg_event_format_ts(hi, to, sizeof to);
+	return nb_pg_ensure_event_partitions(conn, from, to, err);
+}
+
+static int ev_load_locked(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
+			  nb_err *err)
+{
+	/* one loader at a time decides which event_ids are new */
+	if (nb_pg_run(conn, "SELECT pg_advisory_xact_lock(hashtext('neonblue_events_load'))", 0,
+		      NULL, err) < 0 ||
+	    ev_partitions(conn, evs, n, err) < 0 ||
+	    nb_pg_run(conn,
+		      "CREATE TEMP TABLE nb_ingest (event_id uuid, user_id text, type text,"
+		      " ts timestamptz, value double precision, properties jsonb,"
+		      " experiment text) ON COMMIT DROP",
+		      0, NULL, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i += NB_PG_EVENTS_BATCH) {
+		size_t k = n - i < NB_PG_EVENTS_BATCH ? n - i : NB_PG_EVENTS_BATCH;
+		if (ev_copy_batch(conn, evs + i, k, err) < 0)
+			return -1;
+	}
+	PGresult *r = nb_pg_exec(
+		conn,
+		"INSERT INTO events (event_id, user_id, type, ts, value, properties, experiment)"
+		" SELECT DISTINCT ON (t.event_id) t.event_id, t.user_id, t.type, t.ts, t.value,"
+		" t.properties, t.experiment FROM nb_ingest t"
+		" WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = t.event_id)",
+		0, NULL, err);
+	if (!r)
+		return -1;
+	st->inserted = atol(PQcmdTuples(r));
+	st->skipped = (long)n - st->inserted;
+	PQclear(r);
+	return 0;
+}
+
+int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
+		      nb_err *err)
+{
+	*st = (nb_pg_load_stats){0};
+	if (n == 0)
+		return 0;
+	if (nb_pg_begin(conn, err) < 0)
+		return -1;
+	if (ev_load_locked(conn, evs, n, st, err) < 0 || nb_pg_commit(conn, err) < 0) {
+		nb_pg_rollback(conn);
+		*st = (nb_pg_load_stats){0};
+		return -1;
+	}
+	return 0;
+}
