@@ -258,7 +258,9 @@ static int lock_home(const char *home, nb_err *err)
 			  "another `neonblue stack` command holds %s for more than 2 minutes", p);
 }
 
-static int supervisor_pid(const char *home, int *stale)
+/* The live supervisor's pid, or 0; *stale gets the pid of a dead one, whose
+ * pid file is removed when remove is set (up and down, under the lock). */
+static int supervisor_pid(const char *home, int *stale, int remove)
 {
 	char p[NB_PATH_MAX + 32];
 	nb_stack_path(home, p, sizeof p, "run/supervisor.pid");
@@ -269,7 +271,8 @@ static int supervisor_pid(const char *home, int *stale)
 	if (nb_stack_pid_alive(pid, home))
 		return pid;
 	*stale = pid;
-	unlink(p);
+	if (remove)
+		unlink(p);
 	return 0;
 }
 
@@ -339,7 +342,7 @@ static int status_of(const nb_stack *st, nb_stack_status *out)
 	memset(out, 0, sizeof *out);
 	out->already = keep;
 	snprintf(out->home, sizeof out->home, "%s", st->home);
-	out->supervisor_pid = supervisor_pid(st->home, &stale);
+	out->supervisor_pid = supervisor_pid(st->home, &stale, 0);
 	out->n = nb_stack_ncomponents;
 	for (int i = 0; i < out->n; i++)
 		comp_status(st, &nb_stack_components[i], out->supervisor_pid != 0, &out->c[i]);
@@ -497,7 +500,7 @@ static int up_locked(nb_stack *st, const nb_stack_opts *o, nb_stack_status *out,
 {
 	double deadline = nb_stack_now() + (o->timeout_s > 0 ? o->timeout_s : 90);
 	int stale;
-	int sup = supervisor_pid(st->home, &stale);
+	int sup = supervisor_pid(st->home, &stale, 1);
 	if (sup) {
 		out->already = 1;
 		if (o->pg_port || o->ch_http_port || o->ch_tcp_port || o->kafka_port ||
@@ -571,7 +574,7 @@ int nb_stack_down(const char *home, const nb_stack_opts *opts, int *was_running,
 	if (lk < 0)
 		return -1;
 	int stale;
-	int sup = supervisor_pid(abs, &stale);
+	int sup = supervisor_pid(abs, &stale, 1);
 	int rc = 0;
 	if (sup) {
 		*was_running = 1;
