@@ -350,6 +350,12 @@ static int act_list(cli_ctx *ctx, const struct exp_args *a)
 		return 2;
 	if (a->npos)
 		return cli_usage_error("exp list", "takes no positional argument (got '%s')", a->pos);
+	const char *st = ARG(a, O_STATUS);
+	if (st && strcmp(st, "draft") && strcmp(st, "running") && strcmp(st, "paused") &&
+	    strcmp(st, "stopped") && strcmp(st, "archived"))
+		return cli_usage_error("exp list",
+				       "status '%s' must be draft, running, paused, stopped or archived",
+				       st);
 	nb_err err;
 	nb_err_clear(&err);
 	PGconn *conn = connect_pg(ctx, &err);

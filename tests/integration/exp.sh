@@ -215,6 +215,8 @@ print([x for x in l if x["key"]==s["key"]]==[s])' "$L" "$CPY")" True
 t_eq list-sorted "$(jf "$L" '[x["key"] for x in j]==sorted(x["key"] for x in j)')" True
 t_run list-status 0 $NB exp list --status archived --json
 t_eq list-status-filter "$(jf "$T_OUT" 'set(x["status"] for x in j) <= {"archived"} and "'"$E"'" in [x["key"] for x in j]')" True
+t_run list-bad-status 2 $NB exp list --status done
+t_match list-bad-status-msg "$T_ERR" "status 'done'"
 t_run list-text 0 $NB exp list
 t_match list-text-row "$T_OUT" "$S +draft"
 
