@@ -3,6 +3,7 @@
 #include "stack_int.h"
 
 #include "neonblue/buf.h"
+#include "neonblue/ch.h"
 #include "neonblue/json.h"
 #include "neonblue/pg.h"
 
@@ -429,45 +430,60 @@ static int start_supervisor(const nb_stack *st, nb_err *err)
 	return pid;
 }
 
-/* Waits until every component of phase <= phase answers. */
+static int fail_with_log(const char *log, nb_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail_with_log(const char *log, nb_err *err, const char *fmt, ...)
+{
+	char head[768], tail[700];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(head, sizeof head, fmt, ap);
+	va_end(ap);
+	nb_stack_log_tail(log, tail, sizeof tail, 6);
+	return nb_err_set(err, NB_ESERVER, "%s (log %s):\n%s", head, log, tail);
+}
+
+/* Waits until every component of phase <= phase answers. Gives up early when
+ * the supervisor is gone or a component died three times while waiting. */
 static int wait_ready(const nb_stack *st, int phase, int sup_child, double deadline,
 		      nb_stack_status *out, nb_err *err)
 {
+	char suplog[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, suplog, sizeof suplog, "logs/supervisor.log");
+	int base[NB_STACK_MAX_COMPONENTS] = {0}, have_base = 0;
 	for (;;) {
-		if (sup_child > 0) {
-			int ws;
-			if (waitpid(sup_child, &ws, WNOHANG) == sup_child) {
-				char log[NB_PATH_MAX + 64], tail[700];
-				nb_stack_path(st->home, log, sizeof log, "logs/supervisor.log");
-				nb_stack_log_tail(log, tail, sizeof tail, 6);
-				return nb_err_set(err, NB_ESERVER,
-						  "the stack's supervisor exited at start (see "
-						  "%s):\n%s",
-						  log, tail);
-			}
-		}
+		int ws;
+		if (sup_child > 0 && waitpid(sup_child, &ws, WNOHANG) == sup_child)
+			return fail_with_log(suplog, err, "the stack's supervisor exited at start");
 		status_of(st, out);
-		int ok = out->supervisor_pid != 0;
-		int bad = -1;
-		for (int i = 0; i < out->n; i++)
-			if (nb_stack_components[i].phase <= phase && !out->c[i].healthy) {
-				ok = 0;
-				bad = bad < 0 ? i : bad;
-			}
+		if (!out->supervisor_pid && sup_child <= 0)
+			return fail_with_log(suplog, err, "the stack's supervisor is gone");
+		if (!have_base && out->supervisor_pid) {
+			for (int i = 0; i < out->n; i++)
+				base[i] = out->c[i].restarts;
+			have_base = 1;
+		}
+		int ok = out->supervisor_pid != 0, bad = -1;
+		for (int i = 0; i < out->n; i++) {
+			if (nb_stack_components[i].phase > phase || out->c[i].healthy)
+				continue;
+			ok = 0;
+			bad = bad < 0 ? i : bad;
+			if (have_base && out->c[i].restarts - base[i] >= 3)
+				return fail_with_log(out->c[i].log, err,
+						     "%s keeps dying (restarted %d times while "
+						     "`up` waited)",
+						     out->c[i].name, out->c[i].restarts - base[i]);
+		}
 		if (ok)
 			return 0;
 		if (nb_stack_now() > deadline) {
 			if (bad < 0)
-				return nb_err_set(err, NB_ESERVER,
-						  "the stack's supervisor did not start (see "
-						  "%s/logs/supervisor.log)",
-						  st->home);
-			char tail[700];
-			nb_stack_log_tail(out->c[bad].log, tail, sizeof tail, 6);
-			return nb_err_set(err, NB_ESERVER,
-					  "%s did not answer in time: %s (log %s):\n%s",
-					  out->c[bad].name, out->c[bad].detail, out->c[bad].log,
-					  tail);
+				return fail_with_log(suplog, err,
+						     "the stack's supervisor did not start in time");
+			return fail_with_log(out->c[bad].log, err,
+					     "%s did not answer in time (--timeout): %s",
+					     out->c[bad].name, out->c[bad].detail);
 		}
 		nb_stack_sleep_ms(100);
 	}
@@ -486,7 +502,11 @@ static int migrate(const nb_stack *st, nb_err *err)
 		return -1;
 	int rc = nb_pg_migrate(c, NULL, err);
 	PQfinish(c);
-	return rc;
+	if (rc)
+		return -1;
+	char url[256];
+	find_comp("clickhouse")->endpoint(st, url, sizeof url);
+	return nb_ch_migrate(url, err) < 0 ? -1 : 0;
 }
 
 static int mark_ready(const nb_stack *st, nb_err *err)
@@ -526,8 +546,22 @@ static int up_locked(nb_stack *st, const nb_stack_opts *o, nb_stack_status *out,
 		return -1;
 	if (wait_ready(st, 1, child, deadline, out, err) || migrate(st, err) ||
 	    write_env(st, err) || mark_ready(st, err) ||
-	    wait_ready(st, 2, child, deadline, out, err))
+	    wait_ready(st, 2, child, deadline, out, err)) {
+		/* leave nothing half-started behind */
+		kill(child, SIGTERM);
+		int ws;
+		while (waitpid(child, &ws, 0) < 0 && errno == EINTR)
+			;
+		stop_orphans(st->home, o);
+		char p[NB_PATH_MAX + 32];
+		nb_stack_path(st->home, p, sizeof p, "run/supervisor.pid");
+		unlink(p);
+		if (err) {
+			size_t l = strlen(err->msg);
+			snprintf(err->msg + l, sizeof err->msg - l, "\n(the stack was stopped again)");
+		}
 		return -1;
+	}
 	return 0;
 }
 

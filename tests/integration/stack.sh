@@ -19,6 +19,11 @@ json_get() { # json_get NAME FIELD — a field of one component in status --json
 	"$NB" stack status --home "$H" --json |
 		python3 -c 'import json,sys; d={c["name"]:c for c in json.load(sys.stdin)}; print(d[sys.argv[1]][sys.argv[2]])' "$1" "$2"
 }
+hold_port() { # hold_port PORT — listen on it for 30 s (run in the background)
+	python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1); time.sleep(30)' "$1"
+}
 wait_healthy() { # wait_healthy SECONDS — until status exits 0
 	local end=$((SECONDS + $1))
 	while [ $SECONDS -lt $end ]; do
@@ -30,8 +35,7 @@ wait_healthy() { # wait_healthy SECONDS — until status exits 0
 
 # ---- a port already taken is refused with a sentence naming it ----
 busy_port=$(t_free_port)
-python3 -c 'import socket,sys,time
-s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(1); time.sleep(30)' "$busy_port" &
+hold_port "$busy_port" &
 holder=$!
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$busy_port) 2>/dev/null && break; sleep 0.1; done
 t_run taken-port-refused 2 "$NB" stack up --home "$H" --pg-port "$busy_port"
@@ -138,6 +142,43 @@ t_eq data-kept-after-crash "$(psql "$pg" -XAtc 'select x from stack_keep' 2>&1)"
 echo 999999 >"$H/run/supervisor.pid"
 t_run up-with-stale-pid 0 "$NB" stack up --home "$H"
 t_match up-with-stale-pid-says "$T_ERR" "stale pid file \(supervisor 999999 is gone\)"
+
+# ---- a killed ClickHouse is restarted too ----
+ch=$(envval NEONBLUE_CLICKHOUSE)
+kill -9 "$(json_get clickhouse pid)"
+sleep 0.3
+wait_healthy 60
+t_eq clickhouse-restarted "$(curl -s --max-time 5 "$ch/?query=SELECT%201")" 1
+t_eq clickhouse-restarts-counted "$(json_get clickhouse restarts)" 1
+"$NB" stack down --home "$H" >/dev/null 2>&1
+
+# ---- a recorded port taken meanwhile: up moves to a free one and says so ----
+old_pg=$(envval NEONBLUE_PG); old_port=${old_pg#*port=}; old_port=${old_port%% *}
+hold_port "$old_port" &
+holder=$!
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$old_port) 2>/dev/null && break; sleep 0.1; done
+t_run up-port-moved 0 "$NB" stack up --home "$H"
+t_match up-port-moved-says "$T_ERR" "port $old_port recorded for PostgreSQL is taken by another program; PostgreSQL now uses port [0-9]+"
+new_pg=$(envval NEONBLUE_PG)
+[ "$new_pg" != "$old_pg" ] && t_pass env-follows-port || t_fail env-follows-port "stack.env still says $new_pg"
+t_eq pg-on-new-port "$(psql "$new_pg" -XAtc 'select x from stack_keep' 2>&1)" 7
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+"$NB" stack down --home "$H" >/dev/null 2>&1
+
+# ---- a server that cannot start fails `up` quickly, names its log, leaves nothing ----
+start=$SECONDS
+t_run up-broken-server 1 env NEONBLUE_PG_BINDIR=/nonexistent "$NB" stack up --home "$H"
+t_match up-broken-server-says "$T_ERR" "postgresql keeps dying .*logs/postgresql\.log.*exec failed: /nonexistent/postgres"
+t_match up-broken-server-quick "$((SECONDS - start))" '^([0-9]|1[0-9])$'
+t_eq up-broken-server-cleaned "$(pgrep -f -- "$H" | wc -l)" 0
+
+# ---- two concurrent ups: one stack, both succeed ----
+"$NB" stack up --home "$H" >"$root/up1" 2>&1 & a=$!
+"$NB" stack up --home "$H" >"$root/up2" 2>&1 & b=$!
+wait $a; ra=$?; wait $b; rb=$?
+t_eq concurrent-ups-succeed "$ra$rb" 00
+t_match concurrent-ups-one-stack "$(cat "$root/up1" "$root/up2")" "already runs"
+t_eq concurrent-ups-one-supervisor "$(pgrep -f -- "stack supervise --home $H\$" | wc -l)" 1
 t_run final-down 0 "$NB" stack down --home "$H"
 left=$(pgrep -f -- "$H" | wc -l)
 t_eq nothing-left-running "$left" 0
