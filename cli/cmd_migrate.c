@@ -1,5 +1,6 @@
 /* cmd_migrate.c — `neonblue migrate`: apply the schema migrations compiled into the library. */
 #include "cli.h"
+#include "neonblue/ch.h"
 #include "neonblue/pg.h"
 
 #include <stdio.h>
@@ -10,7 +11,10 @@ static const char *migrate_usage =
 	"\n"
 	"Applies the PostgreSQL migrations compiled into neonblue that the database has\n"
 	"not recorded yet (table schema_migrations), each in its own transaction, under\n"
-	"an advisory lock so concurrent runs are safe. Running it again does nothing.\n"
+	"an advisory lock so concurrent runs are safe; then, when a ClickHouse is\n"
+	"configured (--clickhouse, NEONBLUE_CLICKHOUSE or the local stack), the\n"
+	"ClickHouse migrations. Running it again does nothing. --json prints\n"
+	"{\"postgresql_applied\": N, \"clickhouse_applied\": N or null}.\n"
 	"Exit status: 0 success, 1 server failure, 2 bad usage.\n"
 	"\n" CLI_GLOBAL_HELP;
 
@@ -38,16 +42,23 @@ int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return cli_fail(&err);
 
-	/* ClickHouse migrations go here (the sink engineer's nb_ch_migrate), after
-	 * PostgreSQL, e.g.:
-	 *   int ch_applied = 0;
-	 *   if (ctx->cfg.clickhouse_set && nb_ch_migrate(&ctx->cfg, &ch_applied, &err))
-	 *           return cli_fail(&err);
-	 * and add "clickhouse_applied" to the output below. */
-
-	if (json)
-		printf("{\"postgresql_applied\":%d}\n", pg_applied);
-	else
+	int ch_applied = -1; /* -1: no ClickHouse configured */
+	if (ctx->cfg.clickhouse_set) {
+		ch_applied = nb_ch_migrate(ctx->cfg.clickhouse, &err);
+		if (ch_applied < 0)
+			return cli_fail(&err);
+	}
+	if (json) {
+		printf("{\"postgresql_applied\":%d,\"clickhouse_applied\":", pg_applied);
+		if (ch_applied < 0)
+			printf("null}\n");
+		else
+			printf("%d}\n", ch_applied);
+	} else {
 		printf("postgresql: %d migration%s applied\n", pg_applied, pg_applied == 1 ? "" : "s");
+		if (ch_applied >= 0)
+			printf("clickhouse: %d migration%s applied\n", ch_applied,
+			       ch_applied == 1 ? "" : "s");
+	}
 	return 0;
 }
