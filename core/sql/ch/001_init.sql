@@ -107,6 +107,21 @@ CREATE TABLE IF NOT EXISTS neonblue.experiment_metrics (
 ) ENGINE = ReplacingMergeTree(_version)
 ORDER BY (experiment, metric);
 
+CREATE TABLE IF NOT EXISTS neonblue.audit_log (
+	id Int64,
+	at DateTime,
+	at_us UInt32,
+	actor String,
+	action String,
+	entity String,
+	key String,
+	before Nullable(String),
+	after Nullable(String),
+	_version UInt64,
+	_deleted UInt8
+) ENGINE = ReplacingMergeTree(_version)
+ORDER BY id;
+
 -- The sink's progress: one row per Kafka partition it committed, replaced on
 -- every batch (latest `seq` wins). `next_offset` is the first offset not yet
 -- in ClickHouse, `lsn` the highest source LSN among the rows it committed.
