@@ -26,7 +26,9 @@ static const char *exp_usage =
 	"          [--coverage C] [--hash-version V] [--condition JSON|null]\n"
 	"          [--namespace ID:START:END|none] [--variants SPEC] [--metrics SPEC]\n"
 	"          [--seed S] [--reseed] [--json]\n"
+	"  edit    KEY --file FILE|- [options above] [--reseed]   (a whole new definition)\n"
 	"  start|pause|stop|archive KEY [--json]\n"
+	"  history KEY [--json]      (the audit log of the experiment)\n"
 	"  delete  KEY               (drafts only)\n"
 	"\n"
 	"Lifecycle: draft -> running <-> paused -> stopped -> archived. Only drafts can be\n"
@@ -427,22 +429,30 @@ static int act_edit(cli_ctx *ctx, const struct exp_args *a)
 {
 	static const int ok[] = {O_NAME,    O_DESC,	O_HYP,	O_OWNER, O_VARIANTS, O_METRICS,
 				 O_COVERAGE, O_HASHV, O_SEED, O_COND,	O_NS,	    O_RESEED,
-				 O_JSON,    0};
+				 O_FILE,    O_JSON,	0};
 	if (only_opts("exp edit", a, ok) || need_key("exp edit", a))
 		return 2;
 	int any = a->reseed;
-	for (int id = O_NAME; id <= O_NS; id++)
+	for (int id = O_NAME; id <= O_FILE; id++)
 		any |= ARG(a, id) != NULL;
 	if (!any)
 		return cli_usage_error("exp edit", "nothing to change: give at least one option");
 	nb_err err;
 	nb_err_clear(&err);
 	nb_pg_experiment_edit ed;
+	nb_pg_experiment def;
+	memset(&def, 0, sizeof def);
 	if (edit_from_args(a, &ed, &err))
 		return cli_fail(&err);
+	if (ARG(a, O_FILE)) {
+		if (def_from_file(ARG(a, O_FILE), &def, &err))
+			return cli_fail(&err);
+		ed.replace = &def;
+	}
 	PGconn *conn = connect_pg(ctx, &err);
 	nb_pg_experiment out;
 	int rc = !conn || nb_pg_experiment_edit_apply(conn, a->pos, &ed, ctx->cfg.actor, &out, &err);
+	nb_pg_experiment_done(&def);
 	if (!rc) {
 		if (a->json)
 			print_exp(&out, 1);
@@ -473,6 +483,55 @@ static int act_transition(cli_ctx *ctx, const char *action, const struct exp_arg
 			printf("experiment %s is %s\n", out.key, out.status);
 		nb_pg_experiment_done(&out);
 	}
+	return finish(conn, &err, rc);
+}
+
+/* The top-level fields that differ between before and after, comma-separated. */
+static void changed_fields(const cJSON *b, const cJSON *a, char *out, size_t n)
+{
+	out[0] = '\0';
+	if (!cJSON_IsObject(b) || !cJSON_IsObject(a))
+		return;
+	size_t len = 0;
+	for (const cJSON *f = a->child; f; f = f->next) {
+		if (!strcmp(f->string, "updated_at"))
+			continue;
+		const cJSON *old = cJSON_GetObjectItemCaseSensitive(b, f->string);
+		if (old && cJSON_Compare(old, f, 1))
+			continue;
+		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", len ? ", " : "",
+					f->string);
+		if (len >= n)
+			break;
+	}
+}
+
+static int act_history(cli_ctx *ctx, const struct exp_args *a)
+{
+	static const int ok[] = {O_JSON, 0};
+	if (only_opts("exp history", a, ok) || need_key("exp history", a))
+		return 2;
+	nb_err err;
+	nb_err_clear(&err);
+	PGconn *conn = connect_pg(ctx, &err);
+	cJSON *rows = conn ? nb_pg_audit_list(conn, "experiment", a->pos, &err) : NULL;
+	int rc = !rows;
+	if (!rc && !cJSON_GetArraySize(rows))
+		rc = nb_err_set(&err, NB_EINPUT, "no history for experiment '%s' (see `neonblue exp list`)",
+				a->pos);
+	if (!rc && a->json) {
+		cli_print_json(rows);
+	} else if (!rc) {
+		for (const cJSON *r = rows->child; r; r = r->next) {
+			char fields[512];
+			changed_fields(cJSON_GetObjectItem(r, "before"), cJSON_GetObjectItem(r, "after"),
+				       fields, sizeof fields);
+			printf("%-27s %-16s %-8s %s\n", cJSON_GetObjectItem(r, "at")->valuestring,
+			       cJSON_GetObjectItem(r, "actor")->valuestring,
+			       cJSON_GetObjectItem(r, "action")->valuestring, fields);
+		}
+	}
+	cJSON_Delete(rows);
 	return finish(conn, &err, rc);
 }
 
@@ -517,6 +576,8 @@ int cmd_exp(cli_ctx *ctx, int argc, char **argv)
 		return act_edit(ctx, &a);
 	if (!strcmp(action, "delete"))
 		return act_delete(ctx, &a);
+	if (!strcmp(action, "history"))
+		return act_history(ctx, &a);
 	if (!strcmp(action, "start") || !strcmp(action, "pause") || !strcmp(action, "stop") ||
 	    !strcmp(action, "archive"))
 		return act_transition(ctx, action, &a);

@@ -19,3 +19,35 @@ int nb_pg_audit(PGconn *conn, const char *actor, const char *action, const char 
 	free(a);
 	return rc;
 }
+
+static cJSON *json_or_null(PGresult *r, int i, int c)
+{
+	cJSON *j = PQgetisnull(r, i, c) ? NULL : cJSON_Parse(PQgetvalue(r, i, c));
+	return j ? j : cJSON_CreateNull();
+}
+
+cJSON *nb_pg_audit_list(PGconn *conn, const char *entity, const char *key, nb_err *err)
+{
+	const char *p[] = {entity, key};
+	PGresult *r = nb_pg_exec(conn,
+				 "SELECT id, to_char(at AT TIME ZONE 'UTC', "
+				 "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, action, entity, key, "
+				 "before::text, after::text FROM audit_log "
+				 "WHERE entity = $1 AND key = $2 ORDER BY id",
+				 2, p, err);
+	if (!r)
+		return NULL;
+	cJSON *a = cJSON_CreateArray();
+	for (int i = 0; i < PQntuples(r); i++) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "id", strtod(PQgetvalue(r, i, 0), NULL));
+		static const char *names[] = {"at", "actor", "action", "entity", "key"};
+		for (int c = 0; c < 5; c++)
+			cJSON_AddStringToObject(o, names[c], PQgetvalue(r, i, c + 1));
+		cJSON_AddItemToObject(o, "before", json_or_null(r, i, 6));
+		cJSON_AddItemToObject(o, "after", json_or_null(r, i, 7));
+		cJSON_AddItemToArray(a, o);
+	}
+	PQclear(r);
+	return a;
+}

@@ -483,7 +483,11 @@ static int edit_targeting(cJSON *j, const nb_pg_experiment_edit *ed, nb_err *err
 static int edited_definition(const nb_pg_experiment *cur, const nb_pg_experiment_edit *ed,
 			     nb_pg_experiment *next, nb_err *err)
 {
-	cJSON *j = nb_pg_experiment_to_json(cur);
+	if (ed->replace && (!ed->replace->key || strcmp(ed->replace->key, cur->key)))
+		return nb_err_set(err, NB_EINPUT,
+				  "key '%s' in the definition differs from '%s' (keys cannot be changed)",
+				  ed->replace && ed->replace->key ? ed->replace->key : "", cur->key);
+	cJSON *j = nb_pg_experiment_to_json(ed->replace ? ed->replace : cur);
 	set_str(j, "name", ed->name);
 	set_str(j, "description", ed->description);
 	set_str(j, "hypothesis", ed->hypothesis);

@@ -50,6 +50,10 @@ int nb_pg_ensure_event_partitions(PGconn *conn, const char *from, const char *to
 int nb_pg_audit(PGconn *conn, const char *actor, const char *action, const char *entity,
 		const char *key, const cJSON *before, const cJSON *after, nb_err *err);
 
+/* The audit rows of one entity, oldest first, as a JSON array of
+ * {id, at, actor, action, entity, key, before, after}. Caller deletes. */
+cJSON *nb_pg_audit_list(PGconn *conn, const char *entity, const char *key, nb_err *err);
+
 /* ---- the experiment model (pure: core/pg_model.c) ---------------------- */
 
 #define NB_PG_KEY_MAX 64
@@ -146,6 +150,9 @@ typedef struct nb_pg_experiment_edit {
 	const char *metrics_spec;   /* replaces the metric list */
 	const char *seed;           /* with reseed, or on drafts */
 	int reseed;                 /* bump version and seed */
+	/* A whole new definition (`exp edit KEY --file`): its key must be KEY; the
+	 * fields above still apply on top of it. NULL: start from the stored one. */
+	const nb_pg_experiment *replace;
 } nb_pg_experiment_edit;
 int nb_pg_experiment_edit_apply(PGconn *conn, const char *key, const nb_pg_experiment_edit *ed,
 				const char *actor, nb_pg_experiment *out, nb_err *err);

@@ -157,6 +157,24 @@ t_eq audit-actions "$(sql "SELECT string_agg(action, ',' ORDER BY id) FROM audit
 t_eq audit-before-after "$(sql "SELECT count(*) FROM audit_log WHERE key = '$E' AND action <> 'create' AND (before IS NULL OR after IS NULL)")" 0
 t_eq audit-state-change "$(sql "SELECT (before->>'status') || '>' || (after->>'status') FROM audit_log WHERE key = '$E' AND action = 'pause'")" "running>paused"
 
+t_run history 0 $NB exp history "$E" --json
+t_eq history-actions "$(jf "$T_OUT" '",".join(r["action"] for r in j)')" "create,start,pause,start,update,update,reseed,reseed,stop,update,archive"
+t_eq history-before-after "$(jf "$T_OUT" '(j[0]["before"], j[0]["after"]["key"], j[1]["before"]["status"], j[1]["after"]["status"])')" "(None, '$E', 'draft', 'running')"
+t_run history-text 0 $NB exp history "$E"
+t_match history-text-fields "$T_OUT" 'alice +create'
+t_match history-text-changed "$T_OUT" 'reseed +seed, version, variants'
+t_run history-unknown 2 $NB exp history "${P}-nope"
+
+# ---- running: a whole definition through --file obeys the same rules ---------------
+W=${P}-runfile
+t_run runfile-create 0 $NB exp create --key "$W" --variants a,b
+t_run runfile-start 0 $NB exp start "$W"
+$NB exp show "$W" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); j["variants"][0]["weight"]=0.2; j["variants"][1]["weight"]=0.8; print(json.dumps(j))' >"$NB_TEST_TMP/runfile.json"
+t_run runfile-weights 2 $NB exp edit "$W" --file "$NB_TEST_TMP/runfile.json"
+t_match runfile-weights-msg "$T_ERR" 'without --reseed'
+t_run runfile-reseed 0 $NB exp edit "$W" --file - --reseed --json <"$NB_TEST_TMP/runfile.json"
+t_eq runfile-reseed-result "$(jf "$T_OUT" '([v["weight"] for v in j["variants"]], j["version"], j["status"])')" "([0.2, 0.8], 2, 'running')"
+
 # ---- drafts: free variant changes, delete ------------------------------------------
 D=${P}-draft
 t_run draft-create 0 $NB exp create --key "$D" --variants a,b
@@ -164,6 +182,12 @@ t_run draft-variants 0 $NB exp edit "$D" --variants x:20,y:30,z:50 --json
 t_eq draft-variants-new "$(jf "$T_OUT" '([v["key"] for v in j["variants"]], j["version"], j["variants"][0]["is_control"])')" "(['x', 'y', 'z'], 2, True)"
 t_run draft-metrics 0 $NB exp edit "$D" --metrics "${P}conv:primary" --json
 t_eq draft-metrics-set "$(jf "$T_OUT" 'len(j["metrics"])')" 1
+$NB exp show "$D" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); j["coverage"]=0.3; j["variants"][2]["is_control"]=True; j["variants"][0]["is_control"]=False; j["variants"][1]["config"]={"c":1}; j["status"]="running"; print(json.dumps(j))' >"$NB_TEST_TMP/edit.json"
+t_run edit-file 0 $NB exp edit "$D" --file "$NB_TEST_TMP/edit.json" --json
+t_eq edit-file-applied "$(jf "$T_OUT" '(j["coverage"], [v["key"] for v in j["variants"] if v["is_control"]], j["variants"][1]["config"], j["status"], j["version"])')" "(0.3, ['z'], {'c': 1}, 'draft', 3)"
+sed 's/"key": "'"$D"'"/"key": "'"$D"'-other"/' "$NB_TEST_TMP/edit.json" >"$NB_TEST_TMP/edit-key.json"
+t_run edit-file-key 2 $NB exp edit "$D" --file "$NB_TEST_TMP/edit-key.json"
+t_match edit-file-key-msg "$T_ERR" 'keys cannot be changed'
 t_run draft-bad-edit 2 $NB exp edit "$D" --variants x:20,y:30
 t_match draft-bad-edit-msg "$T_ERR" 'weights sum to 50'
 t_run delete 0 $NB --actor carol exp delete "$D"
