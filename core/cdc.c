@@ -1025,7 +1025,7 @@ static int slot_usable(cdc *c, nb_err *err)
 	if (!r)
 		return -1;
 	char mark[300];
-	snprintf(mark, sizeof mark, SNAPSHOT_MARK "%s", c->slot);
+	snprintf(mark, sizeof mark, SNAPSHOT_MARK "%s;", c->slot);
 	int done = PQntuples(r) && strstr(PQgetvalue(r, 0, 0), mark);
 	PQclear(r);
 	if (done)
@@ -1037,17 +1037,33 @@ static int slot_usable(cdc *c, nb_err *err)
 	return 0;
 }
 
+/* Appends "snapshot complete for slot S" to the publication's comment (other
+ * slots on the same publication keep their marks). */
 static int mark_snapshot_done(cdc *c, nb_err *err)
 {
 	char mark[300];
-	snprintf(mark, sizeof mark, SNAPSHOT_MARK "%s", c->slot);
+	snprintf(mark, sizeof mark, SNAPSHOT_MARK "%s;", c->slot);
+	const char *pp[] = {c->pub};
+	PGresult *r = pg_run(c->sql,
+			     "SELECT coalesce(obj_description(oid, 'pg_publication'), '') FROM "
+			     "pg_publication WHERE pubname = $1",
+			     1, pp, err);
+	if (!r)
+		return -1;
+	nb_buf text;
+	nb_buf_init(&text);
+	if (PQntuples(r) && !strstr(PQgetvalue(r, 0, 0), mark))
+		nb_buf_puts(&text, PQgetvalue(r, 0, 0));
+	PQclear(r);
+	nb_buf_puts(&text, mark);
 	char *p = PQescapeIdentifier(c->sql, c->pub, strlen(c->pub));
-	char *l = PQescapeLiteral(c->sql, mark, strlen(mark));
+	char *l = PQescapeLiteral(c->sql, text.data, text.len);
 	nb_buf q;
 	nb_buf_init(&q);
 	nb_buf_printf(&q, "COMMENT ON PUBLICATION %s IS %s", p, l);
 	PQfreemem(p);
 	PQfreemem(l);
+	nb_buf_done(&text);
 	int rc = pg_ok(c->sql, q.data, 0, NULL, err);
 	nb_buf_done(&q);
 	if (!rc) {

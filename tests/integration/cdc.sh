@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# cdc.sh — `neonblue cdc` end to end: a throwaway PostgreSQL (wal_level=logical,
+# run as postgres) and librdkafka's mock Kafka (`neonblue stack kafka`), read
+# back with kcat. Snapshot, every NeonBlue table's inserts/updates/deletes,
+# --with-schema, kill -9 mid-stream, PostgreSQL restart, Kafka outage, lag.
+source "$(dirname "$0")/../lib/t.sh"
+set -u
+NB=${NB:-build/asan/neonblue}
+tmp=$(mktemp -d /tmp/nbcdc.XXXXXX)
+chmod 755 "$tmp"
+bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pgport=$(t_free_port)
+kport=$(t_free_port)
+PG="host=127.0.0.1 port=$pgport user=postgres dbname=nb"
+KAFKA=127.0.0.1:$kport
+export NEONBLUE_HOME=$tmp/home ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+relay_pid=
+kafka_pid=
+
+pg_start() {
+	as_pg "$bin/pg_ctl" -D "$tmp/pg" -l "$tmp/pgrun/pg.log" -w -o "-c listen_addresses=127.0.0.1 -c port=$pgport -c unix_socket_directories=$tmp/pgrun -c wal_level=logical -c fsync=off -c TimeZone=Europe/Paris" start >/dev/null
+}
+pg_stop() { as_pg "$bin/pg_ctl" -D "$tmp/pg" -m fast -w stop >/dev/null 2>&1; }
+kafka_start() {
+	"$NB" stack kafka --ports "$kport" >>"$tmp/kafka.log" 2>&1 &
+	kafka_pid=$!
+	for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$kport) 2>/dev/null && return; sleep 0.1; done
+}
+kafka_stop() { [ -n "$kafka_pid" ] && kill "$kafka_pid" 2>/dev/null && wait "$kafka_pid" 2>/dev/null; kafka_pid=; }
+relay_start() { # extra args
+	"$NB" --pg "$PG" --kafka "$KAFKA" cdc "$@" >>"$tmp/relay.log" 2>&1 &
+	relay_pid=$!
+}
+relay_stop() { # signal
+	[ -n "$relay_pid" ] || return 0
+	kill -"${1:-TERM}" "$relay_pid" 2>/dev/null
+	wait "$relay_pid" 2>/dev/null
+	local rc=$?
+	relay_pid=
+	return $rc
+}
+cleanup() {
+	relay_stop KILL
+	kafka_stop
+	pg_stop
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+sql() { as_pg "$bin/psql" -X -q -At -v ON_ERROR_STOP=1 "$PG" "$@"; }
+# Every message of topic $1 as JSON lines {"key":…,"payload":…,"partition":…,"offset":…}
+topic() { kcat -C -b "$KAFKA" -t "$1" -e -J -q 2>/dev/null; }
+# Waits until topic $1 has at least $2 messages (at most $3 s, default 30).
+wait_msgs() {
+	local n=0
+	for _ in $(seq $((${3:-30} * 4))); do
+		n=$(topic "$1" | wc -l)
+		[ "$n" -ge "$2" ] && return 0
+		sleep 0.25
+	done
+	echo "  topic $1 has $n messages, waited for $2" >&2
+	return 1
+}
+# Python check over the messages of topic $1: prints what the script prints.
+check() {
+	local t=$1
+	shift
+	topic "$t" | python3 -c "$@"
+}
+
+mkdir -p "$tmp/pg" "$tmp/pgrun" "$tmp/home"
+chown postgres "$tmp/pg" "$tmp/pgrun" 2>/dev/null
+as_pg "$bin/initdb" -D "$tmp/pg" -U postgres -A trust >/dev/null || { t_fail setup "initdb failed"; t_done; exit 1; }
+pg_start || { t_fail setup "PostgreSQL did not start: $(tail -5 "$tmp/pgrun/pg.log")"; t_done; exit 1; }
+as_pg "$bin/psql" -X -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE nb"
+sql -f core/sql/pg/001_init.sql >/dev/null
+kafka_start
+
+# --- snapshot of rows that exist before the slot
+sql -c "INSERT INTO experiments (key, name, seed) VALUES ('pre-1', 'Pre', 's1');
+	INSERT INTO variants (experiment, key, name, weight, is_control, position)
+		VALUES ('pre-1', 'control', 'Control', 0.5, true, 0), ('pre-1', 'b', 'B', 0.5, false, 1)"
+relay_start
+wait_msgs neonblue.public.variants 2 30
+out=$(check neonblue.public.variants '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line); v = json.loads(m["payload"]); k = json.loads(m["key"])
+    print(v["op"], v["source"]["snapshot"], v["source"]["connector"], v["after"]["key"], sorted(k))
+' | sort)
+t_eq snapshot_rows "$out" "r true postgresql b ['experiment', 'key']
+r true postgresql control ['experiment', 'key']"
+
+# --- inserts, updates, deletes of every NeonBlue table
+sql -c "INSERT INTO experiments (key, name, seed, condition) VALUES ('exp-a', 'A', 'sa', '{\"country\": \"fr\"}');
+	INSERT INTO variants (experiment, key, name, weight, is_control, position, config)
+		VALUES ('exp-a', 'control', 'C', 0.5, true, 0, '{\"color\": \"blue\"}');
+	INSERT INTO metrics (key, name, kind, event_types) VALUES ('buy', 'Buy', 'binomial', '{purchase,checkout}');
+	INSERT INTO experiment_metrics VALUES ('exp-a', 'buy', 'primary', 0);
+	INSERT INTO assignments (experiment, user_id, variant, experiment_version) VALUES ('exp-a', 'u1', 'control', 1);
+	INSERT INTO events VALUES ('6f1c0a2e-2d55-4b8e-9a0e-0c6b5e5d2a01', 'u1', 'purchase', now(), 9.5, '{\"sku\": 1}', 'exp-a');"
+sql -c "UPDATE experiments SET status = 'running' WHERE key = 'exp-a';
+	UPDATE variants SET weight = 0.25 WHERE experiment = 'exp-a';
+	UPDATE metrics SET description = 'd' WHERE key = 'buy';
+	UPDATE experiment_metrics SET role = 'secondary';
+	UPDATE assignments SET variant = 'b';
+	UPDATE events SET value = 10.5;"
+sql -c "DELETE FROM experiment_metrics; DELETE FROM assignments; DELETE FROM events; DELETE FROM metrics;
+	DELETE FROM variants WHERE experiment = 'exp-a'; DELETE FROM experiments WHERE key = 'exp-a';"
+# per table: c, u, d + tombstone (variants and experiments also carry the snapshot)
+for t in experiment_metrics assignments events metrics; do
+	wait_msgs "neonblue.public.$t" 4 30
+	out=$(check "neonblue.public.$t" '
+import json, sys
+ops = []
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["payload"] is None:
+        ops.append("tombstone"); continue
+    v = json.loads(m["payload"]); s = v["source"]
+    assert s["table"] == sys.argv[1] and s["schema"] == "public" and s["db"] == "nb", s
+    assert isinstance(s["lsn"], int) and isinstance(s["txId"], int) and s["ts_ms"] > 0
+    assert v["op"] != "c" or v["before"] is None, v
+    assert v["op"] != "d" or v["before"] is not None, v
+    assert (v["after"] is None) == (v["op"] == "d"), v
+    assert json.loads(m["key"]), m
+    ops.append(v["op"])
+print(" ".join(ops))
+' "$t")
+	t_eq "ops_$t" "$out" "c u d tombstone"
+done
+wait_msgs neonblue.public.experiments 5 30
+out=$(check neonblue.public.experiments '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["payload"] is None: continue
+    v = json.loads(m["payload"])
+    if v["op"] == "u":
+        a, b = v["after"], v["before"]
+        print(b["status"], a["status"], a["condition"], a["created_at"].endswith("Z"), type(a["coverage"]).__name__, m["key"])
+')
+t_eq update_full_identity "$out" 'draft running {"country": "fr"} True int {"key":"exp-a"}'
+out=$(check neonblue.public.events '
+import json, sys, uuid
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["payload"] is None: continue
+    v = json.loads(m["payload"])
+    if v["op"] == "c":
+        a = v["after"]; uuid.UUID(a["event_id"])
+        print(a["type"], a["value"], a["properties"], a["ts"][10], a["ts"][-1], sorted(json.loads(m["key"])))
+')
+t_eq event_rendering "$out" "purchase 9.5 {\"sku\": 1} T Z ['event_id', 'ts']"
+out=$(check neonblue.public.metrics '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["payload"] and json.loads(m["payload"])["op"] == "c":
+        print(json.loads(m["payload"])["after"]["event_types"])
+')
+t_eq array_as_text "$out" "{purchase,checkout}"
+
+# --- with schema, through a second slot and prefix on the same publication
+"$NB" --pg "$PG" --kafka "$KAFKA" cdc --with-schema --slot nb_schema --prefix wrapped >>"$tmp/relay2.log" 2>&1 &
+relay2=$!
+wait_msgs wrapped.public.variants 2 30
+out=$(check wrapped.public.variants '
+import json, sys
+m = json.loads(sys.stdin.readline())
+v = json.loads(m["payload"]); k = json.loads(m["key"])
+f = {x["field"]: x for x in v["schema"]["fields"]}
+after = {x["field"]: x for x in f["after"]["fields"]}
+print(v["schema"]["name"], f["source"]["name"], after["weight"]["type"], after["config"]["name"], k["schema"]["name"], v["payload"]["op"])
+')
+t_eq with_schema "$out" "wrapped.public.variants.Envelope io.debezium.connector.postgresql.Source double io.debezium.data.Json wrapped.public.variants.Key r"
+kill -TERM $relay2
+wait $relay2
+t_eq second_relay_exit "$?" 0
+
+# --- kill -9 mid-stream: nothing missed after a restart
+sql -c "SELECT neonblue_ensure_event_partitions(now() - interval '1 day', now() + interval '1 day')" >/dev/null
+(for b in $(seq 0 19); do
+	sql -c "INSERT INTO events (event_id, user_id, type, ts) SELECT md5('k$b-' || g)::uuid, 'u' || g, 'view', now() FROM generate_series(1, 1000) g" || exit 1
+	sleep 0.1
+done) &
+writer=$!
+sleep 0.8
+relay_stop KILL
+sleep 0.5
+relay_start
+wait $writer
+t_eq writer_ok "$?" 0
+wait_msgs neonblue.public.events 20004 60
+out=$(check neonblue.public.events '
+import json, sys
+ids = set(); n = 0
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["payload"] is None: continue
+    v = json.loads(m["payload"])
+    if v["op"] == "c" and v["after"]["type"] == "view":
+        ids.add(v["after"]["event_id"]); n += 1
+print(len(ids), n >= len(ids))
+')
+t_eq crash_nothing_missed "$out" "20000 True"
+
+# --- clean stop, then lag 0 and a resume without re-snapshot
+sleep 1.5
+relay_stop TERM
+t_eq sigterm_exit "$?" 0
+t_match sigterm_confirms "$(tail -3 "$tmp/relay.log")" "stopped; .* confirmed [0-9A-F]+/[0-9A-F]+"
+t_run lag_zero 0 "$NB" --pg "$PG" cdc lag --json
+t_match lag_zero_value "$T_OUT" '"lag_bytes":0'
+sql -c "INSERT INTO metrics (key, name, kind, event_types) VALUES ('m2', 'M2', 'count', '{a}')"
+t_run lag_grows 0 "$NB" --pg "$PG" cdc lag
+[ "$T_OUT" -gt 0 ] && t_pass lag_positive || t_fail lag_positive "lag $T_OUT after a write with no relay"
+relay_start
+wait_msgs neonblue.public.metrics 5 30 && t_pass resume_from_slot || t_fail resume_from_slot "no new metric message"
+out=$(check neonblue.public.metrics 'import sys, json; print(sum(1 for l in sys.stdin if json.loads(l)["payload"] and json.loads(json.loads(l)["payload"])["op"] == "r"))')
+t_eq no_second_snapshot "$out" 0
+
+# --- PostgreSQL restart: the relay reconnects
+pg_stop
+sleep 1
+pg_start
+sql -c "INSERT INTO metrics (key, name, kind, event_types) VALUES ('m3', 'M3', 'count', '{a}')"
+wait_msgs neonblue.public.metrics 6 40 && t_pass survives_pg_restart || t_fail survives_pg_restart "$(tail -5 "$tmp/relay.log")"
+t_match says_it_waited "$(cat "$tmp/relay.log")" "retrying in"
+
+# --- Kafka outage: rows written meanwhile arrive once it is back
+kafka_stop
+sql -c "INSERT INTO experiments (key, name, seed) VALUES ('during-outage', 'D', 's')"
+sleep 2
+kafka_start
+sql -c "INSERT INTO experiments (key, name, seed) VALUES ('after-outage', 'A', 's')"
+for _ in $(seq 120); do
+	out=$(topic neonblue.public.experiments | grep -c -- '-outage') || true
+	[ "$out" -ge 2 ] && break
+	sleep 0.25
+done
+t_eq survives_kafka_outage "$out" 2
+t_match says_waiting_for_kafka "$(cat "$tmp/relay.log")" "waiting for Kafka"
+
+relay_stop TERM
+t_eq final_exit "$?" 0
+if grep -q "ERROR: AddressSanitizer\|runtime error" "$tmp"/relay*.log; then
+	t_fail sanitizers "$(grep -m3 -A5 'AddressSanitizer\|runtime error' "$tmp"/relay*.log)"
+else
+	t_pass sanitizers
+fi
+t_done
