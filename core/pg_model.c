@@ -274,6 +274,34 @@ static int validate_metrics(const nb_pg_experiment *e, nb_err *err)
 	return 0;
 }
 
+/* GrowthBook's condition operators (an unknown one silently never matches, so
+ * it is refused up front). */
+static const char *const cond_operators[] = {
+	"$and", "$or", "$nor", "$not", "$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte", "$eq",
+	"$ne", "$lt", "$lte", "$gt", "$gte", "$exists", "$in", "$ini", "$nin", "$nini",
+	"$inGroup", "$notInGroup", "$size", "$elemMatch", "$all", "$alli", "$regex", "$regexi",
+	"$type", NULL};
+
+static int check_operators(const cJSON *c, const char *path, nb_err *err)
+{
+	for (const cJSON *it = c ? c->child : NULL; it; it = it->next) {
+		const char *name = it->string;
+		if (name && name[0] == '$') {
+			int k = 0;
+			while (cond_operators[k] && strcmp(cond_operators[k], name))
+				k++;
+			if (!cond_operators[k])
+				return nb_err_set(err, NB_EINPUT,
+						  "condition: unknown operator '%s'%s%s", name,
+						  *path ? " at " : "", path);
+		}
+		const char *sub = name && name[0] != '$' ? name : path;
+		if ((cJSON_IsObject(it) || cJSON_IsArray(it)) && check_operators(it, sub, err))
+			return -1;
+	}
+	return 0;
+}
+
 static int validate_targeting(const nb_pg_experiment *e, nb_err *err)
 {
 	if (!(e->coverage >= 0 && e->coverage <= 1))
@@ -284,6 +312,8 @@ static int validate_targeting(const nb_pg_experiment *e, nb_err *err)
 				  e->hash_version);
 	if (e->condition && !cJSON_IsObject(e->condition))
 		return nb_err_set(err, NB_EINPUT, "condition must be a JSON object or null");
+	if (e->condition && check_operators(e->condition, "", err))
+		return -1;
 	if (e->ns_id) {
 		if (!*e->ns_id)
 			return nb_err_set(err, NB_EINPUT, "namespace: the id must not be empty");

@@ -74,6 +74,7 @@ bad coverage 'coverage must be between 0 and 1' --key "${P}-v5" --variants a,b -
 bad coverage-nan "coverage 'lots' is not a number" --key "${P}-v5" --variants a,b --coverage lots
 bad hash-version 'hash_version must be 1 or 2' --key "${P}-v6" --variants a,b --hash-version 3
 bad condition-json 'condition must be a JSON object' --key "${P}-v7" --variants a,b --condition '{"a":'
+bad condition-operator "condition: unknown operator '\\\$inn' at country" --key "${P}-v7" --variants a,b --condition '{"country":{"$inn":["US"]}}'
 bad condition-array 'condition must be a JSON object' --key "${P}-v7" --variants a,b --condition '[1]'
 bad namespace 'namespace .* must be id:start:end' --key "${P}-v8" --variants a,b --namespace ns:0.5
 bad namespace-range 'namespace: range' --key "${P}-v8" --variants a,b --namespace ns:0.6:0.2

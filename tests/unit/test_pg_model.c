@@ -125,6 +125,14 @@ static void definitions(void)
 	CHECK_NEAR(ae.weights[1], 0.4, 1e-12, 0);
 	CHECK(ae.condition == NULL && ae.ns_id == NULL);
 	nb_pg_experiment_done(&e);
+	/* every GrowthBook operator is accepted */
+	CHECK_INT(def("{\"key\":\"ops\",\"condition\":{\"$and\":[{\"v\":{\"$vgte\":\"1.2\"}},"
+		      "{\"tags\":{\"$elemMatch\":{\"$eq\":\"a\"}}},{\"$not\":{\"x\":{\"$exists\":true}}},"
+		      "{\"id\":{\"$inGroup\":\"g\"}},{\"n\":{\"$size\":{\"$gt\":1}}}],"
+		      "\"$nor\":[{\"c\":{\"$regexi\":\"^x\"}}]}," VARS "}",
+		      &e, &err),
+		  0);
+	nb_pg_experiment_done(&e);
 
 	struct {
 		const char *json, *needle;
@@ -150,6 +158,11 @@ static void definitions(void)
 		 "metrics[0].role"},
 		{"{\"key\":\"k\",\"colour\":\"blue\"," VARS "}", "unknown field 'colour'"},
 		{"{\"name\":\"no key\"," VARS "}", "key is required"},
+		{"{\"key\":\"k\",\"condition\":{\"country\":{\"$inn\":[\"US\"]}}," VARS "}",
+		 "unknown operator '$inn' at country"},
+		{"{\"key\":\"k\",\"condition\":{\"$or\":[{\"a\":1},{\"b\":{\"$regexp\":\"x\"}}]},"
+		 VARS "}",
+		 "unknown operator '$regexp' at b"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		nb_err_clear(&err);
