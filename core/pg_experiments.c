@@ -10,15 +10,62 @@
 
 #define TS(col) "coalesce(to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '')"
 
+/* One statement, so an experiment, its variants and its metrics come from the
+ * same snapshot. */
 static const char *exp_select =
-	"SELECT key, name, description, hypothesis, status, seed, hash_version, coverage, "
-	"namespace_id, namespace_start, namespace_end, condition::text, owner, version, " TS(
-		"created_at") ", " TS("updated_at") ", " TS("started_at") ", " TS("stopped_at") " "
-										"FROM experiments ";
+	"SELECT e.key, e.name, e.description, e.hypothesis, e.status, e.seed, e.hash_version, "
+	"e.coverage, e.namespace_id, e.namespace_start, e.namespace_end, e.condition::text, "
+	"e.owner, e.version, " TS("e.created_at") ", " TS("e.updated_at") ", " TS(
+		"e.started_at") ", " TS("e.stopped_at") ", "
+	"(SELECT coalesce(json_agg(json_build_object('key', v.key, 'name', v.name, 'weight', "
+	"v.weight, 'is_control', v.is_control, 'config', v.config) ORDER BY v.position), '[]') "
+	"FROM variants v WHERE v.experiment = e.key)::text, "
+	"(SELECT coalesce(json_agg(json_build_object('key', m.metric, 'role', m.role) "
+	"ORDER BY m.position), '[]') FROM experiment_metrics m WHERE m.experiment = e.key)::text "
+	"FROM experiments e ";
 
 static char *col(PGresult *r, int row, int c)
 {
 	return PQgetisnull(r, row, c) ? NULL : nb_xstrdup(PQgetvalue(r, row, c));
+}
+
+static char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+	return nb_xstrdup(cJSON_IsString(it) ? it->valuestring : "");
+}
+
+static void fill_variants(const char *text, nb_pg_experiment *e)
+{
+	cJSON *a = cJSON_Parse(text);
+	int n = cJSON_GetArraySize(a);
+	e->variants = nb_xcalloc((size_t)(n ? n : 1), sizeof *e->variants);
+	e->weights = nb_xcalloc((size_t)(n ? n : 1), sizeof(double));
+	for (const cJSON *it = a ? a->child : NULL; it; it = it->next) {
+		nb_pg_variant *v = &e->variants[e->nvariants];
+		v->key = jstr(it, "key");
+		v->name = jstr(it, "name");
+		const cJSON *w = cJSON_GetObjectItemCaseSensitive(it, "weight");
+		v->weight = e->weights[e->nvariants] = cJSON_IsNumber(w) ? w->valuedouble : 0;
+		v->is_control = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "is_control"));
+		const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(it, "config");
+		v->config = cJSON_IsObject(cfg) ? cJSON_Duplicate(cfg, 1) : cJSON_CreateObject();
+		e->nvariants++;
+	}
+	cJSON_Delete(a);
+}
+
+static void fill_metrics(const char *text, nb_pg_experiment *e)
+{
+	cJSON *a = cJSON_Parse(text);
+	int n = cJSON_GetArraySize(a);
+	e->metrics = nb_xcalloc((size_t)(n ? n : 1), sizeof *e->metrics);
+	for (const cJSON *it = a ? a->child : NULL; it; it = it->next) {
+		e->metrics[e->nmetrics].key = jstr(it, "key");
+		e->metrics[e->nmetrics].role = jstr(it, "role");
+		e->nmetrics++;
+	}
+	cJSON_Delete(a);
 }
 
 static void fill_row(PGresult *r, int i, nb_pg_experiment *e)
@@ -41,61 +88,17 @@ static void fill_row(PGresult *r, int i, nb_pg_experiment *e)
 	snprintf(e->updated_at, sizeof e->updated_at, "%s", PQgetvalue(r, i, 15));
 	snprintf(e->started_at, sizeof e->started_at, "%s", PQgetvalue(r, i, 16));
 	snprintf(e->stopped_at, sizeof e->stopped_at, "%s", PQgetvalue(r, i, 17));
-}
-
-static int load_variants(PGconn *conn, nb_pg_experiment *e, nb_err *err)
-{
-	const char *p[] = {e->key};
-	PGresult *r = nb_pg_exec(conn,
-				 "SELECT key, name, weight, is_control, config::text FROM variants "
-				 "WHERE experiment = $1 ORDER BY position",
-				 1, p, err);
-	if (!r)
-		return -1;
-	int n = PQntuples(r);
-	e->nvariants = n;
-	e->variants = nb_xcalloc((size_t)(n ? n : 1), sizeof *e->variants);
-	e->weights = nb_xcalloc((size_t)(n ? n : 1), sizeof(double));
-	for (int i = 0; i < n; i++) {
-		nb_pg_variant *v = &e->variants[i];
-		v->key = col(r, i, 0);
-		v->name = col(r, i, 1);
-		v->weight = e->weights[i] = strtod(PQgetvalue(r, i, 2), NULL);
-		v->is_control = PQgetvalue(r, i, 3)[0] == 't';
-		v->config = cJSON_Parse(PQgetvalue(r, i, 4));
-		if (!v->config)
-			v->config = cJSON_CreateObject();
-	}
-	PQclear(r);
-	return 0;
-}
-
-static int load_metrics(PGconn *conn, nb_pg_experiment *e, nb_err *err)
-{
-	const char *p[] = {e->key};
-	PGresult *r = nb_pg_exec(conn,
-				 "SELECT metric, role FROM experiment_metrics WHERE experiment = $1 "
-				 "ORDER BY position",
-				 1, p, err);
-	if (!r)
-		return -1;
-	int n = PQntuples(r);
-	e->nmetrics = n;
-	e->metrics = nb_xcalloc((size_t)(n ? n : 1), sizeof *e->metrics);
-	for (int i = 0; i < n; i++) {
-		e->metrics[i].key = col(r, i, 0);
-		e->metrics[i].role = col(r, i, 1);
-	}
-	PQclear(r);
-	return 0;
+	fill_variants(PQgetvalue(r, i, 18), e);
+	fill_metrics(PQgetvalue(r, i, 19), e);
 }
 
 int nb_pg_experiment_get(PGconn *conn, const char *key, int for_update, nb_pg_experiment *out,
 			 nb_err *err)
 {
 	memset(out, 0, sizeof *out);
-	char sql[1024];
-	snprintf(sql, sizeof sql, "%sWHERE key = $1%s", exp_select, for_update ? " FOR UPDATE" : "");
+	char sql[2048];
+	snprintf(sql, sizeof sql, "%sWHERE e.key = $1%s", exp_select,
+		 for_update ? " FOR UPDATE OF e" : "");
 	const char *p[] = {key};
 	PGresult *r = nb_pg_exec(conn, sql, 1, p, err);
 	if (!r)
@@ -106,10 +109,6 @@ int nb_pg_experiment_get(PGconn *conn, const char *key, int for_update, nb_pg_ex
 	}
 	fill_row(r, 0, out);
 	PQclear(r);
-	if (load_variants(conn, out, err) || load_metrics(conn, out, err)) {
-		nb_pg_experiment_done(out);
-		return -1;
-	}
 	return 0;
 }
 
@@ -118,8 +117,8 @@ int nb_pg_experiment_list(PGconn *conn, const char *status, nb_pg_experiment **o
 {
 	*out = NULL;
 	*n = 0;
-	char sql[1024];
-	snprintf(sql, sizeof sql, "%sWHERE ($1::text IS NULL OR status = $1) ORDER BY key",
+	char sql[2048];
+	snprintf(sql, sizeof sql, "%sWHERE ($1::text IS NULL OR e.status = $1) ORDER BY e.key",
 		 exp_select);
 	const char *p[] = {status};
 	PGresult *r = nb_pg_exec(conn, sql, 1, p, err);
@@ -130,14 +129,6 @@ int nb_pg_experiment_list(PGconn *conn, const char *status, nb_pg_experiment **o
 	for (int i = 0; i < cnt; i++)
 		fill_row(r, i, &a[i]);
 	PQclear(r);
-	for (int i = 0; i < cnt; i++) {
-		if (load_variants(conn, &a[i], err) || load_metrics(conn, &a[i], err)) {
-			for (int k = 0; k < cnt; k++)
-				nb_pg_experiment_done(&a[k]);
-			free(a);
-			return -1;
-		}
-	}
 	*out = a;
 	*n = cnt;
 	return 0;
