@@ -213,14 +213,20 @@ static int write_row(PGconn *conn, const nb_pg_experiment *e, int insert, nb_err
 		insert ? "INSERT INTO experiments (key, name, description, hypothesis, seed, "
 			 "hash_version, coverage, namespace_id, namespace_start, namespace_end, "
 			 "condition, owner, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-			 "$10, $11::jsonb, $12, $13)"
+			 "$10, $11::jsonb, $12, $13) ON CONFLICT (key) DO NOTHING"
 		       : "UPDATE experiments SET name = $2, description = $3, hypothesis = $4, "
 			 "seed = $5, hash_version = $6, coverage = $7, namespace_id = $8, "
 			 "namespace_start = $9, namespace_end = $10, condition = $11::jsonb, "
 			 "owner = $12, version = $13, updated_at = now() WHERE key = $1";
-	int rc = nb_pg_run(conn, sql, 13, p, err);
+	PGresult *r = nb_pg_exec(conn, sql, 13, p, err);
 	free(cond);
-	return rc;
+	if (!r)
+		return -1;
+	int rows = atoi(PQcmdTuples(r));
+	PQclear(r);
+	if (rows != 1) /* a concurrent create won the race */
+		return nb_err_set(err, NB_EINPUT, "experiment '%s' already exists", e->key);
+	return 0;
 }
 
 /* Reloads key and writes its audit row with before (may be NULL). */

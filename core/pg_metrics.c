@@ -272,12 +272,17 @@ static int metric_write(PGconn *conn, const nb_pg_metric *m, const char *actor, 
 	const char *sql =
 		insert ? "INSERT INTO metrics (key, name, description, kind, event_types, "
 			 "value_property, direction, winsorize) VALUES ($1, $2, $3, $4, "
-			 "ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), $6, $7, $8)"
+			 "ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), $6, $7, $8) "
+			 "ON CONFLICT (key) DO NOTHING"
 		       : "UPDATE metrics SET name = $2, description = $3, kind = $4, event_types = "
 			 "ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), value_property = $6, "
 			 "direction = $7, winsorize = $8, updated_at = now() WHERE key = $1";
-	int rc = nb_pg_run(conn, sql, 8, p, err);
+	PGresult *r = nb_pg_exec(conn, sql, 8, p, err);
 	free(evs);
+	int rc = r ? 0 : -1;
+	if (r && atoi(PQcmdTuples(r)) != 1) /* a concurrent create won the race */
+		rc = nb_err_set(err, NB_EINPUT, "metric '%s' already exists", m->key);
+	PQclear(r);
 	cJSON *bj = exists ? nb_pg_metric_to_json(&before) : NULL;
 	if (exists)
 		nb_pg_metric_done(&before);

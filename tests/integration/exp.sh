@@ -197,6 +197,26 @@ t_match delete-gone-msg "$T_ERR" "no experiment '$D'"
 t_eq delete-audit "$(sql "SELECT actor || ' ' || (before->>'key') || ' ' || (after IS NULL) FROM audit_log WHERE key = '$D' AND action = 'delete'")" "carol $D true"
 t_run delete-unknown 2 $NB exp delete "${P}-nope"
 
+# ---- concurrency: one winner, the others refused with a sentence, one audit row each ---
+C1=${P}-race
+for i in 1 2 3 4; do
+	$NB exp create --key "$C1" --variants a,b >"$NB_TEST_TMP/race$i.out" 2>"$NB_TEST_TMP/race$i.err" &
+	pids[$i]=$!
+done
+won=0; lost=0
+for i in 1 2 3 4; do wait "${pids[$i]}"; case $? in 0) won=$((won + 1)) ;; 2) lost=$((lost + 1)) ;; esac; done
+t_eq race-create "$won/$lost" "1/3"
+t_eq race-create-msg "$(cat "$NB_TEST_TMP"/race?.err | grep -c "already exists")" 3
+for i in 1 2 3 4; do
+	$NB exp start "$C1" >"$NB_TEST_TMP/race$i.out" 2>"$NB_TEST_TMP/race$i.err" &
+	pids[$i]=$!
+done
+won=0; lost=0
+for i in 1 2 3 4; do wait "${pids[$i]}"; case $? in 0) won=$((won + 1)) ;; 2) lost=$((lost + 1)) ;; esac; done
+t_eq race-start "$won/$lost" "1/3"
+t_eq race-start-msg "$(cat "$NB_TEST_TMP"/race?.err | grep -c "that is running")" 3
+t_eq race-audit "$(sql "SELECT string_agg(action, ',' ORDER BY id) FROM audit_log WHERE entity = 'experiment' AND key = '$C1'")" "create,start"
+
 # ---- a failed write rolls back the change and its audit row ----------------------
 R=${P}-rb
 t_run rollback-create 0 $NB exp create --key "$R" --variants a,b
