@@ -104,7 +104,8 @@ cJSON *nb_pg_experiment_to_json(const nb_pg_experiment *e);
 /* Parses and validates a definition (the JSON above; status, version and
  * timestamps are ignored). Missing optional fields get defaults: seed = key,
  * hash_version 2, coverage 1, control = first variant unless one is marked,
- * variant name = key. Weights are normalised. Errors name the field. */
+ * variant name = key. Weights are normalised; unknown fields and unknown
+ * condition operators are refused. Errors name the field. */
 int nb_pg_experiment_from_json(const cJSON *j, nb_pg_experiment *out, nb_err *err);
 /* Validates every field of e and normalises its weights in place. */
 int nb_pg_experiment_validate(nb_pg_experiment *e, nb_err *err);
@@ -136,7 +137,8 @@ int nb_pg_experiment_get(PGconn *conn, const char *key, int for_update, nb_pg_ex
  * with nb_pg_experiment_done and the array with free. */
 int nb_pg_experiment_list(PGconn *conn, const char *status, nb_pg_experiment **out, int *n,
 			  nb_err *err);
-/* Inserts a validated definition as a draft, with audit row. */
+/* Validates def and inserts it as a draft at version 1, with audit row. An
+ * existing key (even one created concurrently) → NB_EINPUT "already exists". */
 int nb_pg_experiment_create(PGconn *conn, nb_pg_experiment *def, const char *actor, nb_err *err);
 
 /* What `exp edit` changes: NULL/negative fields are left alone. */
