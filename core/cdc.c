@@ -724,7 +724,7 @@ static int housekeeping(cdc *c, nb_err *err)
 	advance(c);
 	int64_t now = now_ms();
 	if (now - c->last_status_ms >= c->o->status_interval_ms ||
-	    (c->confirmed_lsn > c->sent_lsn && now - c->last_status_ms >= 1000))
+	    (c->confirmed_lsn > c->sent_lsn && now - c->last_status_ms >= 200))
 		if (send_status(c, 0, err))
 			return -1;
 	write_status_file(c);

@@ -227,28 +227,6 @@ int nb_pg_parse_timestamp(const char *s, int64_t *us, int *has_tz)
 	return 0;
 }
 
-void nb_format_iso_utc(int64_t us, char out[48])
-{
-	int64_t days = floor_div(us, US_PER_DAY);
-	int64_t rem = us - days * US_PER_DAY;
-	int64_t y;
-	unsigned m, d;
-	civil_from_days(days, &y, &m, &d);
-	int64_t secs = rem / 1000000, frac = rem % 1000000;
-	int n = snprintf(out, 48, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d", y, m, d,
-			 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
-	if (frac) {
-		char f[8];
-		snprintf(f, sizeof f, "%06d", (int)frac);
-		int k = 6;
-		while (k > 0 && f[k - 1] == '0')
-			k--;
-		f[k] = '\0';
-		n += snprintf(out + n, (size_t)(48 - n), ".%s", f);
-	}
-	snprintf(out + n, (size_t)(48 - n), "Z");
-}
-
 int nb_lsn_parse(const char *s, uint64_t *lsn)
 {
 	char *end;
@@ -329,6 +307,14 @@ static uint32_t schema_oid(const char *type, const char *name)
 	return 0;
 }
 
+static int hexdigit(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
 /* JSON number grammar: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)? */
 static int is_json_number(const char *s)
 {
@@ -361,176 +347,309 @@ static int is_json_number(const char *s)
 	return *p == '\0';
 }
 
-static cJSON *render_int(const char *text, nb_err *err)
+/* The render path writes JSON straight into a buffer: the relay renders
+ * every row change, and building a cJSON tree per message cost more than
+ * decoding it. */
+
+static void put_i64(nb_buf *b, int64_t v)
 {
-	char *end;
-	errno = 0;
-	long long v = strtoll(text, &end, 10);
-	if (end == text || *end || errno)
-		return nb_err_set(err, NB_EINPUT, "integer value \"%s\" is not a number", text),
-		       NULL;
-	char num[32];
-	snprintf(num, sizeof num, "%lld", v);
-	return cJSON_CreateRaw(num);
+	char tmp[24];
+	int n = 0;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		tmp[n++] = '-';
+	nb_buf_reserve(b, (size_t)n + 1);
+	while (n)
+		b->data[b->len++] = tmp[--n];
+	b->data[b->len] = '\0';
 }
 
-static cJSON *render_float(const char *text, nb_err *err)
+/* A JSON string literal; runs of plain bytes are copied at once. */
+static void put_str(nb_buf *b, const char *s)
 {
-	if (is_json_number(text))
-		return cJSON_CreateRaw(text);
+	nb_buf_putc(b, '"');
+	const char *run = s;
+	for (const unsigned char *p = (const unsigned char *)s;; p++) {
+		if (*p >= 0x20 && *p != '"' && *p != '\\')
+			continue;
+		nb_buf_append(b, run, (size_t)((const char *)p - run));
+		if (!*p)
+			break;
+		switch (*p) {
+		case '"': nb_buf_puts(b, "\\\""); break;
+		case '\\': nb_buf_puts(b, "\\\\"); break;
+		case '\n': nb_buf_puts(b, "\\n"); break;
+		case '\r': nb_buf_puts(b, "\\r"); break;
+		case '\t': nb_buf_puts(b, "\\t"); break;
+		case '\b': nb_buf_puts(b, "\\b"); break;
+		case '\f': nb_buf_puts(b, "\\f"); break;
+		default: nb_buf_printf(b, "\\u%04x", *p);
+		}
+		run = (const char *)p + 1;
+	}
+	nb_buf_putc(b, '"');
+}
+
+static void put_2(char *p, int v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (fraction trimmed) without printf. */
+static void put_iso(nb_buf *b, int64_t us)
+{
+	int64_t days = floor_div(us, US_PER_DAY);
+	int64_t rem = us - days * US_PER_DAY;
+	int64_t y;
+	unsigned m, d;
+	civil_from_days(days, &y, &m, &d);
+	if (y < 0 || y > 9999) { /* rare: let printf handle the sign and width */
+		char out[48];
+		nb_format_iso_utc(us, out);
+		put_str(b, out);
+		return;
+	}
+	char o[40];
+	int secs = (int)(rem / 1000000), frac = (int)(rem % 1000000);
+	o[0] = '"';
+	put_2(o + 1, (int)(y / 100));
+	put_2(o + 3, (int)(y % 100));
+	o[5] = '-';
+	put_2(o + 6, (int)m);
+	o[8] = '-';
+	put_2(o + 9, (int)d);
+	o[11] = 'T';
+	put_2(o + 12, secs / 3600);
+	o[14] = ':';
+	put_2(o + 15, secs / 60 % 60);
+	o[17] = ':';
+	put_2(o + 18, secs % 60);
+	int n = 20;
+	if (frac) {
+		o[n++] = '.';
+		for (int div = 100000; div && frac; div /= 10) {
+			o[n++] = (char)('0' + frac / div);
+			frac %= div;
+		}
+	}
+	o[n++] = 'Z';
+	o[n++] = '"';
+	nb_buf_append(b, o, (size_t)n);
+}
+
+void nb_format_iso_utc(int64_t us, char out[48])
+{
+	int64_t days = floor_div(us, US_PER_DAY);
+	int64_t rem = us - days * US_PER_DAY;
+	int64_t y;
+	unsigned m, d;
+	civil_from_days(days, &y, &m, &d);
+	int64_t secs = rem / 1000000, frac = rem % 1000000;
+	int n = snprintf(out, 48, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d", y, m, d,
+			 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+	if (frac) {
+		char f[8];
+		snprintf(f, sizeof f, "%06d", (int)frac);
+		int k = 6;
+		while (k > 0 && f[k - 1] == '0')
+			k--;
+		f[k] = '\0';
+		n += snprintf(out + n, (size_t)(48 - n), ".%s", f);
+	}
+	snprintf(out + n, (size_t)(48 - n), "Z");
+}
+
+static int put_int(nb_buf *b, const char *text, nb_err *err)
+{
+	const char *p = text + (*text == '-');
+	int k = 0;
+	while (p[k] >= '0' && p[k] <= '9')
+		k++;
+	if (!k || p[k] || k > 19)
+		return nb_err_set(err, NB_EINPUT, "integer value \"%s\" is not a number", text);
+	nb_buf_puts(b, text);
+	return 0;
+}
+
+static int put_float(nb_buf *b, const char *text, nb_err *err)
+{
+	if (is_json_number(text)) {
+		nb_buf_puts(b, text);
+		return 0;
+	}
 	char *end;
 	double v = strtod(text, &end);
 	if (end == text || *end)
-		return nb_err_set(err, NB_EINPUT, "floating-point value \"%s\" is not a number", text),
-		       NULL;
-	return nb_json_number_or_null(v); /* NaN and infinities */
+		return nb_err_set(err, NB_EINPUT, "floating-point value \"%s\" is not a number",
+				  text);
+	nb_json_write_number(b, v); /* NaN and infinities print as null */
+	return 0;
 }
 
-static cJSON *render_bytea(const char *text, nb_err *err)
+static int put_bytea(nb_buf *b, const char *text, nb_err *err)
 {
 	static const char b64[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	if (strncmp(text, "\\x", 2))
-		return nb_err_set(err, NB_EINPUT, "bytea value is not in hex format"), NULL;
-	size_t hex = strlen(text + 2);
-	if (hex % 2)
-		return nb_err_set(err, NB_EINPUT, "bytea value has an odd number of hex digits"),
-		       NULL;
-	size_t n = hex / 2;
+		return nb_err_set(err, NB_EINPUT, "bytea value is not in hex format");
+	const char *hex = text + 2;
+	size_t nhex = strlen(hex);
+	if (nhex % 2)
+		return nb_err_set(err, NB_EINPUT, "bytea value has an odd number of hex digits");
+	size_t n = nhex / 2;
 	unsigned char *raw = nb_xmalloc(n + 1);
 	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (sscanf(text + 2 + 2 * i, "%2x", &v) != 1) {
+		int hi = hexdigit(hex[2 * i]), lo = hexdigit(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
 			free(raw);
-			return nb_err_set(err, NB_EINPUT, "bytea value has a bad hex digit"), NULL;
+			return nb_err_set(err, NB_EINPUT, "bytea value has a bad hex digit");
 		}
-		raw[i] = (unsigned char)v;
+		raw[i] = (unsigned char)(hi << 4 | lo);
 	}
-	nb_buf b;
-	nb_buf_init(&b);
-	nb_buf_reserve(&b, n / 3 * 4 + 8);
+	nb_buf_putc(b, '"');
 	for (size_t i = 0; i < n; i += 3) {
 		unsigned v = (unsigned)raw[i] << 16;
 		if (i + 1 < n)
 			v |= (unsigned)raw[i + 1] << 8;
 		if (i + 2 < n)
 			v |= raw[i + 2];
-		nb_buf_putc(&b, b64[v >> 18 & 63]);
-		nb_buf_putc(&b, b64[v >> 12 & 63]);
-		nb_buf_putc(&b, i + 1 < n ? b64[v >> 6 & 63] : '=');
-		nb_buf_putc(&b, i + 2 < n ? b64[v & 63] : '=');
+		char q[4] = {b64[v >> 18 & 63], b64[v >> 12 & 63], i + 1 < n ? b64[v >> 6 & 63] : '=',
+			     i + 2 < n ? b64[v & 63] : '='};
+		nb_buf_append(b, q, 4);
 	}
+	nb_buf_putc(b, '"');
 	free(raw);
-	cJSON *s = cJSON_CreateString(b.data ? b.data : "");
-	nb_buf_done(&b);
-	return s;
+	return 0;
 }
 
-static cJSON *render_time_value(uint32_t oid, const char *text, nb_err *err)
+static int put_time_value(nb_buf *b, uint32_t oid, const char *text, nb_err *err)
 {
-	char num[48];
 	int64_t v;
 	int has_tz;
 	const char *p = text;
-	if (!strcmp(text, "infinity") || !strcmp(text, "-infinity"))
-		return cJSON_CreateString(text);
-	switch (oid) {
-	case NB_OID_DATE:
-		if (parse_date_part(&p, &v) || *p)
-			break;
-		snprintf(num, sizeof num, "%" PRId64, v);
-		return cJSON_CreateRaw(num);
-	case NB_OID_TIME:
-		if (parse_time_part(&p, &v) || *p)
-			break;
-		snprintf(num, sizeof num, "%" PRId64, v);
-		return cJSON_CreateRaw(num);
-	case NB_OID_TIMESTAMP:
-		if (nb_pg_parse_timestamp(text, &v, &has_tz))
-			break;
-		snprintf(num, sizeof num, "%" PRId64, v);
-		return cJSON_CreateRaw(num);
-	default: /* timestamptz */
-		if (nb_pg_parse_timestamp(text, &v, &has_tz))
-			break;
-		nb_format_iso_utc(v, num);
-		return cJSON_CreateString(num);
+	if (!strcmp(text, "infinity") || !strcmp(text, "-infinity")) {
+		put_str(b, text);
+		return 0;
 	}
-	return nb_err_set(err, NB_EINPUT,
-			  "date/time value \"%s\" is not in PostgreSQL's ISO format (DateStyle=ISO)",
-			  text),
-	       NULL;
+	int bad;
+	switch (oid) {
+	case NB_OID_DATE: bad = parse_date_part(&p, &v) || *p; break;
+	case NB_OID_TIME: bad = parse_time_part(&p, &v) || *p; break;
+	default: bad = nb_pg_parse_timestamp(text, &v, &has_tz) != 0; break;
+	}
+	if (bad)
+		return nb_err_set(
+			err, NB_EINPUT,
+			"date/time value \"%s\" is not in PostgreSQL's ISO format (DateStyle=ISO)",
+			text);
+	if (oid == NB_OID_TIMESTAMPTZ)
+		put_iso(b, v);
+	else
+		put_i64(b, v);
+	return 0;
+}
+
+/* Appends the Debezium rendering of one PostgreSQL text value. */
+static int put_value(nb_buf *b, uint32_t oid, const char *text, nb_err *err)
+{
+	if (!text) {
+		nb_buf_puts(b, "null");
+		return 0;
+	}
+	switch (oid) {
+	case NB_OID_BOOL: nb_buf_puts(b, text[0] == 't' ? "true" : "false"); return 0;
+	case NB_OID_INT2:
+	case NB_OID_INT4:
+	case NB_OID_INT8:
+	case NB_OID_OID: return put_int(b, text, err);
+	case NB_OID_FLOAT4:
+	case NB_OID_FLOAT8:
+	case NB_OID_NUMERIC: return put_float(b, text, err);
+	case NB_OID_BYTEA: return put_bytea(b, text, err);
+	case NB_OID_DATE:
+	case NB_OID_TIME:
+	case NB_OID_TIMESTAMP:
+	case NB_OID_TIMESTAMPTZ: return put_time_value(b, oid, text, err);
+	default: put_str(b, text); return 0;
+	}
 }
 
 cJSON *nb_debezium_render_value(uint32_t oid, const char *text, nb_err *err)
 {
-	if (!text)
-		return cJSON_CreateNull();
-	switch (oid) {
-	case NB_OID_BOOL: return cJSON_CreateBool(text[0] == 't');
-	case NB_OID_INT2:
-	case NB_OID_INT4:
-	case NB_OID_INT8:
-	case NB_OID_OID: return render_int(text, err);
-	case NB_OID_FLOAT4:
-	case NB_OID_FLOAT8:
-	case NB_OID_NUMERIC: return render_float(text, err);
-	case NB_OID_BYTEA: return render_bytea(text, err);
-	case NB_OID_DATE:
-	case NB_OID_TIME:
-	case NB_OID_TIMESTAMP:
-	case NB_OID_TIMESTAMPTZ: return render_time_value(oid, text, err);
-	default: return cJSON_CreateString(text);
-	}
+	nb_buf b;
+	nb_buf_init(&b);
+	cJSON *v = put_value(&b, oid, text, err) ? NULL : cJSON_Parse(b.data);
+	nb_buf_done(&b);
+	return v;
 }
 
 /* A parsed number printed back in its shortest round-trip form (1.1, not
  * 1.1000000000000001), as a Java producer would have printed it. */
-static cJSON *shortest_number(double v)
+static void put_shortest(nb_buf *b, double v)
 {
-	if (!isfinite(v))
-		return cJSON_CreateNull();
-	char num[40];
-	if (v == floor(v) && fabs(v) < 9007199254740992.0) {
-		snprintf(num, sizeof num, "%.0f", v == 0 ? 0.0 : v);
-		return cJSON_CreateRaw(num);
+	if (!isfinite(v)) {
+		nb_buf_puts(b, "null");
+		return;
 	}
+	if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+		put_i64(b, (int64_t)v);
+		return;
+	}
+	char num[40];
 	for (int prec = 15; prec <= 17; prec++) {
 		snprintf(num, sizeof num, "%.*g", prec, v);
 		if (strtod(num, NULL) == v)
 			break;
 	}
-	return cJSON_CreateRaw(num);
+	nb_buf_puts(b, num);
 }
 
-static cJSON *render_col(const nb_col *col, nb_err *err)
+static int put_col(nb_buf *b, const nb_col *col, nb_err *err)
 {
-	if (col->toast_unchanged)
-		return cJSON_CreateString(NB_DEBEZIUM_UNAVAILABLE);
-	if (col->json && cJSON_IsNumber(col->json))
-		return shortest_number(col->json->valuedouble);
-	if (col->json)
-		return cJSON_Duplicate(col->json, 1);
-	cJSON *v = nb_debezium_render_value(col->type_oid, col->text, err);
-	if (!v && err)
-		nb_err_set(err, NB_EINPUT, "column %s: %s", col->name, err->msg);
-	return v;
+	if (col->toast_unchanged) {
+		put_str(b, NB_DEBEZIUM_UNAVAILABLE);
+		return 0;
+	}
+	if (col->json && cJSON_IsNumber(col->json)) {
+		put_shortest(b, col->json->valuedouble);
+		return 0;
+	}
+	if (col->json) {
+		nb_json_write(b, col->json);
+		return 0;
+	}
+	if (!put_value(b, col->type_oid, col->text, err))
+		return 0;
+	if (err) {
+		char why[sizeof err->msg];
+		snprintf(why, sizeof why, "%s", err->msg);
+		nb_err_set(err, NB_EINPUT, "column %s: %s", col->name, why);
+	}
+	return -1;
 }
 
-static cJSON *render_tuple(const nb_tuple *t, int keys_only, nb_err *err)
+static int put_tuple(nb_buf *b, const nb_tuple *t, int keys_only, nb_err *err)
 {
-	cJSON *o = cJSON_CreateObject();
+	nb_buf_putc(b, '{');
+	int first = 1;
 	for (int i = 0; i < t->n; i++) {
 		if (keys_only && !t->cols[i].is_key)
 			continue;
-		cJSON *v = render_col(&t->cols[i], err);
-		if (!v) {
-			cJSON_Delete(o);
-			return NULL;
-		}
-		cJSON_AddItemToObject(o, t->cols[i].name, v);
+		if (!first)
+			nb_buf_putc(b, ',');
+		first = 0;
+		put_str(b, t->cols[i].name);
+		nb_buf_putc(b, ':');
+		if (put_col(b, &t->cols[i], err))
+			return -1;
 	}
-	return o;
+	nb_buf_putc(b, '}');
+	return 0;
 }
 
 static const char *str_or(const char *s, const char *dflt)
@@ -538,30 +657,31 @@ static const char *str_or(const char *s, const char *dflt)
 	return s ? s : dflt;
 }
 
-static cJSON *render_source(const nb_change *c)
+static void put_source(nb_buf *b, const nb_change *c)
 {
 	const nb_source *s = &c->source;
-	cJSON *o = cJSON_CreateObject();
-	char num[32];
-	cJSON_AddStringToObject(o, "version", str_or(s->version, "neonblue"));
-	cJSON_AddStringToObject(o, "connector", "postgresql");
-	cJSON_AddStringToObject(o, "name", str_or(s->name, "neonblue"));
-	snprintf(num, sizeof num, "%" PRId64, s->ts_ms);
-	cJSON_AddRawToObject(o, "ts_ms", num);
-	cJSON_AddStringToObject(o, "snapshot", str_or(s->snapshot, c->op == 'r' ? "true" : "false"));
-	cJSON_AddStringToObject(o, "db", str_or(s->db, ""));
-	cJSON_AddStringToObject(o, "schema", str_or(c->schema, ""));
-	cJSON_AddStringToObject(o, "table", str_or(c->table, ""));
-	if (s->tx_id >= 0) {
-		snprintf(num, sizeof num, "%" PRId64, s->tx_id);
-		cJSON_AddRawToObject(o, "txId", num);
-	} else {
-		cJSON_AddNullToObject(o, "txId");
-	}
-	snprintf(num, sizeof num, "%" PRIu64, s->lsn);
-	cJSON_AddRawToObject(o, "lsn", num);
-	cJSON_AddNullToObject(o, "xmin");
-	return o;
+	nb_buf_puts(b, "{\"version\":");
+	put_str(b, str_or(s->version, "neonblue"));
+	nb_buf_puts(b, ",\"connector\":\"postgresql\",\"name\":");
+	put_str(b, str_or(s->name, "neonblue"));
+	nb_buf_puts(b, ",\"ts_ms\":");
+	put_i64(b, s->ts_ms);
+	nb_buf_puts(b, ",\"snapshot\":");
+	put_str(b, str_or(s->snapshot, c->op == 'r' ? "true" : "false"));
+	nb_buf_puts(b, ",\"db\":");
+	put_str(b, str_or(s->db, ""));
+	nb_buf_puts(b, ",\"schema\":");
+	put_str(b, str_or(c->schema, ""));
+	nb_buf_puts(b, ",\"table\":");
+	put_str(b, str_or(c->table, ""));
+	nb_buf_puts(b, ",\"txId\":");
+	if (s->tx_id >= 0)
+		put_i64(b, s->tx_id);
+	else
+		nb_buf_puts(b, "null");
+	nb_buf_puts(b, ",\"lsn\":");
+	put_i64(b, (int64_t)s->lsn);
+	nb_buf_puts(b, ",\"xmin\":null}");
 }
 
 static cJSON *field_schema(const char *type, const char *name, int optional, const char *field)
@@ -663,44 +783,55 @@ static cJSON *envelope_schema(const nb_change *c)
 	return s;
 }
 
-static char *wrap_and_print(cJSON *schema, cJSON *payload, int with_schema)
+/* Wraps the payload held by b as {"schema":…,"payload":…} when schema is given. */
+static char *finish(nb_buf *b, cJSON *schema)
 {
-	if (!with_schema) {
-		char *s = nb_json_print(payload);
-		cJSON_Delete(payload);
-		return s;
-	}
-	cJSON *w = cJSON_CreateObject();
-	cJSON_AddItemToObject(w, "schema", schema);
-	cJSON_AddItemToObject(w, "payload", payload);
-	char *s = nb_json_print(w);
-	cJSON_Delete(w);
-	return s;
+	if (!schema)
+		return nb_buf_steal(b);
+	nb_buf w;
+	nb_buf_init(&w);
+	nb_buf_reserve(&w, b->len + 4096);
+	nb_buf_puts(&w, "{\"schema\":");
+	nb_json_write(&w, schema);
+	nb_buf_puts(&w, ",\"payload\":");
+	nb_buf_append(&w, b->data, b->len);
+	nb_buf_putc(&w, '}');
+	cJSON_Delete(schema);
+	nb_buf_done(b);
+	return nb_buf_steal(&w);
 }
 
 char *nb_debezium_value(const nb_change *c, int with_schema, nb_err *err)
 {
-	if (!strchr("rcudt", c->op) || !c->op)
+	if (!c->op || !strchr("rcudt", c->op))
 		return nb_err_set(err, NB_EINPUT, "change op '%c' is not one of r, c, u, d, t", c->op),
 		       NULL;
-	cJSON *p = cJSON_CreateObject();
-	cJSON *before = c->has_before ? render_tuple(&c->before, 0, err) : cJSON_CreateNull();
-	cJSON *after = c->has_after ? render_tuple(&c->after, 0, err) : cJSON_CreateNull();
-	if (!before || !after) {
-		cJSON_Delete(before);
-		cJSON_Delete(after);
-		cJSON_Delete(p);
+	nb_buf b;
+	nb_buf_init(&b);
+	nb_buf_reserve(&b, 1024);
+	nb_buf_puts(&b, "{\"before\":");
+	int rc = 0;
+	if (c->has_before)
+		rc = put_tuple(&b, &c->before, 0, err);
+	else
+		nb_buf_puts(&b, "null");
+	nb_buf_puts(&b, ",\"after\":");
+	if (!rc && c->has_after)
+		rc = put_tuple(&b, &c->after, 0, err);
+	else
+		nb_buf_puts(&b, "null");
+	if (rc) {
+		nb_buf_done(&b);
 		return NULL;
 	}
-	cJSON_AddItemToObject(p, "before", before);
-	cJSON_AddItemToObject(p, "after", after);
-	cJSON_AddItemToObject(p, "source", render_source(c));
-	char op[2] = {c->op, '\0'};
-	cJSON_AddStringToObject(p, "op", op);
-	char num[32];
-	snprintf(num, sizeof num, "%" PRId64, c->ts_ms);
-	cJSON_AddRawToObject(p, "ts_ms", num);
-	return wrap_and_print(with_schema ? envelope_schema(c) : NULL, p, with_schema);
+	nb_buf_puts(&b, ",\"source\":");
+	put_source(&b, c);
+	char op[] = ",\"op\":\"x\",\"ts_ms\":";
+	op[7] = c->op;
+	nb_buf_puts(&b, op);
+	put_i64(&b, c->ts_ms);
+	nb_buf_putc(&b, '}');
+	return finish(&b, with_schema ? envelope_schema(c) : NULL);
 }
 
 static int tuple_has_key(const nb_tuple *t)
@@ -722,9 +853,12 @@ char *nb_debezium_key(const nb_change *c, int with_schema, nb_err *err)
 		return nb_err_set(err, NB_EINPUT, "table %s.%s: the change carries no key column",
 				  str_or(c->schema, "?"), str_or(c->table, "?")),
 		       NULL;
-	cJSON *p = render_tuple(t, 1, err);
-	if (!p)
+	nb_buf b;
+	nb_buf_init(&b);
+	if (put_tuple(&b, t, 1, err)) {
+		nb_buf_done(&b);
 		return NULL;
+	}
 	cJSON *schema = NULL;
 	if (with_schema) {
 		nb_buf name;
@@ -733,7 +867,7 @@ char *nb_debezium_key(const nb_change *c, int with_schema, nb_err *err)
 		schema = struct_schema(t, 1, 0, name.data, NULL);
 		nb_buf_done(&name);
 	}
-	return wrap_and_print(schema, p, with_schema);
+	return finish(&b, schema);
 }
 
 /* ------------------------------------------------------------------- parse */
