@@ -31,7 +31,7 @@ static void sink_log_line(void *ud, const char *line)
 
 static const char sink_help[] =
 	"usage: neonblue sink [--group NAME] [--batch-rows N] [--batch-ms MS]\n"
-	"                     [--prefix PREFIX] [--status FILE] [--no-migrate] [--quiet]\n"
+	"                     [--prefix PREFIX] [--status FILE] [--no-migrate] [--quiet|--verbose]\n"
 	"\n"
 	"Consumes the Debezium topics ^PREFIX\\. (default prefix neonblue) in a Kafka\n"
 	"consumer group (default neonblue-sink) and inserts the rows into ClickHouse\n"
@@ -46,6 +46,7 @@ static const char sink_help[] =
 	"                 ClickHouse, dead-letter and loss counters\n"
 	"  --no-migrate   do not apply the ClickHouse migrations at start\n"
 	"  --quiet        no log lines on stderr\n"
+	"  --verbose      a log line for every batch stored\n"
 	"\n"
 	"Needs --kafka and --clickhouse (or NEONBLUE_KAFKA, NEONBLUE_CLICKHOUSE).\n"
 	"See docs/sink.md.\n\n" CLI_GLOBAL_HELP;
@@ -88,6 +89,8 @@ int cmd_sink(cli_ctx *ctx, int argc, char **argv)
 			o.migrate = 0;
 		else if (!strcmp(a, "--quiet"))
 			o.log = NULL;
+		else if (!strcmp(a, "--verbose"))
+			o.verbose = 1;
 		else
 			return cli_usage_error("sink", "unknown argument '%s'", a);
 		if (rc)

@@ -288,6 +288,10 @@ static int sink_flush(sink *s)
 		return 0;
 	int backoff = 100, attempt = 0;
 	nb_err err;
+	int64_t t0 = now_ms();
+	if (s->o->verbose)
+		sink_log(s, "storing %d rows (%d messages) after %lld ms of batching", s->batch_rows,
+			 s->batch_msgs, (long long)(t0 - s->batch_start_ms));
 	while (sink_insert_all(s, &err) < 0) {
 		s->ch_ok = 0;
 		attempt++;
@@ -322,6 +326,8 @@ static int sink_flush(sink *s)
 		p->batch_lsn = 0;
 	}
 	s->batches++;
+	if (s->o->verbose)
+		sink_log(s, "stored and committed in %lld ms", (long long)(now_ms() - t0));
 	s->batch_rows = s->batch_msgs = 0;
 	return 0;
 }
@@ -635,26 +641,30 @@ static int sink_due(const sink *s)
 
 static void sink_loop(sink *s)
 {
+	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(s->rk);
+	rd_kafka_message_t *msgs[512];
 	while (!*s->stop) {
 		int wait = 100;
 		if (s->batch_msgs) {
 			int64_t left = s->batch_start_ms + s->o->batch_ms - now_ms();
 			wait = left < 0 ? 0 : left < wait ? (int)left : wait;
 		}
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, wait);
-		/* drain what is already fetched without waiting again */
-		while (m) {
-			sink_message(s, m);
-			rd_kafka_message_destroy(m);
-			if (s->batch_rows >= s->o->batch_rows || *s->stop)
-				break;
-			m = rd_kafka_consumer_poll(s->rk, 0);
+		size_t want = sizeof msgs / sizeof *msgs;
+		if (s->o->batch_rows - s->batch_rows < (int)want)
+			want = s->batch_rows < s->o->batch_rows
+				       ? (size_t)(s->o->batch_rows - s->batch_rows)
+				       : 1;
+		ssize_t n = rd_kafka_consume_batch_queue(q, wait, msgs, want);
+		for (ssize_t i = 0; i < n; i++) {
+			sink_message(s, msgs[i]);
+			rd_kafka_message_destroy(msgs[i]);
 		}
 		if (sink_due(s) && sink_flush(s) < 0)
 			sink_drop_batch(s);
 		rd_kafka_poll(s->dlq, 0);
 		sink_status_tick(s);
 	}
+	rd_kafka_queue_destroy(q);
 }
 
 static void sink_done(sink *s)

@@ -74,6 +74,7 @@ typedef struct nb_sink_out {
 	int nrows;    /* rows appended (2 for an update that changed the key) */
 	uint64_t lsn; /* source.lsn */
 	char op;
+	int fast;     /* read by the zero-copy path (1) or nb_debezium_parse (0) */
 } nb_sink_out;
 
 /* Maps one Kafka message (value may be NULL for a tombstone) of table
@@ -82,6 +83,11 @@ typedef struct nb_sink_out {
  * (NB_EINPUT): the message belongs in the dead-letter topic. */
 int nb_sink_map(const nb_sink_schema *s, int table, const char *value, size_t len, nb_buf *out,
 		nb_sink_out *res, nb_err *err);
+/* The same through nb_debezium_parse only. nb_sink_map reads the common
+ * unwrapped envelope in place (no copies) and hands everything else to
+ * nb_debezium_parse; both give the same rows (tests/unit/test_sink.c). */
+int nb_sink_map_canonical(const nb_sink_schema *s, int table, const char *value, size_t len,
+			  nb_buf *out, nb_sink_out *res, nb_err *err);
 
 /* ---- the runner ---- */
 
@@ -94,6 +100,7 @@ typedef struct nb_sink_opts {
 	int batch_rows;         /* flush at this many rows (default 50000) */
 	int batch_ms;           /* or when the oldest row waited this long (default 200) */
 	int migrate;            /* apply the ClickHouse migrations at start */
+	int verbose;            /* log every batch */
 	/* Log lines (one sentence each, no newline); NULL = silent. */
 	void (*log)(void *ud, const char *line);
 	void *log_ud;

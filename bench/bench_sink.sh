@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# bench_sink.sh — `neonblue sink` rows/s (Kafka → ClickHouse) against
+# clickhouse-client inserting the same rows as TSV, in the same run, on the
+# same ClickHouse. Target: sink ≥ 0.5 × clickhouse-client.
+# Usage: bench/bench_sink.sh [ROWS]   (default 300000)
+set -u
+cd "$(dirname "$0")/.."
+NB=${NB:-$PWD/build/neonblue}
+N=${1:-${BENCH_SINK_ROWS:-300000}}
+W=$(mktemp -d /tmp/bench_sink.XXXXXX)
+chmod 755 "$W"
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+CH_HTTP=$(free_port)
+CH_TCP=$(free_port)
+CH="http://127.0.0.1:$CH_HTTP"
+MOCK_PID= SINK_PID=
+as_ch() { if [ "$(id -u)" = 0 ]; then runuser -u clickhouse -- "$@"; else "$@"; fi; }
+cleanup() {
+	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
+	[ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null
+	local p
+	p=$(cat "$W/ch/ch.pid" 2>/dev/null) && kill "$p" 2>/dev/null &&
+		for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+q() { curl -s "$CH/" --data-binary "$1"; }
+now() { date +%s.%N; }
+
+# ClickHouse
+d=$W/ch
+mkdir -p "$d"/{data,tmp,log,user_files}
+cat >"$d/config.xml" <<X
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$d/log/ch.log</log><errorlog>$d/log/err.log</errorlog><size>10M</size><count>1</count></logger>
+  <http_port>$CH_HTTP</http_port><tcp_port>$CH_TCP</tcp_port><listen_host>127.0.0.1</listen_host>
+  <path>$d/data/</path><tmp_path>$d/tmp/</tmp_path><user_files_path>$d/user_files/</user_files_path>
+  <users_config>$d/users.xml</users_config><default_profile>default</default_profile>
+  <default_database>default</default_database><timezone>UTC</timezone>
+  <mark_cache_size>268435456</mark_cache_size>
+</yandex>
+X
+cat >"$d/users.xml" <<X
+<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+X
+[ "$(id -u)" = 0 ] && chown -R clickhouse: "$d"
+as_ch clickhouse-server --config-file="$d/config.xml" --pid-file="$d/ch.pid" --daemon
+for _ in $(seq 1 150); do curl -sf "$CH/ping" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# A mock Kafka with enough partitions to hold every message (5 MiB each).
+cat >"$W/mock.py" <<'EOF'
+import ctypes, os, signal, sys, time
+rk = ctypes.CDLL("librdkafka.so.1")
+rk.rd_kafka_conf_new.restype = ctypes.c_void_p
+rk.rd_kafka_new.restype = ctypes.c_void_p
+rk.rd_kafka_new.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+rk.rd_kafka_mock_cluster_new.restype = ctypes.c_void_p
+rk.rd_kafka_mock_cluster_new.argtypes = [ctypes.c_void_p, ctypes.c_int]
+rk.rd_kafka_mock_cluster_bootstraps.restype = ctypes.c_char_p
+rk.rd_kafka_mock_cluster_bootstraps.argtypes = [ctypes.c_void_p]
+rk.rd_kafka_mock_topic_create.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
+err = ctypes.create_string_buffer(512)
+h = rk.rd_kafka_new(0, rk.rd_kafka_conf_new(), err, 512)
+mc = rk.rd_kafka_mock_cluster_new(h, 1)
+rk.rd_kafka_mock_topic_create(mc, b"neonblue.public.events", int(sys.argv[2]), 1)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(rk.rd_kafka_mock_cluster_bootstraps(mc).decode())
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+while True:
+    time.sleep(1)
+EOF
+parts=$(((N * 500 / 4194304) + 4))
+python3 "$W/mock.py" "$W/boot" "$parts" 2>/dev/null &
+MOCK_PID=$!
+for _ in $(seq 1 50); do [ -s "$W/boot" ] && break; sleep 0.1; done
+KAFKA=$(cat "$W/boot")
+
+# N relay-style event envelopes
+python3 - "$W/events.msgs" "$N" <<'EOF'
+import json, random, sys, uuid
+rnd = random.Random(7)
+base = 1795757515 * 1000000
+with open(sys.argv[1], "w") as f:
+    for n in range(int(sys.argv[2])):
+        eid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
+        us = base - rnd.randrange(30 * 86400 * 1000000)
+        ts = "%s.%06dZ" % (__import__("time").strftime("%Y-%m-%dT%H:%M:%S", __import__("time").gmtime(us // 1000000)), us % 1000000)
+        env = {"before": None, "after": {"event_id": eid, "user_id": "user-%d" % rnd.randrange(100000),
+               "type": rnd.choice(["view", "click", "buy"]), "ts": ts,
+               "value": round(rnd.uniform(0, 100), 2), "properties": '{"page": "/p/%d"}' % n,
+               "experiment": "exp-%d" % (n % 20)},
+               "source": {"version": "bench", "connector": "postgresql", "name": "neonblue",
+                          "ts_ms": 1795757515000, "db": "neonblue", "schema": "public",
+                          "table": "events", "txId": n, "lsn": 1000 + n, "snapshot": "false"},
+               "op": "c", "ts_ms": 1795757515001}
+        f.write('{"event_id":"%s","ts":"%s"}\t%s\n' % (eid, ts, json.dumps(env, separators=(",", ":"))))
+EOF
+kcat -P -b "$KAFKA" -t neonblue.public.events -K $'\t' -l "$W/events.msgs"
+"$NB" sink --kafka "$KAFKA" --clickhouse "$CH" --home "$W/home" --status "$W/sink.status" \
+	--batch-rows 100000 --batch-ms 500 --quiet &
+SINK_PID=$!
+# Sink rate: from the first rows in ClickHouse to the last (group join excluded).
+t0= c0=0
+end=$((SECONDS + 600))
+while [ $SECONDS -lt $end ]; do
+	c=$(q "SELECT count() FROM neonblue.events")
+	if [ -z "$t0" ] && [ "${c:-0}" -gt 0 ]; then t0=$(now); c0=$c; fi
+	[ "${c:-0}" -ge "$N" ] && break
+	sleep 0.05
+done
+t1=$(now)
+[ -n "${PERF:-}" ] && cp "$W/boot" /tmp/bench_boot; kill "$SINK_PID"; wait "$SINK_PID"; SINK_PID=
+got=$(q "SELECT count() FROM neonblue.events")
+if [ "$got" != "$N" ] || [ -z "$t0" ]; then
+	echo "FAIL bench_sink: ClickHouse holds $got rows, expected $N"
+	exit 1
+fi
+sink_rate=$(python3 -c "print(int(($N - $c0) / max($t1 - $t0, 1e-3)))")
+
+# Baseline: the same rows as TSV through clickhouse-client, into a twin table.
+q "SELECT * FROM neonblue.events FORMAT TabSeparated" >"$W/rows.tsv"
+q "CREATE TABLE neonblue.events_tsv AS neonblue.events"
+b0=$(now)
+clickhouse-client --host 127.0.0.1 --port "$CH_TCP" \
+	--query "INSERT INTO neonblue.events_tsv FORMAT TabSeparated" <"$W/rows.tsv"
+b1=$(now)
+base=$(q "SELECT count() FROM neonblue.events_tsv")
+[ "$base" = "$N" ] || { echo "FAIL bench_sink: baseline inserted $base rows"; exit 1; }
+base_rate=$(python3 -c "print(int($N / ($b1 - $b0)))")
+ratio=$(python3 -c "print('%.2f' % ($sink_rate / $base_rate))")
+echo "sink: $N rows, $sink_rate rows/s (Kafka → ClickHouse, batches of 100000)"
+echo "clickhouse-client TSV insert of the same rows: $base_rate rows/s"
+echo "ratio sink / clickhouse-client: $ratio (target >= 0.5)"
+python3 -c "import sys; sys.exit(0 if $ratio >= 0.5 else 1)" || { echo "FAIL bench_sink: ratio $ratio < 0.5"; exit 1; }
