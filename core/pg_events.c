@@ -343,36 +343,112 @@ static void ev_copy_row(nb_buf *b, const nb_pg_event *ev)
 	nb_buf_putc(b, '\n');
 }
 
+/* ---- the loader ---- */
+
+/* A set of 16-byte uuids (open addressing), for event_ids seen in this load. */
+struct ev_set {
+	unsigned char (*keys)[16];
+	char *used;
+	size_t cap, len;
+};
+
+static void ev_uuid_bytes(const char *s, unsigned char out[16])
+{
+	int k = 0;
+	for (int i = 0; s[i] && k < 32; i++) {
+		if (s[i] == '-')
+			continue;
+		int v = isdigit((unsigned char)s[i]) ? s[i] - '0' : tolower((unsigned char)s[i]) - 'a' + 10;
+		if (k % 2)
+			out[k / 2] |= (unsigned char)v;
+		else
+			out[k / 2] = (unsigned char)(v << 4);
+		k++;
+	}
+}
+
+static size_t ev_set_slot(const struct ev_set *set, const unsigned char key[16])
+{
+	uint64_t h;
+	memcpy(&h, key, sizeof h); /* uuids are random enough; v4 bits are further in */
+	h ^= h >> 29;
+	h *= 0x9e3779b97f4a7c15ull;
+	size_t i = (size_t)(h >> 7) & (set->cap - 1);
+	while (set->used[i] && memcmp(set->keys[i], key, 16))
+		i = (i + 1) & (set->cap - 1);
+	return i;
+}
+
+/* Adds key; returns 1 if it was already there. */
+static int ev_set_add(struct ev_set *set, const unsigned char key[16])
+{
+	if (2 * (set->len + 1) > set->cap) {
+		struct ev_set big = {.cap = set->cap ? set->cap * 2 : 1 << 16};
+		big.keys = nb_xmalloc(big.cap * 16);
+		big.used = nb_xcalloc(big.cap, 1);
+		for (size_t i = 0; i < set->cap; i++) {
+			if (set->used[i]) {
+				size_t j = ev_set_slot(&big, set->keys[i]);
+				memcpy(big.keys[j], set->keys[i], 16);
+				big.used[j] = 1;
+				big.len++;
+			}
+		}
+		free(set->keys);
+		free(set->used);
+		*set = big;
+	}
+	size_t i = ev_set_slot(set, key);
+	if (set->used[i])
+		return 1;
+	memcpy(set->keys[i], key, 16);
+	set->used[i] = 1;
+	set->len++;
+	return 0;
+}
+
+struct nb_pg_events_loader {
+	PGconn *conn;          /* the transaction and its COPY */
+	PGconn *aux;           /* lookups and partitions (autocommit); may be conn */
+	struct ev_set seen;
+	int copy_open;         /* a COPY on conn is taking rows */
+	double part_lo, part_hi; /* the range whose partitions exist (lo > hi: none) */
+	nb_pg_load_stats st;
+	int failed;
+};
+
 static int ev_copy_error(PGconn *conn, const char *what, nb_err *err)
 {
 	return nb_err_set(err, NB_ESERVER, "COPY of events failed (%s): %s", what,
 			  PQerrorMessage(conn));
 }
 
-/* One COPY command for evs[0..n). */
-static int ev_copy_batch(PGconn *conn, const nb_pg_event *evs, size_t n, nb_err *err)
+static int ev_copy_start(nb_pg_events_loader *l, nb_err *err)
 {
-	PGresult *r = PQexec(conn, "COPY nb_ingest FROM STDIN");
+	if (l->copy_open)
+		return 0;
+	PGresult *r = PQexec(l->conn, "COPY events (event_id, user_id, type, ts, value,"
+				      " properties, experiment) FROM STDIN");
 	int ok = PQresultStatus(r) == PGRES_COPY_IN;
 	PQclear(r);
 	if (!ok)
-		return ev_copy_error(conn, "start", err);
-	nb_buf b;
-	nb_buf_init(&b);
+		return ev_copy_error(l->conn, "start", err);
+	l->copy_open = 1;
+	return 0;
+}
+
+/* Ends the open COPY (if any) and reads its result. */
+static int ev_copy_end(nb_pg_events_loader *l, int abort_it, nb_err *err)
+{
+	if (!l->copy_open)
+		return 0;
+	l->copy_open = 0;
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		ev_copy_row(&b, &evs[i]);
-		if (b.len >= 256 * 1024 || i + 1 == n) {
-			if (PQputCopyData(conn, b.data, (int)b.len) != 1)
-				rc = ev_copy_error(conn, "send", err);
-			nb_buf_reset(&b);
-		}
-	}
-	nb_buf_done(&b);
-	if (PQputCopyEnd(conn, rc ? "aborted by neonblue" : NULL) != 1 && rc == 0)
-		rc = ev_copy_error(conn, "end", err);
-	while ((r = PQgetResult(conn))) {
-		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+	if (PQputCopyEnd(l->conn, abort_it ? "aborted by neonblue" : NULL) != 1)
+		rc = ev_copy_error(l->conn, "end", err);
+	PGresult *r;
+	while ((r = PQgetResult(l->conn))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0 && !abort_it)
 			rc = nb_err_set(err, NB_ESERVER, "COPY of events failed: %s",
 					PQresultErrorMessage(r));
 		PQclear(r);
@@ -380,7 +456,31 @@ static int ev_copy_batch(PGconn *conn, const nb_pg_event *evs, size_t n, nb_err 
 	return rc;
 }
 
-static int ev_partitions(PGconn *conn, const nb_pg_event *evs, size_t n, nb_err *err)
+/* Streams the rows selected by keep into the open COPY; the server works on
+ * them while the caller reads the next batch. */
+static int ev_copy_put(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
+		       const char *keep, nb_err *err)
+{
+	nb_buf b;
+	nb_buf_init(&b);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (keep[i])
+			ev_copy_row(&b, &evs[i]);
+		if (b.len >= 256 * 1024 || (i + 1 == n && b.len)) {
+			if (PQputCopyData(l->conn, b.data, (int)b.len) != 1)
+				rc = ev_copy_error(l->conn, "send", err);
+			nb_buf_reset(&b);
+		}
+	}
+	nb_buf_done(&b);
+	return rc;
+}
+
+/* Creates missing monthly partitions before rows of new months are sent: a
+ * COPY only routes to partitions that existed when it started, so an open
+ * COPY is ended first. */
+static int ev_partitions(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n, nb_err *err)
 {
 	double lo = evs[0].epoch, hi = evs[0].epoch;
 	for (size_t i = 1; i < n; i++) {
@@ -389,43 +489,139 @@ static int ev_partitions(PGconn *conn, const nb_pg_event *evs, size_t n, nb_err 
 		if (evs[i].epoch > hi)
 			hi = evs[i].epoch;
 	}
+	if (l->part_lo <= l->part_hi && lo >= l->part_lo && hi <= l->part_hi)
+		return 0;
+	if (l->part_lo <= l->part_hi) {
+		lo = lo < l->part_lo ? lo : l->part_lo;
+		hi = hi > l->part_hi ? hi : l->part_hi;
+	}
+	if (ev_copy_end(l, 0, err) < 0)
+		return -1;
 	char from[40], to[40];
 	nb_pg_event_format_ts(lo, from, sizeof from);
 	nb_pg_event_format_ts(hi, to, sizeof to);
-	return nb_pg_ensure_event_partitions(conn, from, to, err);
+	if (nb_pg_ensure_event_partitions(l->aux, from, to, err) < 0)
+		return -1;
+	l->part_lo = lo;
+	l->part_hi = hi;
+	return 0;
 }
 
-static int ev_load_locked(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
-			  nb_err *err)
+/* keep[i] = 1 for events whose id is neither repeated in this load nor stored. */
+static int ev_mark_new(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n, char *keep,
+		       long *rows, nb_err *err)
 {
+	nb_buf arr;
+	nb_buf_init(&arr);
+	nb_buf_putc(&arr, '{');
+	*rows = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char key[16];
+		ev_uuid_bytes(evs[i].event_id, key);
+		keep[i] = !ev_set_add(&l->seen, key);
+		if (!keep[i])
+			continue;
+		if ((*rows)++)
+			nb_buf_putc(&arr, ',');
+		nb_buf_puts(&arr, evs[i].event_id);
+	}
+	nb_buf_putc(&arr, '}');
+	int rc = 0;
+	if (*rows && l->aux == l->conn)
+		rc = ev_copy_end(l, 0, err);
+	if (*rows && rc == 0) {
+		const char *p[1] = {arr.data};
+		PGresult *r = nb_pg_exec(l->aux,
+					 "SELECT DISTINCT e.event_id::text FROM unnest($1::uuid[]) AS u(id)"
+					 " JOIN events e ON e.event_id = u.id",
+					 1, p, err);
+		if (!r)
+			rc = -1;
+		int stored = r ? PQntuples(r) : 0;
+		/* few hits expected: a linear pass per stored id is fine */
+		for (int row = 0; row < stored; row++) {
+			const char *id = PQgetvalue(r, row, 0);
+			for (size_t i = 0; i < n; i++) {
+				if (keep[i] && !strcmp(evs[i].event_id, id)) {
+					keep[i] = 0;
+					(*rows)--;
+				}
+			}
+		}
+		PQclear(r);
+	}
+	nb_buf_done(&arr);
+	return rc;
+}
+
+nb_pg_events_loader *nb_pg_events_loader_begin(PGconn *conn, PGconn *aux, nb_err *err)
+{
+	if (nb_pg_begin(conn, err) < 0)
+		return NULL;
 	/* one loader at a time decides which event_ids are new */
 	if (nb_pg_run(conn, "SELECT pg_advisory_xact_lock(hashtext('neonblue_events_load'))", 0,
-		      NULL, err) < 0 ||
-	    ev_partitions(conn, evs, n, err) < 0 ||
-	    nb_pg_run(conn,
-		      "CREATE TEMP TABLE nb_ingest (event_id uuid, user_id text, type text,"
-		      " ts timestamptz, value double precision, properties jsonb,"
-		      " experiment text) ON COMMIT DROP",
-		      0, NULL, err) < 0)
-		return -1;
+		      NULL, err) < 0) {
+		nb_pg_rollback(conn);
+		return NULL;
+	}
+	nb_pg_events_loader *l = nb_xcalloc(1, sizeof *l);
+	l->conn = conn;
+	l->aux = aux ? aux : conn;
+	l->part_lo = 1;
+	l->part_hi = 0;
+	return l;
+}
+
+int nb_pg_events_loader_add(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
+			    nb_err *err)
+{
+	if (l->failed)
+		return nb_err_set(err, NB_ESERVER, "the event load already failed");
 	for (size_t i = 0; i < n; i += NB_PG_EVENTS_BATCH) {
 		size_t k = n - i < NB_PG_EVENTS_BATCH ? n - i : NB_PG_EVENTS_BATCH;
-		if (ev_copy_batch(conn, evs + i, k, err) < 0)
+		char *keep = nb_xmalloc(k);
+		long rows = 0;
+		int rc = ev_partitions(l, evs + i, k, err);
+		if (rc == 0)
+			rc = ev_mark_new(l, evs + i, k, keep, &rows, err);
+		if (rc == 0 && rows) {
+			rc = ev_copy_start(l, err);
+			if (rc == 0)
+				rc = ev_copy_put(l, evs + i, k, keep, err);
+		}
+		if (rc == 0) {
+			l->st.inserted += rows;
+			l->st.skipped += (long)k - rows;
+		}
+		free(keep);
+		if (rc < 0) {
+			l->failed = 1;
 			return -1;
+		}
 	}
-	PGresult *r = nb_pg_exec(
-		conn,
-		"INSERT INTO events (event_id, user_id, type, ts, value, properties, experiment)"
-		" SELECT DISTINCT ON (t.event_id) t.event_id, t.user_id, t.type, t.ts, t.value,"
-		" t.properties, t.experiment FROM nb_ingest t"
-		" WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = t.event_id)",
-		0, NULL, err);
-	if (!r)
-		return -1;
-	st->inserted = atol(PQcmdTuples(r));
-	st->skipped = (long)n - st->inserted;
-	PQclear(r);
 	return 0;
+}
+
+int nb_pg_events_loader_finish(nb_pg_events_loader *l, int commit, nb_pg_load_stats *st,
+			       nb_err *err)
+{
+	nb_err local;
+	if (!err)
+		err = &local;
+	int rc = l->failed ? -1 : 0;
+	int ok = rc == 0 && commit;
+	if (ev_copy_end(l, !ok, ok ? err : &local) < 0)
+		rc = -1;
+	if (rc == 0 && commit && nb_pg_commit(l->conn, err) < 0)
+		rc = -1;
+	if (rc < 0 || !commit)
+		nb_pg_rollback(l->conn);
+	if (st)
+		*st = rc == 0 && commit ? l->st : (nb_pg_load_stats){0};
+	free(l->seen.keys);
+	free(l->seen.used);
+	free(l);
+	return rc;
 }
 
 int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
@@ -434,12 +630,11 @@ int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load
 	*st = (nb_pg_load_stats){0};
 	if (n == 0)
 		return 0;
-	if (nb_pg_begin(conn, err) < 0)
+	nb_pg_events_loader *l = nb_pg_events_loader_begin(conn, NULL, err);
+	if (!l)
 		return -1;
-	if (ev_load_locked(conn, evs, n, st, err) < 0 || nb_pg_commit(conn, err) < 0) {
-		nb_pg_rollback(conn);
-		*st = (nb_pg_load_stats){0};
-		return -1;
-	}
-	return 0;
+	int rc = nb_pg_events_loader_add(l, evs, n, err);
+	if (nb_pg_events_loader_finish(l, rc == 0, st, err) < 0)
+		rc = -1;
+	return rc;
 }

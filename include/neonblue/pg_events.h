@@ -9,7 +9,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-/* Rows per COPY batch of nb_pg_events_load. */
+/* Rows per COPY batch (and per event_id lookup) of nb_pg_events_load. */
 #define NB_PG_EVENTS_BATCH 20000
 
 typedef struct nb_pg_event {
@@ -44,9 +44,25 @@ typedef struct nb_pg_load_stats {
 	long skipped;  /* event_id already stored (or repeated in the input) */
 } nb_pg_load_stats;
 
-/* Loads n validated events in one transaction: creates the monthly
- * partitions they need, COPYs them in batches into a temporary table, then
- * inserts those whose event_id is not stored yet. All or nothing. */
+/* A load in one transaction on conn, all or nothing. begin opens the
+ * transaction and takes an advisory lock (one loader at a time decides which
+ * event_ids are new). Each add, per NB_PG_EVENTS_BATCH rows: creates the
+ * monthly partitions the rows need, skips event_ids repeated in this load or
+ * already stored, and streams the rest into one open COPY — returning without
+ * waiting for the server, so the caller reads the next batch meanwhile (evs
+ * may be freed on return). aux, a second connection (or NULL), runs the
+ * lookups and partition creation while the COPY on conn stays open; without
+ * it the COPY is ended for each lookup. finish commits (commit = 1) or rolls
+ * back, reports the totals in st (zero unless committed) and frees the
+ * loader; after a failed add it rolls back whatever commit says. */
+typedef struct nb_pg_events_loader nb_pg_events_loader;
+nb_pg_events_loader *nb_pg_events_loader_begin(PGconn *conn, PGconn *aux, nb_err *err);
+int nb_pg_events_loader_add(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
+			    nb_err *err);
+int nb_pg_events_loader_finish(nb_pg_events_loader *l, int commit, nb_pg_load_stats *st,
+			       nb_err *err);
+
+/* begin + add + finish for events already in memory (`track`). */
 int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
 		      nb_err *err);
 
