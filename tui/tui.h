@@ -1,0 +1,260 @@
+/* tui.h — private interface of the dashboard: the app, the view interface,
+ * keymap, themes, the query worker and the live-feed worker. */
+#ifndef TUI_TUI_H
+#define TUI_TUI_H
+
+#include "neonblue/config.h"
+#include "neonblue/err.h"
+#include "widgets.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- keymap */
+
+/* Function keys are stored as TK_FN | KEY_*; characters as their code point. */
+#define TK_FN 0x40000000
+
+enum action {
+	ACT_NONE,
+	ACT_QUIT,
+	ACT_HELP,
+	ACT_FILTER,
+	ACT_PALETTE,
+	ACT_UP,
+	ACT_DOWN,
+	ACT_TOP,
+	ACT_BOTTOM,
+	ACT_PGUP,
+	ACT_PGDN,
+	ACT_ENTER,
+	ACT_BACK,
+	ACT_NEXT_VIEW,
+	ACT_PREV_VIEW,
+	ACT_VIEW1, ACT_VIEW2, ACT_VIEW3, ACT_VIEW4, ACT_VIEW5, ACT_VIEW6, ACT_VIEW7, ACT_VIEW8, ACT_VIEW9,
+	ACT_SORT_NEXT,
+	ACT_SORT_PREV,
+	ACT_SORT_INVERT,
+	ACT_PAUSE,
+	ACT_REFRESH,
+	ACT_REPAINT,
+	ACT_NEW,
+	ACT_EDIT,
+	ACT_START,
+	ACT_STOP,
+	ACT_ARCHIVE,
+	ACT_METRIC,
+	ACT_THEME,
+	ACT_NACTIONS
+};
+
+typedef struct action_info {
+	enum action id;
+	const char *name; /* as written in the config file: "quit", "filter"… */
+	const char *help;
+	const char *keys; /* default bindings, space separated key names */
+	int writes;       /* hidden in --read-only */
+} action_info;
+
+extern const action_info keymap_actions[ACT_NACTIONS];
+
+void keymap_defaults(void);
+/* The action bound to key k (TK_FN for function keys), or ACT_NONE. */
+enum action keymap_lookup(int k);
+/* Binds a key name ("q", "C-c", "Enter", "F5"…) to an action name. */
+int keymap_bind(const char *key, const char *action, nb_err *err);
+/* Key names bound to action, comma separated, into out. */
+void keymap_keys_of(enum action a, char *out, size_t n);
+/* Parses "C-l", "Tab", "PgDn", "x"… into a key code; -1 if unknown. */
+int keymap_parse_key(const char *name);
+void keymap_key_name(int k, char *out, size_t n);
+
+/* ----------------------------------------------------------------- theme */
+
+/* Colour depth chosen for the terminal: 0 (none), 8, 16, 256 or 16777216. */
+int theme_depth(void);
+/* Loads themes/NAME.theme (or the built-in default) and applies it to w_cur.
+ * depth 0: monochrome. */
+int theme_apply(const char *name, int depth, int ascii, nb_err *err);
+/* The themes that can be found, for `:theme` cycling. Fills up to max names. */
+int theme_list(char names[][32], int max);
+/* Nearest palette index of an RGB colour among the first n xterm colours (8, 16, 256). */
+int theme_nearest(int r, int g, int b, int n);
+/* Parses a theme value: "#rrggbb", "colorN", a name, or "default" (-1). Returns
+ * 0 and fills rgb (or *index for colorN / names) — exposed for tests. */
+int theme_parse_color(const char *s, int *rgb, int *index);
+
+/* ---------------------------------------------------------------- worker */
+
+enum job_kind {
+	J_EXPS,       /* experiment list + users per variant + hourly traffic */
+	J_DETAIL,     /* one experiment + hourly traffic per variant */
+	J_REPORT,     /* `neonblue <cmd> KEY --json` in a child: report, funnel… */
+	J_HEALTH,     /* stack status, cdc/sink status files, WAL lag, CH freshness */
+	J_CREATE,     /* create a draft from a definition */
+	J_TRANSITION, /* start|pause|stop|archive */
+	J_EDIT,       /* edit fields */
+	J_CH_PING,
+};
+
+typedef struct job {
+	enum job_kind kind;
+	int view;       /* index of the view that asked */
+	char key[128];  /* experiment key */
+	char arg[256];  /* action / subcommand */
+	char arg2[256]; /* extra argument */
+	cJSON *in;      /* input owned by the job */
+	/* results */
+	int rc;
+	nb_err err;
+	cJSON *out; /* owned by the job */
+	double started, finished;
+	struct job *next;
+} job;
+
+typedef struct worker worker;
+worker *worker_start(const nb_config *cfg, const char *exe, int wake_fd);
+void worker_stop(worker *w);
+/* Queues a job (the worker owns it until it comes back from worker_take). */
+void worker_submit(worker *w, job *j);
+/* A finished job or NULL; the caller frees it with job_free. */
+job *worker_take(worker *w);
+job *job_new(enum job_kind kind, int view);
+void job_free(job *j);
+
+/* ------------------------------------------------------------------ feed */
+
+typedef struct feed_row {
+	int64_t ts_us;   /* commit time */
+	char table[24];
+	char op;
+	char user[40];
+	char type[40];
+	char value[24];
+	char exp[40];
+} feed_row;
+
+#define FEED_CAP 20000
+#define FEED_RATE_SECS 120
+
+typedef struct feed feed;
+/* Starts the consumer thread: topics PREFIX.public.{events,assignments,
+ * experiments,…}, from the end, or from now-backfill_min minutes. */
+feed *feed_start(const nb_config *cfg, int backfill_min, int wake_fd);
+void feed_stop(feed *f);
+/* Copies up to max rows, newest last, skipping the newest `skip`. Returns count.
+ * *total gets the number held. filter is a substring on exp/type/table ("" all). */
+int feed_rows(feed *f, feed_row *out, int max, int skip, const char *filter, int *total);
+/* Events per second over the last n seconds (oldest first). */
+void feed_rate(feed *f, double *out, int n);
+/* 1 ok, 0 down, -1 unknown; msg gets the last error. */
+int feed_status(feed *f, char *msg, size_t n);
+/* Parses one Debezium value into a feed row (exposed for tests). */
+int feed_parse(const char *topic, const char *payload, size_t len, feed_row *out);
+
+/* ---------------------------------------------------------------- views */
+
+enum { VF_HANDLED = 1, VF_REDRAW = 2, VF_QUIT = 4, VF_BACK = 8 };
+
+typedef struct app app;
+typedef struct view view;
+
+typedef struct view_ops {
+	const char *name;  /* palette / breadcrumb name */
+	const char *title;
+	const enum action *actions; /* this view's actions (help, footer), ACT_NONE-terminated */
+	void (*init)(view *v, app *a);
+	void (*draw)(view *v, app *a, WINDOW *w);
+	int (*key)(view *v, app *a, enum action act, int ch, int is_code);
+	void (*data)(view *v, app *a, job *j);
+	void (*resize)(view *v, app *a, int h, int w);
+	void (*tick)(view *v, app *a); /* periodic: ask for fresh data */
+	void (*enter)(view *v, app *a, const char *arg);
+	void (*free)(view *v);
+	int text_input; /* 1 while the view edits text (keys go to it raw) */
+} view_ops;
+
+struct view {
+	const view_ops *ops;
+	void *st;
+	int dirty;
+	int text_input;
+};
+
+enum { V_EXPS, V_DETAIL, V_FEED, V_FUNNEL, V_COHORT, V_REVENUE, V_SEGMENTS, V_HEALTH, V_MANAGE,
+       V_COUNT };
+
+enum srv { S_PG, S_KAFKA, S_CH, S_NSRV };
+
+typedef struct srv_state {
+	int state; /* -1 unknown, 0 down, 1 ok */
+	double since;
+	char msg[256];
+} srv_state;
+
+struct app {
+	nb_config cfg;
+	char exe[4096];
+	int read_only, ascii, no_color, depth;
+	char theme[32];
+	int backfill_min;
+	int refresh_s;
+	worker *wk;
+	feed *fd;
+	int wake_fd;
+	view views[V_COUNT];
+	int stack[16], nstack; /* breadcrumb of view indices */
+	srv_state srv[S_NSRV];
+	char msg[512];
+	double msg_at;
+	int msg_bad;
+	/* overlays */
+	int help, palette, filtering, confirm;
+	char input[256];
+	char confirm_q[512];
+	job *confirm_job; /* submitted on 'y' */
+	int paused;
+	int dirty_all;
+	WINDOW *hdr, *body, *ftr;
+	int H, W, too_small;
+	char selected_exp[128];
+	double last_key_at;
+};
+
+#define MIN_W 60
+#define MIN_H 15
+
+double app_now(void);
+view *app_view(app *a, int idx);
+int app_current(app *a);
+/* Switches to view idx (pushes it on the breadcrumb); arg goes to enter(). */
+void app_open(app *a, int idx, const char *arg);
+void app_back(app *a);
+void app_message(app *a, int bad, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Asks a yes/no question; j is submitted on yes, freed on no. */
+void app_confirm(app *a, const char *question, job *j);
+void app_submit(app *a, job *j);
+/* Marks the current view for redraw. */
+void app_dirty(app *a);
+/* Parses a shell-like palette line and runs it. */
+void app_palette_run(app *a, const char *line);
+
+extern const view_ops view_exps_ops, view_detail_ops, view_feed_ops, view_funnel_ops,
+	view_cohort_ops, view_revenue_ops, view_segments_ops, view_health_ops, view_manage_ops;
+
+/* Shared by the experiment views (view_exps.c): the experiment's JSON from
+ * the last list, its last report, the primary metric's best treatment
+ * result in a report, SRM from assignment counts (-1 unknown, 0, 1). */
+cJSON *exps_find(app *a, const char *key);
+cJSON *exps_report(app *a, const char *key);
+const cJSON *report_primary(const cJSON *rep, const cJSON **metric);
+int exps_srm(const cJSON *exp, const cJSON *users, double *p_out);
+double iso_epoch(const char *s);
+
+/* Management (view_manage.c): start/pause, stop, archive or edit the
+ * experiment key, each behind a confirmation; the result of those jobs. */
+void manage_action(app *a, const char *key, enum action act, int from_view);
+void manage_result(app *a, job *j);
+
+#endif

@@ -1,0 +1,312 @@
+/* view_analytics.c — Funnel, Cohorts, Revenue and Segments: each runs the
+ * matching `neonblue funnel|cohort|revenue|segments KEY --json` in the query
+ * worker and draws it: funnel steps as bars per variant, retention as a
+ * heat map per variant, revenue and segments as tables. A shape it does not
+ * know is shown as the JSON itself, so nothing is hidden. */
+#include "tui.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct an_st {
+	const char *cmd;   /* funnel cohort revenue segments */
+	char key[128];
+	char extra[256];   /* --steps a,b,c / --by country … (`:funnel KEY --steps …`) */
+	cJSON *data;
+	double data_at;
+	char err[512];
+	int inflight;
+	int scroll;
+} an_st;
+
+static const enum action acts[] = {ACT_REFRESH, ACT_UP, ACT_DOWN, ACT_NONE};
+
+static double num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void an_init_cmd(view *v, const char *cmd)
+{
+	an_st *s = nb_xcalloc(1, sizeof *s);
+	s->cmd = cmd;
+	v->st = s;
+}
+
+static void an_free(view *v)
+{
+	an_st *s = v->st;
+	cJSON_Delete(s->data);
+	free(s);
+}
+
+static int view_index(const an_st *s)
+{
+	return !strcmp(s->cmd, "funnel")   ? V_FUNNEL
+	       : !strcmp(s->cmd, "cohort") ? V_COHORT
+	       : !strcmp(s->cmd, "revenue") ? V_REVENUE
+					    : V_SEGMENTS;
+}
+
+static void an_tick(view *v, app *a)
+{
+	an_st *s = v->st;
+	if (s->inflight || !s->key[0])
+		return;
+	job *j = job_new(J_REPORT, view_index(s));
+	w_copy(j->arg, sizeof j->arg, s->cmd);
+	w_copy(j->key, sizeof j->key, s->key);
+	w_copy(j->arg2, sizeof j->arg2, s->extra);
+	s->inflight = 1;
+	app_submit(a, j);
+}
+
+static void an_enter(view *v, app *a, const char *arg)
+{
+	an_st *s = v->st;
+	const char *k = arg && *arg ? arg : a->selected_exp;
+	if (k[0] && strcmp(k, s->key)) {
+		w_copy(s->key, sizeof s->key, k);
+		cJSON_Delete(s->data);
+		s->data = NULL;
+		s->err[0] = '\0';
+	}
+	an_tick(v, a);
+	v->dirty = 1;
+}
+
+static void an_data(view *v, app *a, job *j)
+{
+	(void)a;
+	an_st *s = v->st;
+	s->inflight = 0;
+	if (strcmp(j->key, s->key))
+		return;
+	if (j->rc) {
+		w_copy(s->err, sizeof s->err, j->err.msg);
+		return;
+	}
+	s->err[0] = '\0';
+	cJSON_Delete(s->data);
+	s->data = j->out;
+	j->out = NULL;
+	s->data_at = app_now();
+}
+
+/* ------------------------------------------------------------ renderers */
+
+/* Funnel: variants[] of {variant, steps[] of {step|name, users, conversion|rate, p_value}}. */
+static int draw_funnel(an_st *s, app *a, WINDOW *w, int y, int H, int W)
+{
+	const cJSON *vs = cJSON_GetObjectItemCaseSensitive(s->data, "variants"), *v;
+	if (!cJSON_IsArray(vs))
+		return -1;
+	int barw = W - 60 > 10 ? W - 60 : 10;
+	cJSON_ArrayForEach(v, vs)
+	{
+		const cJSON *steps = cJSON_GetObjectItemCaseSensitive(v, "steps"), *st;
+		if (!cJSON_IsArray(steps))
+			return -1;
+		wattron(w, w_attr(R_TITLE));
+		w_put(w, y++, 0, W, str(v, "variant")[0] ? str(v, "variant") : str(v, "key"), 1);
+		wattroff(w, w_attr(R_TITLE));
+		double first = NAN;
+		cJSON_ArrayForEach(st, steps)
+		{
+			if (y >= H)
+				return y;
+			double u = num(st, "users");
+			if (isnan(first))
+				first = u;
+			double conv = num(st, "conversion");
+			if (isnan(conv))
+				conv = num(st, "rate");
+			double p = num(st, "p_value");
+			char us[32], cs[16], ps[16], line[200];
+			w_fmt_int(us, sizeof us, (long long)u);
+			w_fmt_pct(cs, sizeof cs, conv, 1);
+			w_fmt_p(ps, sizeof ps, p);
+			const char *name = str(st, "step")[0] ? str(st, "step") : str(st, "name");
+			snprintf(line, sizeof line, "  %-16.16s %10s %7s p %-8s%s", name, us, cs, ps,
+				 p < 0.05 ? (a->ascii ? "*" : "★") : " ");
+			w_put(w, y, 0, 52, line, 1);
+			w_bar(w, y, 54, barw, first > 0 ? u / first : 0,
+			      p < 0.05 ? R_GOOD : R_ACCENT);
+			y++;
+		}
+	}
+	return y;
+}
+
+/* Cohorts: cohorts[] of {cohort, variant, users, retention[] (fractions)}. */
+static int draw_cohort(an_st *s, app *a, WINDOW *w, int y, int H, int W)
+{
+	(void)a;
+	const cJSON *cs = cJSON_GetObjectItemCaseSensitive(s->data, "cohorts"), *c;
+	if (!cJSON_IsArray(cs))
+		return -1;
+	char last_variant[64] = "";
+	cJSON_ArrayForEach(c, cs)
+	{
+		if (y >= H)
+			break;
+		const cJSON *ret = cJSON_GetObjectItemCaseSensitive(c, "retention");
+		if (!cJSON_IsArray(ret))
+			return -1;
+		if (strcmp(last_variant, str(c, "variant"))) {
+			w_copy(last_variant, sizeof last_variant, str(c, "variant"));
+			wattron(w, w_attr(R_TITLE));
+			w_put(w, y++, 0, W, last_variant, 1);
+			wattroff(w, w_attr(R_TITLE));
+		}
+		double vals[64];
+		int n = 0;
+		const cJSON *r;
+		cJSON_ArrayForEach(r, ret) if (n < 64) vals[n++] = cJSON_IsNumber(r) ? r->valuedouble : NAN;
+		char line[64], us[32];
+		w_fmt_int(us, sizeof us, (long long)num(c, "users"));
+		snprintf(line, sizeof line, "  %-12.12s %8s ", str(c, "cohort"), us);
+		w_put(w, y, 0, 24, line, 1);
+		int fit = (W - 25) / 5;
+		w_heatmap(w, y, 25, vals, 1, n < fit ? n : fit, 5);
+		y++;
+	}
+	return y;
+}
+
+/* Rows of objects (revenue variants, segments) as aligned key=value cells. */
+static int draw_rows(const cJSON *arr, WINDOW *w, int y, int H, int W)
+{
+	const cJSON *o;
+	if (!cJSON_IsArray(arr))
+		return -1;
+	cJSON_ArrayForEach(o, arr)
+	{
+		if (y >= H)
+			break;
+		char line[1024];
+		size_t l = 0;
+		const cJSON *f;
+		cJSON_ArrayForEach(f, o)
+		{
+			char val[48];
+			if (cJSON_IsNumber(f))
+				w_fmt_num(val, sizeof val, f->valuedouble,
+					  fabs(f->valuedouble) < 10 && f->valuedouble != floor(f->valuedouble) ? 4 : 0);
+			else if (cJSON_IsString(f))
+				w_copy(val, sizeof val, f->valuestring);
+			else
+				continue;
+			int wr = snprintf(line + l, sizeof line - l, "%s=%s  ", f->string, val);
+			if (wr < 0 || (size_t)wr >= sizeof line - l)
+				break;
+			l += (size_t)wr;
+		}
+		w_put(w, y++, 0, W, line, 1);
+	}
+	return y;
+}
+
+static void draw_json(an_st *s, WINDOW *w, int y, int H, int W)
+{
+	char *t = cJSON_Print(s->data);
+	if (!t)
+		return;
+	int line = 0;
+	char *save = NULL;
+	for (char *l = strtok_r(t, "\n", &save); l && y < H; l = strtok_r(NULL, "\n", &save))
+		if (line++ >= s->scroll)
+			w_put(w, y++, 0, W, l, 1);
+	free(t);
+}
+
+static void an_draw(view *v, app *a, WINDOW *w)
+{
+	an_st *s = v->st;
+	int H = getmaxy(w), W = getmaxx(w);
+	char line[800], age[16];
+	if (!s->key[0]) {
+		w_put(w, 0, 0, W, "No experiment selected: pick one in Experiments (1), or :funnel KEY", 1);
+		return;
+	}
+	w_fmt_age(age, sizeof age, app_now() - s->data_at);
+	snprintf(line, sizeof line, "%s %s%s%s  (`neonblue %s %s --json`%s)", s->cmd, s->key,
+		 s->data ? ", data " : "", s->data ? age : "", s->cmd, s->key,
+		 s->inflight ? ", running…" : "");
+	wattron(w, w_attr(R_TITLE));
+	w_put(w, 0, 0, W, line, 1);
+	wattroff(w, w_attr(R_TITLE));
+	int y = 1;
+	if (s->err[0]) {
+		wattron(w, w_attr(s->data ? R_WARN : R_BAD));
+		w_put(w, y++, 0, W, s->err, 1);
+		wattroff(w, w_attr(s->data ? R_WARN : R_BAD));
+	}
+	if (!s->data)
+		return;
+	int r = -1;
+	if (!strcmp(s->cmd, "funnel"))
+		r = draw_funnel(s, a, w, y, H, W);
+	else if (!strcmp(s->cmd, "cohort"))
+		r = draw_cohort(s, a, w, y, H, W);
+	else if (!strcmp(s->cmd, "revenue"))
+		r = draw_rows(cJSON_GetObjectItemCaseSensitive(s->data, "variants"), w, y, H, W);
+	else
+		r = draw_rows(cJSON_GetObjectItemCaseSensitive(s->data, "segments"), w, y, H, W);
+	if (r < 0) {
+		for (int i = y; i < H; i++)
+			w_put(w, i, 0, W, "", 1);
+		draw_json(s, w, y, H, W);
+	}
+}
+
+static int an_key(view *v, app *a, enum action act, int ch, int is_code)
+{
+	(void)a, (void)ch, (void)is_code;
+	an_st *s = v->st;
+	if (act == ACT_UP && s->scroll > 0)
+		s->scroll--;
+	else if (act == ACT_DOWN)
+		s->scroll++;
+	else if (act == ACT_FILTER && ch == -1)
+		w_copy(s->extra, sizeof s->extra, a->input); /* extra flags */
+	else
+		return 0;
+	if (act == ACT_FILTER)
+		an_tick(v, a);
+	v->dirty = 1;
+	return VF_HANDLED | VF_REDRAW;
+}
+
+#define AN_VIEW(var, cmdname, ttl)                                                         \
+	static void var##_init(view *v, app *a)                                            \
+	{                                                                                  \
+		(void)a;                                                                   \
+		an_init_cmd(v, cmdname);                                                   \
+	}                                                                                  \
+	const view_ops var##_ops = {                                                       \
+		.name = cmdname,                                                           \
+		.title = ttl,                                                              \
+		.actions = acts,                                                           \
+		.init = var##_init,                                                        \
+		.draw = an_draw,                                                           \
+		.key = an_key,                                                             \
+		.data = an_data,                                                           \
+		.tick = an_tick,                                                           \
+		.enter = an_enter,                                                         \
+		.free = an_free,                                                           \
+	};
+
+AN_VIEW(view_funnel, "funnel", "Funnel")
+AN_VIEW(view_cohort, "cohort", "Cohorts")
+AN_VIEW(view_revenue, "revenue", "Revenue")
+AN_VIEW(view_segments, "segments", "Segments")

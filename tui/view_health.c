@@ -1,0 +1,200 @@
+/* view_health.c — pipeline health: the stack's components, PostgreSQL /
+ * Kafka / ClickHouse status, relay WAL lag, sink consumer lag and DLQ count,
+ * end-to-end freshness. */
+#include "tui.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct health_st {
+	cJSON *data;
+	double data_at;
+	int inflight;
+} health_st;
+
+static const enum action acts[] = {ACT_REFRESH, ACT_NONE};
+
+static double num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void health_init(view *v, app *a)
+{
+	(void)a;
+	v->st = nb_xcalloc(1, sizeof(health_st));
+}
+
+static void health_free(view *v)
+{
+	health_st *s = v->st;
+	cJSON_Delete(s->data);
+	free(s);
+}
+
+static void health_tick(view *v, app *a)
+{
+	health_st *s = v->st;
+	if (s->inflight)
+		return;
+	s->inflight = 1;
+	app_submit(a, job_new(J_HEALTH, V_HEALTH));
+}
+
+static void health_enter(view *v, app *a, const char *arg)
+{
+	(void)arg;
+	health_tick(v, a);
+}
+
+static void health_data(view *v, app *a, job *j)
+{
+	(void)a;
+	health_st *s = v->st;
+	s->inflight = 0;
+	if (j->rc)
+		return;
+	cJSON_Delete(s->data);
+	s->data = j->out;
+	j->out = NULL;
+	s->data_at = app_now();
+}
+
+static void status_line(WINDOW *w, int y, int W, int ok, const char *text, int ascii)
+{
+	enum w_role r = ok > 0 ? R_GOOD : ok == 0 ? R_BAD : R_DIM;
+	const char *sym = ok > 0 ? (ascii ? "+" : "●") : ok == 0 ? (ascii ? "x" : "✗") : "?";
+	wattron(w, w_attr(r));
+	mvwaddstr(w, y, 0, sym);
+	wattroff(w, w_attr(r));
+	w_put(w, y, 2, W - 2, text, 1);
+}
+
+static void health_draw(view *v, app *a, WINDOW *w)
+{
+	health_st *s = v->st;
+	int H = getmaxy(w), W = getmaxx(w);
+	char line[1200], age[16];
+	int y = 0;
+	static const char *names[S_NSRV] = {"PostgreSQL", "Kafka", "ClickHouse"};
+	wattron(w, w_attr(R_TITLE));
+	w_put(w, y++, 0, W, "Servers", 1);
+	wattroff(w, w_attr(R_TITLE));
+	for (int i = 0; i < S_NSRV; i++) {
+		const srv_state *st = &a->srv[i];
+		w_fmt_age(age, sizeof age, app_now() - st->since);
+		snprintf(line, sizeof line, "%-11s %s for %s%s%s", names[i],
+			 st->state == 1 ? "up" : st->state == 0 ? "DOWN" : "unknown", age,
+			 st->msg[0] ? "  " : "", st->msg);
+		status_line(w, y++, W, st->state, line, a->ascii);
+	}
+	y++;
+	if (!s->data) {
+		w_put(w, y, 0, W, "loading pipeline status…", 1);
+		return;
+	}
+	wattron(w, w_attr(R_TITLE));
+	w_fmt_age(age, sizeof age, app_now() - s->data_at);
+	snprintf(line, sizeof line, "Embedded stack components (%s old)", age);
+	w_put(w, y++, 0, W, line, 1);
+	wattroff(w, w_attr(R_TITLE));
+	const cJSON *c, *stack = cJSON_GetObjectItemCaseSensitive(s->data, "stack");
+	if (!cJSON_GetArraySize(stack))
+		w_put(w, y++, 2, W - 2, "no embedded stack in this home (external servers)", 1);
+	cJSON_ArrayForEach(c, stack)
+	{
+		if (y >= H - 6)
+			break;
+		int ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "healthy"));
+		double pid = num(c, "pid");
+		snprintf(line, sizeof line, "%-11s %-8s pid %-8s restarts %-3.0f %s %s", str(c, "name"),
+			 ok ? "healthy" : "DOWN", isnan(pid) ? "-" : "", num(c, "restarts"),
+			 str(c, "endpoint"), str(c, "detail"));
+		if (!isnan(pid)) {
+			char p[16];
+			snprintf(p, sizeof p, "%.0f", pid);
+			snprintf(line, sizeof line, "%-11s %-8s pid %-8s restarts %-3.0f %s %s",
+				 str(c, "name"), ok ? "healthy" : "DOWN", p, num(c, "restarts"),
+				 str(c, "endpoint"), str(c, "detail"));
+		}
+		status_line(w, y++, W, ok, line, a->ascii);
+	}
+	y++;
+	wattron(w, w_attr(R_TITLE));
+	w_put(w, y++, 0, W, "Pipeline", 1);
+	wattroff(w, w_attr(R_TITLE));
+	/* relay: WAL lag of the slot(s) */
+	const cJSON *lag = cJSON_GetObjectItemCaseSensitive(s->data, "wal_lag");
+	if (!cJSON_GetArraySize(lag))
+		status_line(w, y++, W, -1, "CDC relay    no replication slot (is `neonblue cdc` running?)", a->ascii);
+	cJSON_ArrayForEach(c, lag)
+	{
+		char b[32];
+		w_fmt_int(b, sizeof b, (long long)c->valuedouble);
+		snprintf(line, sizeof line, "CDC relay    slot %s: WAL lag %s bytes", c->string, b);
+		status_line(w, y++, W, c->valuedouble < 16 * 1024 * 1024, line, a->ascii);
+	}
+	const cJSON *cdc = cJSON_GetObjectItemCaseSensitive(s->data, "cdc");
+	if (cdc) {
+		char m[32];
+		w_fmt_int(m, sizeof m, (long long)num(cdc, "messages"));
+		snprintf(line, sizeof line, "             state %s, %s messages, %0.f unacknowledged, %0.f not yet in ClickHouse",
+			 str(cdc, "state"), m, num(cdc, "unacknowledged"), num(cdc, "not_in_clickhouse"));
+		w_put(w, y++, 0, W, line, 1);
+	}
+	const cJSON *sink = cJSON_GetObjectItemCaseSensitive(s->data, "sink");
+	if (sink) {
+		char r[32], l[32];
+		w_fmt_int(r, sizeof r, (long long)num(sink, "rows"));
+		double tl = num(sink, "lag");
+		if (isnan(tl)) {
+			tl = 0;
+			const cJSON *p;
+			cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(sink, "partitions"))
+				tl += isnan(num(p, "lag")) ? 0 : num(p, "lag");
+		}
+		w_fmt_int(l, sizeof l, (long long)tl);
+		double dlq = num(sink, "dlq");
+		snprintf(line, sizeof line, "Sink         %s rows into ClickHouse, consumer lag %s, DLQ %.0f",
+			 r, l, isnan(dlq) ? 0 : dlq);
+		status_line(w, y++, W, dlq > 0 ? 0 : 1, line, a->ascii);
+		double fresh = num(sink, "seconds_since_last_row");
+		if (!isnan(fresh)) {
+			w_fmt_age(age, sizeof age, fresh);
+			snprintf(line, sizeof line, "Freshness    last row reached ClickHouse %s ago", age);
+			status_line(w, y++, W, fresh < 60, line, a->ascii);
+		}
+	} else {
+		status_line(w, y++, W, -1, "Sink         no status file (is `neonblue sink` running?)", a->ascii);
+	}
+	double ev = num(s->data, "last_event_age_s");
+	if (!isnan(ev)) {
+		w_fmt_age(age, sizeof age, ev);
+		snprintf(line, sizeof line, "Events       newest event in ClickHouse is %s old", age);
+		status_line(w, y++, W, ev < 300, line, a->ascii);
+	} else if (str(s->data, "clickhouse_error")[0]) {
+		snprintf(line, sizeof line, "ClickHouse   %s", str(s->data, "clickhouse_error"));
+		status_line(w, y++, W, 0, line, a->ascii);
+	}
+}
+
+const view_ops view_health_ops = {
+	.name = "health",
+	.title = "Pipeline health",
+	.actions = acts,
+	.init = health_init,
+	.draw = health_draw,
+	.data = health_data,
+	.tick = health_tick,
+	.enter = health_enter,
+	.free = health_free,
+};
