@@ -322,6 +322,9 @@ int nb_stack_supervise(const char *home, nb_err *err)
 	nb_stack st;
 	if (nb_stack_load(&st, home, err))
 		return -1;
+	if (chdir(st.home) != 0)
+		return nb_err_set(err, NB_ESERVER, "cannot enter the stack home %s", st.home);
+	umask(022);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_term;

@@ -140,7 +140,22 @@ int nb_stack_port_free(int port)
 	return ok;
 }
 
-int nb_stack_pick_port(void)
+/* The kernel's range for outgoing connections' local ports. */
+static void ephemeral_range(int *lo, int *hi)
+{
+	*lo = 32768;
+	*hi = 60999;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%d %d", lo, hi) != 2) {
+			*lo = 32768;
+			*hi = 60999;
+		}
+		fclose(f);
+	}
+}
+
+static int kernel_port(void)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof sin;
@@ -153,6 +168,26 @@ int nb_stack_pick_port(void)
 		port = ntohs(sin.sin_port);
 	close(fd);
 	return port;
+}
+
+/* Below the ephemeral range, so that no outgoing connection of another
+ * program takes the port between this choice and the server's bind. */
+int nb_stack_pick_port(void)
+{
+	int lo, hi;
+	ephemeral_range(&lo, &hi);
+	int top = lo - 1, bottom = 15000;
+	if (top - bottom < 1000)
+		return kernel_port();
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	unsigned seed = (unsigned)getpid() * 2654435761u ^ (unsigned)ts.tv_nsec;
+	for (int i = 0; i < 200; i++) {
+		int p = bottom + (int)(rand_r(&seed) % (unsigned)(top - bottom + 1));
+		if (nb_stack_port_free(p))
+			return p;
+	}
+	return kernel_port();
 }
 
 static int connect_timeout(int port, int timeout_ms)

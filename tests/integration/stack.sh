@@ -180,6 +180,22 @@ t_eq concurrent-ups-succeed "$ra$rb" 00
 t_match concurrent-ups-one-stack "$(cat "$root/up1" "$root/up2")" "already runs"
 t_eq concurrent-ups-one-supervisor "$(pgrep -f -- "stack supervise --home $H\$" | wc -l)" 1
 t_run final-down 0 "$NB" stack down --home "$H"
+
+# ---- as a normal user: no user switch, everything runs as that user ----
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v runuser >/dev/null; then
+	U=$root/user
+	mkdir -p "$U" && chown nobody "$U"
+	t_run user-up 0 runuser -u nobody -- env HOME="$U" "$NB" stack up --home "$U/s"
+	[ "$T_RC" = 0 ] || echo "$T_ERR"
+	owners=$(ps -o user= -p "$(cat "$U/s/run/supervisor.pid" 2>/dev/null || echo 1)" \
+		--ppid "$(cat "$U/s/run/supervisor.pid" 2>/dev/null || echo 1)" | sort -u | tr '\n' ' ')
+	t_eq user-owns-everything "$owners" "nobody "
+	t_eq user-pg-answers "$(psql "$(H=$U/s envval NEONBLUE_PG)" -XAtc 'select 1' 2>&1)" 1
+	t_run user-down 0 runuser -u nobody -- "$NB" stack down --home "$U/s"
+else
+	echo "# not root: the normal-user case is what every other check ran"
+fi
+
 left=$(pgrep -f -- "$H" | wc -l)
 t_eq nothing-left-running "$left" 0
 # the supervisor and the Kafka host are this (sanitizer) build: no reports
