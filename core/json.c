@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 void nb_json_write_number(nb_buf *b, double v)
 {
@@ -14,7 +15,14 @@ void nb_json_write_number(nb_buf *b, double v)
 		nb_buf_printf(b, "%.0f", v == 0 ? 0.0 : v);
 		return;
 	}
-	nb_buf_printf(b, "%.17g", v);
+	/* the shortest of %.15g/%.16g/%.17g that reads back as the same double */
+	char tmp[40];
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+		if (prec == 17 || strtod(tmp, NULL) == v)
+			break;
+	}
+	nb_buf_puts(b, tmp);
 }
 
 void nb_json_write_string(nb_buf *b, const char *s)

@@ -1,4 +1,4 @@
-/* json.h — the one JSON writer: cJSON trees printed with %.17g numbers. */
+/* json.h — the one JSON writer: cJSON trees printed with full-precision numbers. */
 #ifndef NEONBLUE_JSON_H
 #define NEONBLUE_JSON_H
 

@@ -28,9 +28,20 @@ static void json_numbers_full_precision(void)
 	cJSON_AddItemToObject(o, "c", nb_json_number_or_null(NAN));
 	cJSON_AddStringToObject(o, "d", "q\"\n");
 	char *s = nb_json_print(o);
-	CHECK_STR(s, "{\"a\":0.10000000000000001,\"b\":1000000,\"c\":null,\"d\":\"q\\\"\\n\"}");
+	CHECK_STR(s, "{\"a\":0.1,\"b\":1000000,\"c\":null,\"d\":\"q\\\"\\n\"}");
 	free(s);
 	cJSON_Delete(o);
+	/* full precision kept where it matters */
+	nb_buf b;
+	nb_buf_init(&b);
+	double third = 1.0 / 3.0, tiny = 1.2345678901234567e-300;
+	nb_json_write_number(&b, third);
+	nb_buf_putc(&b, ' ');
+	nb_json_write_number(&b, tiny);
+	char *end;
+	CHECK(strtod(b.data, &end) == third);
+	CHECK(strtod(end, NULL) == tiny);
+	nb_buf_done(&b);
 }
 
 static void config_precedence(void)
