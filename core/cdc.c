@@ -412,9 +412,11 @@ static int window_full(cdc *c)
 				c->waiting_since = now_ms();
 			if (now_ms() - c->waiting_since > 5000)
 				set_state(c,
-					  "paused: %s [%d] has %" PRId64 " messages not yet in "
-					  "ClickHouse (window %d); waiting for the sink",
-					  t->topic, (int)t->partition, t->msgs, c->o->window_msgs);
+					  "paused: %s [%d] has %" PRId64 " messages (%" PRId64
+					  " KiB) not yet in ClickHouse (window %d messages, %ld "
+					  "KiB); waiting for the sink",
+					  t->topic, (int)t->partition, t->msgs, t->bytes / 1024,
+					  c->o->window_msgs, c->o->window_bytes / 1024);
 			return 1;
 		}
 	}
@@ -460,16 +462,18 @@ static void write_status_file(cdc *c)
 	free(s);
 }
 
-/* Sends a standby status update: received, flushed = applied = confirmed. */
+/* Sends a standby status update: written = flushed = applied = confirmed. */
 static int send_status(cdc *c, int reply, nb_err *err)
 {
 	char m[34];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t pg_now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - NB_PG_EPOCH_US;
-	uint64_t recv = c->received_lsn > c->confirmed_lsn ? c->received_lsn : c->confirmed_lsn;
+	/* write = flush: a walsender whose client has not confirmed everything
+	 * it sent sends a keepalive when it runs out of WAL, which lets us
+	 * confirm WAL that carried no published change (see on_keepalive). */
 	m[0] = 'r';
-	put64(m + 1, recv);
+	put64(m + 1, c->confirmed_lsn);
 	put64(m + 9, c->confirmed_lsn);
 	put64(m + 17, c->confirmed_lsn);
 	put64(m + 25, (uint64_t)pg_now);
@@ -1138,8 +1142,9 @@ static int start_replication(cdc *c, nb_err *err)
 	if (PQntuples(r))
 		nb_lsn_parse(PQgetvalue(r, 0, 0), &lsn);
 	PQclear(r);
-	if (lsn > c->confirmed_lsn)
-		c->confirmed_lsn = c->kafka_lsn = lsn;
+	/* Start over from the slot: what a lost Kafka had acknowledged no
+	 * longer counts (embedded mode), and the slot is the truth anyway. */
+	c->confirmed_lsn = c->kafka_lsn = c->sent_lsn = lsn;
 	char l[32];
 	cdc_log(c, "streaming slot %s from %s to %s.*", c->slot, lsn_str(lsn, l), c->prefix);
 	return 0;

@@ -244,6 +244,68 @@ t_match says_waiting_for_kafka "$(cat "$tmp/relay.log")" "waiting for Kafka"
 
 relay_stop TERM
 t_eq final_exit "$?" 0
+
+# --- embedded mode on a stack of its own (PostgreSQL, ClickHouse, mock Kafka):
+# the relay confirms only what ClickHouse holds, so kill -9 of the Kafka
+# process (twice) and of the relay while events stream in loses nothing.
+shome=$tmp/stack
+if "$NB" stack up --home "$shome" >"$tmp/stack.log" 2>&1; then
+	t_pass embedded_stack_up
+	(
+		set -a
+		source "$shome/stack.env"
+		set +a
+		export NEONBLUE_HOME=$shome
+		spg() { as_pg "$bin/psql" -X -q -At -v ON_ERROR_STOP=1 "$NEONBLUE_PG" "$@"; }
+		kafka_pid_of() { "$NB" stack status --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+d = d["components"] if isinstance(d, dict) else d
+print([c["pid"] for c in d if c["name"] == "kafka"][0])'; }
+		"$NB" sink --quiet >"$tmp/sink.log" 2>&1 &
+		sink=$!
+		"$NB" cdc --embedded >>"$tmp/relay-embedded.log" 2>&1 &
+		relay=$!
+		spg -c "SELECT neonblue_ensure_event_partitions(now() - interval '1 day', now() + interval '1 day')" >/dev/null
+		(for b in $(seq 1 20); do
+			spg -c "INSERT INTO events (event_id, user_id, type, ts) SELECT md5('e$b-' || g)::uuid, 'u' || g, 'view', now() FROM generate_series(1, 5000) g"
+			sleep 0.2
+		done) &
+		writer=$!
+		sleep 2
+		kill -9 "$(kafka_pid_of)"
+		sleep 4
+		kill -9 "$(kafka_pid_of)"
+		sleep 2
+		kill -9 $relay
+		wait $relay 2>/dev/null
+		"$NB" cdc --embedded >>"$tmp/relay-embedded.log" 2>&1 &
+		relay=$!
+		wait $writer
+		for _ in $(seq 90); do
+			ch=$(curl -s "$NEONBLUE_CLICKHOUSE/?query=SELECT%20uniqExact(event_id)%20FROM%20neonblue.events")
+			[ "$ch" = 100000 ] && break
+			sleep 1
+		done
+		t_eq embedded_kafka_and_relay_killed "$ch" 100000
+		t_match embedded_replays "$(cat "$tmp/relay-embedded.log")" "embedded Kafka went away"
+		for _ in $(seq 40); do
+			lag=$("$NB" cdc lag)
+			[ "$lag" = 0 ] && break
+			sleep 0.5
+		done
+		t_eq embedded_confirms_all "$lag" 0
+		kill -TERM $relay $sink
+		wait $relay
+		t_eq embedded_exit "$?" 0
+		wait $sink
+	) | tee -a "$tmp/embedded.out"
+	T_PASSED=$((T_PASSED + $(grep -c '^PASS' "$tmp/embedded.out")))
+	T_FAILED=$((T_FAILED + $(grep -c '^FAIL' "$tmp/embedded.out")))
+	"$NB" stack down --home "$shome" >/dev/null 2>&1
+else
+	t_fail embedded_stack_up "$(tail -5 "$tmp/stack.log")"
+fi
 if grep -q "ERROR: AddressSanitizer\|runtime error" "$tmp"/relay*.log; then
 	t_fail sanitizers "$(grep -m3 -A5 'AddressSanitizer\|runtime error' "$tmp"/relay*.log)"
 else
