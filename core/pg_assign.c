@@ -97,7 +97,7 @@ static void pga_fill_row(struct pga_batch *bt, PGresult *r, int row, int is_new)
 	bt->filled[i] = 1;
 }
 
-/* Reads the stored rows of the users selected by want (NULL: all unfilled). */
+/* Reads the stored rows of the users selected by want. */
 static int pga_read_stored(PGconn *conn, const char *exp, struct pga_batch *bt, const int *want,
 			   nb_err *err)
 {
@@ -106,7 +106,7 @@ static int pga_read_stored(PGconn *conn, const char *exp, struct pga_batch *bt, 
 	nb_buf_putc(&arr, '{');
 	int k = 0;
 	for (int i = 0; i < bt->n; i++) {
-		if (bt->filled[i] || (want && !want[i]) || !pga_is_first(bt, i))
+		if (bt->filled[i] || !want[i])
 			continue;
 		nb_pg_array_elem(&arr, bt->users[i], k++ == 0);
 	}
@@ -129,72 +129,76 @@ static int pga_read_stored(PGconn *conn, const char *exp, struct pga_batch *bt, 
 	return rc;
 }
 
-/* Decides the unfilled users; those in the experiment go into the INSERT. */
-static int pga_decide_insert(PGconn *conn, const nb_pg_experiment *e, struct pga_batch *bt,
-			     const cJSON *const *attrs, int *inserted_want, nb_err *err)
+/* The arrays of one round trip: every user (to read stored rows) and the
+ * users, variants and contexts of those decided into the experiment. */
+struct pga_arrays {
+	nb_buf all, u, v, c;
+	int nall, nin;
+};
+
+/* Decides every distinct user; in-experiment ones go to the INSERT, the
+ * others keep their reason unless a stored row turns up. */
+static int pga_decide(const nb_pg_experiment *e, struct pga_batch *bt, const cJSON *const *attrs,
+		      int *decided_in, enum nb_assign_reason *reason, struct pga_arrays *a,
+		      nb_err *err)
 {
 	nb_assign_exp view;
 	nb_pg_experiment_assign_view(e, &view);
-	nb_buf u, v, c;
-	nb_buf_init(&u);
-	nb_buf_init(&v);
-	nb_buf_init(&c);
-	nb_buf_putc(&u, '{');
-	nb_buf_putc(&v, '{');
-	nb_buf_putc(&c, '{');
-	int k = 0, rc = 0;
-	for (int i = 0; i < bt->n && rc == 0; i++) {
-		if (bt->filled[i] || !pga_is_first(bt, i))
+	for (int i = 0; i < bt->n; i++) {
+		if (!pga_is_first(bt, i))
 			continue;
-		const cJSON *a = attrs ? attrs[i] : NULL;
+		const cJSON *at = attrs ? attrs[i] : NULL;
 		nb_assign_result res;
-		if (nb_assign_decide(&view, bt->users[i], a, &res) < 0) {
-			rc = nb_err_set(err, NB_EINPUT,
-					"experiment \"%s\" cannot be used for assignment "
-					"(hash_version %d, %d variants)",
-					e->key, e->hash_version, e->nvariants);
-			break;
-		}
-		if (!res.in_experiment) {
-			bt->out[i].in_experiment = 0;
-			bt->out[i].reason = nb_assign_reason_str(res.reason);
-			bt->filled[i] = 1;
+		if (nb_assign_decide(&view, bt->users[i], at, &res) < 0)
+			return nb_err_set(err, NB_EINPUT,
+					  "experiment \"%s\" cannot be used for assignment "
+					  "(hash_version %d, %d variants)",
+					  e->key, e->hash_version, e->nvariants);
+		if (bt->users[i][0])
+			nb_pg_array_elem(&a->all, bt->users[i], a->nall++ == 0);
+		reason[i] = res.reason;
+		if (!res.in_experiment)
 			continue;
-		}
-		char *ctx = a ? cJSON_PrintUnformatted(a) : NULL;
-		nb_pg_array_elem(&u, bt->users[i], k == 0);
-		nb_pg_array_elem(&v, e->variants[res.variant].key, k == 0);
-		nb_pg_array_elem(&c, ctx, k == 0);
+		char *ctx = at ? cJSON_PrintUnformatted(at) : NULL;
+		nb_pg_array_elem(&a->u, bt->users[i], a->nin == 0);
+		nb_pg_array_elem(&a->v, e->variants[res.variant].key, a->nin == 0);
+		nb_pg_array_elem(&a->c, ctx, a->nin == 0);
+		a->nin++;
 		free(ctx);
-		inserted_want[i] = 1;
-		k++;
+		decided_in[i] = 1;
 	}
-	nb_buf_putc(&u, '}');
-	nb_buf_putc(&v, '}');
-	nb_buf_putc(&c, '}');
-	if (rc == 0 && k) {
-		char ver[24];
-		snprintf(ver, sizeof ver, "%ld", e->version);
-		const char *p[5] = {e->key, u.data, v.data, c.data, ver};
-		PGresult *r = nb_pg_exec(
-			conn,
-			"INSERT INTO assignments (experiment, user_id, variant, source,"
-			" experiment_version, context)"
-			" SELECT $1, t.u, t.v, 'hash', $5::integer, t.c"
-			" FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS t(u, v, c)"
-			" ON CONFLICT (experiment, user_id) DO NOTHING"
-			" RETURNING user_id, variant, source, " PGA_TS("assigned_at"),
-			5, p, err);
-		if (!r)
-			rc = -1;
-		for (int row = 0; r && row < PQntuples(r); row++)
-			pga_fill_row(bt, r, row, 1);
-		PQclear(r);
-	}
-	nb_buf_done(&u);
-	nb_buf_done(&v);
-	nb_buf_done(&c);
-	return rc;
+	return 0;
+}
+
+/* One statement: insert the new decisions (ON CONFLICT DO NOTHING) and read
+ * the rows stored before it for every user of the batch. */
+static int pga_upsert(PGconn *conn, const nb_pg_experiment *e, struct pga_batch *bt,
+		      struct pga_arrays *a, nb_err *err)
+{
+	if (!a->nall)
+		return 0;
+	char ver[24];
+	snprintf(ver, sizeof ver, "%ld", e->version);
+	const char *p[6] = {e->key, a->u.data, a->v.data, a->c.data, ver, a->all.data};
+	PGresult *r = nb_pg_exec(
+		conn,
+		"WITH ins AS (INSERT INTO assignments (experiment, user_id, variant, source,"
+		" experiment_version, context)"
+		" SELECT $1, t.u, t.v, 'hash', $5::integer, t.c"
+		" FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS t(u, v, c)"
+		" ON CONFLICT (experiment, user_id) DO NOTHING"
+		" RETURNING user_id, variant, source, assigned_at)"
+		" SELECT user_id, variant, source, " PGA_TS("assigned_at") ", true FROM ins"
+		" UNION ALL"
+		" SELECT user_id, variant, source, " PGA_TS("assigned_at") ", false"
+		" FROM assignments WHERE experiment = $1 AND user_id = ANY($6::text[])",
+		6, p, err);
+	if (!r)
+		return -1;
+	for (int row = 0; row < PQntuples(r); row++)
+		pga_fill_row(bt, r, row, PQgetvalue(r, row, 4)[0] == 't');
+	PQclear(r);
+	return 0;
 }
 
 int nb_pg_assign_batch(PGconn *conn, const nb_pg_experiment *e, int n, const char *const *users,
@@ -205,18 +209,28 @@ int nb_pg_assign_batch(PGconn *conn, const nb_pg_experiment *e, int n, const cha
 	struct pga_batch bt = {.n = n, .users = users, .out = out};
 	bt.order = nb_xmalloc(sizeof(int) * (size_t)n);
 	bt.filled = nb_xcalloc((size_t)n, sizeof(int));
-	int *want = nb_xcalloc((size_t)n, sizeof(int));
+	int *decided_in = nb_xcalloc((size_t)n, sizeof(int));
+	enum nb_assign_reason *reason = nb_xcalloc((size_t)n, sizeof *reason);
+	struct pga_arrays a = {0};
+	nb_buf *bufs[4] = {&a.all, &a.u, &a.v, &a.c};
+	for (int k = 0; k < 4; k++) {
+		nb_buf_init(bufs[k]);
+		nb_buf_putc(bufs[k], '{');
+	}
 	for (int i = 0; i < n; i++) {
 		bt.order[i] = i;
 		out[i] = (nb_pg_assignment){.reason = ""};
 	}
 	qsort_r(bt.order, (size_t)n, sizeof(int), pga_cmp_pos, (void *)users);
-	int rc = pga_read_stored(conn, e->key, &bt, NULL, err);
+	int rc = pga_decide(e, &bt, attrs, decided_in, reason, &a, err);
+	for (int k = 0; k < 4; k++)
+		nb_buf_putc(bufs[k], '}');
 	if (rc == 0)
-		rc = pga_decide_insert(conn, e, &bt, attrs, want, err);
-	/* lost a race: another writer stored these users first */
+		rc = pga_upsert(conn, e, &bt, &a, err);
+	/* decided in, yet neither inserted nor visible: a concurrent writer
+	 * stored the user after this statement's snapshot */
 	if (rc == 0)
-		rc = pga_read_stored(conn, e->key, &bt, want, err);
+		rc = pga_read_stored(conn, e->key, &bt, decided_in, err);
 	for (int i = 0; rc == 0 && i < n; i++) {
 		int first = pga_find(&bt, users[i]);
 		if (first != i) {
@@ -224,6 +238,9 @@ int nb_pg_assign_batch(PGconn *conn, const nb_pg_experiment *e, int n, const cha
 			out[i].is_new = 0;
 			if (out[i].in_experiment)
 				out[i].reason = "stored assignment";
+		} else if (!bt.filled[i] && !decided_in[i]) {
+			out[i].in_experiment = 0;
+			out[i].reason = nb_assign_reason_str(reason[i]);
 		} else if (!bt.filled[i]) {
 			rc = nb_err_set(err, NB_ESERVER,
 					"assignment of user \"%s\" to \"%s\" was neither stored nor "
@@ -231,9 +248,12 @@ int nb_pg_assign_batch(PGconn *conn, const nb_pg_experiment *e, int n, const cha
 					users[i], e->key);
 		}
 	}
+	for (int k = 0; k < 4; k++)
+		nb_buf_done(bufs[k]);
 	free(bt.order);
 	free(bt.filled);
-	free(want);
+	free(decided_in);
+	free(reason);
 	return rc;
 }
 
