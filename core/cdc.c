@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *const nb_cdc_tables[] = {"experiments", "variants",           "metrics",
-				     "experiment_metrics", "assignments", "events", NULL};
+const char *const nb_cdc_tables[] = {"experiments", "variants", "metrics", "experiment_metrics",
+				     "assignments", "events",	NULL};
 
 #define PG_OPTIONS "-c datestyle=ISO -c timezone=UTC -c extra_float_digits=3"
 #define SNAPSHOT_MARK "neonblue cdc: snapshot complete for slot "
@@ -75,8 +75,8 @@ typedef struct cdc {
 		uint32_t oid;
 		char **cols;
 		int n;
-	} *pks; /* primary key columns per relation oid (pgoutput flags every
-		 * column of a REPLICA IDENTITY FULL table as key) */
+	} * pks; /* primary key columns per relation oid (pgoutput flags every
+		  * column of a REPLICA IDENTITY FULL table as key) */
 	int npks;
 	int64_t waiting_since;
 } cdc;
@@ -248,7 +248,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	cdc_tx *tx = m->_private;
 	if (m->err) {
 		if (!c->kafka_failed)
-			snprintf(c->kafka_why, sizeof c->kafka_why, "Kafka did not take a message for %s: %s",
+			snprintf(c->kafka_why, sizeof c->kafka_why,
+				 "Kafka did not take a message for %s: %s",
 				 rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
 		c->kafka_failed = 1;
 		return; /* the transaction stays unconfirmed: it will be replayed */
@@ -276,7 +277,8 @@ static void on_kafka_error(rd_kafka_t *rk, int code, const char *reason, void *o
 			/* The mock cluster keeps messages in memory: a broker that goes
 			 * away took them along. Replay from what ClickHouse holds. */
 			snprintf(c->kafka_why, sizeof c->kafka_why,
-				 "the embedded Kafka went away (%s): its messages are lost", reason);
+				 "the embedded Kafka went away (%s): its messages are lost",
+				 reason);
 			c->kafka_failed = 1;
 		}
 		if (!c->kafka_down)
@@ -303,8 +305,8 @@ static int producer_open(cdc *c, nb_err *err)
 		return 0;
 	c->kafka_failed = 0;
 	c->kafka_down = 0;
-	c->rk = nb_kafka_producer_new(c->o->kafka, "neonblue-cdc", 5, on_delivery, on_kafka_error, c,
-				      err);
+	c->rk = nb_kafka_producer_new(c->o->kafka, "neonblue-cdc", 5, on_delivery, on_kafka_error,
+				      c, err);
 	return c->rk ? 0 : -1;
 }
 
@@ -493,10 +495,10 @@ static int produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx
 {
 	for (;;) {
 		rd_kafka_resp_err_t e = rd_kafka_producev(
-			c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-			RD_KAFKA_V_VALUE(val, val ? strlen(val) : 0),
-			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(tx),
-			RD_KAFKA_V_END);
+		    c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+		    RD_KAFKA_V_VALUE(val, val ? strlen(val) : 0),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(tx),
+		    RD_KAFKA_V_END);
 		if (!e) {
 			tx->outstanding++;
 			c->messages++;
@@ -517,8 +519,8 @@ static int produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx
 		if (c->repl && now_ms() - c->last_status_ms > c->o->status_interval_ms &&
 		    send_status(c, 0, err))
 			return free(val), -1;
-		set_state(c, "waiting for Kafka at %s: %d messages not yet acknowledged", c->o->kafka,
-			  rd_kafka_outq_len(c->rk));
+		set_state(c, "waiting for Kafka at %s: %d messages not yet acknowledged",
+			  c->o->kafka, rd_kafka_outq_len(c->rk));
 	}
 }
 
@@ -662,7 +664,7 @@ static int on_xlogdata(cdc *c, const char *buf, int len, txinfo *ti, nb_err *err
 	if (start > c->received_lsn)
 		c->received_lsn = start;
 	const nb_pgo_msg *m =
-		nb_pgoutput_decode(&c->dec, (const uint8_t *)buf + 25, (size_t)(len - 25), err);
+	    nb_pgoutput_decode(&c->dec, (const uint8_t *)buf + 25, (size_t)(len - 25), err);
 	if (!m)
 		return -1;
 	switch (m->kind) {
@@ -685,11 +687,13 @@ static int on_xlogdata(cdc *c, const char *buf, int len, txinfo *ti, nb_err *err
 	case NB_PGO_UPDATE:
 	case NB_PGO_DELETE:
 		if (!c->cur)
-			return nb_err_set(err, NB_ESERVER, "pgoutput row change outside a transaction");
+			return nb_err_set(err, NB_ESERVER,
+					  "pgoutput row change outside a transaction");
 		return on_row(c, m, ti->xid, ti->ts_ms, err);
 	case NB_PGO_TRUNCATE:
 		if (!c->cur)
-			return nb_err_set(err, NB_ESERVER, "pgoutput Truncate outside a transaction");
+			return nb_err_set(err, NB_ESERVER,
+					  "pgoutput Truncate outside a transaction");
 		return on_truncate(c, m, ti->xid, ti->ts_ms, err);
 	default: /* Relation, Type (cached by the decoder), Origin, Message */
 		return 0;
@@ -765,7 +769,8 @@ static int stream(cdc *c, nb_err *err)
 			return pg_fail(err, c->repl, "replication stream");
 		if (n == -1) {
 			PQclear(PQgetResult(c->repl));
-			return nb_err_set(err, NB_ESERVER, "PostgreSQL ended the replication stream");
+			return nb_err_set(err, NB_ESERVER,
+					  "PostgreSQL ended the replication stream");
 		}
 		if (got == 2000)
 			continue;
@@ -851,9 +856,9 @@ static int snapshot_rows(cdc *c, PGresult *r, char **keys, int nkeys, const char
 		ch->op = 'r';
 		ch->has_after = 1;
 		for (int k = 0; k < ncols; k++) {
-			nb_col *col = nb_tuple_add(&ch->after, PQfname(r, k), PQftype(r, k),
-						   PQgetisnull(r, row, k) ? NULL
-									  : PQgetvalue(r, row, k));
+			nb_col *col =
+			    nb_tuple_add(&ch->after, PQfname(r, k), PQftype(r, k),
+					 PQgetisnull(r, row, k) ? NULL : PQgetvalue(r, row, k));
 			col->is_key = is_in(keys, nkeys, col->name);
 		}
 		fill_source(c, ch, tx->commit_lsn, -1, now_ms(), "true");
@@ -905,7 +910,8 @@ static int snapshot_table(cdc *c, const char *schema, const char *table, cdc_tx 
 	if (!rc)
 		rc = pg_ok(c->sql, "CLOSE nb_snap", 0, NULL, err);
 	if (!rc)
-		cdc_log(c, "snapshot of %s.%s: %" PRIu64 " rows", schema, table, c->changes - before);
+		cdc_log(c, "snapshot of %s.%s: %" PRIu64 " rows", schema, table,
+			c->changes - before);
 	free_strv(keys, nkeys);
 	return rc;
 }
@@ -954,8 +960,8 @@ static int snapshot(cdc *c, const char *snapname, uint64_t lsn, nb_err *err)
 static int ensure_publication(cdc *c, nb_err *err)
 {
 	const char *params[] = {c->pub};
-	PGresult *r = pg_run(c->sql, "SELECT 1 FROM pg_publication WHERE pubname = $1", 1, params,
-			     err);
+	PGresult *r =
+	    pg_run(c->sql, "SELECT 1 FROM pg_publication WHERE pubname = $1", 1, params, err);
 	if (!r)
 		return -1;
 	int exists = PQntuples(r) > 0;
@@ -970,14 +976,15 @@ static int ensure_publication(cdc *c, nb_err *err)
 	int n = 0;
 	for (int i = 0; nb_cdc_tables[i]; i++) {
 		const char *tp[] = {nb_cdc_tables[i]};
-		r = pg_run(c->sql, "SELECT to_regclass('public.' || quote_ident($1)) IS NOT NULL", 1,
-			   tp, err);
+		r = pg_run(c->sql, "SELECT to_regclass('public.' || quote_ident($1)) IS NOT NULL",
+			   1, tp, err);
 		if (!r) {
 			nb_buf_done(&q);
 			return -1;
 		}
 		if (!strcmp(PQgetvalue(r, 0, 0), "t")) {
-			char *t = PQescapeIdentifier(c->sql, nb_cdc_tables[i], strlen(nb_cdc_tables[i]));
+			char *t =
+			    PQescapeIdentifier(c->sql, nb_cdc_tables[i], strlen(nb_cdc_tables[i]));
 			nb_buf_printf(&q, "%spublic.%s", n++ ? ", " : "", t);
 			PQfreemem(t);
 		}
@@ -1003,14 +1010,14 @@ static int ensure_publication(cdc *c, nb_err *err)
 static int slot_usable(cdc *c, nb_err *err)
 {
 	const char *params[] = {c->slot};
-	PGresult *r = pg_run(c->sql,
-			     "SELECT plugin, database FROM pg_replication_slots WHERE slot_name = $1",
-			     1, params, err);
+	PGresult *r =
+	    pg_run(c->sql, "SELECT plugin, database FROM pg_replication_slots WHERE slot_name = $1",
+		   1, params, err);
 	if (!r)
 		return -1;
 	int exists = PQntuples(r) > 0;
-	if (exists && (strcmp(PQgetvalue(r, 0, 0), "pgoutput") ||
-		       strcmp(PQgetvalue(r, 0, 1), c->dbname))) {
+	if (exists &&
+	    (strcmp(PQgetvalue(r, 0, 0), "pgoutput") || strcmp(PQgetvalue(r, 0, 1), c->dbname))) {
 		nb_err_set(err, NB_EINPUT,
 			   "replication slot %s exists but is not a pgoutput slot of database %s; "
 			   "pick another --slot",
@@ -1022,10 +1029,11 @@ static int slot_usable(cdc *c, nb_err *err)
 	if (!exists)
 		return 0;
 	const char *pp[] = {c->pub};
-	r = pg_run(c->sql,
-		   "SELECT coalesce(obj_description(oid, 'pg_publication'), '') FROM pg_publication "
-		   "WHERE pubname = $1",
-		   1, pp, err);
+	r = pg_run(
+	    c->sql,
+	    "SELECT coalesce(obj_description(oid, 'pg_publication'), '') FROM pg_publication "
+	    "WHERE pubname = $1",
+	    1, pp, err);
 	if (!r)
 		return -1;
 	char mark[300];
@@ -1134,8 +1142,9 @@ static int start_replication(cdc *c, nb_err *err)
 		return -1;
 	PQclear(r);
 	const char *params[] = {c->slot};
-	r = pg_run(c->sql, "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1",
-		   1, params, err);
+	r = pg_run(c->sql,
+		   "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", 1,
+		   params, err);
 	if (!r)
 		return -1;
 	uint64_t lsn = 0;

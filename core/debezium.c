@@ -254,23 +254,57 @@ static void oid_schema(uint32_t oid, const char **type, const char **name)
 {
 	*name = NULL;
 	switch (oid) {
-	case NB_OID_BOOL: *type = "boolean"; break;
-	case NB_OID_INT2: *type = "int16"; break;
-	case NB_OID_INT4: *type = "int32"; break;
+	case NB_OID_BOOL:
+		*type = "boolean";
+		break;
+	case NB_OID_INT2:
+		*type = "int16";
+		break;
+	case NB_OID_INT4:
+		*type = "int32";
+		break;
 	case NB_OID_INT8:
-	case NB_OID_OID: *type = "int64"; break;
-	case NB_OID_FLOAT4: *type = "float"; break;
+	case NB_OID_OID:
+		*type = "int64";
+		break;
+	case NB_OID_FLOAT4:
+		*type = "float";
+		break;
 	case NB_OID_FLOAT8:
-	case NB_OID_NUMERIC: *type = "double"; break;
-	case NB_OID_BYTEA: *type = "bytes"; break;
-	case NB_OID_DATE: *type = "int32"; *name = "io.debezium.time.Date"; break;
-	case NB_OID_TIME: *type = "int64"; *name = "io.debezium.time.MicroTime"; break;
-	case NB_OID_TIMESTAMP: *type = "int64"; *name = "io.debezium.time.MicroTimestamp"; break;
-	case NB_OID_TIMESTAMPTZ: *type = "string"; *name = "io.debezium.time.ZonedTimestamp"; break;
+	case NB_OID_NUMERIC:
+		*type = "double";
+		break;
+	case NB_OID_BYTEA:
+		*type = "bytes";
+		break;
+	case NB_OID_DATE:
+		*type = "int32";
+		*name = "io.debezium.time.Date";
+		break;
+	case NB_OID_TIME:
+		*type = "int64";
+		*name = "io.debezium.time.MicroTime";
+		break;
+	case NB_OID_TIMESTAMP:
+		*type = "int64";
+		*name = "io.debezium.time.MicroTimestamp";
+		break;
+	case NB_OID_TIMESTAMPTZ:
+		*type = "string";
+		*name = "io.debezium.time.ZonedTimestamp";
+		break;
 	case NB_OID_JSON:
-	case NB_OID_JSONB: *type = "string"; *name = "io.debezium.data.Json"; break;
-	case NB_OID_UUID: *type = "string"; *name = "io.debezium.data.Uuid"; break;
-	default: *type = "string"; break;
+	case NB_OID_JSONB:
+		*type = "string";
+		*name = "io.debezium.data.Json";
+		break;
+	case NB_OID_UUID:
+		*type = "string";
+		*name = "io.debezium.data.Uuid";
+		break;
+	default:
+		*type = "string";
+		break;
 	}
 }
 
@@ -281,20 +315,20 @@ static uint32_t schema_oid(const char *type, const char *name)
 		const char *name;
 		uint32_t oid;
 	} names[] = {
-		{"io.debezium.time.Date", NB_OID_DATE},
-		{"io.debezium.time.MicroTime", NB_OID_TIME},
-		{"io.debezium.time.MicroTimestamp", NB_OID_TIMESTAMP},
-		{"io.debezium.time.ZonedTimestamp", NB_OID_TIMESTAMPTZ},
-		{"io.debezium.data.Json", NB_OID_JSONB},
-		{"io.debezium.data.Uuid", NB_OID_UUID},
+	    {"io.debezium.time.Date", NB_OID_DATE},
+	    {"io.debezium.time.MicroTime", NB_OID_TIME},
+	    {"io.debezium.time.MicroTimestamp", NB_OID_TIMESTAMP},
+	    {"io.debezium.time.ZonedTimestamp", NB_OID_TIMESTAMPTZ},
+	    {"io.debezium.data.Json", NB_OID_JSONB},
+	    {"io.debezium.data.Uuid", NB_OID_UUID},
 	};
 	static const struct {
 		const char *type;
 		uint32_t oid;
 	} types[] = {
-		{"boolean", NB_OID_BOOL}, {"int16", NB_OID_INT2},  {"int32", NB_OID_INT4},
-		{"int64", NB_OID_INT8},   {"float", NB_OID_FLOAT4}, {"double", NB_OID_FLOAT8},
-		{"bytes", NB_OID_BYTEA},  {"string", NB_OID_TEXT},
+	    {"boolean", NB_OID_BOOL}, {"int16", NB_OID_INT2},	{"int32", NB_OID_INT4},
+	    {"int64", NB_OID_INT8},   {"float", NB_OID_FLOAT4}, {"double", NB_OID_FLOAT8},
+	    {"bytes", NB_OID_BYTEA},  {"string", NB_OID_TEXT},
 	};
 	if (name)
 		for (size_t i = 0; i < sizeof names / sizeof *names; i++)
@@ -380,14 +414,29 @@ static void put_str(nb_buf *b, const char *s)
 		if (!*p)
 			break;
 		switch (*p) {
-		case '"': nb_buf_puts(b, "\\\""); break;
-		case '\\': nb_buf_puts(b, "\\\\"); break;
-		case '\n': nb_buf_puts(b, "\\n"); break;
-		case '\r': nb_buf_puts(b, "\\r"); break;
-		case '\t': nb_buf_puts(b, "\\t"); break;
-		case '\b': nb_buf_puts(b, "\\b"); break;
-		case '\f': nb_buf_puts(b, "\\f"); break;
-		default: nb_buf_printf(b, "\\u%04x", *p);
+		case '"':
+			nb_buf_puts(b, "\\\"");
+			break;
+		case '\\':
+			nb_buf_puts(b, "\\\\");
+			break;
+		case '\n':
+			nb_buf_puts(b, "\\n");
+			break;
+		case '\r':
+			nb_buf_puts(b, "\\r");
+			break;
+		case '\t':
+			nb_buf_puts(b, "\\t");
+			break;
+		case '\b':
+			nb_buf_puts(b, "\\b");
+			break;
+		case '\f':
+			nb_buf_puts(b, "\\f");
+			break;
+		default:
+			nb_buf_printf(b, "\\u%04x", *p);
 		}
 		run = (const char *)p + 1;
 	}
@@ -494,7 +543,7 @@ static int put_float(nb_buf *b, const char *text, nb_err *err)
 static int put_bytea(nb_buf *b, const char *text, nb_err *err)
 {
 	static const char b64[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	if (strncmp(text, "\\x", 2))
 		return nb_err_set(err, NB_EINPUT, "bytea value is not in hex format");
 	const char *hex = text + 2;
@@ -518,8 +567,8 @@ static int put_bytea(nb_buf *b, const char *text, nb_err *err)
 			v |= (unsigned)raw[i + 1] << 8;
 		if (i + 2 < n)
 			v |= raw[i + 2];
-		char q[4] = {b64[v >> 18 & 63], b64[v >> 12 & 63], i + 1 < n ? b64[v >> 6 & 63] : '=',
-			     i + 2 < n ? b64[v & 63] : '='};
+		char q[4] = {b64[v >> 18 & 63], b64[v >> 12 & 63],
+			     i + 1 < n ? b64[v >> 6 & 63] : '=', i + 2 < n ? b64[v & 63] : '='};
 		nb_buf_append(b, q, 4);
 	}
 	nb_buf_putc(b, '"');
@@ -538,15 +587,21 @@ static int put_time_value(nb_buf *b, uint32_t oid, const char *text, nb_err *err
 	}
 	int bad;
 	switch (oid) {
-	case NB_OID_DATE: bad = parse_date_part(&p, &v) || *p; break;
-	case NB_OID_TIME: bad = parse_time_part(&p, &v) || *p; break;
-	default: bad = nb_pg_parse_timestamp(text, &v, &has_tz) != 0; break;
+	case NB_OID_DATE:
+		bad = parse_date_part(&p, &v) || *p;
+		break;
+	case NB_OID_TIME:
+		bad = parse_time_part(&p, &v) || *p;
+		break;
+	default:
+		bad = nb_pg_parse_timestamp(text, &v, &has_tz) != 0;
+		break;
 	}
 	if (bad)
 		return nb_err_set(
-			err, NB_EINPUT,
-			"date/time value \"%s\" is not in PostgreSQL's ISO format (DateStyle=ISO)",
-			text);
+		    err, NB_EINPUT,
+		    "date/time value \"%s\" is not in PostgreSQL's ISO format (DateStyle=ISO)",
+		    text);
 	if (oid == NB_OID_TIMESTAMPTZ)
 		put_iso(b, v);
 	else
@@ -562,20 +617,28 @@ static int put_value(nb_buf *b, uint32_t oid, const char *text, nb_err *err)
 		return 0;
 	}
 	switch (oid) {
-	case NB_OID_BOOL: nb_buf_puts(b, text[0] == 't' ? "true" : "false"); return 0;
+	case NB_OID_BOOL:
+		nb_buf_puts(b, text[0] == 't' ? "true" : "false");
+		return 0;
 	case NB_OID_INT2:
 	case NB_OID_INT4:
 	case NB_OID_INT8:
-	case NB_OID_OID: return put_int(b, text, err);
+	case NB_OID_OID:
+		return put_int(b, text, err);
 	case NB_OID_FLOAT4:
 	case NB_OID_FLOAT8:
-	case NB_OID_NUMERIC: return put_float(b, text, err);
-	case NB_OID_BYTEA: return put_bytea(b, text, err);
+	case NB_OID_NUMERIC:
+		return put_float(b, text, err);
+	case NB_OID_BYTEA:
+		return put_bytea(b, text, err);
 	case NB_OID_DATE:
 	case NB_OID_TIME:
 	case NB_OID_TIMESTAMP:
-	case NB_OID_TIMESTAMPTZ: return put_time_value(b, oid, text, err);
-	default: put_str(b, text); return 0;
+	case NB_OID_TIMESTAMPTZ:
+		return put_time_value(b, oid, text, err);
+	default:
+		put_str(b, text);
+		return 0;
 	}
 }
 
@@ -735,10 +798,10 @@ static void record_name(nb_buf *b, const nb_change *c, const char *suffix)
 static cJSON *source_schema(void)
 {
 	static const char *const fields[][3] = {
-		{"string", "0", "version"}, {"string", "0", "connector"}, {"string", "0", "name"},
-		{"int64", "0", "ts_ms"},    {"string", "1", "snapshot"},  {"string", "0", "db"},
-		{"string", "0", "schema"},  {"string", "0", "table"},     {"int64", "1", "txId"},
-		{"int64", "1", "lsn"},      {"int64", "1", "xmin"},
+	    {"string", "0", "version"}, {"string", "0", "connector"}, {"string", "0", "name"},
+	    {"int64", "0", "ts_ms"},	{"string", "1", "snapshot"},  {"string", "0", "db"},
+	    {"string", "0", "schema"},	{"string", "0", "table"},     {"int64", "1", "txId"},
+	    {"int64", "1", "lsn"},	{"int64", "1", "xmin"},
 	};
 	cJSON *s = cJSON_CreateObject();
 	cJSON_AddStringToObject(s, "type", "struct");
@@ -804,7 +867,8 @@ static char *finish(nb_buf *b, cJSON *schema)
 char *nb_debezium_value(const nb_change *c, int with_schema, nb_err *err)
 {
 	if (!c->op || !strchr("rcudt", c->op))
-		return nb_err_set(err, NB_EINPUT, "change op '%c' is not one of r, c, u, d, t", c->op),
+		return nb_err_set(err, NB_EINPUT, "change op '%c' is not one of r, c, u, d, t",
+				  c->op),
 		       NULL;
 	nb_buf b;
 	nb_buf_init(&b);
@@ -926,7 +990,7 @@ static int parse_tuple(cJSON *obj, const cJSON *schema_fields, nb_tuple *t, int 
 		col->is_key = is_key;
 		col->json = v;
 		col->toast_unchanged =
-			cJSON_IsString(v) && !strcmp(v->valuestring, NB_DEBEZIUM_UNAVAILABLE);
+		    cJSON_IsString(v) && !strcmp(v->valuestring, NB_DEBEZIUM_UNAVAILABLE);
 		if (schema_fields)
 			apply_schema(col, schema_fields);
 	}
@@ -1046,7 +1110,8 @@ int nb_debezium_parse_key(const char *json, size_t len, nb_tuple *out, nb_err *e
 		return nb_err_set(err, NB_EINPUT, "the Kafka key is empty");
 	cJSON *root = cJSON_ParseWithLength(json, len);
 	if (!root)
-		return nb_err_set(err, NB_EINPUT, "the Kafka key is not valid JSON (%zu bytes)", len);
+		return nb_err_set(err, NB_EINPUT, "the Kafka key is not valid JSON (%zu bytes)",
+				  len);
 	const cJSON *schema;
 	int wrapped;
 	cJSON *p = unwrap(root, &schema, &wrapped);
@@ -1083,15 +1148,16 @@ int nb_debezium_col_epoch_us(const nb_col *c, int64_t *us, nb_err *err)
 		return 0;
 	}
 	if (!cJSON_IsNumber(v))
-		return nb_err_set(err, NB_EINPUT, "column %s: a timestamp must be a string or a number",
-				  c->name);
+		return nb_err_set(err, NB_EINPUT,
+				  "column %s: a timestamp must be a string or a number", c->name);
 	double d = v->valuedouble;
 	if (sem_is(c, "io.debezium.time.Timestamp") ||
 	    sem_is(c, "org.apache.kafka.connect.data.Timestamp"))
 		d *= 1000;
 	else if (sem_is(c, "io.debezium.time.NanoTimestamp"))
 		d /= 1000;
-	else if (sem_is(c, "io.debezium.time.Date") || sem_is(c, "org.apache.kafka.connect.data.Date"))
+	else if (sem_is(c, "io.debezium.time.Date") ||
+		 sem_is(c, "org.apache.kafka.connect.data.Date"))
 		d *= (double)US_PER_DAY;
 	*us = (int64_t)llround(d);
 	return 0;
@@ -1102,7 +1168,8 @@ int nb_debezium_col_days(const nb_col *c, int32_t *days, nb_err *err)
 	if (col_absent(c))
 		return 1;
 	if (cJSON_IsNumber(c->json) && !sem_is(c, "io.debezium.time.MicroTimestamp") &&
-	    !sem_is(c, "io.debezium.time.Timestamp") && !sem_is(c, "io.debezium.time.NanoTimestamp")) {
+	    !sem_is(c, "io.debezium.time.Timestamp") &&
+	    !sem_is(c, "io.debezium.time.NanoTimestamp")) {
 		*days = (int32_t)c->json->valuedouble;
 		return 0;
 	}

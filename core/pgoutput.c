@@ -36,8 +36,8 @@ static uint32_t u32(rd *r)
 {
 	if (!need(r, 4))
 		return 0;
-	uint32_t v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 |
-		     r->p[3];
+	uint32_t v =
+	    (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 | r->p[3];
 	r->p += 4;
 	return v;
 }
@@ -236,11 +236,12 @@ static const nb_pgo_msg *read_row(nb_pgoutput *d, rd *r, nb_pgo_msg *m, nb_err *
 	nb_pgo_tuple *ts[2] = {&m->old_tuple, &m->new_tuple};
 	for (int i = 0; i < 2; i++)
 		if (ts[i]->n && ts[i]->n != m->rel->natts)
-			return nb_err_set(err, NB_EINPUT,
-					  "pgoutput '%c' message for %s.%s has %d columns, the relation "
-					  "has %d",
-					  m->kind, m->rel->nspname, m->rel->relname, ts[i]->n,
-					  m->rel->natts),
+			return nb_err_set(
+				   err, NB_EINPUT,
+				   "pgoutput '%c' message for %s.%s has %d columns, the relation "
+				   "has %d",
+				   m->kind, m->rel->nspname, m->rel->relname, ts[i]->n,
+				   m->rel->natts),
 			       NULL;
 	return r->p == r->end ? m : fail(err, "row", m->kind);
 }
@@ -260,10 +261,11 @@ static const nb_pgo_msg *read_truncate(nb_pgoutput *d, rd *r, nb_pgo_msg *m, nb_
 		uint32_t oid = u32(r);
 		m->rels[i] = nb_pgoutput_relation(d, oid);
 		if (!m->rels[i])
-			return nb_err_set(err, NB_EINPUT,
-					  "pgoutput Truncate of relation %u that no Relation message "
-					  "described",
-					  oid),
+			return nb_err_set(
+				   err, NB_EINPUT,
+				   "pgoutput Truncate of relation %u that no Relation message "
+				   "described",
+				   oid),
 			       NULL;
 	}
 	return m;

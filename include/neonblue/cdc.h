@@ -25,17 +25,17 @@
 #include "neonblue/err.h"
 
 typedef struct nb_cdc_opts {
-	const char *pg;          /* libpq conninfo of the database to replicate */
-	const char *kafka;       /* bootstrap servers */
-	const char *prefix;      /* topic prefix and source.name; default "neonblue" */
-	const char *slot;        /* default "neonblue_cdc" */
+	const char *pg;		 /* libpq conninfo of the database to replicate */
+	const char *kafka;	 /* bootstrap servers */
+	const char *prefix;	 /* topic prefix and source.name; default "neonblue" */
+	const char *slot;	 /* default "neonblue_cdc" */
 	const char *publication; /* default "neonblue" */
-	int with_schema;         /* JsonConverter {"schema","payload"} wrapping */
+	int with_schema;	 /* JsonConverter {"schema","payload"} wrapping */
 	/* Embedded mode: confirm only what this ClickHouse holds (URL), NULL = off. */
 	const char *clickhouse;
-	int window_msgs;         /* embedded: per-partition window, default 20000 */
-	long window_bytes;       /* embedded: per-partition window, default 3 MiB */
-	int status_interval_ms;  /* standby status period, default 10000 */
+	int window_msgs;	 /* embedded: per-partition window, default 20000 */
+	long window_bytes;	 /* embedded: per-partition window, default 3 MiB */
+	int status_interval_ms;	 /* standby status period, default 10000 */
 	const char *status_path; /* JSON status file rewritten every second, or NULL */
 	/* Log lines (one sentence each, no newline); NULL = silent. */
 	void (*log)(void *ud, const char *line);

@@ -55,14 +55,14 @@ enum nb_pg_oid {
 /* One column of a row image. All strings are owned by the column. */
 typedef struct nb_col {
 	char *name;
-	uint32_t type_oid; /* 0 when unknown (parse side) */
-	char *text;        /* render side: PostgreSQL text form; NULL = SQL NULL */
+	uint32_t type_oid;   /* 0 when unknown (parse side) */
+	char *text;	     /* render side: PostgreSQL text form; NULL = SQL NULL */
 	int toast_unchanged; /* value not sent by PostgreSQL (pgoutput 'u') */
-	int is_key;          /* part of the primary key / replica identity */
+	int is_key;	     /* part of the primary key / replica identity */
 	/* Parse side (also accepted by the renderer, which then prints it as is): */
-	cJSON *json;       /* the value as it appeared in the envelope; owned */
-	char *dbz_type;    /* schema "type" (int32, int64, string…); NULL without schema */
-	char *dbz_name;    /* schema "name" (io.debezium.time.ZonedTimestamp…) or NULL */
+	cJSON *json;	/* the value as it appeared in the envelope; owned */
+	char *dbz_type; /* schema "type" (int32, int64, string…); NULL without schema */
+	char *dbz_name; /* schema "name" (io.debezium.time.ZonedTimestamp…) or NULL */
 } nb_col;
 
 typedef struct nb_tuple {
@@ -71,24 +71,24 @@ typedef struct nb_tuple {
 } nb_tuple;
 
 typedef struct nb_source {
-	char *version;   /* connector version, e.g. "2.5.0.Final" or "neonblue-0.1.0" */
-	char *name;      /* logical server name = topic prefix */
-	char *db;        /* database name */
-	char *snapshot;  /* "true", "false", "last", "first", "incremental"… */
-	uint64_t lsn;    /* LSN of the change (commit LSN for our relay's confirm) */
-	int64_t tx_id;   /* transaction id, -1 if unknown */
-	int64_t ts_ms;   /* commit time, ms since epoch */
+	char *version;	/* connector version, e.g. "2.5.0.Final" or "neonblue-0.1.0" */
+	char *name;	/* logical server name = topic prefix */
+	char *db;	/* database name */
+	char *snapshot; /* "true", "false", "last", "first", "incremental"… */
+	uint64_t lsn;	/* LSN of the change (commit LSN for our relay's confirm) */
+	int64_t tx_id;	/* transaction id, -1 if unknown */
+	int64_t ts_ms;	/* commit time, ms since epoch */
 } nb_source;
 
 typedef struct nb_change {
 	char *schema, *table;
-	char op;          /* 'r' read (snapshot), 'c', 'u', 'd', 't' truncate */
+	char op;		   /* 'r' read (snapshot), 'c', 'u', 'd', 't' truncate */
 	int has_before, has_after; /* before/after present (not JSON null) */
 	nb_tuple before, after;
 	nb_source source;
-	int64_t ts_ms;    /* envelope ts_ms: when the relay processed it */
-	int tombstone;    /* parse side: the value was null/empty (after a delete) */
-	int with_schema;  /* parse side: the message had the schema wrapper */
+	int64_t ts_ms;	 /* envelope ts_ms: when the relay processed it */
+	int tombstone;	 /* parse side: the value was null/empty (after a delete) */
+	int with_schema; /* parse side: the message had the schema wrapper */
 } nb_change;
 
 void nb_change_init(nb_change *c);

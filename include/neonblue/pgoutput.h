@@ -57,20 +57,20 @@ enum nb_pgo_kind {
  * decoder (tuple values also need the input buffer to stay alive). */
 typedef struct nb_pgo_msg {
 	char kind;
-	uint64_t lsn;     /* Begin: final (commit) LSN; Commit: commit LSN; Origin: origin LSN */
-	uint64_t end_lsn; /* Commit: end of the commit record */
-	int64_t ts_us;    /* Begin/Commit: commit time, µs since 1970 */
-	uint32_t xid;     /* Begin */
-	uint8_t flags;    /* Commit flags; Truncate options (1 cascade, 2 restart identity) */
-	const char *name; /* Origin name; Type name; Message prefix */
+	uint64_t lsn;	     /* Begin: final (commit) LSN; Commit: commit LSN; Origin: origin LSN */
+	uint64_t end_lsn;    /* Commit: end of the commit record */
+	int64_t ts_us;	     /* Begin/Commit: commit time, µs since 1970 */
+	uint32_t xid;	     /* Begin */
+	uint8_t flags;	     /* Commit flags; Truncate options (1 cascade, 2 restart identity) */
+	const char *name;    /* Origin name; Type name; Message prefix */
 	const char *nspname; /* Type namespace */
-	uint32_t oid;     /* Type oid */
+	uint32_t oid;	     /* Type oid */
 	const nb_pgo_relation *rel; /* Relation (the cached copy), Insert/Update/Delete */
-	char old_kind;    /* Update/Delete: 'K' key-only old tuple, 'O' full old tuple, 0 none */
+	char old_kind; /* Update/Delete: 'K' key-only old tuple, 'O' full old tuple, 0 none */
 	nb_pgo_tuple old_tuple, new_tuple;
-	int nrels;        /* Truncate */
+	int nrels;		      /* Truncate */
 	const nb_pgo_relation **rels; /* Truncate: the relations (from the cache) */
-	const char *content; /* Message */
+	const char *content;	      /* Message */
 	uint32_t content_len;
 } nb_pgo_msg;
 
@@ -80,7 +80,7 @@ typedef struct nb_pgoutput {
 	struct nb_pgo_type {
 		uint32_t oid;
 		char *nspname, *name;
-	} *types;
+	} * types;
 	int ntypes, cap_types;
 	nb_pgo_msg msg;
 	int cap_trunc;

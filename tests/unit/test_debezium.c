@@ -8,8 +8,12 @@
 /* Expected values come from libc's timegm, not from the code under test. */
 static long long tm_us(int y, int mo, int d, int h, int mi, int s, int us, int off_s)
 {
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-			.tm_hour = h, .tm_min = mi, .tm_sec = s};
+	struct tm tm = {.tm_year = y - 1900,
+			.tm_mon = mo - 1,
+			.tm_mday = d,
+			.tm_hour = h,
+			.tm_min = mi,
+			.tm_sec = s};
 	return ((long long)timegm(&tm) - off_s) * 1000000LL + us;
 }
 
@@ -30,7 +34,8 @@ static void build_row(nb_change *c, int canonical)
 	c->source.ts_ms = 1795757515123;
 	c->ts_ms = 1795757515200;
 	nb_tuple *t = &c->after;
-	nb_tuple_add(t, "id", NB_OID_INT8, canonical ? "900719925474099" : "9007199254740993")->is_key = 1;
+	nb_tuple_add(t, "id", NB_OID_INT8, canonical ? "900719925474099" : "9007199254740993")
+	    ->is_key = 1;
 	nb_tuple_add(t, "small", NB_OID_INT2, "-7");
 	nb_tuple_add(t, "n", NB_OID_INT4, "42");
 	nb_tuple_add(t, "ok", NB_OID_BOOL, "t");
@@ -87,9 +92,11 @@ static void render_values_as_debezium_does(void)
 		  tm_us(2026, 11, 27, 0, 0, 0, 0, 0) / 86400000000LL);
 	CHECK_INT(cJSON_GetObjectItem(a, "old_day")->valuedouble,
 		  -(tm_us(1970, 1, 1, 0, 0, 0, 0, 0) - tm_us(1969, 7, 20, 0, 0, 0, 0, 0)) /
-			  86400000000LL);
-	CHECK_INT(cJSON_GetObjectItem(a, "at")->valuedouble, (13 * 3600 + 45 * 60 + 10) * 1000000LL + 250000);
-	CHECK_STR(cJSON_GetObjectItem(a, "props")->valuestring, "{\"plan\": \"pro\", \"n\": [1, 2]}");
+		      86400000000LL);
+	CHECK_INT(cJSON_GetObjectItem(a, "at")->valuedouble,
+		  (13 * 3600 + 45 * 60 + 10) * 1000000LL + 250000);
+	CHECK_STR(cJSON_GetObjectItem(a, "props")->valuestring,
+		  "{\"plan\": \"pro\", \"n\": [1, 2]}");
 	CHECK_STR(cJSON_GetObjectItem(a, "user_uuid")->valuestring,
 		  "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
 	CHECK_STR(cJSON_GetObjectItem(a, "name")->valuestring, "quote \" back \\ nl \n é");
@@ -174,7 +181,8 @@ static void round_trip_with_schema(void)
 	char *v = nb_debezium_value(&c, 1, &e);
 	cJSON *r = cJSON_Parse(v);
 	cJSON *schema = cJSON_GetObjectItem(r, "schema");
-	CHECK_STR(cJSON_GetObjectItem(schema, "name")->valuestring, "neonblue.public.events.Envelope");
+	CHECK_STR(cJSON_GetObjectItem(schema, "name")->valuestring,
+		  "neonblue.public.events.Envelope");
 	CHECK(cJSON_GetObjectItem(r, "payload") != NULL);
 	cJSON_Delete(r);
 	CHECK(strstr(v, "\"name\":\"io.debezium.connector.postgresql.Source\"") != NULL);
@@ -272,15 +280,15 @@ static void rejects_bad_messages(void)
 	static const struct {
 		const char *json, *why;
 	} bad[] = {
-		{"{\"op\":", "not valid JSON"},
-		{"[1,2]", "not a JSON object"},
-		{"{\"before\":null,\"after\":{},\"source\":{\"table\":\"t\"}}", "\"op\""},
-		{"{\"op\":\"x\",\"after\":{},\"source\":{\"table\":\"t\"}}", "\"op\" is \"x\""},
-		{"{\"op\":\"c\",\"after\":{\"a\":1}}", "source"},
-		{"{\"op\":\"c\",\"after\":{\"a\":1},\"source\":{\"schema\":\"p\"}}", "source.table"},
-		{"{\"op\":\"c\",\"after\":null,\"source\":{\"table\":\"t\"}}", "after"},
-		{"{\"op\":\"d\",\"before\":null,\"source\":{\"table\":\"t\"}}", "before"},
-		{"{\"op\":\"c\",\"after\":[1],\"source\":{\"table\":\"t\"}}", "\"after\""},
+	    {"{\"op\":", "not valid JSON"},
+	    {"[1,2]", "not a JSON object"},
+	    {"{\"before\":null,\"after\":{},\"source\":{\"table\":\"t\"}}", "\"op\""},
+	    {"{\"op\":\"x\",\"after\":{},\"source\":{\"table\":\"t\"}}", "\"op\" is \"x\""},
+	    {"{\"op\":\"c\",\"after\":{\"a\":1}}", "source"},
+	    {"{\"op\":\"c\",\"after\":{\"a\":1},\"source\":{\"schema\":\"p\"}}", "source.table"},
+	    {"{\"op\":\"c\",\"after\":null,\"source\":{\"table\":\"t\"}}", "after"},
+	    {"{\"op\":\"d\",\"before\":null,\"source\":{\"table\":\"t\"}}", "before"},
+	    {"{\"op\":\"c\",\"after\":[1],\"source\":{\"table\":\"t\"}}", "\"after\""},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		nb_change p;
@@ -297,50 +305,76 @@ static void rejects_bad_messages(void)
 	nb_err e;
 	CHECK(nb_debezium_render_value(NB_OID_INT4, "12x", &e) == NULL);
 	CHECK(strstr(e.msg, "12x") != NULL);
-	CHECK(nb_debezium_render_value(NB_OID_TIMESTAMPTZ, "Fri Nov 27 05:31:55 2026 UTC", &e) == NULL);
+	CHECK(nb_debezium_render_value(NB_OID_TIMESTAMPTZ, "Fri Nov 27 05:31:55 2026 UTC", &e) ==
+	      NULL);
 	CHECK(strstr(e.msg, "DateStyle") != NULL);
 }
 
 /* The shape of the Debezium PostgreSQL connector's documentation example
  * (customers table), with JsonConverter schemas enabled. */
 static const char *real_wrapped =
-	"{\"schema\":{\"type\":\"struct\",\"fields\":["
-	"{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"},"
-	"{\"type\":\"string\",\"optional\":false,\"field\":\"first_name\"},"
-	"{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\",\"version\":1,\"field\":\"created_at\"},"
-	"{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTimestamp\",\"version\":1,\"field\":\"seen\"},"
-	"{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.Timestamp\",\"version\":1,\"field\":\"seen_ms\"},"
-	"{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Date\",\"version\":1,\"field\":\"born\"},"
-	"{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,\"field\":\"props\"},"
-	"{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Uuid\",\"version\":1,\"field\":\"uid\"}],"
-	"\"optional\":true,\"name\":\"dbserver1.public.customers.Value\",\"field\":\"before\"},"
-	"{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"},"
-	"{\"type\":\"string\",\"optional\":false,\"field\":\"first_name\"},"
-	"{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\",\"version\":1,\"field\":\"created_at\"},"
-	"{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTimestamp\",\"version\":1,\"field\":\"seen\"},"
-	"{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.Timestamp\",\"version\":1,\"field\":\"seen_ms\"},"
-	"{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Date\",\"version\":1,\"field\":\"born\"},"
-	"{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,\"field\":\"props\"},"
-	"{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Uuid\",\"version\":1,\"field\":\"uid\"}],"
-	"\"optional\":true,\"name\":\"dbserver1.public.customers.Value\",\"field\":\"after\"},"
-	"{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},"
-	"{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},{\"type\":\"string\",\"optional\":false,\"field\":\"name\"},"
-	"{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,\"parameters\":{\"allowed\":\"true,last,false\"},\"default\":\"false\",\"field\":\"snapshot\"},"
-	"{\"type\":\"string\",\"optional\":false,\"field\":\"db\"},{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},"
-	"{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},{\"type\":\"string\",\"optional\":false,\"field\":\"table\"},"
-	"{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"lsn\"},"
-	"{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"},"
-	"{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},"
-	"{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"total_order\"},"
-	"{\"type\":\"int64\",\"optional\":false,\"field\":\"data_collection_order\"}],\"optional\":true,\"field\":\"transaction\"}],"
-	"\"optional\":false,\"name\":\"dbserver1.public.customers.Envelope\"},"
-	"\"payload\":{\"before\":null,\"after\":{\"id\":1,\"first_name\":\"Anne\","
-	"\"created_at\":\"2026-11-27T05:31:55.123456Z\",\"seen\":1795757515123456,\"seen_ms\":1795757515123,"
-	"\"born\":20784,\"props\":\"{\\\"a\\\": 1}\",\"uid\":\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"},"
-	"\"source\":{\"version\":\"2.5.0.Final\",\"connector\":\"postgresql\",\"name\":\"dbserver1\","
-	"\"ts_ms\":1559033904863,\"snapshot\":\"true\",\"db\":\"postgres\",\"sequence\":\"[\\\"24023119\\\",\\\"24023128\\\"]\","
-	"\"schema\":\"public\",\"table\":\"customers\",\"txId\":555,\"lsn\":24023128,\"xmin\":null},"
-	"\"op\":\"r\",\"ts_ms\":1559033904863,\"transaction\":null}}";
+    "{\"schema\":{\"type\":\"struct\",\"fields\":["
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"first_name\"},"
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\","
+    "\"version\":1,\"field\":\"created_at\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTimestamp\","
+    "\"version\":1,\"field\":\"seen\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.Timestamp\",\"version\":1,"
+    "\"field\":\"seen_ms\"},"
+    "{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Date\",\"version\":1,"
+    "\"field\":\"born\"},"
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,"
+    "\"field\":\"props\"},"
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Uuid\",\"version\":1,"
+    "\"field\":\"uid\"}],"
+    "\"optional\":true,\"name\":\"dbserver1.public.customers.Value\",\"field\":\"before\"},"
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"first_name\"},"
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\","
+    "\"version\":1,\"field\":\"created_at\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTimestamp\","
+    "\"version\":1,\"field\":\"seen\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.Timestamp\",\"version\":1,"
+    "\"field\":\"seen_ms\"},"
+    "{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Date\",\"version\":1,"
+    "\"field\":\"born\"},"
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1,"
+    "\"field\":\"props\"},"
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Uuid\",\"version\":1,"
+    "\"field\":\"uid\"}],"
+    "\"optional\":true,\"name\":\"dbserver1.public.customers.Value\",\"field\":\"after\"},"
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":"
+    "\"version\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},{\"type\":\"string\","
+    "\"optional\":false,\"field\":\"name\"},"
+    "{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},{\"type\":\"string\",\"optional\":"
+    "true,\"name\":\"io.debezium.data.Enum\",\"version\":1,\"parameters\":{\"allowed\":\"true,last,"
+    "false\"},\"default\":\"false\",\"field\":\"snapshot\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"db\"},{\"type\":\"string\",\"optional\":"
+    "true,\"field\":\"sequence\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},{\"type\":\"string\","
+    "\"optional\":false,\"field\":\"table\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},{\"type\":\"int64\",\"optional\":"
+    "true,\"field\":\"lsn\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"}],\"optional\":false,\"name\":\"io."
+    "debezium.connector.postgresql.Source\",\"field\":\"source\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},{\"type\":\"int64\",\"optional\":"
+    "true,\"field\":\"ts_ms\"},"
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},{"
+    "\"type\":\"int64\",\"optional\":false,\"field\":\"total_order\"},"
+    "{\"type\":\"int64\",\"optional\":false,\"field\":\"data_collection_order\"}],\"optional\":"
+    "true,\"field\":\"transaction\"}],"
+    "\"optional\":false,\"name\":\"dbserver1.public.customers.Envelope\"},"
+    "\"payload\":{\"before\":null,\"after\":{\"id\":1,\"first_name\":\"Anne\","
+    "\"created_at\":\"2026-11-27T05:31:55.123456Z\",\"seen\":1795757515123456,\"seen_ms\":"
+    "1795757515123,"
+    "\"born\":20784,\"props\":\"{\\\"a\\\": 1}\",\"uid\":\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"},"
+    "\"source\":{\"version\":\"2.5.0.Final\",\"connector\":\"postgresql\",\"name\":\"dbserver1\","
+    "\"ts_ms\":1559033904863,\"snapshot\":\"true\",\"db\":\"postgres\",\"sequence\":\"["
+    "\\\"24023119\\\",\\\"24023128\\\"]\","
+    "\"schema\":\"public\",\"table\":\"customers\",\"txId\":555,\"lsn\":24023128,\"xmin\":null},"
+    "\"op\":\"r\",\"ts_ms\":1559033904863,\"transaction\":null}}";
 
 static void parses_real_debezium_wrapped(void)
 {
@@ -378,11 +412,14 @@ static void parses_real_debezium_plain(void)
 {
 	/* update with an unchanged TOASTed column; then an old (0.9) shape */
 	const char *upd =
-		"{\"before\":{\"id\":7,\"body\":null},\"after\":{\"id\":7,\"title\":\"x\","
-		"\"body\":\"__debezium_unavailable_value\"},\"source\":{\"version\":\"1.9.7.Final\","
-		"\"connector\":\"postgresql\",\"name\":\"pg\",\"ts_ms\":1700000000000,\"snapshot\":\"false\","
-		"\"db\":\"app\",\"sequence\":\"[null,\\\"34567\\\"]\",\"schema\":\"public\",\"table\":\"posts\","
-		"\"txId\":900,\"lsn\":34567,\"xmin\":null},\"op\":\"u\",\"ts_ms\":1700000000123,\"transaction\":null}";
+	    "{\"before\":{\"id\":7,\"body\":null},\"after\":{\"id\":7,\"title\":\"x\","
+	    "\"body\":\"__debezium_unavailable_value\"},\"source\":{\"version\":\"1.9.7.Final\","
+	    "\"connector\":\"postgresql\",\"name\":\"pg\",\"ts_ms\":1700000000000,\"snapshot\":"
+	    "\"false\","
+	    "\"db\":\"app\",\"sequence\":\"[null,\\\"34567\\\"]\",\"schema\":\"public\",\"table\":"
+	    "\"posts\","
+	    "\"txId\":900,\"lsn\":34567,\"xmin\":null},\"op\":\"u\",\"ts_ms\":1700000000123,"
+	    "\"transaction\":null}";
 	nb_change p;
 	nb_change_init(&p);
 	nb_err e;
@@ -392,11 +429,12 @@ static void parses_real_debezium_plain(void)
 	CHECK(!nb_tuple_find(&p.after, "title")->toast_unchanged);
 	CHECK_INT(p.ts_ms, 1700000000123);
 	const char *old =
-		"{\"before\":null,\"after\":{\"id\":1,\"created_at\":\"2020-09-27T13:37:24.058468Z\"},"
-		"\"source\":{\"version\":\"0.9.5.Final\",\"connector\":\"postgresql\",\"name\":\"foo\","
-		"\"db\":\"foo\",\"ts_usec\":1601213844074632,\"txId\":644,\"lsn\":28581784,"
-		"\"schema\":\"bar\",\"table\":\"events\",\"snapshot\":false,\"last_snapshot_record\":null,"
-		"\"xmin\":null},\"op\":\"c\",\"ts_ms\":1601213844598}";
+	    "{\"before\":null,\"after\":{\"id\":1,\"created_at\":\"2020-09-27T13:37:24.058468Z\"},"
+	    "\"source\":{\"version\":\"0.9.5.Final\",\"connector\":\"postgresql\",\"name\":\"foo\","
+	    "\"db\":\"foo\",\"ts_usec\":1601213844074632,\"txId\":644,\"lsn\":28581784,"
+	    "\"schema\":\"bar\",\"table\":\"events\",\"snapshot\":false,\"last_snapshot_record\":"
+	    "null,"
+	    "\"xmin\":null},\"op\":\"c\",\"ts_ms\":1601213844598}";
 	CHECKF(nb_debezium_parse(old, strlen(old), &p, &e) == 0, "%s", e.msg);
 	CHECK_STR(p.source.snapshot, "false");
 	CHECK_INT(p.source.ts_ms, 1601213844074);

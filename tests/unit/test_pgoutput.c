@@ -172,7 +172,8 @@ static void insert_of_every_type(void)
 	char *v = nb_debezium_value(&c, 0, &e);
 	cJSON *j = v ? cJSON_Parse(v) : NULL;
 	cJSON *a = cJSON_GetObjectItem(j, "after");
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(a, "tstz")), "2026-11-27T05:31:55.123456Z");
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(a, "tstz")),
+		  "2026-11-27T05:31:55.123456Z");
 	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(a, "jb")), "{\"b\": true}");
 	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(a, "m")), "happy");
 	CHECK(cJSON_IsTrue(cJSON_GetObjectItem(a, "b")));
@@ -298,8 +299,10 @@ static void nokey_truncate_origin(void)
 	CHECK(m != NULL);
 	CHECK_INT(m ? m->nrels : 0, 2);
 	if (m && m->nrels == 2) {
-		int a = !strcmp(m->rels[0]->relname, "toasty") && !strcmp(m->rels[1]->relname, "nokey");
-		int b = !strcmp(m->rels[1]->relname, "toasty") && !strcmp(m->rels[0]->relname, "nokey");
+		int a =
+		    !strcmp(m->rels[0]->relname, "toasty") && !strcmp(m->rels[1]->relname, "nokey");
+		int b =
+		    !strcmp(m->rels[1]->relname, "toasty") && !strcmp(m->rels[0]->relname, "nokey");
 		CHECK(a || b);
 	}
 	nb_pgoutput_done(&d);
