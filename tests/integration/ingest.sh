@@ -57,6 +57,14 @@ t_run reingest-skipped 0 "$NB" ingest --skip-invalid --json - <"$tmp/events.json
 t_eq reingest-counts "$T_OUT" '{"lines":100000,"valid":99999,"invalid":1,"inserted":0,"skipped":99999}'
 t_eq reingest-rows-unchanged "$(count)" $((before + 99999))
 
+# an event_id repeated inside one file is loaded once
+D1=$(python3 -c "import uuid; print(uuid.uuid4())")
+printf '{"event_id":"%s","user_id":"%sd","type":"a"}\n{"event_id":"%s","user_id":"%sd","type":"b"}\n' \
+	"$D1" "$P" "$D1" "$P" >"$tmp/dup.jsonl"
+t_run dup-in-file 0 "$NB" ingest "$tmp/dup.jsonl" --json
+t_match dup-in-file-counts "$T_OUT" '"inserted":1,"skipped":1'
+t_eq dup-in-file-first-wins "$(sql "SELECT type FROM events WHERE event_id = '$D1'")" a
+
 # every bad line is listed, with why
 cat >"$tmp/bad.jsonl" <<EOF
 {"user_id":"${P}x","type":"view"}
