@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,6 +87,9 @@ static void install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* ours, installed before initscr so curses leaves SIGWINCH to us: the
+	 * pipe wakes poll(), which a flag set by curses' own handler would not */
+	sigaction(SIGWINCH, &sa, NULL);
 	sa.sa_handler = on_crash_signal;
 	sa.sa_flags = SA_RESETHAND;
 	int crash[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
@@ -275,14 +279,13 @@ static void draw_header(app *a)
 	WINDOW *w = a->hdr;
 	wattrset(w, w_attr(R_HEADER));
 	w_put(w, 0, 0, a->W, "", 1);
-	char crumb[256] = "NeonBlue";
+	char crumb[256];
+	snprintf(crumb, sizeof crumb, "NeonBlue%s", a->read_only ? " [read-only]" : "");
 	for (int i = 0; i < a->nstack; i++) {
 		size_t l = strlen(crumb);
 		snprintf(crumb + l, sizeof crumb - l, " %s %s", a->ascii ? ">" : "›",
 			 a->views[a->stack[i]].ops->title);
 	}
-	if (a->read_only)
-		strncat(crumb, " [read-only]", sizeof crumb - strlen(crumb) - 1);
 	/* right side: servers, rate sparkline, clock */
 	double rate[20];
 	feed_rate(a->fd, rate, 20);
@@ -361,13 +364,10 @@ static void draw_footer(app *a)
 	char hints[512];
 	view_hints(a, hints, sizeof hints);
 	if (a->msg[0] && mono() - a->msg_at < 6) {
-		w_statusbar(w, 0, a->msg, NULL, a->msg_bad ? R_BAD : R_FOOTER);
-		if (a->msg_bad) {
-			/* colour-blind safe: the bad message also starts with a symbol */
-			wattron(w, w_attr(R_BAD) | A_REVERSE);
-			mvwaddstr(w, 0, 0, a->ascii ? "!" : "✗");
-			wattroff(w, w_attr(R_BAD) | A_REVERSE);
-		}
+		/* colour-blind safe: a failure also starts with a symbol */
+		char m[600];
+		snprintf(m, sizeof m, "%s%s", a->msg_bad ? (a->ascii ? "! " : "✗ ") : "", a->msg);
+		w_statusbar(w, 0, m, NULL, a->msg_bad ? R_BAD : R_FOOTER);
 	} else {
 		w_statusbar(w, 0, hints, NULL, R_FOOTER);
 	}
@@ -562,7 +562,7 @@ static void apply_filter(app *a)
 {
 	view *v = app_view(a, app_current(a));
 	if (v->ops->key)
-		v->ops->key(v, a, ACT_FILTER, 0, 0);
+		v->ops->key(v, a, ACT_FILTER, -1, 0);
 }
 
 static int handle_overlay_key(app *a, int ch, int is_code)
@@ -903,8 +903,12 @@ static int run_loop(app *a)
 			break;
 		if (pf[2].revents & POLLIN) {
 			unsigned char c;
-			if (read(g_sig_pipe[0], &c, 1) == 1)
-				quit = 1;
+			while (read(g_sig_pipe[0], &c, 1) == 1) {
+				if (c == SIGWINCH)
+					resize_at = mono(); /* debounced below */
+				else
+					quit = 1;
+			}
 		}
 		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			wint_t wc;
@@ -935,8 +939,9 @@ static int run_loop(app *a)
 		now = mono();
 		if (resize_at >= 0 && now - resize_at >= 0.05) {
 			resize_at = -1;
-			endwin();
-			refresh();
+			struct winsize ws;
+			if (ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
+				resizeterm(ws.ws_row, ws.ws_col);
 			layout(a);
 			apply_colors(a);
 			clearok(curscr, TRUE);

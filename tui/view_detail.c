@@ -176,7 +176,7 @@ static int draw_variants(detail_st *s, app *a, WINDOW *w, int y, int W)
 	double p = NAN;
 	int srm = exps_srm(e, users, &p);
 	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(s->report, "srm");
-	if (rs && cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(rs, "mismatch"))) {
+	if (total >= 20 && rs && cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(rs, "mismatch"))) {
 		srm = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rs, "mismatch"));
 		p = num(rs, "p_value");
 	}
@@ -305,8 +305,13 @@ static void draw_recommendation(detail_st *s, WINDOW *w, int y, int W)
 	}
 	if (!t || !*t)
 		return;
-	char line[600];
-	snprintf(line, sizeof line, "Recommendation: %s", t);
+	char line[800], need[32] = "";
+	const char *why = str(s->report, "reason");
+	double un = num(s->report, "users_needed");
+	if (un > 0)
+		w_fmt_int(need, sizeof need, (long long)un);
+	snprintf(line, sizeof line, "Recommendation: %s%s%s%s%s", t, *why ? " — " : "", why,
+		 *need ? "; users still needed: " : "", need);
 	wattron(w, w_attr(R_ACCENT));
 	w_put(w, y, 0, W, line, 1);
 	wattroff(w, w_attr(R_ACCENT));
@@ -327,10 +332,13 @@ static void detail_draw(view *v, app *a, WINDOW *w)
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(s->data, "experiment");
 	char line[800], age[16], started[16];
 	w_fmt_age(age, sizeof age, app_now() - s->data_at);
-	w_fmt_age(started, sizeof started, app_now() - iso_epoch(str(e, "started_at")));
-	snprintf(line, sizeof line, "%s — %s   [%s]   running %s   coverage %.0f%%   v%.0f   (data %s old)",
-		 s->key, str(e, "name"), str(e, "status"), started, num(e, "coverage") * 100,
-		 num(e, "version"), age);
+	double t0 = iso_epoch(str(e, "started_at"));
+	int started_yet = !isnan(t0);
+	w_fmt_age(started, sizeof started,
+		  app_now() - (started_yet ? t0 : iso_epoch(str(e, "created_at"))));
+	snprintf(line, sizeof line, "%s — %s   [%s]   %s %s   coverage %.0f%%   v%.0f   (data %s old)",
+		 s->key, str(e, "name"), str(e, "status"), started_yet ? "started" : "created",
+		 started, num(e, "coverage") * 100, num(e, "version"), age);
 	wattron(w, w_attr(R_TITLE));
 	w_put(w, 0, 0, W, line, 1);
 	wattroff(w, w_attr(R_TITLE));

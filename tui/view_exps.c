@@ -251,21 +251,20 @@ static void rebuild(exps_st *s, app *a)
 	w_table_update(&s->t);
 }
 
-/* Asks for the reports of experiments that have traffic, one at a time. */
+/* Asks for the reports of the listed (filtered) experiments that have
+ * traffic, one child process at a time, round robin. */
 static void request_report(exps_st *s, app *a)
 {
-	if (s->rep_inflight || app_now() < s->rep_off_until)
+	if (s->rep_inflight || app_now() < s->rep_off_until || s->t.nvis == 0)
 		return;
-	const cJSON *list = cJSON_GetObjectItemCaseSensitive(s->data, "experiments");
-	int n = cJSON_GetArraySize(list);
-	for (int tries = 0; tries < n; tries++) {
-		const cJSON *e = cJSON_GetArrayItem(list, s->rep_next++ % n);
-		const char *st = str(e, "status");
+	for (int tries = 0; tries < s->t.nvis; tries++) {
+		w_row *r = &s->t.rows[s->t.vis[s->rep_next++ % s->t.nvis]];
+		const char *st = r->cells[C_STATUS];
 		if (!strcmp(st, "draft") || !strcmp(st, "archived"))
 			continue;
 		job *j = job_new(J_REPORT, V_EXPS);
-		snprintf(j->arg, sizeof j->arg, "report");
-		w_copy(j->key, sizeof j->key, str(e, "key"));
+		w_copy(j->arg, sizeof j->arg, "report");
+		w_copy(j->key, sizeof j->key, r->cells[C_KEY]);
 		s->rep_inflight = 1;
 		app_submit(a, j);
 		return;

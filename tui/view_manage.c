@@ -128,6 +128,7 @@ static int v_targeting(const char *s, char *why, size_t n)
 	for (int i = 0; i < 2; i++) {
 		cJSON *v = cJSON_CreateObject();
 		cJSON_AddStringToObject(v, "key", i ? "b" : "a");
+		cJSON_AddNumberToObject(v, "weight", 0.5);
 		cJSON_AddItemToArray(vs, v);
 	}
 	cJSON_AddItemToObject(def, "condition", c);
