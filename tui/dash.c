@@ -752,9 +752,10 @@ static void conf_line(app *a, dash_opts *o, const char *path, int lineno, char *
 	nb_err err;
 	if (!strncmp(s, "bind ", 5)) {
 		char key[64], act[64];
-		if (sscanf(s + 5, "%63s %63s", key, act) != 2 || keymap_bind(key, act, &err))
-			app_message(a, 1, "%s:%d: %s", path, lineno,
-				    !strncmp(s + 5, "", 0) ? err.msg : "bad bind line");
+		if (sscanf(s + 5, "%63s %63s", key, act) != 2)
+			app_message(a, 1, "%s:%d: expected `bind KEY ACTION`", path, lineno);
+		else if (keymap_bind(key, act, &err))
+			app_message(a, 1, "%s:%d: %s", path, lineno, err.msg);
 		return;
 	}
 	char k[64], v[256];
