@@ -102,9 +102,9 @@ with open(sys.argv[1], "w") as f:
                "op": "c", "ts_ms": 1795757515001}
         f.write('{"event_id":"%s","ts":"%s"}\t%s\n' % (eid, ts, json.dumps(env, separators=(",", ":"))))
 EOF
-kcat -P -b "$KAFKA" -t neonblue.public.events -K $'\t' -l "$W/events.msgs"
+kcat -P -b "$KAFKA" -t neonblue.public.events -K $'\t' -z lz4 -l "$W/events.msgs"
 "$NB" sink --kafka "$KAFKA" --clickhouse "$CH" --home "$W/home" --status "$W/sink.status" \
-	--batch-rows 100000 --batch-ms 500 --quiet &
+	--batch-rows 100000 --batch-ms 500 --verbose 2>"$W/sink.log" &
 SINK_PID=$!
 # Sink rate: from the first rows in ClickHouse to the last (group join excluded).
 t0= c0=0
@@ -116,7 +116,7 @@ while [ $SECONDS -lt $end ]; do
 	sleep 0.05
 done
 t1=$(now)
-[ -n "${PERF:-}" ] && cp "$W/boot" /tmp/bench_boot; kill "$SINK_PID"; wait "$SINK_PID"; SINK_PID=
+kill "$SINK_PID"; wait "$SINK_PID"; SINK_PID=
 got=$(q "SELECT count() FROM neonblue.events")
 if [ "$got" != "$N" ] || [ -z "$t0" ]; then
 	echo "FAIL bench_sink: ClickHouse holds $got rows, expected $N"
@@ -134,6 +134,7 @@ b1=$(now)
 base=$(q "SELECT count() FROM neonblue.events_tsv")
 [ "$base" = "$N" ] || { echo "FAIL bench_sink: baseline inserted $base rows"; exit 1; }
 base_rate=$(python3 -c "print(int($N / ($b1 - $b0)))")
+[ -n "${BENCH_VERBOSE:-}" ] && cat "$W/sink.log"
 ratio=$(python3 -c "print('%.2f' % ($sink_rate / $base_rate))")
 echo "sink: $N rows, $sink_rate rows/s (Kafka → ClickHouse, batches of 100000)"
 echo "clickhouse-client TSV insert of the same rows: $base_rate rows/s"

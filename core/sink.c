@@ -6,6 +6,7 @@
 #include "neonblue/json.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <stdarg.h>
@@ -24,31 +25,62 @@ typedef struct sink_part {
 	int table;           /* schema index or -1 */
 	int64_t next;        /* offset expected next, -1 unknown */
 	int64_t committed;   /* offset committed to the group, -1 unknown */
-	int64_t batch_next;  /* offset after the last message in the batch, -1 none */
-	uint64_t batch_lsn;  /* highest lsn in the batch */
+	int64_t batch_next;  /* offset after the last message in the filling batch */
+	uint64_t batch_lsn;  /* highest lsn in the filling batch */
 	uint64_t lsn;        /* highest lsn committed */
-	int dirty;           /* has offsets in the current batch */
+	int dirty;           /* has offsets in the filling batch */
 } sink_part;
+
+/* A partition's share of a batch handed to the store thread. */
+typedef struct sink_bpart {
+	int idx;            /* in sink.parts */
+	const char *topic;  /* owned by sink.parts (stable) */
+	int32_t partition;
+	int table;
+	int64_t next;
+	uint64_t lsn;
+	int committed;      /* result: the offset was committed */
+} sink_bpart;
+
+/* Rows per table plus the offsets they came from. The main thread fills one
+ * while the store thread writes the other to ClickHouse and commits it. */
+typedef struct sink_batch {
+	nb_buf *bufs;
+	int *buf_rows;
+	int rows, msgs;
+	int64_t start_ms;
+	sink_bpart *parts;
+	int nparts, cap;
+	int result;          /* store thread: 1 stored and committed, -1 dropped */
+	uint64_t stored_rows;
+	int64_t stored_ms;
+} sink_batch;
 
 typedef struct sink {
 	const nb_sink_opts *o;
 	volatile sig_atomic_t *stop;
 	rd_kafka_t *rk, *dlq;
 	char dlq_topic[256];
-	nb_ch *ch;
+	nb_ch *ch; /* the store thread's once it runs */
 	nb_sink_schema schema;
-	nb_buf *bufs;
-	int *buf_rows;
+	sink_batch batch[2];
+	sink_batch *fill;   /* main thread */
+	sink_batch *flight; /* store thread, while busy */
 	sink_part *parts;
-	int nparts;
-	int batch_rows, batch_msgs;
-	int64_t batch_start_ms, stop_ms;
-	uint64_t msgs, rows, tombstones, skipped, dlq_count, batches, gaps, lost;
-	uint64_t dlq_failed, seq;
+	int nparts, last_part;
+	uint64_t msgs, rows, tombstones, skipped, dlq_count, batches, gaps, lost, seq;
 	int64_t started_s, last_row_ms, status_ms;
+	char last_gap[512];
+	nb_buf tmp, ptmp;
+	/* shared with the store thread, under mu */
+	pthread_t store;
+	int store_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int busy, done, quit;
+	int64_t stop_ms;
 	int ch_ok;
-	char waiting[1200], last_gap[512];
-	nb_buf tmp;
+	char waiting[1200];
 } sink;
 
 static int64_t now_ms(void)
@@ -75,11 +107,19 @@ static void sink_log(sink *s, const char *fmt, ...)
 
 static sink_part *sink_part_get(sink *s, const char *topic, int32_t partition)
 {
+	if (s->last_part < s->nparts) { /* consecutive messages mostly share one */
+		sink_part *p = &s->parts[s->last_part];
+		if (p->partition == partition && !strcmp(p->topic, topic))
+			return p;
+	}
 	for (int i = 0; i < s->nparts; i++)
-		if (s->parts[i].partition == partition && !strcmp(s->parts[i].topic, topic))
+		if (s->parts[i].partition == partition && !strcmp(s->parts[i].topic, topic)) {
+			s->last_part = i;
 			return &s->parts[i];
+		}
 	s->parts = nb_xrealloc(s->parts, (size_t)(s->nparts + 1) * sizeof *s->parts);
-	sink_part *p = &s->parts[s->nparts++];
+	sink_part *p = &s->parts[s->nparts];
+	s->last_part = s->nparts++;
 	memset(p, 0, sizeof *p);
 	p->topic = nb_xstrdup(topic);
 	p->partition = partition;
@@ -88,13 +128,19 @@ static sink_part *sink_part_get(sink *s, const char *topic, int32_t partition)
 	return p;
 }
 
-/* ---- status file ---- */
+/* ---- status file (main thread) ---- */
 
 static void sink_status_write(sink *s)
 {
 	if (!s->o->status_path)
 		return;
 	int64_t now = now_ms();
+	pthread_mutex_lock(&s->mu);
+	int pending = s->fill->rows + (s->busy ? s->flight->rows : 0);
+	int ch_ok = s->ch_ok;
+	char waiting[sizeof s->waiting];
+	memcpy(waiting, s->waiting, sizeof waiting);
+	pthread_mutex_unlock(&s->mu);
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "component", "sink");
 	cJSON_AddNumberToObject(j, "pid", getpid());
@@ -107,7 +153,7 @@ static void sink_status_write(sink *s)
 	cJSON_AddNumberToObject(j, "skipped", (double)s->skipped);
 	cJSON_AddNumberToObject(j, "dlq", (double)s->dlq_count);
 	cJSON_AddNumberToObject(j, "batches", (double)s->batches);
-	cJSON_AddNumberToObject(j, "batch_rows_pending", s->batch_rows);
+	cJSON_AddNumberToObject(j, "batch_rows_pending", pending);
 	if (s->last_row_ms) {
 		cJSON_AddNumberToObject(j, "last_row_at", (double)(s->last_row_ms / 1000));
 		cJSON_AddNumberToObject(j, "seconds_since_last_row",
@@ -141,9 +187,9 @@ static void sink_status_write(sink *s)
 		cJSON_AddStringToObject(j, "last_gap", s->last_gap);
 	else
 		cJSON_AddNullToObject(j, "last_gap");
-	cJSON_AddBoolToObject(j, "clickhouse_ok", s->ch_ok);
-	if (s->waiting[0])
-		cJSON_AddStringToObject(j, "waiting_for", s->waiting);
+	cJSON_AddBoolToObject(j, "clickhouse_ok", ch_ok);
+	if (waiting[0])
+		cJSON_AddStringToObject(j, "waiting_for", waiting);
 	else
 		cJSON_AddNullToObject(j, "waiting_for");
 	char *text = nb_json_print(j);
@@ -169,141 +215,135 @@ static void sink_status_tick(sink *s)
 	}
 }
 
-/* Sleeps up to ms in small steps, keeping the status file fresh; returns
- * early when a stop is requested and the grace period is over. */
+static void sink_set_waiting(sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sink_set_waiting(sink *s, const char *fmt, ...)
+{
+	pthread_mutex_lock(&s->mu);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->waiting, sizeof s->waiting, fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* True once a stop was requested and the grace period for storing is over. */
+static int sink_gave_up(sink *s)
+{
+	pthread_mutex_lock(&s->mu);
+	if (*s->stop && !s->stop_ms)
+		s->stop_ms = now_ms();
+	int over = *s->stop && now_ms() - s->stop_ms > SINK_STOP_GRACE_MS;
+	pthread_mutex_unlock(&s->mu);
+	return over;
+}
+
+/* Sleeps up to ms in small steps; returns early once sink_gave_up(). */
 static void sink_sleep(sink *s, int ms)
 {
 	int64_t end = now_ms() + ms;
-	while (now_ms() < end) {
-		if (*s->stop && s->stop_ms && now_ms() - s->stop_ms > SINK_STOP_GRACE_MS)
-			return;
+	while (now_ms() < end && !sink_gave_up(s)) {
 		struct timespec ts = {0, 50 * 1000000L};
 		nanosleep(&ts, NULL);
-		if (s->dlq)
-			rd_kafka_poll(s->dlq, 0);
-		sink_status_tick(s);
 	}
 }
 
-static int sink_gave_up(sink *s)
-{
-	if (*s->stop && !s->stop_ms)
-		s->stop_ms = now_ms();
-	return *s->stop && now_ms() - s->stop_ms > SINK_STOP_GRACE_MS;
-}
+/* ---- the store thread: ClickHouse, then the DLQ, then the offsets ---- */
 
-/* ---- ClickHouse side of a batch ---- */
-
-static int sink_insert_progress(sink *s, nb_err *err)
+static int sink_insert_progress(sink *s, sink_batch *b, nb_err *err)
 {
-	nb_buf *b = &s->tmp;
-	nb_buf_reset(b);
+	nb_buf *t = &s->ptmp;
+	nb_buf_reset(t);
 	int64_t now = now_ms();
-	for (int i = 0; i < s->nparts; i++) {
-		sink_part *p = &s->parts[i];
-		if (!p->dirty)
-			continue;
-		const char *t = p->table >= 0 ? s->schema.tables[p->table].name : "";
-		uint64_t lsn = p->batch_lsn > p->lsn ? p->batch_lsn : p->lsn;
-		nb_ch_escape(b, p->topic, strlen(p->topic), NB_CH_TSV);
-		nb_buf_printf(b, "\t%d\t", (int)p->partition);
-		nb_ch_escape(b, t, strlen(t), NB_CH_TSV);
-		nb_buf_printf(b, "\t%" PRId64 "\t%" PRIu64 "\t%010" PRId64 "\t%" PRIu64 "\n",
-			      p->batch_next, lsn, now / 1000, (uint64_t)now * 1000 + (s->seq++ % 1000));
+	for (int i = 0; i < b->nparts; i++) {
+		sink_bpart *p = &b->parts[i];
+		const char *tab = p->table >= 0 ? s->schema.tables[p->table].name : "";
+		nb_ch_escape(t, p->topic, strlen(p->topic), NB_CH_TSV);
+		nb_buf_printf(t, "\t%d\t", (int)p->partition);
+		nb_ch_escape(t, tab, strlen(tab), NB_CH_TSV);
+		nb_buf_printf(t, "\t%" PRId64 "\t%" PRIu64 "\t%010" PRId64 "\t%" PRIu64 "\n", p->next,
+			      p->lsn, now / 1000, (uint64_t)now * 1000 + (s->seq++ % 1000));
 	}
-	if (!b->len)
+	if (!t->len)
 		return 0;
 	return nb_ch_insert(s->ch,
 			    "INSERT INTO neonblue.cdc_progress (topic, partition, source_table, "
 			    "next_offset, lsn, updated_at, seq) FORMAT TabSeparated",
-			    b->data, b->len, err);
+			    t->data, t->len, err);
 }
 
 /* Inserts every table's rows, then the progress rows. Tables already
  * inserted are emptied, so a retry sends only what is left. */
-static int sink_insert_all(sink *s, nb_err *err)
+static int sink_insert_all(sink *s, sink_batch *b, nb_err *err)
 {
 	for (int t = 0; t < s->schema.ntables; t++) {
-		if (!s->buf_rows[t])
+		if (!b->buf_rows[t])
 			continue;
-		if (nb_ch_insert(s->ch, s->schema.tables[t].insert_sql, s->bufs[t].data,
-				 s->bufs[t].len, err) < 0)
+		if (nb_ch_insert(s->ch, s->schema.tables[t].insert_sql, b->bufs[t].data,
+				 b->bufs[t].len, err) < 0)
 			return -1;
-		s->rows += (uint64_t)s->buf_rows[t];
-		s->last_row_ms = now_ms();
-		nb_buf_reset(&s->bufs[t]);
-		s->buf_rows[t] = 0;
+		b->stored_rows += (uint64_t)b->buf_rows[t];
+		b->stored_ms = now_ms();
+		nb_buf_reset(&b->bufs[t]);
+		b->buf_rows[t] = 0;
 	}
-	return sink_insert_progress(s, err);
+	return sink_insert_progress(s, b, err);
 }
 
 /* Waits until the DLQ producer has every message acknowledged. */
 static int sink_dlq_drain(sink *s)
 {
-	while (s->dlq && rd_kafka_outq_len(s->dlq) > 0) {
+	while (rd_kafka_outq_len(s->dlq) > 0) {
 		if (sink_gave_up(s))
 			return -1;
 		rd_kafka_flush(s->dlq, 200);
-		if (rd_kafka_outq_len(s->dlq) > 0) {
-			snprintf(s->waiting, sizeof s->waiting,
-				 "Kafka to acknowledge %d dead-letter messages", rd_kafka_outq_len(s->dlq));
-			sink_status_tick(s);
-		}
+		if (rd_kafka_outq_len(s->dlq) > 0)
+			sink_set_waiting(s, "Kafka to acknowledge %d dead-letter messages",
+					 rd_kafka_outq_len(s->dlq));
 	}
 	return 0;
 }
 
-static void sink_commit(sink *s)
+static void sink_commit(sink *s, sink_batch *b)
 {
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(s->nparts + 1);
-	for (int i = 0; i < s->nparts; i++) {
-		sink_part *p = &s->parts[i];
-		if (p->batch_next >= 0 && p->batch_next != p->committed)
-			rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
-				p->batch_next;
-	}
-	if (l->cnt > 0) {
-		rd_kafka_resp_err_t e = rd_kafka_commit(s->rk, l, 0);
-		if (e)
-			sink_log(s, "committing offsets failed: %s (the rows are in ClickHouse; "
-				    "the offsets are committed with the next batch)",
-				 rd_kafka_err2str(e));
-		for (int i = 0; i < l->cnt && !e; i++) {
-			rd_kafka_topic_partition_t *tp = &l->elems[i];
-			if (tp->err)
-				continue;
-			sink_part *p = sink_part_get(s, tp->topic, tp->partition);
-			p->committed = tp->offset;
-		}
-	}
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(b->nparts + 1);
+	for (int i = 0; i < b->nparts; i++)
+		rd_kafka_topic_partition_list_add(l, b->parts[i].topic, b->parts[i].partition)
+			->offset = b->parts[i].next;
+	rd_kafka_resp_err_t e = l->cnt ? rd_kafka_commit(s->rk, l, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
+	if (e)
+		sink_log(s, "committing offsets failed: %s (the rows are in ClickHouse; a replay "
+			    "of them is deduplicated)",
+			 rd_kafka_err2str(e));
+	for (int i = 0; i < l->cnt && !e; i++)
+		b->parts[i].committed = !l->elems[i].err;
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Stores the batch in ClickHouse (retrying with backoff while it is down),
- * waits for the DLQ, then commits. Returns -1 only when a stop request's
- * grace period ran out: the batch is then dropped uncommitted. */
-static int sink_flush(sink *s)
+/* Stores one batch (retrying with backoff while ClickHouse is down), waits
+ * for the DLQ, then commits. -1 only when a stop's grace period ran out: the
+ * batch is then dropped uncommitted. */
+static int sink_store(sink *s, sink_batch *b)
 {
-	if (!s->batch_msgs)
-		return 0;
 	int backoff = 100, attempt = 0;
-	nb_err err;
 	int64_t t0 = now_ms();
+	nb_err err;
 	if (s->o->verbose)
-		sink_log(s, "storing %d rows (%d messages) after %lld ms of batching", s->batch_rows,
-			 s->batch_msgs, (long long)(t0 - s->batch_start_ms));
-	while (sink_insert_all(s, &err) < 0) {
-		s->ch_ok = 0;
+		sink_log(s, "storing %d rows (%d messages) after %lld ms of batching", b->rows,
+			 b->msgs, (long long)(t0 - b->start_ms));
+	while (sink_insert_all(s, b, &err) < 0) {
 		attempt++;
-		snprintf(s->waiting, sizeof s->waiting, "ClickHouse (%d rows held): %s",
-			 s->batch_rows, err.msg);
+		pthread_mutex_lock(&s->mu);
+		s->ch_ok = 0;
+		snprintf(s->waiting, sizeof s->waiting, "ClickHouse (%d rows held): %s", b->rows,
+			 err.msg);
+		pthread_mutex_unlock(&s->mu);
 		if (attempt == 1 || attempt % 10 == 0)
 			sink_log(s, "holding %d rows and their offsets, retry %d in %d ms: %s",
-				 s->batch_rows, attempt, backoff, err.msg);
+				 b->rows, attempt, backoff, err.msg);
 		if (sink_gave_up(s)) {
 			sink_log(s, "stopping with %d rows not stored; their offsets stay "
 				    "uncommitted and are consumed again on restart",
-				 s->batch_rows);
+				 b->rows);
 			return -1;
 		}
 		sink_sleep(s, backoff);
@@ -311,40 +351,141 @@ static int sink_flush(sink *s)
 	}
 	if (attempt)
 		sink_log(s, "ClickHouse is back: stored the held batch after %d retries", attempt);
+	pthread_mutex_lock(&s->mu);
 	s->ch_ok = 1;
+	pthread_mutex_unlock(&s->mu);
 	if (sink_dlq_drain(s) < 0)
 		return -1;
-	s->waiting[0] = '\0';
-	sink_commit(s);
+	sink_set_waiting(s, "%s", "");
+	sink_commit(s, b);
+	if (s->o->verbose)
+		sink_log(s, "stored and committed in %lld ms", (long long)(now_ms() - t0));
+	return 0;
+}
+
+static void *sink_store_main(void *arg)
+{
+	sink *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->busy && !s->quit)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (!s->busy)
+			break;
+		sink_batch *b = s->flight;
+		pthread_mutex_unlock(&s->mu);
+		b->result = sink_store(s, b) < 0 ? -1 : 1;
+		pthread_mutex_lock(&s->mu);
+		s->busy = 0;
+		s->done = 1;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* ---- handing batches over (main thread) ---- */
+
+static void sink_batch_reset(sink *s, sink_batch *b)
+{
+	for (int t = 0; t < s->schema.ntables; t++) {
+		nb_buf_reset(&b->bufs[t]);
+		b->buf_rows[t] = 0;
+	}
+	b->rows = b->msgs = b->nparts = 0;
+	b->result = 0;
+	b->stored_rows = 0;
+	b->stored_ms = 0;
+}
+
+/* Applies a finished batch's results to the partitions and counters.
+ * Called with mu held. */
+static void sink_collect(sink *s)
+{
+	if (!s->done)
+		return;
+	s->done = 0;
+	sink_batch *b = s->flight;
+	for (int i = 0; i < b->nparts; i++) {
+		sink_part *p = &s->parts[b->parts[i].idx];
+		if (b->result > 0 && b->parts[i].committed)
+			p->committed = b->parts[i].next;
+		if (b->result > 0 && b->parts[i].lsn > p->lsn)
+			p->lsn = b->parts[i].lsn;
+	}
+	s->rows += b->stored_rows;
+	if (b->stored_rows)
+		s->last_row_ms = b->stored_ms;
+	if (b->result > 0)
+		s->batches++;
+	sink_batch_reset(s, b);
+}
+
+/* Waits (with mu held) until the store thread is idle, keeping the status
+ * file fresh. */
+static void sink_wait_idle(sink *s)
+{
+	while (s->busy) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		pthread_mutex_unlock(&s->mu);
+		sink_status_tick(s);
+		rd_kafka_poll(s->dlq, 0);
+		pthread_mutex_lock(&s->mu);
+	}
+	sink_collect(s);
+}
+
+/* Hands the filling batch to the store thread. Without `block` it returns
+ * at once if the store thread is still busy (and the filling batch is not
+ * yet twice the batch size). */
+static void sink_handoff(sink *s, int block)
+{
+	pthread_mutex_lock(&s->mu);
+	sink_collect(s);
+	if (s->busy && !block && s->fill->rows < 2 * s->o->batch_rows) {
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	sink_wait_idle(s);
+	sink_batch *b = s->fill;
 	for (int i = 0; i < s->nparts; i++) {
 		sink_part *p = &s->parts[i];
 		if (!p->dirty)
 			continue;
-		if (p->batch_lsn > p->lsn)
-			p->lsn = p->batch_lsn;
+		if (b->nparts == b->cap) {
+			b->cap = b->cap ? b->cap * 2 : 16;
+			b->parts = nb_xrealloc(b->parts, (size_t)b->cap * sizeof *b->parts);
+		}
+		b->parts[b->nparts++] = (sink_bpart){.idx = i, .topic = p->topic,
+						     .partition = p->partition, .table = p->table,
+						     .next = p->batch_next, .lsn = p->batch_lsn};
 		p->dirty = 0;
 		p->batch_lsn = 0;
 	}
-	s->batches++;
-	if (s->o->verbose)
-		sink_log(s, "stored and committed in %lld ms", (long long)(now_ms() - t0));
-	s->batch_rows = s->batch_msgs = 0;
-	return 0;
+	s->flight = b;
+	s->fill = b == &s->batch[0] ? &s->batch[1] : &s->batch[0];
+	s->busy = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
-/* Forgets the batch (rows and pending offsets) without storing it. */
-static void sink_drop_batch(sink *s)
+/* Stores everything consumed so far and waits for it. */
+static void sink_flush_sync(sink *s)
 {
-	for (int t = 0; t < s->schema.ntables; t++) {
-		nb_buf_reset(&s->bufs[t]);
-		s->buf_rows[t] = 0;
-	}
-	for (int i = 0; i < s->nparts; i++) {
-		s->parts[i].dirty = 0;
-		s->parts[i].batch_next = -1;
-		s->parts[i].next = -1;
-	}
-	s->batch_rows = s->batch_msgs = 0;
+	if (!s->store_started)
+		return;
+	if (s->fill->msgs)
+		sink_handoff(s, 1);
+	pthread_mutex_lock(&s->mu);
+	sink_wait_idle(s);
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- messages ---- */
@@ -409,7 +550,7 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 	if (m->err) {
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
 			return;
-		snprintf(s->waiting, sizeof s->waiting, "Kafka: %s", rd_kafka_message_errstr(m));
+		sink_set_waiting(s, "Kafka: %s", rd_kafka_message_errstr(m));
 		sink_log(s, "Kafka consumer: %s%s%s", rd_kafka_message_errstr(m), topic ? " on " : "",
 			 topic ? topic : "");
 		if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
@@ -426,9 +567,10 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 	p->next = m->offset + 1;
 	p->batch_next = m->offset + 1;
 	p->dirty = 1;
-	if (!s->batch_msgs)
-		s->batch_start_ms = now_ms();
-	s->batch_msgs++;
+	sink_batch *b = s->fill;
+	if (!b->msgs)
+		b->start_ms = now_ms();
+	b->msgs++;
 	s->msgs++;
 	if (!strcmp(topic, s->dlq_topic))
 		return; /* our own dead letters: consumed, never re-processed */
@@ -441,7 +583,7 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 	nb_sink_out r;
 	nb_err err;
 	if (nb_sink_map(&s->schema, p->table, m->payload, m->payload ? m->len : 0,
-			&s->bufs[p->table], &r, &err) < 0) {
+			&b->bufs[p->table], &r, &err) < 0) {
 		sink_dlq_send(s, m, topic, err.msg);
 		return;
 	}
@@ -452,8 +594,8 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 		sink_log(s, "skipped op '%c' on %s @%" PRId64 " (not replicated)", r.op, topic,
 			 m->offset);
 	} else {
-		s->buf_rows[p->table] += r.nrows;
-		s->batch_rows += r.nrows;
+		b->buf_rows[p->table] += r.nrows;
+		b->rows += r.nrows;
 		if (r.lsn > p->batch_lsn)
 			p->batch_lsn = r.lsn;
 	}
@@ -480,8 +622,7 @@ static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 		sink_log(s, "assigned %d partitions", parts->cnt);
 		rd_kafka_assign(rk, parts);
 	} else {
-		if (sink_flush(s) < 0)
-			sink_drop_batch(s);
+		sink_flush_sync(s);
 		for (int i = 0; i < s->nparts; i++)
 			s->parts[i].next = -1;
 		sink_log(s, "revoked %d partitions", parts->cnt);
@@ -610,18 +751,22 @@ static int sink_ch_open(sink *s, nb_err *err)
 		if (err->code == NB_EINPUT)
 			return -1;
 		attempt++;
-		snprintf(s->waiting, sizeof s->waiting, "ClickHouse: %s", err->msg);
+		sink_set_waiting(s, "ClickHouse: %s", err->msg);
 		if (attempt == 1 || attempt % 10 == 0)
 			sink_log(s, "waiting for ClickHouse (attempt %d): %s", attempt, err->msg);
 		if (*s->stop)
 			return -1;
 		sink_sleep(s, backoff);
 		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+		sink_status_tick(s);
 	}
-	s->waiting[0] = '\0';
+	sink_set_waiting(s, "%s", "");
 	s->ch_ok = 1;
-	s->bufs = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->bufs);
-	s->buf_rows = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->buf_rows);
+	for (int i = 0; i < 2; i++) {
+		s->batch[i].bufs = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->batch[i].bufs);
+		s->batch[i].buf_rows =
+			nb_xcalloc((size_t)s->schema.ntables, sizeof *s->batch[i].buf_rows);
+	}
 	nb_buf b;
 	nb_buf_init(&b);
 	for (int i = 0; i < s->schema.ntables; i++)
@@ -635,8 +780,9 @@ static int sink_ch_open(sink *s, nb_err *err)
 
 static int sink_due(const sink *s)
 {
-	return s->batch_msgs &&
-	       (s->batch_rows >= s->o->batch_rows || now_ms() - s->batch_start_ms >= s->o->batch_ms);
+	const sink_batch *b = s->fill;
+	return b->msgs &&
+	       (b->rows >= s->o->batch_rows || now_ms() - b->start_ms >= s->o->batch_ms);
 }
 
 static void sink_loop(sink *s)
@@ -645,48 +791,69 @@ static void sink_loop(sink *s)
 	rd_kafka_message_t *msgs[512];
 	while (!*s->stop) {
 		int wait = 100;
-		if (s->batch_msgs) {
-			int64_t left = s->batch_start_ms + s->o->batch_ms - now_ms();
+		if (s->fill->msgs) {
+			int64_t left = s->fill->start_ms + s->o->batch_ms - now_ms();
 			wait = left < 0 ? 0 : left < wait ? (int)left : wait;
 		}
 		size_t want = sizeof msgs / sizeof *msgs;
-		if (s->o->batch_rows - s->batch_rows < (int)want)
-			want = s->batch_rows < s->o->batch_rows
-				       ? (size_t)(s->o->batch_rows - s->batch_rows)
-				       : 1;
 		ssize_t n = rd_kafka_consume_batch_queue(q, wait, msgs, want);
 		for (ssize_t i = 0; i < n; i++) {
 			sink_message(s, msgs[i]);
 			rd_kafka_message_destroy(msgs[i]);
 		}
-		if (sink_due(s) && sink_flush(s) < 0)
-			sink_drop_batch(s);
+		if (sink_due(s))
+			sink_handoff(s, 0);
+		else if (s->done) {
+			pthread_mutex_lock(&s->mu);
+			sink_collect(s);
+			pthread_mutex_unlock(&s->mu);
+		}
 		rd_kafka_poll(s->dlq, 0);
 		sink_status_tick(s);
 	}
 	rd_kafka_queue_destroy(q);
 }
 
+static void sink_store_stop(sink *s)
+{
+	if (!s->store_started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->quit = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->store, NULL);
+	s->store_started = 0;
+}
+
 static void sink_done(sink *s)
 {
 	if (s->rk) {
-		rd_kafka_consumer_close(s->rk);
+		rd_kafka_consumer_close(s->rk); /* the revoke stores what is left */
+		sink_store_stop(s);
 		rd_kafka_destroy(s->rk);
 	}
+	sink_store_stop(s);
 	if (s->dlq) {
 		rd_kafka_flush(s->dlq, 5000);
 		rd_kafka_destroy(s->dlq);
 	}
-	for (int i = 0; s->bufs && i < s->schema.ntables; i++)
-		nb_buf_done(&s->bufs[i]);
-	free(s->bufs);
-	free(s->buf_rows);
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; s->batch[k].bufs && i < s->schema.ntables; i++)
+			nb_buf_done(&s->batch[k].bufs[i]);
+		free(s->batch[k].bufs);
+		free(s->batch[k].buf_rows);
+		free(s->batch[k].parts);
+	}
 	for (int i = 0; i < s->nparts; i++)
 		free(s->parts[i].topic);
 	free(s->parts);
 	nb_sink_schema_done(&s->schema);
 	nb_ch_free(s->ch);
 	nb_buf_done(&s->tmp);
+	nb_buf_done(&s->ptmp);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
 }
 
 int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *err)
@@ -708,25 +875,30 @@ int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *e
 	s.o = &o;
 	s.stop = stop;
 	s.started_s = now_ms() / 1000;
+	s.fill = &s.batch[0];
+	s.flight = &s.batch[1];
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
 	nb_buf_init(&s.tmp);
+	nb_buf_init(&s.ptmp);
 	snprintf(s.dlq_topic, sizeof s.dlq_topic, "%s.dlq", o.prefix);
 	int rc = sink_ch_open(&s, err);
 	if (rc == 0)
 		rc = sink_kafka_open(&s, err);
+	if (rc == 0 && pthread_create(&s.store, NULL, sink_store_main, &s) != 0)
+		rc = nb_err_set(err, NB_ESERVER, "cannot start the store thread");
 	if (rc == 0) {
+		s.store_started = 1;
 		sink_status_write(&s);
 		sink_loop(&s);
-		s.stop_ms = now_ms();
-		if (sink_flush(&s) < 0)
-			sink_drop_batch(&s);
+		sink_gave_up(&s); /* starts the grace period */
+		sink_flush_sync(&s);
 		sink_log(&s, "stopping: %" PRIu64 " messages, %" PRIu64 " rows, %" PRIu64
 			     " dead-lettered",
 			 s.msgs, s.rows, s.dlq_count);
+		sink_status_write(&s);
 	}
 	sink_done(&s);
-	if (rc == 0 && o.status_path) {
-		/* leave a final status that says we stopped */
-	}
 	return rc;
 }
 

@@ -666,12 +666,6 @@ static int js_object(jscan *j, jmember *out, int max)
 	}
 }
 
-static int js_members(const jval *obj, jmember *out, int max)
-{
-	jscan j = {obj->s, obj->s + obj->n};
-	return js_object(&j, out, max);
-}
-
 static const jval *js_get(const jmember *m, int n, const char *key)
 {
 	size_t kn = strlen(key);
@@ -886,39 +880,93 @@ static int js_row(const nb_sink_table *t, const jmember *m, int n, int deleted, 
 	return 0;
 }
 
+/* The envelope's parts, each nested object read in the same single pass. */
+typedef struct jenv {
+	jval op;
+	int has_op;
+	int has[3];  /* before, after, source: 1 object, 0 absent or null */
+	int n[3];    /* members read */
+	jmember *m[3];
+} jenv;
+
+static int js_envelope(jscan *j, jenv *e)
+{
+	static const char *const parts[3] = {"before", "after", "source"};
+	js_ws(j);
+	if (j->p >= j->end || *j->p++ != '{')
+		return -1;
+	for (int first = 1;; first = 0) {
+		js_ws(j);
+		if (j->p >= j->end)
+			return -1;
+		if (*j->p == '}' && first)
+			return -1;
+		jval k, v;
+		if (*j->p != '"' || js_string(j, &k) < 0 || k.esc)
+			return -1;
+		js_ws(j);
+		if (j->p >= j->end || *j->p++ != ':')
+			return -1;
+		js_ws(j);
+		int part = -1;
+		for (int i = 0; i < 3; i++)
+			if (k.n == strlen(parts[i]) && !memcmp(k.s, parts[i], k.n))
+				part = i;
+		if ((k.n == 7 && !memcmp(k.s, "payload", 7)) || (k.n == 6 && !memcmp(k.s, "schema", 6)))
+			return -1;
+		if (part >= 0 && j->p < j->end && *j->p == '{') {
+			int max = part == 2 ? 32 : MAP_FAST_COLS;
+			if (e->has[part] || (e->n[part] = js_object(j, e->m[part], max)) < 0)
+				return -1;
+			e->has[part] = 1;
+		} else {
+			if (js_value(j, &v, 1) < 0)
+				return -1;
+			if (part >= 0 && v.type != J_NULL)
+				return -1;
+			if (k.n == 2 && !memcmp(k.s, "op", 2)) {
+				if (v.type != J_STR || v.n != 1)
+					return -1;
+				e->op = v;
+				e->has_op = 1;
+			}
+		}
+		js_ws(j);
+		if (j->p >= j->end)
+			return -1;
+		if (*j->p == ',') {
+			j->p++;
+			continue;
+		}
+		if (*j->p++ != '}')
+			return -1;
+		js_ws(j);
+		return j->p == j->end ? 0 : -1;
+	}
+}
+
 static int map_fast(const nb_sink_table *t, const char *value, size_t len, nb_buf *out,
 		    nb_sink_out *res)
 {
 	jscan j = {value, value + len};
-	jmember top[16], src[32], img[MAP_FAST_COLS];
-	int nt = js_object(&j, top, 16);
-	js_ws(&j);
-	if (j.p != j.end || nt < 0 || js_get(top, nt, "payload") || js_get(top, nt, "schema"))
+	jmember img[2][MAP_FAST_COLS], src[32];
+	jenv e = {.m = {img[0], img[1], src}};
+	if (js_envelope(&j, &e) < 0 || !e.has_op || !e.has[2])
 		return 1;
-	const jval *op = js_get(top, nt, "op"), *source = js_get(top, nt, "source");
-	const jval *before = js_get(top, nt, "before"), *after = js_get(top, nt, "after");
-	int has_before = before && before->type != J_NULL;
-	int has_after = after && after->type != J_NULL;
-	if (!op || op->type != J_STR || op->n != 1 || !source || source->type != J_OBJ)
+	char o = e.op.s[0];
+	if (!strchr("rcud", o) || (o == 'd' ? e.has[1] || !e.has[0] : e.has[0] || !e.has[1]))
 		return 1;
-	char o = op->s[0];
-	const jval *image = o == 'd' ? before : after;
-	if (!strchr("rcud", o) || (o == 'd' ? has_after || !has_before : has_before || !has_after) ||
-	    image->type != J_OBJ)
-		return 1;
-	int ns = js_members(source, src, 32);
-	const jval *lsn = ns < 0 ? NULL : js_get(src, ns, "lsn");
-	const jval *table = ns < 0 ? NULL : js_get(src, ns, "table");
+	const jval *lsn = js_get(src, e.n[2], "lsn");
+	const jval *table = js_get(src, e.n[2], "table");
 	if (!lsn || lsn->type != J_NUM || !js_is_int(lsn) || lsn->s[0] == '-' || !table ||
 	    table->type != J_STR)
 		return 1;
-	int ni = js_members(image, img, MAP_FAST_COLS);
-	if (ni < 0)
-		return 1;
+	int which = o == 'd' ? 0 : 1;
 	nb_buf tmp;
 	nb_buf_init(&tmp);
 	size_t mark = out->len;
-	int rc = js_row(t, img, ni, o == 'd', strtoull(lsn->s, NULL, 10), out, &tmp);
+	uint64_t v = strtoull(lsn->s, NULL, 10);
+	int rc = js_row(t, img[which], e.n[which], o == 'd', v, out, &tmp);
 	nb_buf_done(&tmp);
 	if (rc < 0) {
 		out->len = mark;
@@ -930,7 +978,7 @@ static int map_fast(const nb_sink_table *t, const char *value, size_t len, nb_bu
 	res->nrows = 1;
 	res->fast = 1;
 	res->op = o;
-	res->lsn = strtoull(lsn->s, NULL, 10);
+	res->lsn = v;
 	return 0;
 }
 
