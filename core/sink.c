@@ -964,3 +964,71 @@ int nb_sink_committed_lsn(const char *clickhouse, uint64_t *lsn, nb_err *err)
 	free(p);
 	return 0;
 }
+
+/* ---- status for `stack status` ---- */
+
+static cJSON *sink_status_load(const char *path)
+{
+	FILE *f = path ? fopen(path, "r") : NULL;
+	if (!f)
+		return NULL;
+	nb_buf b;
+	nb_buf_init(&b);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		nb_buf_append(&b, chunk, n);
+	fclose(f);
+	cJSON *j = b.data ? cJSON_Parse(b.data) : NULL;
+	nb_buf_done(&b);
+	return j;
+}
+
+static void sink_status_copy(cJSON *obj, const cJSON *st, const char *from, const char *to)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(st, from);
+	cJSON_AddItemToObject(obj, to, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+}
+
+void nb_sink_status_describe(const char *status_path, cJSON *obj)
+{
+	cJSON *st = sink_status_load(status_path);
+	if (!st) {
+		cJSON_AddStringToObject(obj, "status", "no status file yet");
+		return;
+	}
+	sink_status_copy(obj, st, "lag_total", "kafka_lag");
+	sink_status_copy(obj, st, "seconds_since_last_row", "seconds_since_last_row");
+	sink_status_copy(obj, st, "rows", "rows");
+	sink_status_copy(obj, st, "dlq", "dlq");
+	sink_status_copy(obj, st, "lost_messages", "lost_messages");
+	sink_status_copy(obj, st, "waiting_for", "waiting_for");
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(st, "updated_at");
+	if (cJSON_IsNumber(u))
+		cJSON_AddNumberToObject(obj, "status_age_s",
+					(double)(now_ms() / 1000) - u->valuedouble);
+	cJSON_Delete(st);
+}
+
+int nb_sink_status_health(const char *status_path, int max_age_s, char *why, size_t n)
+{
+	cJSON *st = sink_status_load(status_path);
+	if (!st) {
+		snprintf(why, n, "no status file %s yet", status_path ? status_path : "");
+		return -1;
+	}
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(st, "updated_at");
+	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(st, "clickhouse_ok");
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(st, "waiting_for");
+	int rc = 0;
+	double age = cJSON_IsNumber(u) ? (double)(now_ms() / 1000) - u->valuedouble : 1e9;
+	if (age > max_age_s) {
+		snprintf(why, n, "status not updated for %.0f s", age);
+		rc = -1;
+	} else if (!cJSON_IsTrue(ok)) {
+		snprintf(why, n, "waiting for %s", cJSON_IsString(w) ? w->valuestring : "ClickHouse");
+		rc = -1;
+	}
+	cJSON_Delete(st);
+	return rc;
+}

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "neonblue/buf.h"
 #include "neonblue/err.h"
 
@@ -126,5 +128,18 @@ int nb_sink_progress_read(const char *clickhouse, nb_sink_progress **out, size_t
 /* The smallest, over the tables the sink has seen, of the highest LSN
  * committed for that table; 0 when nothing was committed yet. */
 int nb_sink_committed_lsn(const char *clickhouse, uint64_t *lsn, nb_err *err);
+
+/* ---- for `stack status` ---- */
+
+/* Adds the sink's figures from its status file (nb_sink_opts.status_path,
+ * by default HOME/run/sink.status) to obj: "kafka_lag" (messages, sum over
+ * partitions of high watermark − committed), "seconds_since_last_row"
+ * (null before the first row), "rows", "dlq", "lost_messages",
+ * "waiting_for" (null or what it waits for), "status_age_s". Adds
+ * "status": "no status file yet" when the file cannot be read. */
+void nb_sink_status_describe(const char *status_path, cJSON *obj);
+/* 0 when the status file was rewritten within max_age_s seconds and
+ * ClickHouse accepted the last attempt; else -1 and a reason in why. */
+int nb_sink_status_health(const char *status_path, int max_age_s, char *why, size_t n);
 
 #endif

@@ -6,6 +6,7 @@
 #include "neonblue/sink.h"
 
 #include <time.h>
+#include <unistd.h>
 
 /* The column list system.columns gives for core/sql/ch/001_init.sql
  * (table, name, type, is_in_sorting_key), plus internal tables to skip. */
@@ -493,6 +494,49 @@ static void fast_path_equals_canonical(void)
 	}
 }
 
+/* What `stack status` reads from the sink's status file. */
+static void status_file_for_stack(void)
+{
+	char path[] = "/tmp/nbsinkstatusXXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	char text[512];
+	snprintf(text, sizeof text,
+		 "{\"updated_at\":%lld,\"rows\":7,\"dlq\":1,\"lag_total\":42,"
+		 "\"seconds_since_last_row\":1.5,\"lost_messages\":0,\"clickhouse_ok\":true,"
+		 "\"waiting_for\":null}\n",
+		 (long long)time(NULL));
+	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	cJSON *o = cJSON_CreateObject();
+	nb_sink_status_describe(path, o);
+	CHECK_INT(cJSON_GetObjectItem(o, "kafka_lag")->valuedouble, 42);
+	CHECK_NEAR(cJSON_GetObjectItem(o, "seconds_since_last_row")->valuedouble, 1.5, 0, 1e-9);
+	CHECK(cJSON_IsNull(cJSON_GetObjectItem(o, "waiting_for")));
+	CHECK(cJSON_GetObjectItem(o, "status_age_s")->valuedouble < 5);
+	cJSON_Delete(o);
+	char why[200];
+	CHECK_INT(nb_sink_status_health(path, 5, why, sizeof why), 0);
+	/* stale and waiting: unhealthy, with the reason */
+	FILE *f = fopen(path, "w");
+	fprintf(f, "{\"updated_at\":%lld,\"clickhouse_ok\":false,\"waiting_for\":\"ClickHouse: down\"}",
+		(long long)time(NULL));
+	fclose(f);
+	CHECK_INT(nb_sink_status_health(path, 5, why, sizeof why), -1);
+	CHECK(strstr(why, "ClickHouse: down") != NULL);
+	f = fopen(path, "w");
+	fprintf(f, "{\"updated_at\":%lld,\"clickhouse_ok\":true}", (long long)time(NULL) - 60);
+	fclose(f);
+	CHECK_INT(nb_sink_status_health(path, 5, why, sizeof why), -1);
+	CHECK(strstr(why, "not updated") != NULL);
+	unlink(path);
+	o = cJSON_CreateObject();
+	nb_sink_status_describe(path, o);
+	CHECK(cJSON_GetObjectItem(o, "status") != NULL);
+	cJSON_Delete(o);
+	CHECK_INT(nb_sink_status_health(path, 5, why, sizeof why), -1);
+}
+
 int main(void)
 {
 	nbt_suite = "sink";
@@ -510,6 +554,7 @@ int main(void)
 	RUN(bad_messages_fail_with_reason);
 	RUN(failure_keeps_earlier_rows);
 	RUN(fast_path_equals_canonical);
+	RUN(status_file_for_stack);
 	nb_sink_schema_done(&S);
 	return NBT_DONE();
 }
