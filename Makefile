@@ -83,3 +83,12 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- the dashboard's demo and screenshots (tools/demo.sh, tools/screenshots.sh) ----
+demo: deps
+	@$(MAKE) --no-print-directory all
+	tools/demo.sh
+
+.PHONY: screenshots
+screenshots: all
+	tools/screenshots.sh

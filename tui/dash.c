@@ -44,6 +44,8 @@ static const char usage[] =
 	"  --view NAME     start in a view: experiments detail feed funnel cohorts\n"
 	"                  revenue segments health new\n"
 	"  --exp KEY       the experiment the detail views show first\n"
+	"  --bench-frames N  (benchmark) once data has loaded, time N full frames of\n"
+	"                  the starting view, print the figures after quitting\n"
 	"\n"
 	"See docs/dashboard.md.\n";
 
@@ -739,7 +741,7 @@ static void dispatch(app *a, job *j)
 
 typedef struct dash_opts {
 	const char *theme, *config, *view, *exp, *colors;
-	int read_only, no_color, ascii, backfill, refresh;
+	int read_only, no_color, ascii, backfill, refresh, bench;
 } dash_opts;
 
 static void conf_line(app *a, dash_opts *o, const char *path, int lineno, char *line)
@@ -832,6 +834,8 @@ static int parse_opts(int argc, char **argv, dash_opts *o)
 			idst = &o->backfill;
 		else if (!strcmp(s, "--refresh"))
 			idst = &o->refresh;
+		else if (!strcmp(s, "--bench-frames"))
+			idst = &o->bench;
 		else
 			return cli_usage_error(argv[0], "unknown option %s", s);
 		if (dst || idst) {
@@ -883,8 +887,34 @@ static void poll_feed_status(app *a)
 		srv_set(a, S_KAFKA, s, msg);
 }
 
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+/* Times full frames (every window redrawn and flushed to the terminal). */
+static void bench_frames(app *a)
+{
+	int n = a->bench_frames;
+	double *t = nb_xcalloc((size_t)n, sizeof *t), sum = 0;
+	for (int i = 0; i < n; i++) {
+		double t0 = mono();
+		a->dirty_all = 1;
+		render(a);
+		t[i] = (mono() - t0) * 1e6;
+		sum += t[i];
+	}
+	qsort(t, (size_t)n, sizeof *t, cmp_double);
+	a->bench_us[0] = sum / n;
+	a->bench_us[1] = t[n / 2];
+	a->bench_us[2] = t[n - 1];
+	free(t);
+}
+
 static int run_loop(app *a)
 {
+	double bench_at = mono() + 4; /* data loaded by then */
 	struct pollfd pf[3] = {{0, POLLIN, 0}, {a->wake_fd, POLLIN, 0}, {g_sig_pipe[0], POLLIN, 0}};
 	double last_frame = 0, next_tick = 0, next_second = 0, resize_at = -1;
 	int quit = 0, first = 1;
@@ -957,6 +987,10 @@ static int run_loop(app *a)
 			next_tick = now + a->refresh_s;
 			tick_all(a, first);
 			first = 0;
+		}
+		if (a->bench_frames > 0 && now >= bench_at) {
+			bench_frames(a);
+			quit = 1;
 		}
 		v = app_view(a, app_current(a));
 		/* the header redraws every second (clock); the body only when dirty */
@@ -1033,6 +1067,7 @@ int cmd_dash(cli_ctx *ctx, int argc, char **argv)
 		a->backfill_min = o.backfill;
 	if (o.refresh > 0)
 		a->refresh_s = o.refresh;
+	a->bench_frames = o.bench;
 	for (int i = 0; i < S_NSRV; i++)
 		a->srv[i].state = -1, a->srv[i].since = app_now();
 
@@ -1085,6 +1120,10 @@ int cmd_dash(cli_ctx *ctx, int argc, char **argv)
 		app_open(a, view_by_name(o.view), o.exp);
 	run_loop(a);
 	restore_terminal();
+	if (a->bench_frames > 0)
+		fprintf(stderr, "frames %d (%dx%d, view %s): mean %.0f us, p50 %.0f us, max %.0f us\n",
+			a->bench_frames, a->W, a->H, a->views[app_current(a)].ops->name,
+			a->bench_us[0], a->bench_us[1], a->bench_us[2]);
 	worker_stop(a->wk);
 	feed_stop(a->fd);
 	job_free(a->confirm_job);

@@ -220,6 +220,8 @@ struct app {
 	int H, W, too_small;
 	char selected_exp[128];
 	double last_key_at;
+	int bench_frames; /* --bench-frames N: time N full frames, then quit */
+	double bench_us[3]; /* mean, p50, max of the benchmark (µs) */
 };
 
 #define MIN_W 60

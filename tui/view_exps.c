@@ -27,6 +27,7 @@ typedef struct exps_st {
 	int inflight;
 	char err[512];
 	cJSON *reports; /* key → report JSON (`neonblue report KEY --json`) */
+	cJSON *tried;   /* keys whose report was asked for at least once */
 	int rep_inflight;
 	int rep_next;      /* round-robin position over experiments */
 	double rep_off_until; /* report command unavailable: retry later */
@@ -43,6 +44,7 @@ static void exps_init(view *v, app *a)
 	exps_st *s = nb_xcalloc(1, sizeof *s);
 	w_table_init(&s->t, cols, C_NCOLS);
 	s->reports = cJSON_CreateObject();
+	s->tried = cJSON_CreateObject();
 	v->st = s;
 }
 
@@ -52,6 +54,7 @@ static void exps_free(view *v)
 	w_table_done(&s->t);
 	cJSON_Delete(s->data);
 	cJSON_Delete(s->reports);
+	cJSON_Delete(s->tried);
 	free(s);
 }
 
@@ -251,24 +254,34 @@ static void rebuild(exps_st *s, app *a)
 	w_table_update(&s->t);
 }
 
-/* Asks for the reports of the listed (filtered) experiments that have
- * traffic, one child process at a time, round robin. */
-static void request_report(exps_st *s, app *a)
+/* Asks for the report of one listed (filtered) experiment with traffic:
+ * first those never asked for, else the next round robin. One child process
+ * at a time; `chase` only looks at the never-asked ones, so a refill after a
+ * result does not turn into a busy loop. */
+static void request_report(exps_st *s, app *a, int chase)
 {
 	if (s->rep_inflight || app_now() < s->rep_off_until || s->t.nvis == 0)
 		return;
-	for (int tries = 0; tries < s->t.nvis; tries++) {
-		w_row *r = &s->t.rows[s->t.vis[s->rep_next++ % s->t.nvis]];
-		const char *st = r->cells[C_STATUS];
-		if (!strcmp(st, "draft") || !strcmp(st, "archived"))
-			continue;
-		job *j = job_new(J_REPORT, V_EXPS);
-		w_copy(j->arg, sizeof j->arg, "report");
-		w_copy(j->key, sizeof j->key, r->cells[C_KEY]);
-		s->rep_inflight = 1;
-		app_submit(a, j);
+	w_row *pick = NULL;
+	for (int pass = 0; pass < (chase ? 1 : 2) && !pick; pass++)
+		for (int tries = 0; tries < s->t.nvis && !pick; tries++) {
+			w_row *r = &s->t.rows[s->t.vis[s->rep_next++ % s->t.nvis]];
+			const char *st = r->cells[C_STATUS];
+			if (!strcmp(st, "draft") || !strcmp(st, "archived"))
+				continue;
+			if (pass == 0 && cJSON_HasObjectItem(s->tried, r->cells[C_KEY]))
+				continue;
+			pick = r;
+		}
+	if (!pick)
 		return;
-	}
+	job *j = job_new(J_REPORT, V_EXPS);
+	w_copy(j->arg, sizeof j->arg, "report");
+	w_copy(j->key, sizeof j->key, pick->cells[C_KEY]);
+	if (!cJSON_HasObjectItem(s->tried, j->key))
+		cJSON_AddTrueToObject(s->tried, j->key);
+	s->rep_inflight = 1;
+	app_submit(a, j);
 }
 
 static void exps_tick(view *v, app *a)
@@ -278,7 +291,7 @@ static void exps_tick(view *v, app *a)
 		s->inflight = 1;
 		app_submit(a, job_new(J_EXPS, V_EXPS));
 	}
-	request_report(s, a);
+	request_report(s, a, 0);
 }
 
 static void exps_data(view *v, app *a, job *j)
@@ -296,7 +309,7 @@ static void exps_data(view *v, app *a, job *j)
 		j->out = NULL;
 		s->data_at = app_now();
 		rebuild(s, a);
-		request_report(s, a);
+		request_report(s, a, 1);
 	} else if (j->kind == J_REPORT) {
 		s->rep_inflight = 0;
 		if (j->rc) {
@@ -310,9 +323,8 @@ static void exps_data(view *v, app *a, job *j)
 			s->rep_err[0] = '\0';
 			rebuild(s, a);
 		}
-		/* keep going round the experiments (one child at a time) */
-		if (!j->rc || app_now() >= s->rep_off_until)
-			request_report(s, a);
+		/* fill in the experiments never asked for (one child at a time) */
+		request_report(s, a, 1);
 	} else if (j->kind == J_CREATE || j->kind == J_TRANSITION || j->kind == J_EDIT) {
 		manage_result(a, j);
 	}
