@@ -238,6 +238,13 @@ static int absolute(const char *home, char *out, size_t n, nb_err *err)
 		return nb_err_set(err, NB_EINPUT,
 				  "the stack home '%s' is too long (%zu characters, at most 200)",
 				  out, l);
+	/* the path goes into XML, shell-style stack.env lines and libpq conninfo */
+	for (const char *c = out; *c; c++)
+		if (strchr("'\"<>&\\$`", *c) || (unsigned char)*c < 0x20)
+			return nb_err_set(err, NB_EINPUT,
+					  "the stack home '%s' contains '%c'; choose a path "
+					  "without quotes, <, >, &, $, ` or backslashes",
+					  out, *c);
 	return 0;
 }
 

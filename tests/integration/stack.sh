@@ -42,6 +42,8 @@ t_run taken-port-refused 2 "$NB" stack up --home "$H" --pg-port "$busy_port"
 t_match taken-port-message "$T_ERR" "port $busy_port for PostgreSQL \(--pg-port\) is already in use"
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 
+t_run bad-home-refused 2 "$NB" stack up --home "$root/a'b"
+t_match bad-home-says "$T_ERR" "contains '''; choose a path without quotes"
 t_run status-before-up 1 "$NB" stack status --home "$H"
 t_match status-before-up-says "$T_OUT" "supervisor +not running"
 
