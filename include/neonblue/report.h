@@ -1,0 +1,119 @@
+/* report.h — nb_report: analytics (nb_an) + statistics (nb_stats) → one
+ * experiment report, and its renderers (JSON via nb_json, CSV, Markdown).
+ * The JSON is the dashboard's contract: docs/report.md. Reentrant: no
+ * globals; the computing half (nb_report_compute) is pure. */
+#ifndef NEONBLUE_REPORT_H
+#define NEONBLUE_REPORT_H
+
+#include "neonblue/analytics.h"
+#include "neonblue/buf.h"
+#include "neonblue/err.h"
+
+#include <cjson/cJSON.h>
+
+typedef struct nb_report_opts {
+	const char *db;         /* NULL: "neonblue" */
+	const char *experiment; /* key */
+	const char *metric;     /* NULL: every metric of the experiment */
+	long long from, to;     /* unix seconds, 0 = open */
+	const char *event_type; /* NULL or only this event type counts */
+	const char *segment_prop, *segment_value; /* NULL or one segment only */
+	double alpha;           /* 0 → 0.05 */
+	double mde;             /* planned relative minimum detectable effect; 0 → 0.05 */
+	double power;           /* planned power; 0 → 0.8 */
+} nb_report_opts;
+
+/* One variant of one metric. NaN = null in JSON (and for the control: every
+ * comparison field). */
+typedef struct nb_report_result {
+	char variant[NB_AN_KEY_MAX + 1];
+	int is_control;
+	double users;           /* units: users assigned */
+	double count;           /* binomial: converted users; count/sum/ratio: events;
+				   mean: events with a value */
+	double sum;             /* Σ per-user value (binomial: converted users) */
+	double mean, mean_lo, mean_hi; /* rate / mean / ratio with its 95% interval */
+	double diff, diff_lo, diff_hi; /* absolute lift (treatment − control) */
+	double lift, lift_lo, lift_hi; /* relative lift (treatment / control − 1) */
+	double p_value;            /* fixed horizon */
+	double p_value_sequential; /* always valid (mSPRT) */
+	double p_value_adjusted;   /* Holm across metrics (and treatments) */
+	double chance_to_win, expected_loss;
+	nb_an_agg agg;             /* the raw aggregates it came from */
+} nb_report_result;
+
+typedef struct nb_report_metric {
+	char key[NB_AN_KEY_MAX + 1];
+	char kind[16], role[16];
+	int decrease;
+	int nresults; /* one per variant, in variant order */
+	nb_report_result *results;
+	double power_reached; /* for the planned mde at the current smallest arm */
+	double users_planned; /* per arm, for the planned mde and power */
+	double users_needed;  /* more users in total to reach it (0 when reached) */
+} nb_report_metric;
+
+typedef struct nb_report_variant {
+	char key[NB_AN_KEY_MAX + 1];
+	double weight, users;
+	int is_control;
+} nb_report_variant;
+
+typedef struct nb_report {
+	char experiment[NB_AN_KEY_MAX + 1];
+	char status[16];
+	double srm_chi2, srm_df, srm_p_value; /* NaN when fewer than 2 variants have weight */
+	int srm_mismatch;
+	int nvariants;
+	nb_report_variant *variants;
+	int nmetrics;
+	nb_report_metric *metrics;
+	char recommendation[32]; /* ship | keep running | stop for harm | investigate SRM */
+	char reason[256];
+	double users_needed;
+	double alpha, mde, power;
+	long long from, to;
+	char segment[160]; /* "prop=value" or "" */
+} nb_report;
+
+/* Pure: the report from the experiment, users assigned per variant and the
+ * metric aggregates aggs[m * nvariants + v] (nb_an_metrics' layout). */
+int nb_report_compute(const nb_an_experiment *e, const double *users, const nb_an_agg *aggs,
+		      const nb_report_opts *o, nb_report *out, nb_err *err);
+/* Loads, queries and computes (one nb_ch handle; no globals). */
+int nb_report_build(nb_ch *ch, const nb_report_opts *o, nb_report *out, nb_err *err);
+void nb_report_done(nb_report *r);
+
+/* Renderers. The JSON object is documented in docs/report.md; caller deletes. */
+cJSON *nb_report_json(const nb_report *r);
+/* CSV: a header line, then one line per metric × variant. */
+void nb_report_csv(const nb_report *r, nb_buf *b);
+/* Markdown: a title, SRM and recommendation lines, one table per metric. */
+void nb_report_md(const nb_report *r, nb_buf *b);
+
+/* ---- the other analyses, each as a JSON object (docs/report.md) ---- */
+/* funnel: steps, per variant users reaching each step, step and overall
+ * conversion, each step's conversion against control (proportions). */
+cJSON *nb_report_funnel_json(const nb_an_experiment *e, const double *users,
+			     const char *const *steps, int nsteps, long window,
+			     const double *reached);
+/* cohorts: per cohort and variant users and retained share per period, with
+ * the difference against control. */
+cJSON *nb_report_cohorts_json(const nb_an_experiment *e, int period, int nper,
+			      const nb_an_cohort_row *rows, size_t nrows);
+/* revenue: ARPU (Welch against control), revenue per paying user, paying
+ * share (proportions against control), p50/p90/p99. */
+cJSON *nb_report_revenue_json(const nb_an_experiment *e, const char *metric,
+			      const nb_an_revenue *rev);
+/* segments: per segment value the per-variant results of one metric, p of
+ * each treatment against control, Holm-adjusted across segments. */
+cJSON *nb_report_segments_json(const nb_an_experiment *e, int metric, const char *prop,
+			       char *const *values, const nb_an_agg *aggs, int nseg,
+			       double alpha);
+/* A JSON array of objects rendered as a Markdown table (columns = keys of
+ * the first object; nested values as compact JSON). */
+void nb_report_md_table(nb_buf *b, const cJSON *array);
+/* The same as CSV (RFC 4180 quoting). */
+void nb_report_csv_table(nb_buf *b, const cJSON *array);
+
+#endif

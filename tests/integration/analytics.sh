@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# analytics.sh — every nb_an query against a brute-force computation in
+# PostgreSQL (tests/integration/analytics/check.py), plus CLI refusals and the
+# renderers on real data. The same generated rows are loaded into a fresh
+# PostgreSQL database (plain tables: the brute-force side) and, exported from
+# it in PostgreSQL's own text, into a fresh ClickHouse database with the
+# production schema (core/sql/ch/001_init.sql) — with duplicate deliveries and
+# a deleted row that FINAL must collapse.
+# needs: stack
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/t.sh
+NB=${NB:-build/asan/neonblue}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+
+: "${NEONBLUE_HOME:?run through tests/run.sh (needs the shared stack)}"
+. "$NEONBLUE_HOME/stack.env"
+CH=$NEONBLUE_CLICKHOUSE
+DB=nbt_an_$$
+W=$(mktemp -d "${NB_TEST_TMP:-/tmp}/analytics.XXXXXX")
+PGDB="$NEONBLUE_PG dbname=$DB"
+cleanup() {
+	curl -s "$CH" --data-binary "DROP DATABASE IF EXISTS $DB" >/dev/null
+	psql "$NEONBLUE_PG" -Xq -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+chq() { curl -sS --fail-with-body "$CH" --data-binary "$1"; }
+
+# ---- data ----
+python3 tests/integration/analytics/gen.py "$W"
+psql "$NEONBLUE_PG" -Xq -c "CREATE DATABASE $DB" >/dev/null
+psql "$PGDB" -Xq -v ON_ERROR_STOP=1 -f "$W/pg.sql" >/dev/null
+chq "CREATE DATABASE $DB" >/dev/null
+# the production ClickHouse schema, in our database
+sed "s/neonblue\./$DB./g" core/sql/ch/001_init.sql | python3 -c '
+import sys
+sql = sys.stdin.read()
+lines = [l for l in sql.splitlines() if not l.lstrip().startswith("--")]
+for stmt in "\n".join(lines).split(";"):
+    if stmt.strip():
+        print(stmt.strip().replace("\n", " "))
+' | while IFS= read -r stmt; do chq "$stmt" >/dev/null || echo "schema: $stmt"; done
+sed "s/DB\./$DB./g" "$W/ch_defs.sql" | while IFS= read -r stmt; do
+	chq "${stmt%;}" >/dev/null || echo "defs: $stmt"
+done
+export_pg() { # COPY … TO STDOUT in the column order of the ClickHouse table
+	psql "$PGDB" -Xq -c "COPY ($1) TO STDOUT"
+}
+ts="to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), (extract(microseconds FROM %s)::bigint %% 1000000)"
+ev_ts=$(printf "$ts" ts ts)
+as_ts=$(printf "$ts" assigned_at assigned_at)
+export_pg "SELECT experiment, user_id, variant, $as_ts, 'hash', 1, context::text, 1, 0 FROM assignments" \
+	>"$W/assignments.tsv"
+export_pg "SELECT event_id, user_id, type, $ev_ts, value, properties::text, NULL, 1, 0 FROM events" \
+	>"$W/events.tsv"
+# at-least-once: a tenth of the rows delivered again with a later version
+export_pg "SELECT event_id, user_id, type, $ev_ts, value, properties::text, NULL, 2, 0 FROM events
+	   WHERE get_byte(uuid_send(event_id), 0) < 26" >>"$W/events.tsv"
+export_pg "SELECT experiment, user_id, variant, $as_ts, 'hash', 1, context::text, 2, 0
+	   FROM assignments WHERE user_id LIKE '%7'" >>"$W/assignments.tsv"
+# a row created then deleted downstream (absent from PostgreSQL)
+ghost="00000000-0000-0000-0000-00000000abcd	u004	purchase	2026-11-01 00:00:00	0	1000	{\"amount\": 1000}	\\N"
+printf '%s\t1\t0\n%s\t2\t1\n' "$ghost" "$ghost" >>"$W/events.tsv"
+ins() {
+	curl -sS --fail-with-body "$CH/?query=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1]))' "INSERT INTO $DB.$1 FORMAT TabSeparated")" \
+		--data-binary @"$2"
+}
+ins assignments "$W/assignments.tsv"
+ins events "$W/events.tsv"
+n_pg=$(psql "$PGDB" -XAtq -c "SELECT count(*) FROM events")
+n_ch=$(chq "SELECT count() FROM $DB.events FINAL WHERE _deleted = 0")
+t_eq load-events-converge "$n_ch" "$n_pg"
+n_raw=$(chq "SELECT count() FROM $DB.events")
+t_match load-has-duplicates "$n_raw" '^[0-9]+$'
+[ "$n_raw" -gt "$n_pg" ] && t_pass load-duplicates-present || t_fail load-duplicates-present "$n_raw <= $n_pg"
+
+# ---- every query against PostgreSQL ----
+NB=$NB T_SUITE=$T_SUITE python3 tests/integration/analytics/check.py "$PGDB" "$CH" "$DB" "$W" \
+	>"$W/check.out" 2>&1
+cat "$W/check.out"
+T_PASSED=$((T_PASSED + $(grep -c '^PASS ' "$W/check.out")))
+T_FAILED=$((T_FAILED + $(grep -c '^FAIL ' "$W/check.out")))
+if ! grep -q '^PASS ' "$W/check.out"; then t_fail check-ran "check.py produced no results"; fi
+
+# ---- report contract on real data ----
+common=(--clickhouse "$CH" --database "$DB")
+t_run report-json 0 "$NB" report exp_a --json "${common[@]}"
+t_eq report-json-srm-flags-empty-variant "$(jq -r '.srm.mismatch' <<<"$T_OUT")" true
+t_eq report-json-recommendation "$(jq -r '.recommendation' <<<"$T_OUT")" "investigate SRM"
+t_eq report-json-control-nulls \
+	"$(jq -c '[.metrics[].results[] | select(.is_control) | [.lift, .p_value, .chance_to_win]] | unique' <<<"$T_OUT")" \
+	'[[null,null,null]]'
+t_eq report-json-empty-variant-users "$(jq -r '.variants[] | select(.key=="empty") | .users' <<<"$T_OUT")" 0
+t_run report-b-json 0 "$NB" report exp_b --json "${common[@]}"
+t_match report-b-p-values "$(jq -c '[.metrics[].results[] | select(.is_control|not) | .p_value, .p_value_sequential, .p_value_adjusted] | map(. >= 0 and . <= 1) | unique' <<<"$T_OUT")" '^\[true\]$'
+t_run report-md 0 "$NB" report exp_b "${common[@]}"
+t_match report-md-title "$T_OUT" '# Experiment exp_b \(running\)'
+t_match report-md-table "$T_OUT" '\| new \| [0-9]+ \|'
+t_run report-csv 0 "$NB" report exp_b --csv "${common[@]}"
+t_eq report-csv-lines "$(printf '%s\n' "$T_OUT" | wc -l)" 5
+t_run funnel-md 0 "$NB" funnel exp_a --steps view,purchase "${common[@]}"
+t_match funnel-md-table "$T_OUT" '\| step \|'
+t_run cohort-csv 0 "$NB" cohort exp_a --csv "${common[@]}"
+t_match cohort-csv-header "$T_OUT" '^cohort,variant,users,retained'
+
+# ---- refusals ----
+t_run unknown-experiment 2 "$NB" report nope "${common[@]}"
+t_match unknown-experiment-msg "$T_ERR" 'no experiment "nope"'
+t_run unknown-metric 2 "$NB" report exp_a --metric nope "${common[@]}"
+t_run bad-from 2 "$NB" report exp_a --from yesterday "${common[@]}"
+t_match bad-from-msg "$T_ERR" '--from "yesterday"'
+t_run bad-range 2 "$NB" report exp_a --from 2026-11-02 --to 2026-11-01 "${common[@]}"
+t_run bad-segment-prop 2 "$NB" segments exp_a --by "a'b" "${common[@]}"
+t_match bad-segment-prop-msg "$T_ERR" 'not a plain property name'
+t_run funnel-needs-steps 2 "$NB" funnel exp_a "${common[@]}"
+t_run funnel-dup-step 2 "$NB" funnel exp_a --steps view,view "${common[@]}"
+t_run bad-window 2 "$NB" funnel exp_a --steps a,b --window 5x "${common[@]}"
+t_run injection-is-a-value 2 "$NB" report "x' OR 1=1 --" "${common[@]}"
+t_run ch-down 1 "$NB" report exp_a --clickhouse "http://127.0.0.1:$(t_free_port)" --database "$DB"
+t_match ch-down-msg "$T_ERR" 'cannot reach ClickHouse'
+
+t_done
