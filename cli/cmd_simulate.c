@@ -217,6 +217,8 @@ static cJSON *sim_summary(const nb_sim_scenario *sc, const nb_sim_run_opts *ro,
 	cJSON_AddNumberToObject(o, "inserted", (double)st->inserted);
 	cJSON_AddNumberToObject(o, "skipped", (double)st->skipped);
 	cJSON_AddNumberToObject(o, "seconds", st->seconds);
+	cJSON_AddNumberToObject(o, "seconds_assign", st->seconds_assign);
+	cJSON_AddNumberToObject(o, "seconds_events", st->seconds_events);
 	cJSON_AddItemToObject(o, "events_per_second",
 			      nb_json_number_or_null(st->seconds > 0 ? st->events / st->seconds
 								     : NAN));

@@ -108,7 +108,7 @@ nb_sim_gen *nb_sim_gen_new(const nb_sim_scenario *sc, const nb_sim_opts *o)
 		g->o.users = sc->users;
 	if (g->o.cutoff <= 0)
 		g->o.cutoff = g->o.days > 0 ? g->o.start + g->o.days * 86400.0 : INFINITY;
-	g->t = g->o.start;
+	g->t = 0; /* arrivals are kept relative to the start */
 	nb_sim_rng_seed(&g->arrivals, o->seed, 0);
 	g->views = nb_xcalloc((size_t)sc->nexps + 1, sizeof *g->views);
 	for (int i = 0; i < sc->nexps; i++)
@@ -135,8 +135,7 @@ static double gen_arrival(nb_sim_gen *g, long i)
 		double span = g->o.days * 86400.0;
 		nb_sim_rng r;
 		nb_sim_rng_seed(&r, g->o.seed, 3 * (uint64_t)i + 1);
-		return micros(g->o.start + ((double)i + nb_sim_rng_unif(&r)) * span /
-						   (double)g->o.users);
+		return micros(((double)i + nb_sim_rng_unif(&r)) * span / (double)g->o.users);
 	}
 	double rate = g->o.rate > 0 ? g->o.rate : 1000;
 	g->t += -log(1.0 - nb_sim_rng_unif(&g->arrivals)) / rate;
@@ -178,12 +177,12 @@ int nb_sim_gen_next(nb_sim_gen *g, nb_sim_user *u)
 	if (g->o.users > 0 && g->next >= g->o.users)
 		return 0;
 	long i = g->next;
-	double at = gen_arrival(g, i);
-	if (g->o.days <= 0 && g->o.duration > 0 && at - g->o.start >= g->o.duration)
+	double rel = gen_arrival(g, i);
+	if (g->o.days <= 0 && g->o.duration > 0 && rel >= g->o.duration)
 		return 0;
 	g->next++;
 	u->index = i;
-	u->arrival = at;
+	u->arrival = g->o.start + rel;
 	snprintf(u->id, sizeof u->id, "%s-%llu-%07ld", g->sc->user_prefix,
 		 (unsigned long long)g->o.seed, i);
 	nb_sim_rng r;
@@ -203,9 +202,11 @@ void nb_sim_user_done(nb_sim_user *u)
 
 /* ---- events ---- */
 
+/* Times are relative to the start, rounded to whole microseconds there,
+ * so a later start shifts every row by exactly the same amount. */
 struct ev_ctx {
 	nb_sim_rng r;
-	double cutoff;
+	double start, cutoff;
 	nb_sim_events *out;
 };
 
@@ -226,7 +227,7 @@ static void ev_emit(struct ev_ctx *c, const char *type, double ts, int has_value
 {
 	char id[37];
 	ev_uuid(&c->r, id);
-	ts = micros(ts);
+	ts = c->start + micros(ts);
 	if (ts >= c->cutoff)
 		return;
 	nb_sim_events *o = c->out;
@@ -299,16 +300,17 @@ void nb_sim_user_events(const nb_sim_gen *g, const nb_sim_user *u, int variant,
 	const nb_sim_scenario *sc = g->sc;
 	int exp = variant >= 0 ? u->exp : -1;
 	const nb_sim_arm *a = exp >= 0 ? &sc->exps[exp].arms[variant] : &sc->baseline;
-	struct ev_ctx c = {.cutoff = g->o.cutoff, .out = out};
+	struct ev_ctx c = {.start = g->o.start, .cutoff = g->o.cutoff, .out = out};
+	double at = u->arrival - g->o.start;
 	nb_sim_rng_seed(&c.r, g->o.seed, 3 * (uint64_t)u->index + 3);
 	size_t first = out->n;
 	double pconv = nb_sim_user_conversion(sc, exp, variant, u->value);
 	double p_last = a->funnel[0] * a->funnel[1] > 0 ? pconv / (a->funnel[0] * a->funnel[1]) : 0;
-	int bought = ev_first_session(&c, a, p_last, u->arrival);
+	int bought = ev_first_session(&c, a, p_last, at);
 	for (int k = 1; k <= NB_SIM_MAX_DAYS && u->arrival + k * 86400.0 < c.cutoff; k++) {
 		if (nb_sim_rng_unif(&c.r) >= nb_sim_retention(a, k))
 			continue;
-		double t = u->arrival + k * 86400.0 + rng_range(&c.r, 60, 6 * 3600);
+		double t = at + k * 86400.0 + rng_range(&c.r, 60, 6 * 3600);
 		ev_emit(&c, "view", t, 0, 0);
 		ev_extras(&c, a, t);
 		if (bought && nb_sim_rng_unif(&c.r) < a->repeat_purchase)

@@ -318,15 +318,9 @@ static int assign_exp(sim_run *r, int e, nb_err *err)
 	nb_pg_assignment *out = nb_xcalloc((size_t)n + 1, sizeof *out);
 	int rc = 0;
 	if (n) {
-		rc = nb_pg_begin(r->as, err);
-		if (rc == 0)
-			rc = nb_pg_assign_batch(r->as, &r->pgexp[e], n, ids, at, out, err);
+		rc = nb_pg_assign_batch(r->as, &r->pgexp[e], n, ids, at, out, err);
 		if (rc == 0)
 			rc = assign_backdate(r, r->pgexp[e].key, n, us, out, err);
-		if (rc == 0)
-			rc = nb_pg_commit(r->as, err);
-		else
-			nb_pg_rollback(r->as);
 	}
 	for (int i = 0; rc == 0 && i < n; i++) {
 		int v = out[i].in_experiment ? variant_index(&r->sc->exps[e].def, out[i].variant)
@@ -350,9 +344,11 @@ static int assign_exp(sim_run *r, int e, nb_err *err)
 /* Assigns the batch, generates its events into the pending list. */
 static int flush_users(sim_run *r, double horizon, nb_err *err)
 {
+	double t0 = mono_now();
 	for (int e = 0; e < r->sc->nexps; e++)
 		if (assign_exp(r, e, err))
 			return -1;
+	r->st->seconds_assign += mono_now() - t0;
 	nb_sim_events evs = {0};
 	for (int i = 0; i < r->nbatch; i++) {
 		nb_sim_user *u = &r->batch[i];
@@ -397,10 +393,14 @@ static int maybe_write(sim_run *r, int final, nb_err *err)
 		return 0;
 	if (!pace && !final && r->npend < NB_PG_EVENTS_BATCH)
 		return 0;
+	double t0 = mono_now();
 	if (events_add_due(r, pace && !final ? wall_now() : INFINITY, err))
 		return -1;
+	int rc = 0;
 	if (pace || final || r->adds >= 5)
-		return events_commit(r, err);
+		rc = events_commit(r, err);
+	r->st->seconds_events += mono_now() - t0;
+	return rc;
 	return 0;
 }
 
@@ -440,9 +440,14 @@ static int run_loop(sim_run *r, nb_err *err)
 
 static int run_connect(sim_run *r, const nb_config *cfg, nb_err *err)
 {
-	if (!(r->ev = nb_pg_connect(cfg, err)) || !(r->aux = nb_pg_connect(cfg, err)) ||
-	    !(r->as = nb_pg_connect(cfg, err)))
-		return -1;
+	PGconn **cs[3] = {&r->ev, &r->aux, &r->as};
+	for (int i = 0; i < 3; i++) {
+		if (!(*cs[i] = nb_pg_connect(cfg, err)))
+			return -1;
+		/* simulated rows can be regenerated: no flush wait per commit */
+		if (nb_pg_run(*cs[i], "SET synchronous_commit = off", 0, NULL, err))
+			return -1;
+	}
 	r->pgexp = nb_xcalloc((size_t)r->sc->nexps, sizeof *r->pgexp);
 	for (int e = 0; e < r->sc->nexps; e++)
 		if (nb_pg_assign_load(r->as, r->sc->exps[e].def.key, &r->pgexp[e], err))

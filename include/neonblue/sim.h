@@ -186,7 +186,9 @@ typedef struct nb_sim_stats {
 	long users, assigned, dropped, outside;
 	long events, inserted, skipped;
 	long *per_variant; /* [exp][variant] flattened, NB_ASSIGN_MAX_VARIANTS each */
-	double seconds;
+	double seconds;        /* the whole run */
+	double seconds_assign; /* waiting for assignment statements */
+	double seconds_events; /* waiting for the events loader */
 } nb_sim_stats;
 
 /* Creates (or reuses when identical) the scenario's metrics and
