@@ -221,7 +221,7 @@ struct app {
 	char selected_exp[128];
 	double last_key_at;
 	int bench_frames; /* --bench-frames N: time N full frames, then quit */
-	double bench_us[3]; /* mean, p50, max of the benchmark (µs) */
+	double bench_us[4]; /* wall mean, p50, max; CPU per frame (µs) */
 };
 
 #define MIN_W 60

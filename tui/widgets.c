@@ -192,12 +192,15 @@ void w_put(WINDOW *w, int y, int x, int width, const char *s, int pad)
 {
 	if (width <= 0)
 		return;
-	char buf[2048];
-	w_fit(buf, sizeof buf, s, width);
+	char buf[4096];
+	w_fit(buf, sizeof buf - 512, s, width);
+	if (pad) {
+		size_t l = strlen(buf);
+		for (int i = w_strwidth(buf); i < width && l + 1 < sizeof buf; i++)
+			buf[l++] = ' ';
+		buf[l] = '\0';
+	}
 	mvwaddstr(w, y, x, buf);
-	if (pad)
-		for (int i = w_strwidth(buf); i < width; i++)
-			waddch(w, ' ');
 }
 
 /* ------------------------------------------------------------- sparkline */
@@ -579,6 +582,25 @@ void w_table_widths(const w_table *t, int width, int *cw)
 		cw[last] += width - used;
 }
 
+/* Appends s fitted into width columns, aligned, to line (at byte *o). */
+static void cell_into(char *line, size_t n, size_t *o, const char *s, int width, enum w_align al)
+{
+	char buf[1024];
+	w_fit(buf, sizeof buf, s, width);
+	int pad = width - w_strwidth(buf);
+	size_t bl = strlen(buf);
+	if (*o + bl + (size_t)(pad > 0 ? pad : 0) + 2 >= n)
+		return;
+	if (al == W_RIGHT)
+		for (; pad > 0; pad--)
+			line[(*o)++] = ' ';
+	memcpy(line + *o, buf, bl);
+	*o += bl;
+	for (; pad > 0; pad--)
+		line[(*o)++] = ' ';
+	line[*o] = '\0';
+}
+
 static void draw_cell(WINDOW *w, int y, int x, int width, const char *s, enum w_align al)
 {
 	if (width <= 0)
@@ -632,18 +654,21 @@ void w_table_draw(w_table *t, WINDOW *w, int y, int x, int height, int width)
 		}
 		w_row *row = &t->rows[t->vis[vi]];
 		attr_t a = vi == t->sel ? w_attr(R_SELECT) : w_attr(row->role);
-		wattron(w, a);
-		cx = x;
-		for (int i = 0; i < t->ncols && cx < x + width; i++) {
+		/* one string per row: a single waddstr instead of one per cell */
+		char line[4096];
+		size_t o = 0;
+		line[0] = '\0';
+		int first = 1;
+		for (int i = 0; i < t->ncols; i++) {
 			if (!cw[i])
 				continue;
-			int wd = cw[i] < x + width - cx ? cw[i] : x + width - cx;
-			draw_cell(w, y + 1 + r, cx, wd, row->cells[i], t->cols[i].align);
-			cx += cw[i];
-			if (cx < x + width)
-				mvwaddch(w, y + 1 + r, cx, ' ');
-			cx++;
+			if (!first)
+				cell_into(line, sizeof line, &o, " ", 1, W_LEFT);
+			cell_into(line, sizeof line, &o, row->cells[i], cw[i], t->cols[i].align);
+			first = 0;
 		}
+		wattron(w, a);
+		w_put(w, y + 1 + r, x, width, line, 1);
 		wattroff(w, a);
 	}
 }
