@@ -220,50 +220,99 @@ int nb_an_exposure(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, d
 	return 0;
 }
 
-/* The winsorisation caps (NaN where none) of every metric. */
-static int an_caps(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, double *caps,
-		   nb_err *err)
+/* Columns one metric takes in an aggregate row. */
+static size_t an_metric_cols(const nb_an_metric *m)
 {
-	int any = 0;
-	for (int i = 0; i < e->nmetrics; i++) {
-		caps[i] = NAN;
-		any |= an_winsorized(&e->metrics[i]);
-	}
-	if (!any)
-		return 0;
-	nb_buf sql;
-	nb_ch_rows r;
-	nb_buf_init(&sql);
-	int rc = an_sql_caps(&sql, s, e, err);
-	if (!rc)
-		rc = an_rows(ch, &sql, &r, err);
-	nb_buf_done(&sql);
-	if (rc)
-		return -1;
-	for (int i = 0; r.nrows == 1 && i < e->nmetrics; i++)
-		if (an_winsorized(&e->metrics[i]) && an_num(&r, 0, 2 + 2 * (size_t)i) > 0)
-			caps[i] = an_num(&r, 0, 1 + 2 * (size_t)i);
-	nb_ch_rows_done(&r);
-	return 0;
+	return 4 + (an_has_den(m) ? 3 : 0) + (an_winsorized(m) ? 1 : 0);
 }
 
-/* Fills one nb_an_agg per metric from an aggregate row starting at col. */
-static void an_fill_aggs(const nb_an_experiment *e, const nb_ch_rows *r, size_t row, size_t col,
-			 const double *caps, nb_an_agg *out, size_t stride)
+/* Appends the numbers of a ClickHouse array "[1,2.5,3]" to *v. */
+static void an_parse_array(const char *s, double **v, size_t *n, size_t *cap)
 {
+	while (*s && *s != ']') {
+		if (*s == '[' || *s == ',') {
+			s++;
+			continue;
+		}
+		char *end;
+		double x = strtod(s, &end);
+		if (end == s)
+			break;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 1024;
+			*v = nb_xrealloc(*v, *cap * sizeof **v);
+		}
+		(*v)[(*n)++] = x;
+		s = end;
+	}
+}
+
+static int an_dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The cap of winsorised metrics: quantileExact's element (index
+ * floor(level · k), k − 1 at level 1) of the converted users' values pooled
+ * over every row of r; NaN when no user converted or not winsorised. */
+static void an_row_caps(const nb_an_experiment *e, const nb_ch_rows *r, size_t keycols,
+			double *caps)
+{
+	size_t col = keycols;
 	for (int i = 0; i < e->nmetrics; i++) {
+		const nb_an_metric *m = &e->metrics[i];
+		caps[i] = NAN;
+		col += an_metric_cols(m);
+		if (!an_winsorized(m))
+			continue;
+		double *v = NULL;
+		size_t n = 0, cap = 0;
+		for (size_t row = 0; row < r->nrows; row++)
+			an_parse_array(nb_ch_cell(r, row, col - 1), &v, &n, &cap);
+		if (n > 0) {
+			double level = m->winsorize / 100.0;
+			size_t k = level < 1 ? (size_t)(level * (double)n) : n - 1;
+			qsort(v, n, sizeof *v, an_dbl_cmp);
+			caps[i] = v[k < n ? k : n - 1];
+		}
+		free(v);
+	}
+}
+
+/* Fills one nb_an_agg per metric from aggregate row `row` (metric columns
+ * after keycols); winsorised metrics get Σ and Σ² of their capped values. */
+static void an_fill_aggs(const nb_an_experiment *e, const nb_ch_rows *r, size_t row,
+			 size_t keycols, const double *caps, nb_an_agg *out, size_t stride)
+{
+	size_t col = keycols;
+	for (int i = 0; i < e->nmetrics; i++) {
+		const nb_an_metric *m = &e->metrics[i];
 		nb_an_agg *a = &out[(size_t)i * stride];
-		int den = !strcmp(e->metrics[i].kind, "mean") || !strcmp(e->metrics[i].kind, "ratio");
 		a->converted = an_num(r, row, col++);
 		a->events = an_num(r, row, col++);
 		a->sum = an_num(r, row, col++);
 		a->sum_sq = an_num(r, row, col++);
-		if (den) {
+		if (an_has_den(m)) {
 			a->den_sum = an_num(r, row, col++);
 			a->den_sum_sq = an_num(r, row, col++);
 			a->cross = an_num(r, row, col++);
 		}
 		a->cap = caps[i];
+		if (an_winsorized(m)) {
+			double *v = NULL;
+			size_t n = 0, cap = 0;
+			an_parse_array(nb_ch_cell(r, row, col++), &v, &n, &cap);
+			if (!isnan(caps[i])) {
+				a->sum = a->sum_sq = 0;
+				for (size_t k = 0; k < n; k++) {
+					double x = v[k] < caps[i] ? v[k] : caps[i];
+					a->sum += x;
+					a->sum_sq += x * x;
+				}
+			}
+			free(v);
+		}
 	}
 }
 
@@ -286,12 +335,11 @@ int nb_an_metrics(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb
 	nb_buf_init(&sql);
 	int rc = nb_an_exposure(ch, s, e, users, err);
 	if (!rc)
-		rc = an_caps(ch, s, e, caps, err);
-	if (!rc)
-		rc = an_sql_aggregate(&sql, s, e, caps, NULL, err);
+		rc = an_sql_aggregate(&sql, s, e, NULL, err);
 	if (!rc)
 		rc = an_rows(ch, &sql, &r, err);
 	if (!rc) {
+		an_row_caps(e, &r, 1, caps);
 		an_zero_aggs(out, nv * (size_t)e->nmetrics, caps, e->nmetrics, nv);
 		for (size_t i = 0; i < r.nrows; i++) {
 			int v = an_variant_index(e, nb_ch_cell(&r, i, 0));
@@ -378,12 +426,10 @@ int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, i
 		return -1;
 	int n = an_top_segments(&one, &ex, top, values);
 	size_t nv = (size_t)e->nvariants;
-	double cap;
-	int rc = an_caps(ch, s, &one, &cap, err);
+	double cap = NAN;
 	nb_buf sql;
 	nb_buf_init(&sql);
-	if (!rc)
-		rc = an_sql_aggregate(&sql, s, &one, &cap, prop, err);
+	int rc = an_sql_aggregate(&sql, s, &one, prop, err);
 	if (!rc)
 		rc = an_rows(ch, &sql, &r, err);
 	nb_buf_done(&sql);
@@ -395,6 +441,7 @@ int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, i
 		*values = NULL;
 		return -1;
 	}
+	an_row_caps(&one, &r, 2, &cap);
 	*aggs = nb_xcalloc((size_t)n * nv + 1, sizeof **aggs);
 	an_zero_aggs(*aggs, (size_t)n * nv, &cap, 1, 1);
 	for (size_t i = 0; i < ex.nrows; i++) {

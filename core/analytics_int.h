@@ -14,9 +14,9 @@ void an_sql_assignments(nb_buf *b, const nb_an_scope *s, const nb_an_experiment 
 void an_sql_joined(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 		   char *const *types, int ntypes, const char *seg_prop);
 int an_winsorized(const nb_an_metric *m);
-int an_sql_caps(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e, nb_err *err);
+int an_has_den(const nb_an_metric *m);
 int an_sql_aggregate(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-		     const double *caps, const char *seg_prop, nb_err *err);
+		     const char *seg_prop, nb_err *err);
 void an_sql_exposure(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 		     const char *seg_prop);
 void an_sql_series_events(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,

@@ -165,7 +165,7 @@ static void an_sql_user_cols(nb_buf *b, const nb_an_metric *m, int i)
 	}
 }
 
-static int an_has_den(const nb_an_metric *m)
+int an_has_den(const nb_an_metric *m)
 {
 	return !strcmp(m->kind, "mean") || !strcmp(m->kind, "ratio");
 }
@@ -176,7 +176,7 @@ int an_winsorized(const nb_an_metric *m)
 }
 
 int nb_an_sql_metrics(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-		      const double *caps, const char *seg_prop, nb_err *err)
+		      const char *seg_prop, nb_err *err)
 {
 	if (e->nmetrics < 1)
 		return nb_err_set(err, NB_EINPUT, "experiment \"%s\" has no metrics", e->key);
@@ -191,49 +191,28 @@ int nb_an_sql_metrics(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e
 	an_sql_joined(b, s, e, types, ntypes, seg_prop);
 	nb_buf_printf(b, " GROUP BY user_id, variant%s", seg_prop ? ", seg" : "");
 	free(types);
-	(void)caps;
-	return 0;
-}
-
-/* SELECT of the winsorisation caps: one quantileExact per metric (0 for
- * metrics without one) and the number of converted users it was taken over. */
-int an_sql_caps(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e, nb_err *err)
-{
-	nb_buf_puts(b, "SELECT 0");
-	for (int i = 0; i < e->nmetrics; i++) {
-		const nb_an_metric *m = &e->metrics[i];
-		if (an_winsorized(m))
-			nb_buf_printf(b, ", quantileExactIf(%.17g)(x%d, n%d > 0), countIf(n%d > 0)",
-				      m->winsorize / 100.0, i, i, i);
-		else
-			nb_buf_puts(b, ", 0, 0");
-	}
-	nb_buf_puts(b, " FROM (");
-	if (nb_an_sql_metrics(b, s, e, NULL, NULL, err))
-		return -1;
-	nb_buf_puts(b, ")");
 	return 0;
 }
 
 /* The per-variant (and segment) aggregates over the per-user rows. Columns:
- * variant, [seg], then per metric: converted, events, Σx, Σx², [Σd, Σd², Σxd]. */
+ * variant, [seg], then per metric: converted, events, Σx, Σx², [Σd, Σd², Σxd]
+ * (mean, ratio), [the converted users' x as an array] (winsorised metrics:
+ * the cap is a quantile over every row, applied by the caller). */
 int an_sql_aggregate(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-		     const double *caps, const char *seg_prop, nb_err *err)
+		     const char *seg_prop, nb_err *err)
 {
 	nb_buf_printf(b, "SELECT variant%s", seg_prop ? ", seg" : "");
 	for (int i = 0; i < e->nmetrics; i++) {
 		const nb_an_metric *m = &e->metrics[i];
-		char x[64];
-		if (caps && !isnan(caps[i]))
-			snprintf(x, sizeof x, "least(x%d, %.17g)", i, caps[i]);
-		else
-			snprintf(x, sizeof x, "x%d", i);
-		nb_buf_printf(b, ", countIf(n%d > 0), sum(n%d), sum(%s), sum(%s * %s)", i, i, x, x, x);
+		nb_buf_printf(b, ", countIf(n%d > 0), sum(n%d), sum(x%d), sum(x%d * x%d)", i, i, i, i,
+			      i);
 		if (an_has_den(m))
-			nb_buf_printf(b, ", sum(d%d), sum(d%d * d%d), sum(%s * d%d)", i, i, i, x, i);
+			nb_buf_printf(b, ", sum(d%d), sum(d%d * d%d), sum(x%d * d%d)", i, i, i, i, i);
+		if (an_winsorized(m))
+			nb_buf_printf(b, ", groupArrayIf(x%d, n%d > 0)", i, i);
 	}
 	nb_buf_puts(b, " FROM (");
-	if (nb_an_sql_metrics(b, s, e, caps, seg_prop, err))
+	if (nb_an_sql_metrics(b, s, e, seg_prop, err))
 		return -1;
 	nb_buf_printf(b, ") GROUP BY variant%s", seg_prop ? ", seg" : "");
 	return 0;

@@ -144,6 +144,6 @@ int nb_an_revenue_get(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 /* The per-user subquery over the experiment's joined events and
  * assignments that nb_an_metrics aggregates; appended to b. */
 int nb_an_sql_metrics(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-		      const double *caps, const char *seg_prop, nb_err *err);
+		      const char *seg_prop, nb_err *err);
 
 #endif

@@ -123,7 +123,8 @@ def brute_metric(exp, m, scope, seg_by=None):
                     "count(*) OVER () AS k FROM u WHERE n > 0) SELECT x FROM c "
                     "WHERE i = least(floor(%r::float8 * k)::bigint, k - 1)" % level)
         cap = num(rows[0][0]) if rows else None
-    xe = "least(x, %r::float8)" % cap if cap is not None else "x"
+    # winsorisation caps the converted users' values (the others are 0)
+    xe = "CASE WHEN n > 0 THEN least(x, %r::float8) ELSE x END" % cap if cap is not None else "x"
     rows = psql(base + " SELECT %s, variant, count(*), count(*) FILTER (WHERE n > 0), sum(n), "
                 "sum(%s), sum(%s * %s), sum(d), sum(d * d), sum(%s * d) FROM u GROUP BY 1, 2"
                 % ("seg" if seg_by else "''", xe, xe, xe, xe))

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bench_report.sh — `neonblue report` wall time for one experiment (3 metrics:
+# binomial, winsorised sum, ratio) on 1M and 10M events, against the time
+# ClickHouse itself takes for a plain `SELECT variant, count()` over the same
+# rows (events joined to the experiment's assignments, GROUP BY variant) in
+# the same run. Target: report within 3× of that floor and < 1 s at 10M.
+# The rows are generated inside ClickHouse (INSERT … SELECT FROM numbers(),
+# the same columns a TSV load would fill), in a database of its own.
+# Usage: bench/bench_report.sh [EVENTS...]   (default: 1000000 10000000)
+# Uses $NEONBLUE_HOME's stack when one is up, else starts one in a temp dir.
+set -u
+cd "$(dirname "$0")/.."
+NB=${NB:-$PWD/build/neonblue}
+SIZES=("$@")
+[ ${#SIZES[@]} -eq 0 ] && SIZES=(1000000 10000000)
+W=$(mktemp -d /tmp/bench_report.XXXXXX)
+chmod 755 "$W"
+DB=${BENCH_DB:-bench_report_$$}
+own_stack=
+if [ -n "${NEONBLUE_HOME:-}" ] && [ -f "$NEONBLUE_HOME/stack.env" ] &&
+	"$NB" stack status --home "$NEONBLUE_HOME" >/dev/null 2>&1; then
+	HOME_DIR=$NEONBLUE_HOME
+else
+	HOME_DIR=$W/stack
+	own_stack=1
+	"$NB" stack up --home "$HOME_DIR" >"$W/stack.log" 2>&1 || { cat "$W/stack.log"; exit 1; }
+fi
+. "$HOME_DIR/stack.env"
+CH=$NEONBLUE_CLICKHOUSE
+cleanup() {
+	[ -z "${BENCH_KEEP:-}" ] && curl -s "$CH" --data-binary "DROP DATABASE IF EXISTS $DB" >/dev/null
+	[ -n "$own_stack" ] && "$NB" stack down --home "$HOME_DIR" >/dev/null 2>&1
+	rm -rf "$W"
+}
+trap cleanup EXIT
+q() { curl -sS --fail-with-body "$CH" --data-binary "$1"; }
+now() { date +%s.%N; }
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+
+q "CREATE DATABASE $DB" >/dev/null
+sed "s/neonblue\./$DB./g" core/sql/ch/001_init.sql | python3 -c '
+import sys
+lines = [l for l in sys.stdin.read().splitlines() if not l.lstrip().startswith("--")]
+for s in "\n".join(lines).split(";"):
+    if s.strip(): print(s.strip().replace("\n", " "))' | while IFS= read -r s; do q "$s" >/dev/null; done
+for f in core/sql/ch/002_*.sql; do
+	[ -f "$f" ] || continue
+	sed "s/neonblue\./$DB./g" "$f" | python3 -c '
+import sys
+lines = [l for l in sys.stdin.read().splitlines() if not l.lstrip().startswith("--")]
+for s in "\n".join(lines).split(";"):
+    if s.strip(): print(s.strip().replace("\n", " "))' | while IFS= read -r s; do q "$s" >/dev/null; done
+done
+q "INSERT INTO $DB.experiments (key, name, status, seed, hash_version, coverage, owner, created_at, updated_at, version, _version, _deleted) VALUES ('bench', 'bench', 'running', 'bench', 2, 1, '', now(), now(), 1, 1, 0)"
+q "INSERT INTO $DB.variants (experiment, key, name, weight, is_control, config, position, _version, _deleted) VALUES ('bench', 'control', 'control', 0.5, 1, '{}', 0, 1, 0), ('bench', 'treatment', 'treatment', 0.5, 0, '{}', 1, 1, 0)"
+q "INSERT INTO $DB.metrics (key, name, kind, event_types, value_property, direction, winsorize, description, created_at, updated_at, _version, _deleted) VALUES ('conv', 'conv', 'binomial', ['purchase'], NULL, 'increase', NULL, '', now(), now(), 1, 0), ('revenue', 'revenue', 'sum', ['purchase'], NULL, 'increase', 99, '', now(), now(), 1, 0), ('ctr', 'ctr', 'ratio', ['click', 'view'], NULL, 'increase', NULL, '', now(), now(), 1, 0)"
+q "INSERT INTO $DB.experiment_metrics (experiment, metric, role, position, _version, _deleted) VALUES ('bench', 'conv', 'primary', 0, 1, 0), ('bench', 'revenue', 'guardrail', 1, 1, 0), ('bench', 'ctr', 'secondary', 2, 1, 0)"
+
+BASE=1793500000
+loaded=0
+for N in "${SIZES[@]}"; do
+	U=$((N / 10))
+	q "TRUNCATE TABLE $DB.assignments" >/dev/null 2>&1 || q "DROP TABLE IF EXISTS $DB.assignments_x" >/dev/null
+	q "INSERT INTO $DB.assignments SELECT 'bench', concat('u', toString(number)), if(cityHash64(number) % 2 = 0, 'control', 'treatment'), toDateTime($BASE + intDiv(number, 100)), number % 1000000, 'hash', 1, NULL, 1, 0 FROM numbers($U)"
+	t0=$(now)
+	add=$((N - loaded))
+	# events: 10 per user on average; a fifth before assignment (not counted)
+	q "INSERT INTO $DB.events SELECT generateUUIDv4(), concat('u', toString(u)), arrayElement(['view', 'view', 'view', 'click', 'click', 'add_to_cart', 'purchase'], 1 + (h % 7)), toDateTime($BASE + intDiv(u, 100) + toInt64(h % 86400) - 17280), h % 1000000, if(h % 7 = 6, toFloat64(h % 10000) / 100, NULL), NULL, NULL, 1, 0 FROM (SELECT (number + $loaded) % $U AS u, cityHash64(number + $loaded) AS h FROM numbers($add))"
+	loaded=$N
+	t1=$(now)
+	rows=$(q "SELECT count() FROM $DB.events")
+	echo "loaded $rows events, $U users in $(echo "$t1 - $t0" | bc) s"
+	floor=() rep=()
+	for i in 1 2 3; do
+		t0=$(now)
+		q "SELECT variant, count() FROM (SELECT user_id FROM $DB.events) ALL INNER JOIN (SELECT user_id, variant FROM $DB.assignments WHERE experiment = 'bench') USING user_id GROUP BY variant" >/dev/null
+		t1=$(now)
+		floor+=("$(echo "$t1 - $t0" | bc)")
+		t0=$(now)
+		"$NB" report bench --json --clickhouse "$CH" --database "$DB" >"$W/report.json" || exit 1
+		t1=$(now)
+		rep+=("$(echo "$t1 - $t0" | bc)")
+	done
+	f=$(median3 "${floor[@]}")
+	r=$(median3 "${rep[@]}")
+	ratio=$(echo "scale=2; $r / $f" | bc)
+	echo "events=$N  count-group-by floor ${f}s  report ${r}s  ratio ${ratio}x  (medians of 3)"
+	echo "  report: $(jq -c '{srm: .srm.p_value, users: [.variants[].users], conv: [.metrics[0].results[].mean]}' "$W/report.json")"
+done
