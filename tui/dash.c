@@ -926,7 +926,7 @@ static int run_loop(app *a)
 	double bench_at = mono() + 4; /* data loaded by then */
 	struct pollfd pf[3] = {{0, POLLIN, 0}, {a->wake_fd, POLLIN, 0}, {g_sig_pipe[0], POLLIN, 0}};
 	double last_frame = 0, next_tick = 0, next_second = 0, resize_at = -1;
-	int quit = 0, first = 1;
+	int quit = 0, first = 1, key_pending = 0;
 	while (!quit) {
 		double now = mono();
 		view *v = app_view(a, app_current(a));
@@ -960,6 +960,7 @@ static int run_loop(app *a)
 				}
 				if (handle_key(a, (int)wc, r == KEY_CODE_YES) & VF_QUIT)
 					quit = 1;
+				key_pending = 1;
 			}
 			if (pf[0].revents & (POLLHUP | POLLERR))
 				quit = 1;
@@ -1003,9 +1004,13 @@ static int run_loop(app *a)
 		}
 		v = app_view(a, app_current(a));
 		/* the header redraws every second (clock); the body only when dirty */
-		if ((a->dirty_all || v->dirty || now - last_frame >= 1) && now - last_frame >= 0.1) {
+		/* a keypress is answered at once; data updates wait for the next
+		 * 100 ms slot (at most ~10 frames a second however fast the feed) */
+		if (key_pending ||
+		    ((a->dirty_all || v->dirty || now - last_frame >= 1) && now - last_frame >= 0.1)) {
 			render(a);
 			last_frame = now;
+			key_pending = 0;
 		}
 	}
 	return 0;

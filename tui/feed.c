@@ -213,7 +213,12 @@ static rd_kafka_t *consumer_new(feed *f)
 	if (!c || nb_kafka_set(c, "group.id", gid, &err) ||
 	    nb_kafka_set(c, "enable.auto.commit", "false", &err) ||
 	    nb_kafka_set(c, "enable.auto.offset.store", "false", &err) ||
-	    nb_kafka_set(c, "enable.partition.eof", "false", &err)) {
+	    nb_kafka_set(c, "enable.partition.eof", "false", &err) ||
+	    /* bounded prefetch: librdkafka's default (64 MB per partition) would be
+	     * most of the dashboard's memory under a fast feed */
+	    nb_kafka_set(c, "queued.max.messages.kbytes", "2048", &err) ||
+	    nb_kafka_set(c, "queued.min.messages", "2000", &err) ||
+	    nb_kafka_set(c, "fetch.max.bytes", "4194304", &err)) {
 		if (c)
 			rd_kafka_conf_destroy(c);
 		set_status(f, 0, err.msg);

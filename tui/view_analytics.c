@@ -39,6 +39,11 @@ static void an_init_cmd(view *v, const char *cmd)
 {
 	an_st *s = nb_xcalloc(1, sizeof *s);
 	s->cmd = cmd;
+	/* the commands' required flags; `/` replaces them */
+	if (!strcmp(cmd, "funnel"))
+		w_copy(s->extra, sizeof s->extra, "--steps view,add_to_cart,checkout,purchase");
+	else if (!strcmp(cmd, "segments"))
+		w_copy(s->extra, sizeof s->extra, "--by country");
 	v->st = s;
 }
 
@@ -110,7 +115,7 @@ static int draw_funnel(an_st *s, app *a, WINDOW *w, int y, int H, int W)
 	const cJSON *vs = cJSON_GetObjectItemCaseSensitive(s->data, "variants"), *v;
 	if (!cJSON_IsArray(vs))
 		return -1;
-	int barw = W - 60 > 10 ? W - 60 : 10;
+	int barw = W - 66 > 4 ? W - 66 : 4;
 	cJSON_ArrayForEach(v, vs)
 	{
 		const cJSON *steps = cJSON_GetObjectItemCaseSensitive(v, "steps"), *st;
@@ -127,58 +132,77 @@ static int draw_funnel(an_st *s, app *a, WINDOW *w, int y, int H, int W)
 			double u = num(st, "users");
 			if (isnan(first))
 				first = u;
-			double conv = num(st, "conversion");
+			double conv = num(st, "step_conversion");
 			if (isnan(conv))
-				conv = num(st, "rate");
+				conv = num(st, "conversion");
+			double overall = num(st, "overall_conversion");
 			double p = num(st, "p_value");
-			char us[32], cs[16], ps[16], line[200];
+			char us[32], cs[16], os[16], ps[16], line[200];
 			w_fmt_int(us, sizeof us, (long long)u);
 			w_fmt_pct(cs, sizeof cs, conv, 1);
+			w_fmt_pct(os, sizeof os, overall, 1);
 			w_fmt_p(ps, sizeof ps, p);
 			const char *name = str(st, "step")[0] ? str(st, "step") : str(st, "name");
-			snprintf(line, sizeof line, "  %-16.16s %10s %7s p %-8s%s", name, us, cs, ps,
-				 p < 0.05 ? (a->ascii ? "*" : "★") : " ");
-			w_put(w, y, 0, 52, line, 1);
-			w_bar(w, y, 54, barw, first > 0 ? u / first : 0,
-			      p < 0.05 ? R_GOOD : R_ACCENT);
+			snprintf(line, sizeof line, "  %-14.14s %9s step %6s all %6s p %-7s%s", name, us,
+				 cs, os, ps, p < 0.05 ? (a->ascii ? "*" : "★") : " ");
+			w_put(w, y, 0, 62, line, 1);
+			if (W > 66)
+				w_bar(w, y, 64, barw, first > 0 ? u / first : 0,
+				      p < 0.05 ? R_GOOD : R_ACCENT);
 			y++;
 		}
 	}
 	return y;
 }
 
-/* Cohorts: cohorts[] of {cohort, variant, users, retention[] (fractions)}. */
+/* Cohorts: cohorts[] of {cohort, variant, users, rate[] (fractions),
+ * diff_vs_control[]}: one heat map per variant, cohorts as rows. */
 static int draw_cohort(an_st *s, app *a, WINDOW *w, int y, int H, int W)
 {
-	(void)a;
-	const cJSON *cs = cJSON_GetObjectItemCaseSensitive(s->data, "cohorts"), *c;
+	const cJSON *cs = cJSON_GetObjectItemCaseSensitive(s->data, "cohorts"), *c, *d;
 	if (!cJSON_IsArray(cs))
 		return -1;
-	char last_variant[64] = "";
+	char seen[16][64];
+	int nseen = 0;
 	cJSON_ArrayForEach(c, cs)
 	{
+		const char *var = str(c, "variant");
+		int known = 0;
+		for (int i = 0; i < nseen; i++)
+			known |= !strcmp(seen[i], var);
+		if (known || nseen == 16)
+			continue;
+		w_copy(seen[nseen++], sizeof seen[0], var);
 		if (y >= H)
 			break;
-		const cJSON *ret = cJSON_GetObjectItemCaseSensitive(c, "retention");
-		if (!cJSON_IsArray(ret))
-			return -1;
-		if (strcmp(last_variant, str(c, "variant"))) {
-			w_copy(last_variant, sizeof last_variant, str(c, "variant"));
-			wattron(w, w_attr(R_TITLE));
-			w_put(w, y++, 0, W, last_variant, 1);
-			wattroff(w, w_attr(R_TITLE));
+		char hdr[160];
+		snprintf(hdr, sizeof hdr, "%s — share active in period 0, 1, 2… after assignment (%%)%s",
+			 var, a->ascii ? "" : "  ░▒▓█");
+		wattron(w, w_attr(R_TITLE));
+		w_put(w, y++, 0, W, hdr, 1);
+		wattroff(w, w_attr(R_TITLE));
+		cJSON_ArrayForEach(d, cs)
+		{
+			if (strcmp(str(d, "variant"), var) || y >= H)
+				continue;
+			const cJSON *rate = cJSON_GetObjectItemCaseSensitive(d, "rate");
+			if (!cJSON_IsArray(rate))
+				rate = cJSON_GetObjectItemCaseSensitive(d, "retention");
+			if (!cJSON_IsArray(rate))
+				return -1;
+			double vals[64];
+			int n = 0;
+			const cJSON *r;
+			cJSON_ArrayForEach(r, rate) if (n < 64) vals[n++] = cJSON_IsNumber(r) ? r->valuedouble : NAN;
+			char line[64], us[32], day[16];
+			w_fmt_int(us, sizeof us, (long long)num(d, "users"));
+			snprintf(day, sizeof day, "%.10s", str(d, "cohort"));
+			snprintf(line, sizeof line, "  %-10s %7s ", day, us);
+			w_put(w, y, 0, 21, line, 1);
+			int fit = (W - 22) / 5;
+			w_heatmap(w, y, 22, vals, 1, n < fit ? n : fit, 5);
+			y++;
 		}
-		double vals[64];
-		int n = 0;
-		const cJSON *r;
-		cJSON_ArrayForEach(r, ret) if (n < 64) vals[n++] = cJSON_IsNumber(r) ? r->valuedouble : NAN;
-		char line[64], us[32];
-		w_fmt_int(us, sizeof us, (long long)num(c, "users"));
-		snprintf(line, sizeof line, "  %-12.12s %8s ", str(c, "cohort"), us);
-		w_put(w, y, 0, 24, line, 1);
-		int fit = (W - 25) / 5;
-		w_heatmap(w, y, 25, vals, 1, n < fit ? n : fit, 5);
-		y++;
 	}
 	return y;
 }
@@ -239,9 +263,9 @@ static void an_draw(view *v, app *a, WINDOW *w)
 		return;
 	}
 	w_fmt_age(age, sizeof age, app_now() - s->data_at);
-	snprintf(line, sizeof line, "%s %s%s%s  (`neonblue %s %s --json`%s)", s->cmd, s->key,
-		 s->data ? ", data " : "", s->data ? age : "", s->cmd, s->key,
-		 s->inflight ? ", running…" : "");
+	snprintf(line, sizeof line, "%s %s%s%s  (`neonblue %s %s %s`; / sets the flags)%s", s->cmd,
+		 s->key, s->data ? ", data " : "", s->data ? age : "", s->cmd, s->key, s->extra,
+		 s->inflight ? "  running…" : "");
 	wattron(w, w_attr(R_TITLE));
 	w_put(w, 0, 0, W, line, 1);
 	wattroff(w, w_attr(R_TITLE));

@@ -343,15 +343,20 @@ void w_heatmap(WINDOW *w, int y, int x, const double *v, int rows, int cols, int
 		wmove(w, y + r, x);
 		for (int c = 0; c < cols; c++) {
 			double val = v[r * cols + c];
-			char num[16];
-			if (isfinite(val) && cellw >= 4)
-				snprintf(num, sizeof num, "%*.0f", cellw - 1, val * 100);
 			const char *g = w_heat_glyph(val);
 			enum w_role role = !isfinite(val) ? R_DIM : val >= 0.5 ? R_GOOD : R_NORMAL;
 			wattron(w, w_attr(role));
-			for (int i = 0; i < cellw - 1; i++)
+			if (cellw >= 5 && isfinite(val)) {
+				/* shade, then the percentage: readable without colour */
+				char num[16];
+				snprintf(num, sizeof num, "%*.0f ", cellw - 2, val * 100);
 				waddstr(w, g);
-			waddstr(w, " ");
+				waddstr(w, num);
+			} else {
+				for (int i = 0; i < cellw - 1; i++)
+					waddstr(w, g);
+				waddstr(w, " ");
+			}
 			wattroff(w, w_attr(role));
 		}
 	}

@@ -162,6 +162,9 @@ static void heatmap(void)
 	w_heatmap(w, 0, 0, v, 2, 2, 3);
 	CHECK_STR(rowt(w, 0), "## oo");
 	CHECK_STR(rowt(w, 1), "   .."); /* NaN: a blank cell */
+	/* wide cells: the shade and the percentage */
+	w_heatmap(w, 2, 0, v, 1, 2, 5);
+	CHECK_STR(rowt(w, 2), "#100 o 60");
 	delwin(w);
 }
 
