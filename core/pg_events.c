@@ -507,6 +507,42 @@ static int ev_partitions(nb_pg_events_loader *l, const nb_pg_event *evs, size_t 
 	return 0;
 }
 
+static int ev_cmp_id(const void *a, const void *b, void *evs)
+{
+	const nb_pg_event *e = evs;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(e[x].event_id, e[y].event_id);
+	return c ? c : (x > y) - (x < y);
+}
+
+/* Positions of evs sorted by event_id (then position). */
+static size_t *ev_sorted_ids(const nb_pg_event *evs, size_t n)
+{
+	size_t *order = nb_xmalloc(n * sizeof *order);
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	qsort_r(order, n, sizeof *order, ev_cmp_id, (void *)evs);
+	return order;
+}
+
+/* Position in order of the first event with this id, or -1. */
+static long ev_find(const nb_pg_event *evs, const size_t *order, size_t n, const char *id)
+{
+	long lo = 0, hi = (long)n - 1, hit = -1;
+	while (lo <= hi) {
+		long mid = (lo + hi) / 2;
+		int c = strcmp(evs[order[mid]].event_id, id);
+		if (c < 0) {
+			lo = mid + 1;
+		} else {
+			if (!c)
+				hit = mid;
+			hi = mid - 1;
+		}
+	}
+	return hit;
+}
+
 /* keep[i] = 1 for events whose id is neither repeated in this load nor stored. */
 static int ev_mark_new(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n, char *keep,
 		       long *rows, nb_err *err)
@@ -538,16 +574,19 @@ static int ev_mark_new(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
 		if (!r)
 			rc = -1;
 		int stored = r ? PQntuples(r) : 0;
-		/* few hits expected: a linear pass per stored id is fine */
+		size_t *order = stored ? ev_sorted_ids(evs, n) : NULL;
 		for (int row = 0; row < stored; row++) {
-			const char *id = PQgetvalue(r, row, 0);
-			for (size_t i = 0; i < n; i++) {
-				if (keep[i] && !strcmp(evs[i].event_id, id)) {
-					keep[i] = 0;
+			long at = ev_find(evs, order, n, PQgetvalue(r, row, 0));
+			for (; at >= 0 && (size_t)at < n &&
+			       !strcmp(evs[order[at]].event_id, PQgetvalue(r, row, 0));
+			     at++) {
+				if (keep[order[at]]) {
+					keep[order[at]] = 0;
 					(*rows)--;
 				}
 			}
 		}
+		free(order);
 		PQclear(r);
 	}
 	nb_buf_done(&arr);
