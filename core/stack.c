@@ -51,6 +51,10 @@ int nb_stack_load(nb_stack *st, const char *home, nb_err *err)
 	snprintf(st->home, sizeof st->home, "%s", home);
 	ssize_t r = readlink("/proc/self/exe", st->exe, sizeof st->exe - 1);
 	st->exe[r > 0 ? r : 0] = '\0';
+	/* rebuilt while running (make): the new binary at the same path */
+	size_t l = strlen(st->exe), d = strlen(" (deleted)");
+	if (l > d && !strcmp(st->exe + l - d, " (deleted)"))
+		st->exe[l - d] = '\0';
 	st->privileged = geteuid() == 0;
 	char path[NB_PATH_MAX + 64];
 	nb_stack_path(home, path, sizeof path, "stack.conf");
