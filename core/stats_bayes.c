@@ -3,6 +3,7 @@
  * densities for the CDFs (never Monte Carlo). */
 #include "neonblue/stats.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -60,22 +61,44 @@ static void bayes_ch_init(void)
 	}
 }
 
-static double ch_tail_of(const double *v)
+/* True when the interpolant of v on a panel of half-width h is not resolved:
+ * the last two Chebyshev coefficients bound the quadrature error, compared
+ * with TAIL_TOL or, for large values, with the relative rounding floor of
+ * the values (`floor`). */
+static int ch_unresolved(const double *v, double h, double floor)
 {
-	double a = 0, b = 0;
+	double a = 0, b = 0, mx = 0;
 	for (int i = 0; i < CH_P; i++) {
 		a += ch_tail[0][i] * v[i];
 		b += ch_tail[1][i] * v[i];
+		mx = fmax(mx, fabs(v[i]));
 	}
-	return fabs(a) + fabs(b);
+	double tail = h * (fabs(a) + fabs(b));
+	return tail > TAIL_TOL && tail > floor * h * mx;
 }
 
 typedef struct bayes_ctx {
 	size_t k;
 	const nb_stats_bayes_arm *arm;
+	double m[NB_STATS_BAYES_MAX_ARMS], lfm[NB_STATS_BAYES_MAX_ARMS]; /* mean, log f(mean) */
+	/* relative rounding of the densities: the two log terms of bayes_pdf are
+	 * about z·sqrt(a+b) at z sd from the mean and cancel */
+	double floor[NB_STATS_BAYES_MAX_ARMS], floor_max;
 	double F[NB_STATS_BAYES_MAX_ARMS]; /* each CDF at the left end of the next panel */
 	double sum[2 * NB_STATS_BAYES_MAX_ARMS];
 } bayes_ctx;
+
+/* Beta density from its value at the mean:
+ * log f(x) = log f(m) + (a-1) log1p(d/m) + (b-1) log1p(-d/(1-m)), d = x - m,
+ * accurate for parameters in the millions (no large cancelling terms). */
+static double bayes_pdf(const bayes_ctx *c, size_t j, double x)
+{
+	double a = c->arm[j].alpha, b = c->arm[j].beta, m = c->m[j];
+	if (x <= 0 || x >= 1)
+		return nb_stats_beta_pdf(x, a, b);
+	double d = x - m;
+	return exp(c->lfm[j] + (a - 1) * log1p(d / m) + (b - 1) * log1p(-d / (1 - m)));
+}
 
 /* One panel: densities at the nodes, CDFs by spectral integration from the
  * running left-end values, then the 2k integrands
@@ -89,9 +112,8 @@ static int bayes_panel(bayes_ctx *c, double a, double b, int force)
 	double f[NB_STATS_BAYES_MAX_ARMS][CH_P], F[NB_STATS_BAYES_MAX_ARMS][CH_P];
 	for (size_t j = 0; j < k; j++) {
 		for (int i = 0; i < CH_P; i++)
-			f[j][i] = nb_stats_beta_pdf(mid + h * ch_t[i], c->arm[j].alpha,
-						    c->arm[j].beta);
-		if (!force && h * ch_tail_of(f[j]) > TAIL_TOL)
+			f[j][i] = bayes_pdf(c, j, mid + h * ch_t[i]);
+		if (!force && ch_unresolved(f[j], h, c->floor[j]))
 			return -1;
 	}
 	for (size_t j = 0; j < k; j++)
@@ -117,7 +139,8 @@ static int bayes_panel(bayes_ctx *c, double a, double b, int force)
 	}
 	if (!force)
 		for (size_t j = 0; j < k; j++)
-			if (h * ch_tail_of(best[j]) > TAIL_TOL || h * ch_tail_of(loss[j]) > TAIL_TOL)
+			if (ch_unresolved(best[j], h, c->floor_max) ||
+			    ch_unresolved(loss[j], h, c->floor_max))
 				return -1;
 	for (size_t j = 0; j < k; j++) {
 		double sb = 0, sl = 0;
@@ -202,8 +225,9 @@ static int bayes_check(const nb_stats_arm *arms, size_t k, double pa, double pb,
 	if (k > NB_STATS_BAYES_MAX_ARMS)
 		return nb_err_set(err, NB_EINPUT, "variants: at most %d arms, got %zu",
 				  NB_STATS_BAYES_MAX_ARMS, k);
-	if (!isfinite(pa) || !isfinite(pb) || pa <= 0 || pb <= 0)
-		return nb_err_set(err, NB_EINPUT, "prior: both parameters must be positive numbers");
+	if (!isfinite(pa) || !isfinite(pb) || pa < 1 || pb < 1)
+		return nb_err_set(err, NB_EINPUT,
+				  "prior: both parameters must be numbers >= 1 (got [%g, %g])", pa, pb);
 	for (size_t j = 0; j < k; j++) {
 		if (!isfinite(arms[j].n))
 			return nb_err_set(err, NB_EINPUT, "variants[%zu].n: must be a finite number", j);
@@ -239,6 +263,10 @@ int nb_stats_bayes(const nb_stats_arm *arms, size_t k, double prior_a, double pr
 		out[j].alpha = prior_a + arms[j].conversions;
 		out[j].beta = prior_b + arms[j].n - arms[j].conversions;
 		out[j].mean = out[j].alpha / (out[j].alpha + out[j].beta);
+		c.m[j] = out[j].mean;
+		c.lfm[j] = log(nb_stats_beta_pdf(c.m[j], out[j].alpha, out[j].beta));
+		c.floor[j] = DBL_EPSILON * (32 + 16 * sqrt(out[j].alpha + out[j].beta));
+		c.floor_max = fmax(c.floor_max, c.floor[j]);
 	}
 	double br[MAX_BREAKS];
 	size_t nb = bayes_breaks(&c, br);

@@ -92,7 +92,8 @@ typedef struct nb_stats_bayes_arm {
 #define NB_STATS_BAYES_MAX_ARMS 16
 
 /* k arms (2..NB_STATS_BAYES_MAX_ARMS, the first is the control), prior
- * Beta(prior_a, prior_b) (1,1 for uniform). out[k]. */
+ * Beta(prior_a, prior_b), both >= 1 so every density is finite on [0,1]
+ * (1,1 for uniform). out[k]. */
 int nb_stats_bayes(const nb_stats_arm *arms, size_t k, double prior_a, double prior_b,
 		   nb_stats_bayes_arm *out, nb_err *err);
 
