@@ -44,6 +44,7 @@ static const char usage[] =
 	"  --view NAME     start in a view: experiments detail feed funnel cohorts\n"
 	"                  revenue segments health new\n"
 	"  --exp KEY       the experiment the detail views show first\n"
+	"  --filter TEXT   start with the experiment list filtered (as with /)\n"
 	"  --bench-frames N  (benchmark) once data has loaded, time N full frames of\n"
 	"                  the starting view, print the figures after quitting\n"
 	"\n"
@@ -740,7 +741,7 @@ static void dispatch(app *a, job *j)
 /* -------------------------------------------------------------- options */
 
 typedef struct dash_opts {
-	const char *theme, *config, *view, *exp, *colors;
+	const char *theme, *config, *view, *exp, *colors, *filter;
 	int read_only, no_color, ascii, backfill, refresh, bench;
 } dash_opts;
 
@@ -828,6 +829,8 @@ static int parse_opts(int argc, char **argv, dash_opts *o)
 			dst = &o->view;
 		else if (!strcmp(s, "--exp"))
 			dst = &o->exp;
+		else if (!strcmp(s, "--filter"))
+			dst = &o->filter;
 		else if (!strcmp(s, "--colors"))
 			dst = &o->colors;
 		else if (!strcmp(s, "--backfill"))
@@ -1130,6 +1133,11 @@ int cmd_dash(cli_ctx *ctx, int argc, char **argv)
 	if (o.exp)
 		w_copy(a->selected_exp, sizeof a->selected_exp, o.exp);
 	app_open(a, V_EXPS, NULL);
+	if (o.filter) {
+		w_copy(a->input, sizeof a->input, o.filter);
+		apply_filter(a);
+		a->input[0] = '\0';
+	}
 	if (o.view && view_by_name(o.view) != V_EXPS)
 		app_open(a, view_by_name(o.view), o.exp);
 	run_loop(a);

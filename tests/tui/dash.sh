@@ -77,7 +77,7 @@ keys() { TM send-keys -t "$@"; }
 typed() { TM send-keys -t "$1" -l "$2"; }
 
 # ---- home view at 200×50 against the report ----
-start_dash big 200 50 --
+start_dash big 200 50 -- --filter "$P-"
 check home-loads big "$P-a +running"
 keys big / ; typed big "$P-"; keys big Enter
 check home-filtered big "3 experiments +filter: $P-"
@@ -213,7 +213,7 @@ check quit-clean big "EXITED 0"
 grep -q Sanitizer "$W/big.err" && t_fail big-sanitizers "$(head -30 "$W/big.err")"
 
 # ---- 80×24, resize to 60×15 and smaller, and back ----
-start_dash small 80 24 --
+start_dash small 80 24 -- --filter "$P-"
 check small-loads small "$P-a +running"
 check_not small-hides-wide-columns small "Traffic 24h"
 TM resize-window -t small -x 60 -y 15
@@ -226,7 +226,7 @@ keys small C-c
 check ctrl-c-quits small "EXITED 0"
 
 # ---- --read-only refuses every write ----
-start_dash ro 80 24 -- --read-only
+start_dash ro 80 24 -- --read-only --filter "$P-"
 check ro-header ro "read-only"
 keys ro n
 check ro-refuses-new ro "read-only: .*disabled"
@@ -238,7 +238,7 @@ check_not ro-no-form-view ro "Key +\["
 keys ro q
 
 # ---- NO_COLOR: attributes only ----
-start_dash nc 80 24 NO_COLOR=1 --
+start_dash nc 80 24 NO_COLOR=1 -- --filter "$P-"
 check nc-loads nc "$P-a"
 esc=$(TM capture-pane -e -p -t nc)
 if printf '%s' "$esc" | grep -qE $'\e\\[[0-9;]*(3[0-7]|38;|4[0-7]|48;)[0-9;]*m'; then
@@ -251,7 +251,7 @@ keys nc q
 
 # ---- ClickHouse down: the header says so, the dashboard stays up, recovers ----
 port=$(t_free_port)
-start_dash chdown 80 24 -- --clickhouse "http://127.0.0.1:$port"
+start_dash chdown 80 24 -- --filter "$P-" --clickhouse "http://127.0.0.1:$port"
 check ch-down-header chdown "CH ✗ down"
 check ch-down-pg-still-ok chdown "PG ● "
 check ch-down-still-lists chdown "^$P-a +running"
