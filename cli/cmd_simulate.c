@@ -132,7 +132,9 @@ static int sim_resolve(const sim_args *a, const nb_sim_scenario *sc, nb_sim_run_
 		return nb_err_set(err, NB_EINPUT,
 				  "--rate and --days exclude each other (--days spreads --users "
 				  "over the days)");
-	double now = floor((double)time(NULL));
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	double now = (double)ts.tv_sec + floor(ts.tv_nsec / 1e3) / 1e6;
 	if (a->start) {
 		if (nb_pg_event_parse_ts(a->start, &o->start) < 0)
 			return nb_err_set(err, NB_EINPUT, "--start \"%s\" is not an ISO-8601 time",
@@ -140,6 +142,7 @@ static int sim_resolve(const sim_args *a, const nb_sim_scenario *sc, nb_sim_run_
 	} else {
 		o->start = o->days ? floor(now / 86400) * 86400 - o->days * 86400.0 : now;
 	}
+	o->start = floor(o->start * 1e6 + 0.5) / 1e6; /* whole microseconds */
 	if (!o->days && (o->users > 0 || o->duration > 0)) {
 		double span = o->duration > 0 ? o->duration
 					      : (double)o->users / (o->rate > 0 ? o->rate : 1000);

@@ -94,22 +94,34 @@ struct nb_sim_gen {
 	const nb_sim_scenario *sc;
 	nb_sim_opts o;
 	nb_sim_rng arrivals;
+	uint64_t salt; /* the seed mixed with the user prefix */
 	long next;
 	double t;
 	nb_assign_exp *views;
 };
+
+/* FNV-1a 64 of the user prefix: the streams (and so event ids) of two
+ * scenarios with other prefixes never coincide. */
+static uint64_t prefix_salt(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
 
 nb_sim_gen *nb_sim_gen_new(const nb_sim_scenario *sc, const nb_sim_opts *o)
 {
 	nb_sim_gen *g = nb_xcalloc(1, sizeof *g);
 	g->sc = sc;
 	g->o = *o;
+	g->salt = o->seed ^ prefix_salt(sc->user_prefix);
 	if (g->o.days > 0 && g->o.users <= 0)
 		g->o.users = sc->users;
 	if (g->o.cutoff <= 0)
 		g->o.cutoff = g->o.days > 0 ? g->o.start + g->o.days * 86400.0 : INFINITY;
 	g->t = 0; /* arrivals are kept relative to the start */
-	nb_sim_rng_seed(&g->arrivals, o->seed, 0);
+	nb_sim_rng_seed(&g->arrivals, g->salt, 0);
 	g->views = nb_xcalloc((size_t)sc->nexps + 1, sizeof *g->views);
 	for (int i = 0; i < sc->nexps; i++)
 		nb_pg_experiment_assign_view(&sc->exps[i].def, &g->views[i]);
@@ -134,7 +146,7 @@ static double gen_arrival(nb_sim_gen *g, long i)
 	if (g->o.days > 0) { /* stratified over the window: monotone, no gaps */
 		double span = g->o.days * 86400.0;
 		nb_sim_rng r;
-		nb_sim_rng_seed(&r, g->o.seed, 3 * (uint64_t)i + 1);
+		nb_sim_rng_seed(&r, g->salt, 3 * (uint64_t)i + 1);
 		return micros(((double)i + nb_sim_rng_unif(&r)) * span / (double)g->o.users);
 	}
 	double rate = g->o.rate > 0 ? g->o.rate : 1000;
@@ -186,7 +198,7 @@ int nb_sim_gen_next(nb_sim_gen *g, nb_sim_user *u)
 	snprintf(u->id, sizeof u->id, "%s-%llu-%07ld", g->sc->user_prefix,
 		 (unsigned long long)g->o.seed, i);
 	nb_sim_rng r;
-	nb_sim_rng_seed(&r, g->o.seed, 3 * (uint64_t)i + 2);
+	nb_sim_rng_seed(&r, g->salt, 3 * (uint64_t)i + 2);
 	user_attrs(g->sc, &r, u);
 	user_experiment(g, &r, u);
 	return 1;
@@ -302,7 +314,7 @@ void nb_sim_user_events(const nb_sim_gen *g, const nb_sim_user *u, int variant,
 	const nb_sim_arm *a = exp >= 0 ? &sc->exps[exp].arms[variant] : &sc->baseline;
 	struct ev_ctx c = {.start = g->o.start, .cutoff = g->o.cutoff, .out = out};
 	double at = u->arrival - g->o.start;
-	nb_sim_rng_seed(&c.r, g->o.seed, 3 * (uint64_t)u->index + 3);
+	nb_sim_rng_seed(&c.r, g->salt, 3 * (uint64_t)u->index + 3);
 	size_t first = out->n;
 	double pconv = nb_sim_user_conversion(sc, exp, variant, u->value);
 	double p_last = a->funnel[0] * a->funnel[1] > 0 ? pconv / (a->funnel[0] * a->funnel[1]) : 0;
