@@ -56,6 +56,25 @@ typedef struct sink_batch {
 	int64_t stored_ms;
 } sink_batch;
 
+#define SINK_ROUND 512 /* messages taken from librdkafka at once */
+#define SINK_LANES 2   /* threads mapping a round (the main thread is lane 0) */
+
+/* One message of a round, mapped by some lane. */
+typedef struct sink_job {
+	const rd_kafka_message_t *m;
+	int part, table;
+	nb_sink_out r;
+	char *error; /* why it goes to the DLQ, or NULL */
+} sink_job;
+
+/* A mapping lane: its slice of the round and its own row buffers, appended
+ * to the batch in lane order (so each table keeps the messages' order). */
+typedef struct sink_lane {
+	nb_buf *bufs;
+	int *rows;
+	int from, to;
+} sink_lane;
+
 typedef struct sink {
 	const nb_sink_opts *o;
 	volatile sig_atomic_t *stop;
@@ -72,6 +91,16 @@ typedef struct sink {
 	int64_t started_s, last_row_ms, status_ms;
 	char last_gap[512];
 	nb_buf tmp, ptmp;
+	/* mapping lanes */
+	sink_job jobs[SINK_ROUND];
+	int njobs;
+	sink_lane lanes[SINK_LANES];
+	pthread_t lane_thr[SINK_LANES];
+	int nlane_thr;
+	pthread_mutex_t lmu;
+	pthread_cond_t lcv;
+	unsigned lane_gen;
+	int lanes_pending, lanes_quit;
 	/* shared with the store thread, under mu */
 	pthread_t store;
 	int store_started;
@@ -544,6 +573,8 @@ static void sink_gap(sink *s, sink_part *p, int64_t got)
 		 s->last_gap);
 }
 
+/* Phase 1, in order: errors, gaps, offsets, routing; a message to map is
+ * queued as a job of the round. */
 static void sink_message(sink *s, const rd_kafka_message_t *m)
 {
 	const char *topic = rd_kafka_topic_name(m->rkt);
@@ -580,24 +611,134 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 		sink_dlq_send(s, m, topic, s->tmp.data);
 		return;
 	}
-	nb_sink_out r;
-	nb_err err;
-	if (nb_sink_map(&s->schema, p->table, m->payload, m->payload ? m->len : 0,
-			&b->bufs[p->table], &r, &err) < 0) {
-		sink_dlq_send(s, m, topic, err.msg);
-		return;
+	s->jobs[s->njobs++] = (sink_job){.m = m, .part = (int)(p - s->parts), .table = p->table};
+}
+
+/* Phase 2: maps the jobs of one lane into the lane's buffers. */
+static void sink_lane_run(sink *s, sink_lane *l)
+{
+	for (int i = l->from; i < l->to; i++) {
+		sink_job *j = &s->jobs[i];
+		nb_err err;
+		if (nb_sink_map(&s->schema, j->table, j->m->payload, j->m->payload ? j->m->len : 0,
+				&l->bufs[j->table], &j->r, &err) < 0)
+			j->error = nb_xstrdup(err.msg);
+		else if (j->r.kind == NB_SINK_ROWS)
+			l->rows[j->table] += j->r.nrows;
 	}
-	if (r.kind == NB_SINK_TOMBSTONE) {
-		s->tombstones++;
-	} else if (r.kind == NB_SINK_SKIPPED) {
-		s->skipped++;
-		sink_log(s, "skipped op '%c' on %s @%" PRId64 " (not replicated)", r.op, topic,
-			 m->offset);
-	} else {
-		b->buf_rows[p->table] += r.nrows;
-		b->rows += r.nrows;
-		if (r.lsn > p->batch_lsn)
-			p->batch_lsn = r.lsn;
+}
+
+static void *sink_lane_main(void *arg)
+{
+	sink *s = ((void **)arg)[0];
+	sink_lane *l = ((void **)arg)[1];
+	free(arg);
+	unsigned seen = 0;
+	pthread_mutex_lock(&s->lmu);
+	for (;;) {
+		while (s->lane_gen == seen && !s->lanes_quit)
+			pthread_cond_wait(&s->lcv, &s->lmu);
+		if (s->lanes_quit)
+			break;
+		seen = s->lane_gen;
+		pthread_mutex_unlock(&s->lmu);
+		sink_lane_run(s, l);
+		pthread_mutex_lock(&s->lmu);
+		if (--s->lanes_pending == 0)
+			pthread_cond_broadcast(&s->lcv);
+	}
+	pthread_mutex_unlock(&s->lmu);
+	return NULL;
+}
+
+/* Phases 2 and 3: map the round (in parallel when it is big enough), then
+ * append the rows in lane order and account for every job in order. */
+static void sink_map_round(sink *s)
+{
+	int n = s->njobs, lanes = n >= 64 && s->nlane_thr ? 1 + s->nlane_thr : 1;
+	for (int k = 0; k < lanes; k++) {
+		s->lanes[k].from = n * k / lanes;
+		s->lanes[k].to = n * (k + 1) / lanes;
+	}
+	if (lanes > 1) {
+		pthread_mutex_lock(&s->lmu);
+		s->lanes_pending = lanes - 1;
+		s->lane_gen++;
+		pthread_cond_broadcast(&s->lcv);
+		pthread_mutex_unlock(&s->lmu);
+	}
+	sink_lane_run(s, &s->lanes[0]);
+	if (lanes > 1) {
+		pthread_mutex_lock(&s->lmu);
+		while (s->lanes_pending)
+			pthread_cond_wait(&s->lcv, &s->lmu);
+		pthread_mutex_unlock(&s->lmu);
+	}
+	sink_batch *b = s->fill;
+	for (int k = 0; k < lanes; k++)
+		for (int t = 0; t < s->schema.ntables; t++) {
+			sink_lane *l = &s->lanes[k];
+			if (!l->bufs[t].len)
+				continue;
+			nb_buf_append(&b->bufs[t], l->bufs[t].data, l->bufs[t].len);
+			b->buf_rows[t] += l->rows[t];
+			b->rows += l->rows[t];
+			nb_buf_reset(&l->bufs[t]);
+			l->rows[t] = 0;
+		}
+	for (int i = 0; i < n; i++) {
+		sink_job *j = &s->jobs[i];
+		const char *topic = rd_kafka_topic_name(j->m->rkt);
+		if (j->error) {
+			sink_dlq_send(s, j->m, topic, j->error);
+			free(j->error);
+		} else if (j->r.kind == NB_SINK_TOMBSTONE) {
+			s->tombstones++;
+		} else if (j->r.kind == NB_SINK_SKIPPED) {
+			s->skipped++;
+			sink_log(s, "skipped op '%c' on %s @%" PRId64 " (not replicated)", j->r.op,
+				 topic, j->m->offset);
+		} else if (j->r.lsn > s->parts[j->part].batch_lsn) {
+			s->parts[j->part].batch_lsn = j->r.lsn;
+		}
+	}
+	s->njobs = 0;
+}
+
+static void sink_lanes_start(sink *s)
+{
+	for (int k = 0; k < SINK_LANES; k++) {
+		s->lanes[k].bufs = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->lanes[k].bufs);
+		s->lanes[k].rows = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->lanes[k].rows);
+	}
+	for (int k = 1; k < SINK_LANES; k++) {
+		void **arg = nb_xmalloc(2 * sizeof *arg);
+		arg[0] = s;
+		arg[1] = &s->lanes[k];
+		if (pthread_create(&s->lane_thr[k - 1], NULL, sink_lane_main, arg) != 0) {
+			free(arg);
+			break;
+		}
+		s->nlane_thr++;
+	}
+}
+
+static void sink_lanes_stop(sink *s)
+{
+	pthread_mutex_lock(&s->lmu);
+	s->lanes_quit = 1;
+	pthread_cond_broadcast(&s->lcv);
+	pthread_mutex_unlock(&s->lmu);
+	for (int k = 0; k < s->nlane_thr; k++)
+		pthread_join(s->lane_thr[k], NULL);
+	s->nlane_thr = 0;
+	for (int k = 0; k < SINK_LANES; k++) {
+		for (int t = 0; s->lanes[k].bufs && t < s->schema.ntables; t++)
+			nb_buf_done(&s->lanes[k].bufs[t]);
+		free(s->lanes[k].bufs);
+		free(s->lanes[k].rows);
+		s->lanes[k].bufs = NULL;
+		s->lanes[k].rows = NULL;
 	}
 }
 
@@ -788,7 +929,7 @@ static int sink_due(const sink *s)
 static void sink_loop(sink *s)
 {
 	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(s->rk);
-	rd_kafka_message_t *msgs[512];
+	rd_kafka_message_t *msgs[SINK_ROUND];
 	while (!*s->stop) {
 		int wait = 100;
 		if (s->fill->msgs) {
@@ -797,10 +938,12 @@ static void sink_loop(sink *s)
 		}
 		size_t want = sizeof msgs / sizeof *msgs;
 		ssize_t n = rd_kafka_consume_batch_queue(q, wait, msgs, want);
-		for (ssize_t i = 0; i < n; i++) {
+		for (ssize_t i = 0; i < n; i++)
 			sink_message(s, msgs[i]);
+		if (s->njobs)
+			sink_map_round(s);
+		for (ssize_t i = 0; i < n; i++)
 			rd_kafka_message_destroy(msgs[i]);
-		}
 		if (sink_due(s))
 			sink_handoff(s, 0);
 		else if (s->done) {
@@ -834,6 +977,7 @@ static void sink_done(sink *s)
 		rd_kafka_destroy(s->rk);
 	}
 	sink_store_stop(s);
+	sink_lanes_stop(s);
 	if (s->dlq) {
 		rd_kafka_flush(s->dlq, 5000);
 		rd_kafka_destroy(s->dlq);
@@ -854,6 +998,8 @@ static void sink_done(sink *s)
 	nb_buf_done(&s->ptmp);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->lmu);
+	pthread_cond_destroy(&s->lcv);
 }
 
 int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *err)
@@ -879,12 +1025,16 @@ int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *e
 	s.flight = &s.batch[1];
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_cond_init(&s.cv, NULL);
+	pthread_mutex_init(&s.lmu, NULL);
+	pthread_cond_init(&s.lcv, NULL);
 	nb_buf_init(&s.tmp);
 	nb_buf_init(&s.ptmp);
 	snprintf(s.dlq_topic, sizeof s.dlq_topic, "%s.dlq", o.prefix);
 	int rc = sink_ch_open(&s, err);
 	if (rc == 0)
 		rc = sink_kafka_open(&s, err);
+	if (rc == 0)
+		sink_lanes_start(&s);
 	if (rc == 0 && pthread_create(&s.store, NULL, sink_store_main, &s) != 0)
 		rc = nb_err_set(err, NB_ESERVER, "cannot start the store thread");
 	if (rc == 0) {
