@@ -270,7 +270,24 @@ check ch-recovers chdown "CH ● " 20
 keys chdown q
 check ch-quit chdown "EXITED 0"
 
-for s in small ro nc chdown; do
+# ---- the terminal is restored on SIGTERM and on a crash signal ----
+dash_pid() { pgrep -P "$(TM list-panes -t "$1" -F '#{pane_pid}')" | head -1; }
+start_dash term 80 24 -- --filter "$P-"
+check term-loads term "$P-a"
+t_eq term-alternate-screen "$(TM display -p -t term '#{alternate_on}')" 1
+kill -TERM "$(dash_pid term)"
+check term-exits-0 term "EXITED 0"
+t_eq term-restored "$(TM display -p -t term '#{alternate_on}')" 0
+start_dash crash 80 24 ASAN_OPTIONS=handle_segv=0 -- --filter "$P-"
+check crash-loads crash "$P-a"
+kill -SEGV "$(dash_pid crash)"
+check crash-exits-signal crash "EXITED 139"
+t_eq crash-restored "$(TM display -p -t crash '#{alternate_on}')" 0
+TM send-keys -t crash -l 'abc'
+sleep 0.3
+t_match crash-echo-back "$(cap crash)" 'abc' # the tty echoes again: no raw mode left behind
+
+for s in small ro nc chdown term; do
 	grep -q Sanitizer "$W/$s.err" 2>/dev/null && t_fail "$s-sanitizers" "$(head -30 "$W/$s.err")"
 done
 t_done
