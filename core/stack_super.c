@@ -236,7 +236,9 @@ static int reap(const nb_stack *st, struct proc *ps, int n, int stopping)
 				logf_("%s %s", p->c->name, how);
 				break;
 			}
-			if (nb_stack_now() - p->healthy_since > 60 && p->healthy_since > 0)
+			/* one that had come up and answered is back in 0.5 s; one
+			 * that dies before answering backs off 1, 2, 4 … 30 s */
+			if (p->healthy_since > 0)
 				p->fails = 0;
 			p->fails++;
 			double d = backoff(p->fails);
@@ -268,12 +270,11 @@ static void check_health(const nb_stack *st, struct proc *p, double now)
 	if (ok && !p->healthy) {
 		logf_("%s answers (pid %d, %.1f s after start)", p->c->name, (int)p->pid,
 		      now - p->started_at);
-		p->healthy_since = now;
+		if (!p->healthy_since)
+			p->healthy_since = now; /* answered since this start */
 	} else if (!ok && p->healthy) {
 		logf_("%s stopped answering: %s", p->c->name, why);
 	}
-	if (ok && p->healthy_since > 0 && now - p->healthy_since > 60)
-		p->fails = 0;
 	p->healthy = ok;
 }
 

@@ -131,6 +131,14 @@ sleep 0.3
 wait_healthy 30
 t_match kafka-restarted-same-port "$(kcat -L -b "$kafka" -m 5 2>&1)" "broker 1 at $kafka"
 t_eq kafka-restarts-counted "$(json_get kafka restarts)" 1
+# killed again once it answered: back at once, no growing backoff
+sleep 1.2 # one health check sees it answer
+kill -9 "$(json_get kafka pid)"
+start=$SECONDS
+sleep 0.3
+wait_healthy 30
+t_match kafka-second-restart-quick "$((SECONDS - start))" '^[0-4]$'
+t_eq kafka-restarts-counted-again "$(json_get kafka restarts)" 2
 
 # ---- a dead supervisor: stale pid file, orphans stopped, up starts afresh ----
 sup=$(cat "$H/run/supervisor.pid")
