@@ -117,7 +117,7 @@ static void stats_welch_core(double nc, double mc, double vc, double nt, double 
 		if (o->p_value > 1)
 			o->p_value = 1;
 	}
-	o->t_crit_975 = isnan(o->df) ? NAN : gsl_cdf_tdist_Pinv(0.975, o->df);
+	o->t_crit_975 = isnan(o->df) ? NAN : nb_stats_t_ppf(0.975, o->df);
 	o->ci95_lower = o->diff - o->t_crit_975 * o->se;
 	o->ci95_upper = o->diff + o->t_crit_975 * o->se;
 }

@@ -22,6 +22,8 @@
 
 /* Upper tail of Student's t, P(T > t), at real (non-integer) df > 0. */
 double nb_stats_t_sf(double t, double df);
+/* Quantile of Student's t at real df: P(T <= x) = p. */
+double nb_stats_t_ppf(double p, double df);
 /* Regularised incomplete beta I_x(a,b) and its complement 1 - I_x(a,b),
  * accurate also for a, b in the tens of millions. */
 void nb_stats_beta_cdf(double x, double a, double b, double *p, double *q);
