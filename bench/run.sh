@@ -9,6 +9,7 @@ status=0
 for b in build/bench/bench_* bench/*.sh; do
 	[ -e "$b" ] || continue
 	[ "$(basename "$b")" = run.sh ] && continue
+	[[ "$b" == *.d ]] && continue # make's dependency files
 	[ -n "$pat" ] && [[ "$b" != *$pat* ]] && continue
 	echo "== $(basename "$b")"
 	if [[ "$b" == *.sh ]]; then bash "$b" || status=1; else "$b" || status=1; fi

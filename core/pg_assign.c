@@ -9,6 +9,11 @@
 #include <string.h>
 
 #define PGA_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* The stored row of one user, as a subquery the planner cannot flatten: one
+ * primary-key probe per user however large the experiment (a plain join or
+ * = ANY() may scan every row of the experiment when statistics lag). */
+#define PGA_STORED(user) \
+	"(SELECT * FROM assignments x WHERE x.experiment = $1 AND x.user_id = " user " LIMIT 1)"
 
 int nb_pg_assign_load(PGconn *conn, const char *key, nb_pg_experiment *out, nb_err *err)
 {
@@ -115,9 +120,9 @@ static int pga_read_stored(PGconn *conn, const char *exp, struct pga_batch *bt, 
 	if (k) {
 		const char *p[2] = {exp, arr.data};
 		PGresult *r = nb_pg_exec(conn,
-					 "SELECT user_id, variant, source, " PGA_TS("assigned_at")
-					 " FROM assignments WHERE experiment = $1"
-					 " AND user_id = ANY($2::text[])",
+					 "SELECT a.user_id, a.variant, a.source, " PGA_TS("a.assigned_at")
+					 " FROM unnest($2::text[]) AS w(u) CROSS JOIN LATERAL "
+					 PGA_STORED("w.u") " a",
 					 2, p, err);
 		if (!r)
 			rc = -1;
@@ -190,8 +195,8 @@ static int pga_upsert(PGconn *conn, const nb_pg_experiment *e, struct pga_batch 
 		" RETURNING user_id, variant, source, assigned_at)"
 		" SELECT user_id, variant, source, " PGA_TS("assigned_at") ", true FROM ins"
 		" UNION ALL"
-		" SELECT user_id, variant, source, " PGA_TS("assigned_at") ", false"
-		" FROM assignments WHERE experiment = $1 AND user_id = ANY($6::text[])",
+		" SELECT a.user_id, a.variant, a.source, " PGA_TS("a.assigned_at") ", false"
+		" FROM unnest($6::text[]) AS w(u) CROSS JOIN LATERAL " PGA_STORED("w.u") " a",
 		6, p, err);
 	if (!r)
 		return -1;
