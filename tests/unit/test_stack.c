@@ -1,0 +1,169 @@
+/* test_stack.c — nb_stack pieces that need no database server: stack.conf,
+ * home checks, status of a stopped stack, port choice, the Kafka host on a
+ * fixed port. (tests/integration/stack.sh runs the real stack.) */
+#include "nbtest.h"
+#include "../../core/stack_int.h"
+#include "neonblue/stack.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmp[256];
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static void conf_is_read(void)
+{
+	char p[512];
+	snprintf(p, sizeof p, "%s/stack.conf", tmp);
+	write_text(p, "# c\nPG_PORT=20001\nCLICKHOUSE_HTTP_PORT=20002\nCLICKHOUSE_TCP_PORT=20003\n"
+		      "KAFKA_PORTS=20004,20005\n");
+	nb_stack st;
+	nb_err err;
+	nb_err_clear(&err);
+	CHECK_INT(nb_stack_load(&st, tmp, &err), 0);
+	CHECK_INT(st.pg_port, 20001);
+	CHECK_INT(st.ch_http_port, 20002);
+	CHECK_INT(st.ch_tcp_port, 20003);
+	CHECK_INT(st.kafka_brokers, 2);
+	CHECK_INT(st.kafka_ports[0], 20004);
+	CHECK_INT(st.kafka_ports[1], 20005);
+	CHECK_STR(st.home, tmp);
+	CHECK(strstr(st.exe, "test_stack") != NULL);
+	unlink(p);
+}
+
+static void relative_home_refused(void)
+{
+	nb_stack st;
+	nb_err err;
+	nb_err_clear(&err);
+	CHECK_INT(nb_stack_load(&st, "some/dir", &err), -1);
+	CHECK_INT(err.code, NB_EINPUT);
+	CHECK(strstr(err.msg, "'some/dir' must be an absolute path") != NULL);
+}
+
+static void unsafe_home_refused(void)
+{
+	nb_stack_status s;
+	nb_err err;
+	nb_err_clear(&err);
+	char home[300];
+	snprintf(home, sizeof home, "%s/x<y", tmp);
+	CHECK_INT(nb_stack_up(home, NULL, NULL, &s, &err), -1);
+	CHECK_INT(err.code, NB_EINPUT);
+	CHECKF(strstr(err.msg, "contains '<'") != NULL, "message: %s", err.msg);
+	CHECK(access(home, F_OK) != 0); /* nothing created */
+}
+
+static void stopped_stack_status(void)
+{
+	nb_stack_status s;
+	nb_err err;
+	nb_err_clear(&err);
+	CHECK_INT(nb_stack_status_get(tmp, &s, &err), 0);
+	CHECK_INT(s.supervisor_pid, 0);
+	CHECK_INT(s.n, nb_stack_ncomponents);
+	CHECK(s.n >= 3);
+	CHECK(!nb_stack_status_ok(&s));
+	cJSON *j = nb_stack_status_json(tmp, &s);
+	CHECK(cJSON_IsArray(j));
+	CHECK_INT(cJSON_GetArraySize(j), s.n + 1);
+	cJSON *first = cJSON_GetArrayItem(j, 0);
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(first, "name")), "supervisor");
+	const char *names[] = {"kafka", "postgresql", "clickhouse"};
+	for (int i = 0; i < 3; i++) {
+		cJSON *c = cJSON_GetArrayItem(j, i + 1);
+		CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(c, "name")), names[i]);
+		CHECK(cJSON_IsNull(cJSON_GetObjectItem(c, "pid")));
+		CHECK(cJSON_IsFalse(cJSON_GetObjectItem(c, "healthy")));
+		CHECK(cJSON_IsString(cJSON_GetObjectItem(c, "endpoint")));
+		CHECK(cJSON_IsNumber(cJSON_GetObjectItem(c, "restarts")));
+	}
+	cJSON_Delete(j);
+}
+
+static void ports_below_ephemeral_range(void)
+{
+	int lo = 32768, hi = 60999;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		CHECK_INT(fscanf(f, "%d %d", &lo, &hi), 2);
+		fclose(f);
+	}
+	for (int i = 0; i < 20; i++) {
+		int p = nb_stack_pick_port();
+		CHECKF(p > 0 && (lo - 1 - 15000 < 1000 || p < lo), "port %d (ephemeral from %d)", p,
+		       lo);
+		CHECK(nb_stack_port_free(p));
+	}
+}
+
+static pid_t serve_kafka(int port)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		nb_err err;
+		nb_err_clear(&err);
+		int rc = nb_stack_kafka_serve(&port, 1, &err);
+		if (rc)
+			fprintf(stderr, "kafka host: %s\n", err.msg);
+		_exit(rc ? 3 : 0);
+	}
+	return pid;
+}
+
+static void kafka_on_fixed_port(void)
+{
+	int port = nb_stack_pick_port();
+	pid_t pid = serve_kafka(port);
+	int up = 0;
+	for (int i = 0; i < 200 && !up; i++) {
+		up = nb_stack_tcp_probe(port, 200) == 0;
+		if (!up)
+			nb_stack_sleep_ms(50);
+	}
+	CHECKF(up, "the mock cluster does not listen on the asked port %d", port);
+	CHECK(!nb_stack_port_free(port));
+	/* a second host on the same port says so and exits */
+	pid_t second = serve_kafka(port);
+	int st = 0;
+	waitpid(second, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+	/* stops cleanly on SIGTERM */
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+	CHECK(nb_stack_tcp_probe(port, 200) != 0);
+}
+
+int main(void)
+{
+	nbt_suite = "stack_unit";
+	snprintf(tmp, sizeof tmp, "/tmp/nbstack.XXXXXX");
+	if (!mkdtemp(tmp)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(conf_is_read);
+	RUN(relative_home_refused);
+	RUN(unsafe_home_refused);
+	RUN(stopped_stack_status);
+	RUN(ports_below_ephemeral_range);
+	RUN(kafka_on_fixed_port);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		perror("rm");
+	return NBT_DONE();
+}
