@@ -153,7 +153,7 @@ typedef struct sim_run {
 	PGconn *ev, *aux, *as;
 	nb_pg_experiment *pgexp; /* loaded for assignment, per scenario experiment */
 	nb_sim_user *batch;
-	int nbatch;
+	int nbatch, batch_max; /* about NB_PG_ASSIGN_BATCH users per experiment */
 	sim_pending *pend; /* generated, not yet due (paced) or not yet added */
 	size_t npend, cappend;
 	nb_pg_events_loader *loader;
@@ -427,7 +427,7 @@ static int run_loop(sim_run *r, nb_err *err)
 		}
 		r->batch[r->nbatch++] = u;
 		r->st->users++;
-		if (r->nbatch == NB_PG_ASSIGN_BATCH) {
+		if (r->nbatch == r->batch_max) {
 			if (flush_users(r, r->o->pace ? wall_now() + 3600 : INFINITY, err) ||
 			    maybe_write(r, 0, err))
 				return -1;
@@ -463,7 +463,8 @@ int nb_sim_run(const nb_config *cfg, const nb_sim_scenario *sc, const nb_sim_run
 	sim_run r = {.sc = sc, .o = o, .st = st};
 	double t0 = mono_now();
 	r.last_commit = t0;
-	r.batch = nb_xcalloc(NB_PG_ASSIGN_BATCH, sizeof *r.batch);
+	r.batch_max = NB_PG_ASSIGN_BATCH * (sc->nexps < 8 ? sc->nexps : 8);
+	r.batch = nb_xcalloc((size_t)r.batch_max, sizeof *r.batch);
 	int rc = run_connect(&r, cfg, err);
 	if (rc == 0) {
 		r.gen = nb_sim_gen_new(sc, &o->gen);
