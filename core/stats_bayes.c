@@ -82,7 +82,9 @@ typedef struct bayes_ctx {
 	const nb_stats_bayes_arm *arm;
 	double m[NB_STATS_BAYES_MAX_ARMS], lfm[NB_STATS_BAYES_MAX_ARMS]; /* mean, log f(mean) */
 	/* relative rounding of the densities: the two log terms of bayes_pdf are
-	 * about z·sqrt(a+b) at z sd from the mean and cancel */
+	 * about z·sqrt(a+b) at z sd from the mean and cancel; and x itself is
+	 * known to eps·x, which moves log f by eps·x·|d log f/dx| ~ 8 eps x/sd
+	 * (1e-8 for a posterior within 1e-7 of 1: the limit of doubles there) */
 	double floor[NB_STATS_BAYES_MAX_ARMS], floor_max;
 	double F[NB_STATS_BAYES_MAX_ARMS]; /* each CDF at the left end of the next panel */
 	double sum[2 * NB_STATS_BAYES_MAX_ARMS];
@@ -170,10 +172,10 @@ static void bayes_integrate(bayes_ctx *c, const double *br, size_t nb)
 		st[top++] = (bayes_item){br[i - 1], br[i], 0};
 	while (top > 0) {
 		bayes_item it = st[--top];
-		int force = it.depth >= MAX_DEPTH || top + 2 > MAX_STACK;
+		double m = 0.5 * (it.a + it.b);
+		int force = it.depth >= MAX_DEPTH || top + 2 > MAX_STACK || m <= it.a || m >= it.b;
 		if (bayes_panel(c, it.a, it.b, force) == 0)
 			continue;
-		double m = 0.5 * (it.a + it.b);
 		st[top++] = (bayes_item){m, it.b, it.depth + 1};
 		st[top++] = (bayes_item){it.a, m, it.depth + 1};
 	}
@@ -265,7 +267,9 @@ int nb_stats_bayes(const nb_stats_arm *arms, size_t k, double prior_a, double pr
 		out[j].mean = out[j].alpha / (out[j].alpha + out[j].beta);
 		c.m[j] = out[j].mean;
 		c.lfm[j] = log(nb_stats_beta_pdf(c.m[j], out[j].alpha, out[j].beta));
-		c.floor[j] = DBL_EPSILON * (32 + 16 * sqrt(out[j].alpha + out[j].beta));
+		double a = out[j].alpha, b = out[j].beta;
+		double sd = sqrt(a * b / ((a + b) * (a + b) * (a + b + 1)));
+		c.floor[j] = DBL_EPSILON * (32 + 16 * sqrt(a + b) + 8 * c.m[j] / sd);
 		c.floor_max = fmax(c.floor_max, c.floor[j]);
 	}
 	double br[MAX_BREAKS];
