@@ -31,12 +31,13 @@ static const char *pg_bindir(void)
 	return dirs[0];
 }
 
-/* The unix socket directory, or "" when the path would be too long for one. */
+/* The unix socket directory: HOME/pg/run, or /tmp when that path is too long
+ * for a socket (the socket's name carries the port, so stacks do not clash). */
 static void pg_sockdir(const nb_stack *st, char *out, size_t n)
 {
 	nb_stack_path(st->home, out, n, "pg/run");
 	if (strlen(out) + sizeof "/.s.PGSQL.65535" > 107)
-		out[0] = '\0';
+		snprintf(out, n, "/tmp");
 }
 
 static void pg_argv(const nb_stack *st, nb_stack_argv *a)
