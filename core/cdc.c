@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *const nb_cdc_tables[] = {"experiments", "variants", "metrics", "experiment_metrics",
-				     "assignments", "events",	NULL};
+const char *const nb_cdc_tables[] = {"experiments", "variants", "metrics",   "experiment_metrics",
+				     "assignments", "events",	"audit_log", NULL};
 
 #define PG_OPTIONS "-c datestyle=ISO -c timezone=UTC -c extra_float_digits=3"
 #define SNAPSHOT_MARK "neonblue cdc: snapshot complete for slot "
@@ -38,6 +38,7 @@ typedef struct cdc_tx {
 typedef struct cdc_entry {
 	uint64_t lsn;
 	int64_t msgs, bytes;
+	int64_t last_offset; /* Kafka offset of its last message */
 } cdc_entry;
 
 typedef struct cdc_tp {
@@ -46,7 +47,10 @@ typedef struct cdc_tp {
 	cdc_entry *q;
 	int head, n, cap;
 	int64_t msgs, bytes;
-	uint64_t sink_lsn;
+	uint64_t sink_lsn;   /* highest source.lsn the sink stored from here */
+	int64_t sink_next;   /* every offset below it is in ClickHouse */
+	int64_t first_next;  /* sink_next when first seen (-1: not yet) */
+	int offsets_current; /* sink_next moved since: it counts this Kafka's offsets */
 } cdc_tp;
 
 typedef struct cdc {
@@ -69,6 +73,7 @@ typedef struct cdc {
 	int snapshot_pending; /* the snapshot rows of a new slot are not yet safe */
 	uint64_t snapshot_lsn;
 	uint64_t changes, messages, acked;
+	int64_t inflight_msgs, inflight_bytes; /* produced, no delivery report yet */
 	char state[256];
 	nb_change ch;
 	struct cdc_pk {
@@ -196,10 +201,11 @@ static cdc_tp *tp_get(cdc *c, const char *topic, int32_t partition)
 	memset(t, 0, sizeof *t);
 	t->topic = nb_xstrdup(topic);
 	t->partition = partition;
+	t->first_next = -1;
 	return t;
 }
 
-static void tp_push(cdc_tp *t, uint64_t lsn, int64_t bytes)
+static void tp_push(cdc_tp *t, uint64_t lsn, int64_t bytes, int64_t offset)
 {
 	t->msgs++;
 	t->bytes += bytes;
@@ -207,6 +213,7 @@ static void tp_push(cdc_tp *t, uint64_t lsn, int64_t bytes)
 		cdc_entry *e = &t->q[(t->head + t->n - 1) % t->cap];
 		e->msgs++;
 		e->bytes += bytes;
+		e->last_offset = offset;
 		return;
 	}
 	if (t->n == t->cap) {
@@ -219,13 +226,22 @@ static void tp_push(cdc_tp *t, uint64_t lsn, int64_t bytes)
 		t->cap = ncap;
 		t->head = 0;
 	}
-	t->q[(t->head + t->n++) % t->cap] = (cdc_entry){lsn, 1, bytes};
+	t->q[(t->head + t->n++) % t->cap] = (cdc_entry){lsn, 1, bytes, offset};
 }
 
-/* Drops the entries ClickHouse holds (lsn <= what the sink committed). */
+/* Drops the entries ClickHouse holds. A lower LSN than the sink's highest is
+ * stored (partitions are produced in LSN order); the same LSN (one snapshot,
+ * one big transaction) only up to the sink's next offset, and only once that
+ * offset is known to count this Kafka's messages, not a lost one's. */
+static int entry_stored(const cdc_tp *t, const cdc_entry *e)
+{
+	return e->lsn < t->sink_lsn ||
+	       (e->lsn == t->sink_lsn && t->offsets_current && e->last_offset < t->sink_next);
+}
+
 static void tp_pop_stored(cdc_tp *t)
 {
-	while (t->n && t->q[t->head].lsn <= t->sink_lsn) {
+	while (t->n && entry_stored(t, &t->q[t->head])) {
 		t->msgs -= t->q[t->head].msgs;
 		t->bytes -= t->q[t->head].bytes;
 		t->head = (t->head + 1) % t->cap;
@@ -238,6 +254,8 @@ static void tps_clear(cdc *c)
 	for (int i = 0; i < c->ntps; i++) {
 		c->tps[i].n = c->tps[i].head = 0;
 		c->tps[i].msgs = c->tps[i].bytes = 0;
+		c->tps[i].first_next = -1;
+		c->tps[i].offsets_current = 0;
 	}
 }
 
@@ -246,6 +264,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	(void)rk;
 	cdc *c = opaque;
 	cdc_tx *tx = m->_private;
+	c->inflight_msgs--;
+	c->inflight_bytes -= (int64_t)(m->len + m->key_len);
 	if (m->err) {
 		if (!c->kafka_failed)
 			snprintf(c->kafka_why, sizeof c->kafka_why,
@@ -260,7 +280,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	 * confirmed; tombstones and truncates are not stored there. */
 	if (c->embedded && m->key && m->payload)
 		tp_push(tp_get(c, rd_kafka_topic_name(m->rkt), m->partition), tx->commit_lsn,
-			(int64_t)(m->len + m->key_len));
+			(int64_t)(m->len + m->key_len), m->offset);
 }
 
 static void on_kafka_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
@@ -297,6 +317,7 @@ static void producer_close(cdc *c, int flush_ms)
 	rd_kafka_poll(c->rk, 0);
 	rd_kafka_destroy(c->rk);
 	c->rk = NULL;
+	c->inflight_msgs = c->inflight_bytes = 0;
 }
 
 static int producer_open(cdc *c, nb_err *err)
@@ -394,6 +415,11 @@ static void read_progress(cdc *c)
 			cdc_tp *t = &c->tps[k];
 			if (t->partition == p[i].partition && !strcmp(t->topic, p[i].topic)) {
 				t->sink_lsn = p[i].lsn;
+				if (t->first_next < 0)
+					t->first_next = p[i].next_offset;
+				else if (p[i].next_offset != t->first_next)
+					t->offsets_current = 1;
+				t->sink_next = p[i].next_offset;
 				tp_pop_stored(t);
 			}
 		}
@@ -407,18 +433,23 @@ static int window_full(cdc *c)
 {
 	if (!c->embedded)
 		return 0;
-	for (int i = 0; i < c->ntps; i++) {
-		cdc_tp *t = &c->tps[i];
-		if (t->msgs >= c->o->window_msgs || t->bytes >= c->o->window_bytes) {
+	/* Messages not yet acknowledged may all land in any one partition. */
+	for (int i = 0; i <= c->ntps; i++) {
+		cdc_tp none = {.topic = "(not yet acknowledged)", .partition = -1};
+		cdc_tp *t = i < c->ntps ? &c->tps[i] : &none;
+		int64_t msgs = t->msgs + c->inflight_msgs, bytes = t->bytes + c->inflight_bytes;
+		if (msgs >= c->o->window_msgs || bytes >= c->o->window_bytes) {
 			if (!c->waiting_since)
 				c->waiting_since = now_ms();
 			if (now_ms() - c->waiting_since > 5000)
 				set_state(c,
 					  "paused: %s [%d] has %" PRId64 " messages (%" PRId64
-					  " KiB) not yet in ClickHouse (window %d messages, %ld "
-					  "KiB); waiting for the sink",
-					  t->topic, (int)t->partition, t->msgs, t->bytes / 1024,
-					  c->o->window_msgs, c->o->window_bytes / 1024);
+					  " KiB) not yet in ClickHouse, counting %" PRId64
+					  " unacknowledged (window %d messages, %ld KiB); "
+					  "waiting for the sink",
+					  t->topic, (int)t->partition, msgs, bytes / 1024,
+					  c->inflight_msgs, c->o->window_msgs,
+					  c->o->window_bytes / 1024);
 			return 1;
 		}
 	}
@@ -493,15 +524,17 @@ static int send_status(cdc *c, int reply, nb_err *err)
  * producer queue is full. val is freed. */
 static int produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx *tx, nb_err *err)
 {
+	size_t vlen = val ? strlen(val) : 0;
 	for (;;) {
 		rd_kafka_resp_err_t e = rd_kafka_producev(
 		    c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-		    RD_KAFKA_V_VALUE(val, val ? strlen(val) : 0),
-		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(tx),
-		    RD_KAFKA_V_END);
+		    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+		    RD_KAFKA_V_OPAQUE(tx), RD_KAFKA_V_END);
 		if (!e) {
 			tx->outstanding++;
 			c->messages++;
+			c->inflight_msgs++;
+			c->inflight_bytes += (int64_t)((key ? strlen(key) : 0) + vlen);
 			return 0;
 		}
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -865,10 +898,14 @@ static int snapshot_rows(cdc *c, PGresult *r, char **keys, int nkeys, const char
 		c->changes++;
 		if (emit(c, ch, tx, err))
 			return -1;
-		while (window_full(c) && !*c->stop) {
+		if (row % 256 == 0)
+			rd_kafka_poll(c->rk, 0);
+		while (window_full(c) && !*c->stop && !c->kafka_failed) {
 			rd_kafka_poll(c->rk, 20);
 			read_progress(c);
 		}
+		if (c->kafka_failed)
+			return nb_err_set(err, NB_ESERVER, "%s", c->kafka_why);
 		if (row % 1024 == 0) {
 			rd_kafka_poll(c->rk, 0);
 			if (c->kafka_failed)

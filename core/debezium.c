@@ -609,6 +609,100 @@ static int put_time_value(nb_buf *b, uint32_t oid, const char *text, nb_err *err
 	return 0;
 }
 
+/* Element type of the array types NeonBlue may use; 0 when oid is no array. */
+static uint32_t array_elem(uint32_t oid)
+{
+	static const uint32_t map[][2] = {
+	    {1000, NB_OID_BOOL},    {1001, NB_OID_BYTEA}, {1005, NB_OID_INT2},
+	    {1007, NB_OID_INT4},    {1009, NB_OID_TEXT},  {1014, NB_OID_BPCHAR},
+	    {1015, NB_OID_VARCHAR}, {1016, NB_OID_INT8},  {1021, NB_OID_FLOAT4},
+	    {1022, NB_OID_FLOAT8},  {1028, NB_OID_OID},	  {1115, NB_OID_TIMESTAMP},
+	    {1182, NB_OID_DATE},    {1183, NB_OID_TIME},  {1185, NB_OID_TIMESTAMPTZ},
+	    {1231, NB_OID_NUMERIC}, {199, NB_OID_JSON},	  {2951, NB_OID_UUID},
+	    {3807, NB_OID_JSONB},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+		if (map[i][0] == oid)
+			return map[i][1];
+	return 0;
+}
+
+static int put_value(nb_buf *b, uint32_t oid, const char *text, nb_err *err);
+
+/* One element of an array's text form (quoted or not) into item. */
+static int array_item(const char **pp, nb_buf *item, int *quoted, nb_err *err)
+{
+	const char *p = *pp;
+	nb_buf_reset(item);
+	nb_buf_puts(item, "");
+	*quoted = *p == '"';
+	if (*quoted) {
+		for (p++; *p && *p != '"'; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			nb_buf_putc(item, *p);
+		}
+		if (*p != '"')
+			return nb_err_set(err, NB_EINPUT, "array value has an unterminated quote");
+		p++;
+	} else {
+		while (*p && *p != ',' && *p != '}')
+			nb_buf_putc(item, *p++);
+	}
+	*pp = p;
+	return 0;
+}
+
+/* One level of PostgreSQL's array text form {a,"b c",NULL,{…}} as a JSON
+ * array, elements rendered as their element type (as Debezium does). */
+static int put_array_level(nb_buf *b, uint32_t elem, const char **pp, nb_buf *item, nb_err *err)
+{
+	const char *p = *pp;
+	if (*p++ != '{')
+		return nb_err_set(err, NB_EINPUT, "array value does not start with '{'");
+	nb_buf_putc(b, '[');
+	for (int n = 0; *p && *p != '}'; n++) {
+		if (n)
+			nb_buf_putc(b, ',');
+		int quoted, rc;
+		if (*p == '{') {
+			rc = put_array_level(b, elem, &p, item, err);
+		} else {
+			rc = array_item(&p, item, &quoted, err);
+			if (!rc)
+				rc = put_value(b, elem,
+					       !quoted && !strcmp(item->data, "NULL") ? NULL
+										      : item->data,
+					       err);
+		}
+		if (rc)
+			return -1;
+		if (*p == ',')
+			p++;
+	}
+	if (*p != '}')
+		return nb_err_set(err, NB_EINPUT, "array value does not end with '}'");
+	*pp = p + 1;
+	nb_buf_putc(b, ']');
+	return 0;
+}
+
+static int put_array(nb_buf *b, uint32_t elem, const char *text, nb_err *err)
+{
+	const char *p = text;
+	if (*p == '[') { /* explicit bounds "[0:1]={…}": keep the elements */
+		const char *eq = strchr(p, '=');
+		p = eq ? eq + 1 : p;
+	}
+	nb_buf item;
+	nb_buf_init(&item);
+	int rc = put_array_level(b, elem, &p, &item, err);
+	nb_buf_done(&item);
+	if (!rc && *p)
+		rc = nb_err_set(err, NB_EINPUT, "array value has text after its closing '}'");
+	return rc;
+}
+
 /* Appends the Debezium rendering of one PostgreSQL text value. */
 static int put_value(nb_buf *b, uint32_t oid, const char *text, nb_err *err)
 {
@@ -637,6 +731,8 @@ static int put_value(nb_buf *b, uint32_t oid, const char *text, nb_err *err)
 	case NB_OID_TIMESTAMPTZ:
 		return put_time_value(b, oid, text, err);
 	default:
+		if (array_elem(oid))
+			return put_array(b, array_elem(oid), text, err);
 		put_str(b, text);
 		return 0;
 	}
@@ -763,6 +859,18 @@ static cJSON *field_schema(const char *type, const char *name, int optional, con
 static cJSON *col_schema(const nb_col *col)
 {
 	const char *type, *name;
+	uint32_t elem = col->dbz_type ? 0 : array_elem(col->type_oid);
+	if (elem) { /* {"type":"array","items":{…},"optional":…,"field":…} */
+		oid_schema(elem, &type, &name);
+		cJSON *items = field_schema(type, name, 1, "");
+		cJSON_DeleteItemFromObject(items, "field");
+		cJSON *f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "type", "array");
+		cJSON_AddItemToObject(f, "items", items);
+		cJSON_AddBoolToObject(f, "optional", !col->is_key);
+		cJSON_AddStringToObject(f, "field", col->name);
+		return f;
+	}
 	if (col->dbz_type) {
 		type = col->dbz_type;
 		name = col->dbz_name;

@@ -159,7 +159,7 @@ for line in sys.stdin:
     if m["payload"] and json.loads(m["payload"])["op"] == "c":
         print(json.loads(m["payload"])["after"]["event_types"])
 ')
-t_eq array_as_text "$out" "{purchase,checkout}"
+t_eq array_as_json "$out" "['purchase', 'checkout']"
 
 # --- with schema, through a second slot and prefix on the same publication
 "$NB" --pg "$PG" --kafka "$KAFKA" cdc --with-schema --slot nb_schema --prefix wrapped >>"$tmp/relay2.log" 2>&1 &
@@ -262,7 +262,7 @@ import json, sys
 d = json.load(sys.stdin)
 d = d["components"] if isinstance(d, dict) else d
 print([c["pid"] for c in d if c["name"] == "kafka"][0])'; }
-		"$NB" sink --quiet >"$tmp/sink.log" 2>&1 &
+		"$NB" sink >"$tmp/sink.log" 2>&1 &
 		sink=$!
 		"$NB" cdc --embedded >>"$tmp/relay-embedded.log" 2>&1 &
 		relay=$!
@@ -282,12 +282,19 @@ print([c["pid"] for c in d if c["name"] == "kafka"][0])'; }
 		"$NB" cdc --embedded >>"$tmp/relay-embedded.log" 2>&1 &
 		relay=$!
 		wait $writer
-		for _ in $(seq 90); do
+		for _ in $(seq 180); do
 			ch=$(curl -s "$NEONBLUE_CLICKHOUSE/?query=SELECT%20uniqExact(event_id)%20FROM%20neonblue.events")
 			[ "$ch" = 100000 ] && break
 			sleep 1
 		done
 		t_eq embedded_kafka_and_relay_killed "$ch" 100000
+		if [ "$ch" != 100000 ]; then
+			echo "  relay: $(tail -8 "$tmp/relay-embedded.log")"
+			echo "  relay status: $(cat "$shome/run/cdc.status")"
+			echo "  sink: $(tail -8 "$tmp/sink.log")"
+			curl -s "$NEONBLUE_CLICKHOUSE/?query=SELECT%20*%20FROM%20neonblue.cdc_progress%20FINAL" | sed 's/^/  progress: /'
+			cp "$tmp"/*.log "${NB_TEST_TMP:-/tmp}/" 2>/dev/null
+		fi
 		t_match embedded_replays "$(cat "$tmp/relay-embedded.log")" "embedded Kafka went away"
 		for _ in $(seq 40); do
 			lag=$("$NB" cdc lag)

@@ -56,6 +56,9 @@ static void build_row(nb_change *c, int canonical)
 	nb_tuple_add(t, "name", NB_OID_TEXT, "quote \" back \\ nl \n é");
 	nb_tuple_add(t, "kind", 16384, "click"); /* an enum: unknown OID → string */
 	nb_tuple_add(t, "blob", NB_OID_BYTEA, "\\x00ff10");
+	nb_tuple_add(t, "tags", 1009, "{x,\"y z\",NULL,\"q\\\"b\\\\\",NULL}");
+	nb_tuple_add(t, "grid", 1007, "{{1,-2},{3,4}}");
+	nb_tuple_add(t, "none", 1009, "{}");
 	nb_tuple_add(t, "missing", NB_OID_TEXT, NULL);
 	nb_tuple_add(t, "big", NB_OID_TEXT, NULL)->toast_unchanged = 1;
 }
@@ -102,6 +105,10 @@ static void render_values_as_debezium_does(void)
 	CHECK_STR(cJSON_GetObjectItem(a, "name")->valuestring, "quote \" back \\ nl \n é");
 	CHECK_STR(cJSON_GetObjectItem(a, "kind")->valuestring, "click");
 	CHECK_STR(cJSON_GetObjectItem(a, "blob")->valuestring, "AP8Q");
+	/* arrays become JSON arrays of their elements' renderings */
+	CHECK(strstr(v, "\"tags\":[\"x\",\"y z\",null,\"q\\\"b\\\\\",null],") != NULL);
+	CHECK(strstr(v, "\"grid\":[[1,-2],[3,4]],") != NULL);
+	CHECK(strstr(v, "\"none\":[],") != NULL);
 	CHECK(cJSON_IsNull(cJSON_GetObjectItem(a, "missing")));
 	CHECK_STR(cJSON_GetObjectItem(a, "big")->valuestring, NB_DEBEZIUM_UNAVAILABLE);
 	cJSON *s = cJSON_GetObjectItem(r, "source");
@@ -199,6 +206,10 @@ static void round_trip_with_schema(void)
 	CHECK_INT(lo ? lo->type_oid : 0, NB_OID_TIMESTAMP);
 	const nb_col *dy = nb_tuple_find(&p.after, "day");
 	CHECK(dy && dy->dbz_name && !strcmp(dy->dbz_name, "io.debezium.time.Date"));
+	CHECK(strstr(v, "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":true},"
+			"\"optional\":true,\"field\":\"tags\"}") != NULL);
+	const nb_col *tags = nb_tuple_find(&p.after, "tags");
+	CHECK(tags && cJSON_IsArray(tags->json) && cJSON_GetArraySize(tags->json) == 5);
 	const nb_col *sm = nb_tuple_find(&p.after, "small");
 	CHECK(sm && sm->dbz_type && !strcmp(sm->dbz_type, "int16"));
 	char *v2 = nb_debezium_value(&p, 0, &e);
@@ -303,6 +314,10 @@ static void rejects_bad_messages(void)
 		nb_change_done(&p);
 	}
 	nb_err e;
+	CHECK(nb_debezium_render_value(1009, "{a,\"b", &e) == NULL);
+	CHECK(strstr(e.msg, "quote") != NULL);
+	CHECK(nb_debezium_render_value(1007, "{1,x}", &e) == NULL);
+	CHECK(nb_debezium_render_value(1007, "{1,2}}", &e) == NULL);
 	CHECK(nb_debezium_render_value(NB_OID_INT4, "12x", &e) == NULL);
 	CHECK(strstr(e.msg, "12x") != NULL);
 	CHECK(nb_debezium_render_value(NB_OID_TIMESTAMPTZ, "Fri Nov 27 05:31:55 2026 UTC", &e) ==

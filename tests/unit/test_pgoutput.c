@@ -177,6 +177,7 @@ static void insert_of_every_type(void)
 	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(a, "jb")), "{\"b\": true}");
 	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(a, "m")), "happy");
 	CHECK(cJSON_IsTrue(cJSON_GetObjectItem(a, "b")));
+	CHECK(v && strstr(v, "\"arr\":[\"x\",\"y z\"]") != NULL);
 	CHECK_INT(cJSON_GetObjectItem(a, "i2") ? cJSON_GetObjectItem(a, "i2")->valuedouble : 0, -2);
 	CHECK(v && strstr(v, "\"i8\":9007199254740993") != NULL);
 	char *k = nb_debezium_key(&c, 0, &e);
