@@ -94,11 +94,19 @@ rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 r_start=$(rss "$pid")
 end=$((SECONDS + FEED_S))
+# the producer: FEED_RATE envelopes every second, in the background
+(
+	while [ $SECONDS -lt $end ]; do
+		t0=$(date +%s.%N)
+		kcat -P -b "$NEONBLUE_KAFKA" -t "$topic" -l "$tmp/batch" 2>/dev/null
+		sleep "$(python3 -c "print(max(0, 1 - ($(date +%s.%N) - $t0)))")"
+	done
+) &
+producer=$!
 lat=()
 samples=()
 while [ $SECONDS -lt $end ]; do
 	t0=$(date +%s.%N)
-	kcat -P -b "$NEONBLUE_KAFKA" -t "$topic" -l "$tmp/batch" 2>/dev/null
 	# keypress → screen: toggle the help overlay and wait until tmux shows it
 	k0=$(date +%s.%N)
 	TM send-keys -t d '?'
@@ -107,17 +115,20 @@ while [ $SECONDS -lt $end ]; do
 	TM send-keys -t d x
 	lat+=("$(python3 -c "print(int(($k1 - $k0) * 1000))")")
 	samples+=("$(rss "$pid")")
-	rest=$(python3 -c "print(max(0, 1 - ($(date +%s.%N) - $t0)))")
-	sleep "$rest"
+	sleep "$(python3 -c "print(max(0, 1 - ($(date +%s.%N) - $t0)))")"
 done
+wait "$producer" 2>/dev/null || true
 r_end=$(rss "$pid")
 peak=$(hwm "$pid")
 shown=$(TM capture-pane -p -t d | grep -oE '[0-9,]+ rows received' || true)
 TM kill-session -t d
-python3 - "$r_start" "$r_end" "$peak" "${#samples[@]}" "$FEED_RATE" "$FEED_S" "${lat[*]}" "$shown" <<'EOF'
+python3 - "$r_start" "$r_end" "$peak" "${#samples[@]}" "$FEED_RATE" "$FEED_S" "${lat[*]}" "$shown" "${samples[*]}" <<'EOF'
 import sys
 s, e, peak, n, rate, secs = (int(x) for x in sys.argv[1:7])
 lat = sorted(int(x) for x in sys.argv[7].split())
+rs = [int(x) for x in sys.argv[9].split()]
+step = max(1, len(rs) // 6)
+print("RSS every %d s (MB): %s" % (step, " ".join(f"{x/1024:.1f}" for x in rs[::step])))
 print(f"feed {rate} events/s for {secs} s ({sys.argv[8]}): RSS {s/1024:.1f} MB at start, "
       f"{e/1024:.1f} MB at the end, peak {peak/1024:.1f} MB (target < 40 MB, flat)")
 if lat:

@@ -314,8 +314,9 @@ static void submit_edit(manage_st *s, app *a)
 		else
 			cJSON_AddStringToObject(in, keys[i], v);
 		size_t l = strlen(changes);
-		snprintf(changes + l, sizeof changes - l, "%s%s %s→ %s", l ? "; " : "", keys[i],
-			 i == E_COVERAGE ? s->orig[i] : "", *v ? v : "(none)");
+		snprintf(changes + l, sizeof changes - l, "%s%s %s%s→ %s", l ? "; " : "", keys[i],
+			 i == E_COVERAGE ? s->orig[i] : "", i == E_COVERAGE ? " " : "",
+			 *v ? v : "(none)");
 	}
 	if (!cJSON_GetArraySize(in)) {
 		cJSON_Delete(in);

@@ -127,6 +127,10 @@ void w_copy(char *dst, size_t n, const char *src)
 /* Decodes one UTF-8 character; returns its byte length (1 for bad bytes). */
 static int u8_next(const char *s, wchar_t *wc)
 {
+	if ((unsigned char)*s < 0x80) { /* ASCII, most of the text: no mbrtowc */
+		*wc = (unsigned char)*s;
+		return 1;
+	}
 	mbstate_t st;
 	memset(&st, 0, sizeof st);
 	size_t r = mbrtowc(wc, s, MB_CUR_MAX, &st);
@@ -139,6 +143,8 @@ static int u8_next(const char *s, wchar_t *wc)
 
 static int wc_cols(wchar_t wc)
 {
+	if (wc >= 0x20 && wc < 0x7f)
+		return 1;
 	int c = wcwidth(wc);
 	return c < 0 ? 1 : c;
 }
@@ -843,23 +849,23 @@ void w_confirm_draw(WINDOW *w, const char *title, const char *question)
 		x0 = 0;
 	for (int r = 0; r < bh; r++)
 		w_put(w, y0 + r, x0, bw, "", 1);
+	/* drawn with characters, not the alternate character set: the same
+	 * in every terminal, in tmux captures and in screenshots */
+	const int a = w_cur.ascii;
+	const char *hz = a ? "-" : "─", *vt = a ? "|" : "│";
 	wattron(w, w_attr(R_BORDER));
-	if (w_cur.ascii) {
-		mvwaddch(w, y0, x0, '+');
-		mvwhline(w, y0, x0 + 1, '-', bw - 2);
-		mvwaddch(w, y0, x0 + bw - 1, '+');
-		mvwvline(w, y0 + 1, x0, '|', bh - 2);
-		mvwvline(w, y0 + 1, x0 + bw - 1, '|', bh - 2);
-		mvwaddch(w, y0 + bh - 1, x0, '+');
-		mvwhline(w, y0 + bh - 1, x0 + 1, '-', bw - 2);
-		mvwaddch(w, y0 + bh - 1, x0 + bw - 1, '+');
-	} else {
-		WINDOW *d = derwin(w, bh, bw, y0, x0);
-		if (d) {
-			box(d, 0, 0);
-			delwin(d);
-		}
+	mvwaddstr(w, y0, x0, a ? "+" : "┌");
+	for (int i = 1; i < bw - 1; i++)
+		waddstr(w, hz);
+	waddstr(w, a ? "+" : "┐");
+	for (int r = 1; r < bh - 1; r++) {
+		mvwaddstr(w, y0 + r, x0, vt);
+		mvwaddstr(w, y0 + r, x0 + bw - 1, vt);
 	}
+	mvwaddstr(w, y0 + bh - 1, x0, a ? "+" : "└");
+	for (int i = 1; i < bw - 1; i++)
+		waddstr(w, hz);
+	waddstr(w, a ? "+" : "┘");
 	wattroff(w, w_attr(R_BORDER));
 	wattron(w, w_attr(R_TITLE));
 	w_put(w, y0, x0 + 2, bw - 4, title, 0);

@@ -203,6 +203,21 @@ check start-done big "$P-c started"
 t_run start-in-pg 0 "$NB" exp show "$P-c" --json
 t_match start-running "$T_OUT" '"status":"running"'
 
+# ---- edit through the form ----
+keys big / ; typed big "$P-b"; keys big Enter
+keys big g e
+check edit-opens big "Edit $P-b"
+keys big Down Down Down C-u
+typed big "0.5"
+keys big Enter
+check edit-confirm big "Edit experiment $P-b: coverage 1 → 0\.5"
+keys big y
+check edit-done big "$P-b edited"
+t_run edit-in-pg 0 "$NB" exp show "$P-b" --json
+t_match edit-coverage "$T_OUT" '"coverage":0\.5[,}]'
+t_run edit-audit 0 "$NB" exp history "$P-b"
+t_match edit-audit-actor "$T_OUT" "tuitest +update"
+
 # ---- theme switch and quitting ----
 keys big : ; typed big "theme light"; keys big Enter
 check theme-switch big "theme light"
