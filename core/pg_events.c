@@ -412,6 +412,7 @@ struct nb_pg_events_loader {
 	PGconn *aux;           /* lookups and partitions (autocommit); may be conn */
 	struct ev_set seen;
 	int copy_open;         /* a COPY on conn is taking rows */
+	int wrote;             /* conn has started a COPY into events */
 	double part_lo, part_hi; /* the range whose partitions exist (lo > hi: none) */
 	nb_pg_load_stats st;
 	int failed;
@@ -434,6 +435,7 @@ static int ev_copy_start(nb_pg_events_loader *l, nb_err *err)
 	if (!ok)
 		return ev_copy_error(l->conn, "start", err);
 	l->copy_open = 1;
+	l->wrote = 1;
 	return 0;
 }
 
@@ -477,9 +479,32 @@ static int ev_copy_put(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
 	return rc;
 }
 
-/* Creates missing monthly partitions before rows of new months are sent: a
- * COPY only routes to partitions that existed when it started, so an open
- * COPY is ended first. */
+/* How many months of [from, to] have no events partition yet (read-only). */
+static int ev_missing_months(PGconn *conn, const char *from, const char *to, long *missing,
+			     nb_err *err)
+{
+	const char *p[2] = {from, to};
+	PGresult *r = nb_pg_exec(
+		conn,
+		"SELECT count(*) FROM generate_series("
+		" date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC'),"
+		" date_trunc('month', $2::timestamptz AT TIME ZONE 'UTC'), interval '1 month') m"
+		" WHERE to_regclass(format('public.events_y%s', to_char(m, 'YYYY\"m\"MM'))) IS NULL",
+		2, p, err);
+	if (!r)
+		return -1;
+	*missing = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+/* Creates missing monthly partitions before rows of new months are sent. A
+ * COPY only routes to partitions that existed when it began, so an open COPY
+ * is ended first. Creating a partition locks the events table exclusively:
+ * before this load has written anything that happens on aux (committed at
+ * once); afterwards this transaction already holds a lock on events that the
+ * creation would wait for, so it happens here, and the lookups move to this
+ * connection too (they would wait for the exclusive lock). */
 static int ev_partitions(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n, nb_err *err)
 {
 	double lo = evs[0].epoch, hi = evs[0].epoch;
@@ -495,12 +520,22 @@ static int ev_partitions(nb_pg_events_loader *l, const nb_pg_event *evs, size_t 
 		lo = lo < l->part_lo ? lo : l->part_lo;
 		hi = hi > l->part_hi ? hi : l->part_hi;
 	}
-	if (ev_copy_end(l, 0, err) < 0)
-		return -1;
 	char from[40], to[40];
 	nb_pg_event_format_ts(lo, from, sizeof from);
 	nb_pg_event_format_ts(hi, to, sizeof to);
-	if (nb_pg_ensure_event_partitions(l->aux, from, to, err) < 0)
+	PGconn *where = l->aux;
+	if (l->wrote && l->aux != l->conn) {
+		long missing;
+		if (ev_missing_months(l->aux, from, to, &missing, err) < 0)
+			return -1;
+		if (missing) {
+			where = l->conn;
+			l->aux = l->conn;
+		}
+	}
+	if (where == l->conn && ev_copy_end(l, 0, err) < 0)
+		return -1;
+	if (nb_pg_ensure_event_partitions(where, from, to, err) < 0)
 		return -1;
 	l->part_lo = lo;
 	l->part_hi = hi;

@@ -57,6 +57,22 @@ t_run reingest-skipped 0 "$NB" ingest --skip-invalid --json - <"$tmp/events.json
 t_eq reingest-counts "$T_OUT" '{"lines":100000,"valid":99999,"invalid":1,"inserted":0,"skipped":99999}'
 t_eq reingest-rows-unchanged "$(count)" $((before + 99999))
 
+# a file in time order whose later batches reach new months (partitions are
+# created mid-load; this once deadlocked): 3 months of a year nobody used
+Y=$((2100 + $$ % 99))
+python3 - "$tmp/months.jsonl" "$P" "$Y" <<'EOF2'
+import json, sys, uuid
+path, prefix, year = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open(path, "w") as f:
+    for i in range(45000):
+        month, day = 1 + i // 15000, 1 + (i % 15000) // 1000
+        f.write(json.dumps({"event_id": str(uuid.uuid4()), "user_id": f"{prefix}m{i}", "type": "view",
+                            "ts": f"{year}-{month:02d}-{day:02d}T12:00:00Z"}) + "\n")
+EOF2
+t_run months-mid-load 0 timeout 300 "$NB" ingest "$tmp/months.jsonl" --json
+t_match months-mid-load-counts "$T_OUT" '"inserted":45000,"skipped":0'
+t_eq months-mid-load-partitions "$(sql "SELECT count(DISTINCT tableoid) FROM events WHERE user_id LIKE '${P}m%'")" 3
+
 # an event_id repeated inside one file is loaded once
 D1=$(python3 -c "import uuid; print(uuid.uuid4())")
 printf '{"event_id":"%s","user_id":"%sd","type":"a"}\n{"event_id":"%s","user_id":"%sd","type":"b"}\n' \
