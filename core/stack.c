@@ -330,7 +330,8 @@ static void comp_status(const nb_stack *st, const nb_stack_component *c, int run
 {
 	memset(cs, 0, sizeof *cs);
 	snprintf(cs->name, sizeof cs->name, "%s", c->name);
-	c->endpoint(st, cs->endpoint, sizeof cs->endpoint);
+	if (st->pg_port) /* "" before the first `up` chose ports */
+		c->endpoint(st, cs->endpoint, sizeof cs->endpoint);
 	nb_stack_path(st->home, cs->log, sizeof cs->log, "logs/%s.log", c->name);
 	int pid = 0, restarts = 0;
 	nb_stack_state_get(st->home, c->name, &pid, &restarts);
