@@ -76,33 +76,40 @@ static void cond_num_str(double x, char *out, size_t n)
 	digits[nd] = '\0';
 	int exp10 = atoi(p + 1); /* x = 0.d1d2... × 10^(exp10+1) */
 	int k = exp10 + 1;       /* position of the decimal point */
-	nb_buf b;
-	nb_buf_init(&b);
+	char buf[64];            /* at most 1 + 21 + 1 + 6 + 17 digits */
+	size_t o = 0;
 	if (neg)
-		nb_buf_putc(&b, '-');
+		buf[o++] = '-';
 	if (k >= nd && k <= 21) {
-		nb_buf_puts(&b, digits);
+		memcpy(buf + o, digits, (size_t)nd);
+		o += (size_t)nd;
 		for (int i = nd; i < k; i++)
-			nb_buf_putc(&b, '0');
+			buf[o++] = '0';
 	} else if (k > 0 && k <= 21) {
-		nb_buf_append(&b, digits, (size_t)k);
-		nb_buf_putc(&b, '.');
-		nb_buf_puts(&b, digits + k);
+		memcpy(buf + o, digits, (size_t)k);
+		o += (size_t)k;
+		buf[o++] = '.';
+		memcpy(buf + o, digits + k, (size_t)(nd - k));
+		o += (size_t)(nd - k);
 	} else if (k > -6 && k <= 0) {
-		nb_buf_puts(&b, "0.");
+		buf[o++] = '0';
+		buf[o++] = '.';
 		for (int i = k; i < 0; i++)
-			nb_buf_putc(&b, '0');
-		nb_buf_puts(&b, digits);
+			buf[o++] = '0';
+		memcpy(buf + o, digits, (size_t)nd);
+		o += (size_t)nd;
 	} else {
-		nb_buf_putc(&b, digits[0]);
+		buf[o++] = digits[0];
 		if (nd > 1) {
-			nb_buf_putc(&b, '.');
-			nb_buf_puts(&b, digits + 1);
+			buf[o++] = '.';
+			memcpy(buf + o, digits + 1, (size_t)(nd - 1));
+			o += (size_t)(nd - 1);
 		}
-		nb_buf_printf(&b, "e%c%d", k - 1 >= 0 ? '+' : '-', abs(k - 1));
+		o += (size_t)snprintf(buf + o, sizeof buf - o, "e%c%d", k - 1 >= 0 ? '+' : '-',
+				      abs(k - 1));
 	}
-	snprintf(out, n, "%s", b.data);
-	nb_buf_done(&b);
+	buf[o] = '\0';
+	snprintf(out, n, "%s", buf);
 }
 
 /* Appends ToString(value) as JavaScript would for an array element. */
