@@ -464,6 +464,30 @@ static void fast_path_equals_canonical(void)
 		"{}",
 	};
 	const char *lsns[] = {"5", "0", "18446744073709551615", "-1", "1.5"};
+	/* numbers: what the fast path copies as text must equal what the canonical prints */
+	const char *nums[] = {"0.1", "1.50", "100", "-0", "0", "0.0001", "0.00001", "12.34",
+			      "123456789012345", "1234567890123456", "1e2", "-7.25", "00.5",
+			      "0.30000000000000004", "1.7976931348623157e308", "-0.0"};
+	for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+		char msg[400];
+		snprintf(msg, sizeof msg,
+			 "{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":%s},"
+			 "\"source\":{\"lsn\":1,\"table\":\"events\"},\"op\":\"c\"}",
+			 nums[i]);
+		nb_buf a, b;
+		nb_buf_init(&a);
+		nb_buf_init(&b);
+		nb_buf_puts(&a, "");
+		nb_buf_puts(&b, "");
+		nb_sink_out ra, rb;
+		nb_err ea, eb;
+		int x = nb_sink_map(&S, T_EVENTS, msg, strlen(msg), &a, &ra, &ea);
+		int y = nb_sink_map_canonical(&S, T_EVENTS, msg, strlen(msg), &b, &rb, &eb);
+		CHECKF(x == y && !strcmp(a.data, b.data), "number %s: fast %d '%s', canonical %d '%s'",
+		       nums[i], x, a.data, y, b.data);
+		nb_buf_done(&a);
+		nb_buf_done(&b);
+	}
 	for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
 		for (size_t l = 0; l < sizeof lsns / sizeof *lsns; l++) {
 			char src[200], msg[2000];
