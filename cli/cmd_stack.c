@@ -9,20 +9,20 @@
 #include <time.h>
 
 static const char usage_text[] =
-	"usage: neonblue stack up [--pg-port N] [--ch-port N] [--ch-tcp-port N]\n"
-	"                         [--kafka-port N] [--kafka-brokers N] [--timeout S] [--json]\n"
-	"       neonblue stack status [--json]\n"
-	"       neonblue stack down\n\n"
-	"The embedded stack: PostgreSQL, ClickHouse and an in-memory Kafka (librdkafka's\n"
-	"mock cluster) on free 127.0.0.1 ports, kept alive by a supervisor process.\n"
-	"Its home is --home DIR, else $NEONBLUE_HOME, else ~/.local/share/neonblue;\n"
-	"the endpoints go to HOME/stack.env, which every neonblue command reads.\n\n"
-	"  up      start it (initdb on first use), apply migrations, return when every\n"
-	"          component answers; a running stack is reported as it is\n"
-	"  status  health, pid and endpoint of each component (exit 1 if not all healthy)\n"
-	"  down    stop everything cleanly; the data stays in the home\n\n"
-	"Ports are kept from one `up` to the next when still free; --pg-port and the\n"
-	"others ask for a given one (refused when taken).\n";
+    "usage: neonblue stack up [--pg-port N] [--ch-port N] [--ch-tcp-port N]\n"
+    "                         [--kafka-port N] [--kafka-brokers N] [--timeout S] [--json]\n"
+    "       neonblue stack status [--json]\n"
+    "       neonblue stack down\n\n"
+    "The embedded stack: PostgreSQL, ClickHouse and an in-memory Kafka (librdkafka's\n"
+    "mock cluster) on free 127.0.0.1 ports, kept alive by a supervisor process.\n"
+    "Its home is --home DIR, else $NEONBLUE_HOME, else ~/.local/share/neonblue;\n"
+    "the endpoints go to HOME/stack.env, which every neonblue command reads.\n\n"
+    "  up      start it (initdb on first use), apply migrations, return when every\n"
+    "          component answers; a running stack is reported as it is\n"
+    "  status  health, pid and endpoint of each component (exit 1 if not all healthy)\n"
+    "  down    stop everything cleanly; the data stays in the home\n\n"
+    "Ports are kept from one `up` to the next when still free; --pg-port and the\n"
+    "others ask for a given one (refused when taken).\n";
 
 static void say_stderr(void *ud, const char *msg)
 {
@@ -85,9 +85,12 @@ static int do_up(cli_ctx *ctx, int argc, char **argv)
 		struct {
 			const char *flag;
 			int *slot;
-		} nums[] = {{"--pg-port", &o.pg_port},       {"--ch-port", &o.ch_http_port},
-			    {"--ch-tcp-port", &o.ch_tcp_port}, {"--kafka-port", &o.kafka_port},
-			    {"--kafka-brokers", &o.kafka_brokers}, {"--timeout", &o.timeout_s}};
+		} nums[] = {{"--pg-port", &o.pg_port},
+			    {"--ch-port", &o.ch_http_port},
+			    {"--ch-tcp-port", &o.ch_tcp_port},
+			    {"--kafka-port", &o.kafka_port},
+			    {"--kafka-brokers", &o.kafka_brokers},
+			    {"--timeout", &o.timeout_s}};
 		int hit = 0;
 		for (size_t k = 0; k < sizeof nums / sizeof *nums && !hit; k++) {
 			if (strcmp(argv[i], nums[k].flag))
@@ -174,7 +177,8 @@ static int do_kafka(int argc, char **argv)
 			continue;
 		char buf[256];
 		snprintf(buf, sizeof buf, "%s", argv[i + 1]);
-		for (char *t = strtok(buf, ","); t && n < NB_STACK_MAX_BROKERS; t = strtok(NULL, ","))
+		for (char *t = strtok(buf, ","); t && n < NB_STACK_MAX_BROKERS;
+		     t = strtok(NULL, ","))
 			if (int_arg("stack kafka", "--ports", t, &ports[n++]))
 				return 2;
 	}

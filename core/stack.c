@@ -130,8 +130,8 @@ static int choose_port(int *slot, int asked, const char *what, const char *flag,
 {
 	if (asked) {
 		if (asked < 1 || asked > 65535)
-			return nb_err_set(err, NB_EINPUT, "%s %d is not a TCP port (1-65535)",
-					  flag, asked);
+			return nb_err_set(err, NB_EINPUT, "%s %d is not a TCP port (1-65535)", flag,
+					  asked);
 		if (!nb_stack_port_free(asked))
 			return nb_err_set(err, NB_EINPUT,
 					  "port %d for %s (%s) is already in use on 127.0.0.1: "
@@ -161,11 +161,12 @@ static int choose_ports(nb_stack *st, const nb_stack_opts *o, nb_err *err)
 	    choose_port(&st->ch_tcp_port, o->ch_tcp_port, "ClickHouse native", "--ch-tcp-port", o,
 			err))
 		return -1;
-	int brokers = o->kafka_brokers ? o->kafka_brokers
-				       : (st->kafka_brokers ? st->kafka_brokers : 1);
+	int brokers =
+	    o->kafka_brokers ? o->kafka_brokers : (st->kafka_brokers ? st->kafka_brokers : 1);
 	if (brokers < 1 || brokers > NB_STACK_MAX_BROKERS)
-		return nb_err_set(err, NB_EINPUT, "--kafka-brokers %d: 1 to %d brokers are possible",
-				  brokers, NB_STACK_MAX_BROKERS);
+		return nb_err_set(err, NB_EINPUT,
+				  "--kafka-brokers %d: 1 to %d brokers are possible", brokers,
+				  NB_STACK_MAX_BROKERS);
 	if (brokers != st->kafka_brokers)
 		for (int i = st->kafka_brokers; i < brokers; i++)
 			st->kafka_ports[i] = 0;
@@ -382,8 +383,8 @@ int nb_stack_status_ok(const nb_stack_status *s)
 	return 1;
 }
 
-static cJSON *comp_json(const char *name, int pid, const char *endpoint, int healthy,
-			int restarts, const char *detail, const char *log)
+static cJSON *comp_json(const char *name, int pid, const char *endpoint, int healthy, int restarts,
+			const char *detail, const char *log)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "name", name);
@@ -407,10 +408,9 @@ cJSON *nb_stack_status_json(const char *home, const nb_stack_status *s)
 	cJSON *list = cJSON_CreateArray();
 	char log[NB_PATH_MAX + 64];
 	nb_stack_path(s->home, log, sizeof log, "logs/supervisor.log");
-	cJSON_AddItemToArray(list, comp_json("supervisor", s->supervisor_pid, s->home,
-					     s->supervisor_pid != 0, 0,
-					     s->supervisor_pid ? "" : "the stack is not running",
-					     log));
+	cJSON_AddItemToArray(
+	    list, comp_json("supervisor", s->supervisor_pid, s->home, s->supervisor_pid != 0, 0,
+			    s->supervisor_pid ? "" : "the stack is not running", log));
 	nb_stack st;
 	int have = nb_stack_load(&st, s->home[0] ? s->home : home, NULL) == 0;
 	for (int i = 0; i < s->n; i++) {
@@ -443,7 +443,7 @@ static int start_supervisor(const nb_stack *st, nb_err *err)
 }
 
 static int fail_with_log(const char *log, nb_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int fail_with_log(const char *log, nb_err *err, const char *fmt, ...)
 {
 	char head[768], tail[700];
@@ -491,8 +491,8 @@ static int wait_ready(const nb_stack *st, int phase, int sup_child, double deadl
 			return 0;
 		if (nb_stack_now() > deadline) {
 			if (bad < 0)
-				return fail_with_log(suplog, err,
-						     "the stack's supervisor did not start in time");
+				return fail_with_log(
+				    suplog, err, "the stack's supervisor did not start in time");
 			return fail_with_log(out->c[bad].log, err,
 					     "%s did not answer in time (--timeout): %s",
 					     out->c[bad].name, out->c[bad].detail);
@@ -570,15 +570,16 @@ static int up_locked(nb_stack *st, const nb_stack_opts *o, nb_stack_status *out,
 		unlink(p);
 		if (err) {
 			size_t l = strlen(err->msg);
-			snprintf(err->msg + l, sizeof err->msg - l, "\n(the stack was stopped again)");
+			snprintf(err->msg + l, sizeof err->msg - l,
+				 "\n(the stack was stopped again)");
 		}
 		return -1;
 	}
 	return 0;
 }
 
-int nb_stack_up(const char *home, const char *exe, const nb_stack_opts *opts,
-		nb_stack_status *out, nb_err *err)
+int nb_stack_up(const char *home, const char *exe, const nb_stack_opts *opts, nb_stack_status *out,
+		nb_err *err)
 {
 	nb_stack_opts none;
 	memset(&none, 0, sizeof none);

@@ -71,7 +71,8 @@ static int pg_health(const nb_stack *st, int pid, char *why, size_t n)
 	if (r == PQPING_OK)
 		return 0;
 	snprintf(why, n, "%s",
-		 r == PQPING_REJECT	 ? "PostgreSQL rejects connections (starting up or shutting down)"
+		 r == PQPING_REJECT
+		     ? "PostgreSQL rejects connections (starting up or shutting down)"
 		 : r == PQPING_NO_RESPONSE ? "PostgreSQL does not answer on its port"
 					   : "PostgreSQL answered oddly to a ping");
 	return -1;
@@ -206,7 +207,7 @@ static int ch_health(const nb_stack *st, int pid, char *why, size_t n)
 	(void)pid;
 	char body[256];
 	if (nb_stack_http(st->ch_http_port, "/?query=SELECT%201", NULL, body, sizeof body, 2000) ==
-		    0 &&
+		0 &&
 	    !strcmp(body, "1\n"))
 		return 0;
 	snprintf(why, n, "ClickHouse does not answer SELECT 1 over HTTP on port %d",
@@ -215,17 +216,17 @@ static int ch_health(const nb_stack *st, int pid, char *why, size_t n)
 }
 
 static const char ch_users[] =
-	"<?xml version=\"1.0\"?>\n<!-- NeonBlue embedded stack: user default, no password, "
-	"loopback only. -->\n<yandex>\n"
-	"  <profiles><default><max_memory_usage>4000000000</max_memory_usage>"
-	"<use_uncompressed_cache>0</use_uncompressed_cache></default>"
-	"<readonly><readonly>1</readonly></readonly></profiles>\n"
-	"  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>"
-	"<profile>default</profile><quota>default</quota></default></users>\n"
-	"  <quotas><default><interval><duration>3600</duration><queries>0</queries>"
-	"<errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows>"
-	"<execution_time>0</execution_time></interval></default></quotas>\n"
-	"</yandex>\n";
+    "<?xml version=\"1.0\"?>\n<!-- NeonBlue embedded stack: user default, no password, "
+    "loopback only. -->\n<yandex>\n"
+    "  <profiles><default><max_memory_usage>4000000000</max_memory_usage>"
+    "<use_uncompressed_cache>0</use_uncompressed_cache></default>"
+    "<readonly><readonly>1</readonly></readonly></profiles>\n"
+    "  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>"
+    "<profile>default</profile><quota>default</quota></default></users>\n"
+    "  <quotas><default><interval><duration>3600</duration><queries>0</queries>"
+    "<errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows>"
+    "<execution_time>0</execution_time></interval></default></quotas>\n"
+    "</yandex>\n";
 
 static int ch_write_config(const nb_stack *st, nb_err *err)
 {
@@ -233,34 +234,35 @@ static int ch_write_config(const nb_stack *st, nb_err *err)
 	char *xml = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&xml, &len);
-	fprintf(m,
-		"<?xml version=\"1.0\"?>\n<!-- Written by `neonblue stack up`: rewritten on each "
-		"start. -->\n<yandex>\n"
-		"  <logger><level>information</level>"
-		"<log>%s/clickhouse/logs/clickhouse-server.log</log>"
-		"<errorlog>%s/clickhouse/logs/clickhouse-server.err.log</errorlog>"
-		"<size>50M</size><count>3</count></logger>\n"
-		"  <listen_host>127.0.0.1</listen_host>\n"
-		"  <http_port>%d</http_port>\n  <tcp_port>%d</tcp_port>\n"
-		"  <max_connections>256</max_connections>\n"
-		"  <keep_alive_timeout>10</keep_alive_timeout>\n"
-		"  <max_concurrent_queries>100</max_concurrent_queries>\n"
-		"  <uncompressed_cache_size>268435456</uncompressed_cache_size>\n"
-		"  <mark_cache_size>268435456</mark_cache_size>\n"
-		"  <path>%s/clickhouse/data/</path>\n"
-		"  <tmp_path>%s/clickhouse/data/tmp/</tmp_path>\n"
-		"  <user_files_path>%s/clickhouse/data/user_files/</user_files_path>\n"
-		"  <format_schema_path>%s/clickhouse/data/format_schemas/</format_schema_path>\n"
-		"  <users_config>users.xml</users_config>\n"
-		"  <default_profile>default</default_profile>\n"
-		"  <default_database>default</default_database>\n"
-		"  <timezone>UTC</timezone>\n"
-		"  <mlock_executable>false</mlock_executable>\n"
-		"  <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>\n"
-		"  <max_session_timeout>3600</max_session_timeout>\n"
-		"  <default_session_timeout>60</default_session_timeout>\n"
-		"</yandex>\n",
-		h, h, st->ch_http_port, st->ch_tcp_port, h, h, h, h);
+	fprintf(
+	    m,
+	    "<?xml version=\"1.0\"?>\n<!-- Written by `neonblue stack up`: rewritten on each "
+	    "start. -->\n<yandex>\n"
+	    "  <logger><level>information</level>"
+	    "<log>%s/clickhouse/logs/clickhouse-server.log</log>"
+	    "<errorlog>%s/clickhouse/logs/clickhouse-server.err.log</errorlog>"
+	    "<size>50M</size><count>3</count></logger>\n"
+	    "  <listen_host>127.0.0.1</listen_host>\n"
+	    "  <http_port>%d</http_port>\n  <tcp_port>%d</tcp_port>\n"
+	    "  <max_connections>256</max_connections>\n"
+	    "  <keep_alive_timeout>10</keep_alive_timeout>\n"
+	    "  <max_concurrent_queries>100</max_concurrent_queries>\n"
+	    "  <uncompressed_cache_size>268435456</uncompressed_cache_size>\n"
+	    "  <mark_cache_size>268435456</mark_cache_size>\n"
+	    "  <path>%s/clickhouse/data/</path>\n"
+	    "  <tmp_path>%s/clickhouse/data/tmp/</tmp_path>\n"
+	    "  <user_files_path>%s/clickhouse/data/user_files/</user_files_path>\n"
+	    "  <format_schema_path>%s/clickhouse/data/format_schemas/</format_schema_path>\n"
+	    "  <users_config>users.xml</users_config>\n"
+	    "  <default_profile>default</default_profile>\n"
+	    "  <default_database>default</default_database>\n"
+	    "  <timezone>UTC</timezone>\n"
+	    "  <mlock_executable>false</mlock_executable>\n"
+	    "  <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>\n"
+	    "  <max_session_timeout>3600</max_session_timeout>\n"
+	    "  <default_session_timeout>60</default_session_timeout>\n"
+	    "</yandex>\n",
+	    h, h, st->ch_http_port, st->ch_tcp_port, h, h, h, h);
 	fclose(m);
 	char path[NB_PATH_MAX + 64];
 	nb_stack_path(h, path, sizeof path, "clickhouse/config.xml");
@@ -337,11 +339,11 @@ int nb_stack_health_alive(const nb_stack *st, int pid, char *why, size_t n)
 /* ---------- the table ---------- */
 
 const nb_stack_component nb_stack_components[] = {
-	{"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL},
-	{"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL},
-	{"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, NULL},
-	/* Phase 2 (started after migrations), e.g.:
-	 * {"cdc", NULL, 2, SIGTERM, 30, cdc_argv, nb_stack_health_alive, no_endpoint, cdc_lag}, */
+    {"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL},
+    {"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL},
+    {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, NULL},
+    /* Phase 2 (started after migrations), e.g.:
+     * {"cdc", NULL, 2, SIGTERM, 30, cdc_argv, nb_stack_health_alive, no_endpoint, cdc_lag}, */
 };
 const int nb_stack_ncomponents = (int)(sizeof nb_stack_components / sizeof *nb_stack_components);
 

@@ -9,7 +9,7 @@
 
 /* HOME-relative path: nb_stack_path(st, out, n, "logs/%s.log", name). */
 void nb_stack_path(const char *home, char *out, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* 1 when pid is a live (non-zombie) process whose command line mentions
  * needle (NULL: any). Guards against recycled pids. */

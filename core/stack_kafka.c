@@ -82,7 +82,8 @@ int nb_stack_kafka_serve(const int *ports, int n, nb_err *err)
 	char es[256];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_conf_set(conf, "client.id", "neonblue-mock-host", es, sizeof es);
-	rd_kafka_conf_set(conf, "log_level", "4", es, sizeof es); /* no notice that it has no bootstrap */
+	rd_kafka_conf_set(conf, "log_level", "4", es,
+			  sizeof es); /* no notice that it has no bootstrap */
 	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
 	if (!rk)
 		return nb_err_set(err, NB_ESERVER, "kafka: cannot create the host client: %s", es);
@@ -98,8 +99,9 @@ int nb_stack_kafka_serve(const int *ports, int n, nb_err *err)
 	pthread_mutex_unlock(&bind_mu);
 	if (!mc) {
 		rd_kafka_destroy(rk);
-		return nb_err_set(err, NB_ESERVER, "kafka: the mock cluster did not start (ports in "
-						   "use?)");
+		return nb_err_set(err, NB_ESERVER,
+				  "kafka: the mock cluster did not start (ports in "
+				  "use?)");
 	}
 	char want[256];
 	expected_bootstraps(ports, n, want, sizeof want);

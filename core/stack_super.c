@@ -196,8 +196,7 @@ static void start_proc(const nb_stack *st, struct proc *p)
 	p->healthy = 0;
 	p->started_at = now;
 	p->last_check = 0;
-	logf_("started %s (pid %d%s)", p->c->name, (int)pid,
-	      p->restarts ? ", restart" : "");
+	logf_("started %s (pid %d%s)", p->c->name, (int)pid, p->restarts ? ", restart" : "");
 }
 
 static double backoff(int fails)

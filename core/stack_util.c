@@ -277,19 +277,22 @@ int nb_stack_make_traversable(const char *path, nb_stack_say_fn say, void *ud, n
 	for (;;) {
 		struct stat sb;
 		if (stat(p, &sb) != 0)
-			return nb_err_set(err, NB_ESERVER, "cannot stat %s: %s", p, strerror(errno));
+			return nb_err_set(err, NB_ESERVER, "cannot stat %s: %s", p,
+					  strerror(errno));
 		if (S_ISDIR(sb.st_mode) && !(sb.st_mode & S_IXOTH)) {
 			if (chmod(p, (sb.st_mode & 07777) | S_IXOTH) != 0)
-				return nb_err_set(err, NB_ESERVER,
-						  "cannot make %s traversable for the database users "
-						  "(chmod o+x): %s; choose a home under /tmp or /var/tmp",
-						  p, strerror(errno));
+				return nb_err_set(
+				    err, NB_ESERVER,
+				    "cannot make %s traversable for the database users "
+				    "(chmod o+x): %s; choose a home under /tmp or /var/tmp",
+				    p, strerror(errno));
 			if (say) {
 				char m[NB_PATH_MAX + 128];
-				snprintf(m, sizeof m,
-					 "made %s traversable (o+x) so that the database users reach "
-					 "their data",
-					 p);
+				snprintf(
+				    m, sizeof m,
+				    "made %s traversable (o+x) so that the database users reach "
+				    "their data",
+				    p);
 				say(ud, m);
 			}
 		}

@@ -16,7 +16,7 @@
  * from one `up` to the next). */
 typedef struct nb_stack {
 	char home[NB_PATH_MAX]; /* absolute */
-	char exe[NB_PATH_MAX];  /* the neonblue binary that starts child components */
+	char exe[NB_PATH_MAX];	/* the neonblue binary that starts child components */
 	int pg_port;
 	int ch_http_port, ch_tcp_port;
 	int kafka_ports[NB_STACK_MAX_BROKERS];
@@ -30,7 +30,8 @@ typedef struct nb_stack_argv {
 	int n;
 } nb_stack_argv;
 
-void nb_stack_argv_add(nb_stack_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void nb_stack_argv_add(nb_stack_argv *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void nb_stack_argv_done(nb_stack_argv *a);
 
 /* One supervised process. The table nb_stack_components (core/stack_components.c)
@@ -38,7 +39,7 @@ void nb_stack_argv_done(nb_stack_argv *a);
 typedef struct nb_stack_component {
 	const char *name;   /* "postgresql", "clickhouse", "kafka", later "cdc", "sink" */
 	const char *run_as; /* system user when the stack is started by root; NULL: same user */
-	int phase;          /* 1: servers; 2: started once phase 1 answers and migrations ran */
+	int phase;	    /* 1: servers; 2: started once phase 1 answers and migrations ran */
 	int stop_signal;    /* SIGINT for PostgreSQL's fast shutdown, SIGTERM otherwise */
 	int stop_timeout_s; /* then SIGKILL */
 	/* The command line (argv[0] is the program path). */
@@ -62,8 +63,8 @@ typedef void (*nb_stack_say_fn)(void *ud, const char *msg);
 
 typedef struct nb_stack_opts {
 	int pg_port, ch_http_port, ch_tcp_port, kafka_port; /* 0: recorded, else a free one */
-	int kafka_brokers;                                  /* 0: recorded, else 1 */
-	int timeout_s;                                      /* how long `up` waits; 0: 90 */
+	int kafka_brokers;				    /* 0: recorded, else 1 */
+	int timeout_s;					    /* how long `up` waits; 0: 90 */
 	nb_stack_say_fn say;
 	void *say_ud;
 } nb_stack_opts;
@@ -81,7 +82,7 @@ typedef struct nb_stack_comp_status {
 typedef struct nb_stack_status {
 	char home[NB_PATH_MAX];
 	int supervisor_pid; /* 0: no supervisor runs */
-	int already;        /* `up` found it running */
+	int already;	    /* `up` found it running */
 	int n;
 	nb_stack_comp_status c[NB_STACK_MAX_COMPONENTS];
 } nb_stack_status;
@@ -90,8 +91,8 @@ typedef struct nb_stack_status {
  * component answers, migrations ran and HOME/stack.env is written. A running
  * stack is reported as it is (out->already = 1). exe is the neonblue binary
  * (NULL: /proc/self/exe). */
-int nb_stack_up(const char *home, const char *exe, const nb_stack_opts *opts,
-		nb_stack_status *out, nb_err *err);
+int nb_stack_up(const char *home, const char *exe, const nb_stack_opts *opts, nb_stack_status *out,
+		nb_err *err);
 /* Stops every component cleanly and the supervisor; data stays. *was_running
  * says whether anything ran. */
 int nb_stack_down(const char *home, const nb_stack_opts *opts, int *was_running, nb_err *err);

@@ -1,8 +1,8 @@
 /* test_stack.c — nb_stack pieces that need no database server: stack.conf,
  * home checks, status of a stopped stack, port choice, the Kafka host on a
  * fixed port. (tests/integration/stack.sh runs the real stack.) */
-#include "nbtest.h"
 #include "../../core/stack_int.h"
+#include "nbtest.h"
 #include "neonblue/stack.h"
 
 #include <signal.h>
