@@ -263,16 +263,24 @@ def prob_b_beats_a(aa, ba, ab, bb):
     return total
 
 
+def prob_gt(X, Y):
+    """P(X > Y) for X ~ Beta(X), Y ~ Beta(Y): Evan Miller's sum, or the same sum on the
+    reflections 1-Y ~ Beta(bY, aY) > 1-X when that one is shorter (all-converted arms)."""
+    if X[0] <= Y[1]:
+        return prob_b_beats_a(Y[0], Y[1], X[0], X[1])
+    return prob_b_beats_a(X[1], X[0], Y[1], Y[0])
+
+
 def bayes_two(name, arms, prior=(1, 1)):
     a0, b0 = prior
     (n0, x0), (n1, x1) = arms
     A = (mp.mpf(a0 + x0), mp.mpf(b0 + n0 - x0))
     B = (mp.mpf(a0 + x1), mp.mpf(b0 + n1 - x1))
     mA, mB = A[0] / (A[0] + A[1]), B[0] / (B[0] + B[1])
-    pB = prob_b_beats_a(A[0], A[1], B[0], B[1])
+    pB = prob_gt(B, A)
     # E[pB 1(pB > pA)] = mB P(Beta(aB+1,bB) > A); E[pA 1(pB > pA)] = mA P(B > Beta(aA+1,bA))
-    eB = mB * prob_b_beats_a(A[0], A[1], B[0] + 1, B[1])
-    eA = mA * prob_b_beats_a(A[0] + 1, A[1], B[0], B[1])
+    eB = mB * prob_gt((B[0] + 1, B[1]), A)
+    eA = mA * prob_gt(B, (A[0] + 1, A[1]))
     lossA = eB - eA          # E[(pB - pA)^+]
     lossB = lossA - (mB - mA)  # E[(pA - pB)^+]
     inp = {"variants": [{"n": n, "conversions": x} for n, x in arms]}
@@ -351,6 +359,9 @@ bayes_two("two_100k", [(100000, 10000), (100000, 10150)])
 bayes_two("two_1m_small_rate", [(1000000, 2000), (1000000, 2100)])
 bayes_two("two_ten_million", [(10000000, 1000000), (10000000, 1001000)])
 bayes_two("two_ten_million_equal", [(10000000, 500000), (10000000, 500000)])
+bayes_two("two_ten_million_zero_vs_one", [(10000000, 0), (10000000, 1)])
+bayes_two("two_ten_million_all_vs_all_but_one", [(10000000, 10000000), (10000000, 9999999)])
+bayes_two("two_ten_million_vs_three", [(10000000, 5000000), (3, 1)])
 mp.mp.dps = 20
 bayes_quad("quad_two_check", [(200, 20), (180, 25)])
 bayes_quad("three_arms", [(500, 50), (500, 60), (500, 55)])
