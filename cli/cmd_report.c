@@ -230,7 +230,10 @@ static nb_ch *rp_connect(cli_ctx *ctx, nb_err *err)
 {
 	if (nb_config_require_clickhouse(&ctx->cfg, err))
 		return NULL;
-	return nb_ch_new(ctx->cfg.clickhouse, err);
+	nb_ch *ch = nb_ch_new(ctx->cfg.clickhouse, err);
+	if (ch)
+		nb_ch_set_timeouts(ch, 600, 3); /* a report over many events may take a while */
+	return ch;
 }
 
 /* Prints an analysis object: JSON as is; CSV/Markdown as the table under key. */
