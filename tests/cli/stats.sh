@@ -112,4 +112,60 @@ t_match flag_nan_msg "$T_ERR" 'control_n: must be a finite number'
 t_run flag_bad_value 2 "$NB" stats proportions --control 10 --treatment 10:1
 t_match flag_bad_value_msg "$T_ERR" '--control: expected 2 numbers'
 t_run unknown_family 2 "$NB" stats nosuch
+# --- every reference case of tests/ref/stats_ref.json through the CLI (JSON in,
+# JSON out), compared at 1e-9 relative / 1e-12 absolute like the unit test
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+ref_out=$("$PY" - "$NB" "${NB_ROOT:-.}/tests/ref/stats_ref.json" <<'PYEOF'
+import json, math, subprocess, sys
+nb, path = sys.argv[1], sys.argv[2]
+cli = {"proportions", "welch", "lift", "srm", "bayes", "power", "adjust", "chisq",
+       "mannwhitney", "msprt", "cuped"}
+def flat(v):
+    if isinstance(v, list):
+        return [x for e in v for x in flat(e)]
+    return [v]
+def same(a, b):
+    if b is None or a is None:
+        return a is None and b is None
+    if isinstance(b, bool) or isinstance(a, bool):
+        return a == b
+    d = abs(a - b)
+    return d <= 1e-12 or d <= 1e-9 * abs(b)
+res = {}
+for c in json.load(open(path))["cases"]:
+    fam = c["family"]
+    if fam not in cli:
+        continue
+    p = subprocess.run([nb, "stats", fam], input=json.dumps(c["input"]), capture_output=True,
+                       text=True)
+    bad = res.setdefault(fam, [])
+    if p.returncode != 0:
+        bad.append("%s: exit %d %s" % (c["name"], p.returncode, p.stderr.strip()))
+        continue
+    out = json.loads(p.stdout)
+    for k, exp in c["expected"].items():
+        got = out.get(k)
+        if isinstance(exp, dict):
+            pairs = [(kk, (got or {}).get(kk), vv) for kk, vv in exp.items()]
+        else:
+            g, e = flat(got), flat(exp)
+            if len(g) != len(e):
+                bad.append("%s %s: %d values, expected %d" % (c["name"], k, len(g), len(e)))
+                continue
+            pairs = [("%s[%d]" % (k, i), x, y) for i, (x, y) in enumerate(zip(g, e))]
+        for kk, x, y in pairs:
+            if not same(x, y):
+                bad.append("%s %s = %r, expected %r" % (c["name"], kk, x, y))
+for fam in sorted(cli):
+    b = res.get(fam)
+    print(fam, "none" if b is None else ("ok" if not b else "; ".join(b[:3])))
+PYEOF
+)
+while read -r fam status; do
+	case "$status" in
+	ok) t_pass "ref_cli_$fam" ;;
+	*) t_fail "ref_cli_$fam" "$status" ;;
+	esac
+done <<<"$ref_out"
 t_done
