@@ -177,8 +177,9 @@ static int do_kafka(int argc, char **argv)
 			continue;
 		char buf[256];
 		snprintf(buf, sizeof buf, "%s", argv[i + 1]);
-		for (char *t = strtok(buf, ","); t && n < NB_STACK_MAX_BROKERS;
-		     t = strtok(NULL, ","))
+		char *save = NULL;
+		for (char *t = strtok_r(buf, ",", &save); t && n < NB_STACK_MAX_BROKERS;
+		     t = strtok_r(NULL, ",", &save))
 			if (int_arg("stack kafka", "--ports", t, &ports[n++]))
 				return 2;
 	}

@@ -36,8 +36,9 @@ static void conf_kv(const char *k, const char *v, void *ud)
 		char buf[256];
 		snprintf(buf, sizeof buf, "%s", v);
 		st->kafka_brokers = 0;
-		for (char *s = strtok(buf, ","); s && st->kafka_brokers < NB_STACK_MAX_BROKERS;
-		     s = strtok(NULL, ","))
+		char *save = NULL;
+		for (char *s = strtok_r(buf, ",", &save);
+		     s && st->kafka_brokers < NB_STACK_MAX_BROKERS; s = strtok_r(NULL, ",", &save))
 			st->kafka_ports[st->kafka_brokers++] = atoi(s);
 	}
 }

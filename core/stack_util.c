@@ -85,10 +85,10 @@ int nb_stack_pid_alive(int pid, const char *needle)
 		return 0;
 	if (!needle)
 		return 1;
-	static char cmd[65536];
-	if (read_cmdline(pid, cmd, sizeof cmd))
-		return 0;
-	return strstr(cmd, needle) != NULL;
+	char *cmd = nb_xmalloc(65536); /* no static buffer: the dashboard asks from a thread */
+	int hit = read_cmdline(pid, cmd, 65536) == 0 && strstr(cmd, needle) != NULL;
+	free(cmd);
+	return hit;
 }
 
 int nb_stack_read_pid(const char *path)
@@ -332,7 +332,7 @@ void nb_stack_log_tail(const char *path, char *out, size_t n, int lines)
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return;
-	static char buf[16384];
+	char buf[16384];
 	fseek(f, 0, SEEK_END);
 	long sz = ftell(f);
 	long from = sz > (long)sizeof buf - 1 ? sz - (long)sizeof buf + 1 : 0;

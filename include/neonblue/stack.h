@@ -96,7 +96,9 @@ int nb_stack_up(const char *home, const char *exe, const nb_stack_opts *opts, nb
 /* Stops every component cleanly and the supervisor; data stays. *was_running
  * says whether anything ran. */
 int nb_stack_down(const char *home, const nb_stack_opts *opts, int *was_running, nb_err *err);
-/* Probes every component. Returns 0; out->supervisor_pid is 0 when stopped. */
+/* Probes every component (no global state: callable from any thread; takes
+ * up to a few seconds when a server hangs). Returns 0; out->supervisor_pid
+ * is 0 when stopped. */
 int nb_stack_status_get(const char *home, nb_stack_status *out, nb_err *err);
 /* True when the supervisor runs and every component answers. */
 int nb_stack_status_ok(const nb_stack_status *s);
