@@ -86,6 +86,7 @@ typedef struct bayes_ctx {
 	 * known to eps·x, which moves log f by eps·x·|d log f/dx| ~ 8 eps x/sd
 	 * (1e-8 for a posterior within 1e-7 of 1: the limit of doubles there) */
 	double floor[NB_STATS_BAYES_MAX_ARMS], floor_max;
+	int reflect; /* integrating over y = 1 - x, arm parameters swapped */
 	double F[NB_STATS_BAYES_MAX_ARMS]; /* each CDF at the left end of the next panel */
 	double sum[2 * NB_STATS_BAYES_MAX_ARMS];
 } bayes_ctx;
@@ -100,6 +101,39 @@ static double bayes_pdf(const bayes_ctx *c, size_t j, double x)
 		return nb_stats_beta_pdf(x, a, b);
 	double d = x - m;
 	return exp(c->lfm[j] + (a - 1) * log1p(d / m) + (b - 1) * log1p(-d / (1 - m)));
+}
+
+/* The integrands at node i. Reflected (integrating over y = 1 - x, see
+ * nb_stats_bayes), the running CDFs are those of 1 - p_j, so the CDF of p_j
+ * is 1 - F and 1 - Π P is taken as -expm1(Σ log1p(-(1 - P))) to keep the
+ * digits where the complements are small. */
+static void bayes_node(const bayes_ctx *c, double f[][CH_P], double F[][CH_P], int i,
+		       double best[][CH_P], double loss[][CH_P])
+{
+	size_t k = c->k;
+	double P[NB_STATS_BAYES_MAX_ARMS], pre[NB_STATS_BAYES_MAX_ARMS + 1],
+		suf[NB_STATS_BAYES_MAX_ARMS + 1], lpre[NB_STATS_BAYES_MAX_ARMS + 1],
+		lsuf[NB_STATS_BAYES_MAX_ARMS + 1];
+	for (size_t j = 0; j < k; j++)
+		P[j] = c->reflect ? 1 - F[j][i] : F[j][i];
+	pre[0] = suf[k] = 1;
+	lpre[0] = lsuf[k] = 0;
+	for (size_t j = 0; j < k; j++) {
+		pre[j + 1] = pre[j] * P[j];
+		if (c->reflect)
+			lpre[j + 1] = lpre[j] + log1p(-F[j][i]);
+	}
+	for (size_t j = k; j-- > 0;) {
+		suf[j] = suf[j + 1] * P[j];
+		if (c->reflect)
+			lsuf[j] = lsuf[j + 1] + log1p(-F[j][i]);
+	}
+	for (size_t j = 0; j < k; j++) {
+		double g = pre[j] * suf[j + 1];
+		double not_g = c->reflect ? -expm1(lpre[j] + lsuf[j + 1]) : 1 - g;
+		best[j][i] = f[j][i] * g;
+		loss[j][i] = P[j] * not_g;
+	}
 }
 
 /* One panel: densities at the nodes, CDFs by spectral integration from the
@@ -126,19 +160,8 @@ static int bayes_panel(bayes_ctx *c, double a, double b, int force)
 			F[j][i] = fmin(1, fmax(0, c->F[j] + h * s)); /* rounding only */
 		}
 	double best[NB_STATS_BAYES_MAX_ARMS][CH_P], loss[NB_STATS_BAYES_MAX_ARMS][CH_P];
-	for (int i = 0; i < CH_P; i++) {
-		double pre[NB_STATS_BAYES_MAX_ARMS + 1], suf[NB_STATS_BAYES_MAX_ARMS + 1];
-		pre[0] = suf[k] = 1;
-		for (size_t j = 0; j < k; j++)
-			pre[j + 1] = pre[j] * F[j][i];
-		for (size_t j = k; j-- > 0;)
-			suf[j] = suf[j + 1] * F[j][i];
-		for (size_t j = 0; j < k; j++) {
-			double g = pre[j] * suf[j + 1];
-			best[j][i] = f[j][i] * g;
-			loss[j][i] = F[j][i] * (1 - g);
-		}
-	}
+	for (int i = 0; i < CH_P; i++)
+		bayes_node(c, f, F, i, best, loss);
 	if (!force)
 		for (size_t j = 0; j < k; j++)
 			if (ch_unresolved(best[j], h, c->floor_max) ||
@@ -258,16 +281,34 @@ int nb_stats_bayes(const nb_stats_arm *arms, size_t k, double prior_a, double pr
 		return -1;
 	pthread_once(&ch_once, bayes_ch_init);
 	bayes_ctx c;
+	nb_stats_bayes_arm rarm[NB_STATS_BAYES_MAX_ARMS];
 	memset(&c, 0, sizeof c);
 	c.k = k;
-	c.arm = out;
+	double lo = 1, hi = 0;
 	for (size_t j = 0; j < k; j++) {
 		out[j].alpha = prior_a + arms[j].conversions;
 		out[j].beta = prior_b + arms[j].n - arms[j].conversions;
 		out[j].mean = out[j].alpha / (out[j].alpha + out[j].beta);
-		c.m[j] = out[j].mean;
-		c.lfm[j] = log(nb_stats_beta_pdf(c.m[j], out[j].alpha, out[j].beta));
-		double a = out[j].alpha, b = out[j].beta;
+		lo = fmin(lo, out[j].mean);
+		hi = fmax(hi, out[j].mean);
+	}
+	/* doubles near 1 are coarse (1 - x known to 1e-16 absolute): when the
+	 * most extreme arm is near 1, integrate over y = 1 - x, where the arms
+	 * are Beta(beta, alpha) and the best arm has the smallest y */
+	c.reflect = 1 - hi < lo;
+	for (size_t j = 0; j < k; j++) {
+		rarm[j] = out[j];
+		if (c.reflect) {
+			rarm[j].alpha = out[j].beta;
+			rarm[j].beta = out[j].alpha;
+			rarm[j].mean = rarm[j].alpha / (rarm[j].alpha + rarm[j].beta);
+		}
+	}
+	c.arm = rarm;
+	for (size_t j = 0; j < k; j++) {
+		c.m[j] = rarm[j].mean;
+		c.lfm[j] = log(nb_stats_beta_pdf(c.m[j], rarm[j].alpha, rarm[j].beta));
+		double a = rarm[j].alpha, b = rarm[j].beta;
 		double sd = sqrt(a * b / ((a + b) * (a + b) * (a + b + 1)));
 		c.floor[j] = DBL_EPSILON * (32 + 16 * sqrt(a + b) + 8 * c.m[j] / sd);
 		c.floor_max = fmax(c.floor_max, c.floor[j]);

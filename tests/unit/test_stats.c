@@ -620,6 +620,34 @@ static void prop_prob_best_sums_to_one(void)
 	}
 }
 
+/* Arms (n, x) and (n, n - x) are mirror images: the chance that arm j is
+ * best for a rate equals its chance to be worst for the complement, and with
+ * two arms that is the other arm's chance to be best. One side is integrated
+ * directly, the other reflected. */
+static void prop_bayes_mirror(void)
+{
+	double sizes[] = {3, 200, 1e5, 1e7};
+	nb_err e;
+	for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+		double n = sizes[s];
+		nb_stats_arm a[2] = {{n, floor(0.03 * n)}, {n, floor(0.0302 * n) + 1}};
+		nb_stats_arm m[2] = {{n, n - a[0].conversions}, {n, n - a[1].conversions}};
+		nb_stats_bayes_arm oa[2], om[2];
+		CHECK_INT(nb_stats_bayes(a, 2, 1, 1, oa, &e), 0);
+		CHECK_INT(nb_stats_bayes(m, 2, 1, 1, om, &e), 0);
+		for (int j = 0; j < 2; j++) {
+			CHECKF(fabs(oa[j].prob_best - om[1 - j].prob_best) <=
+				       1e-12 + 1e-9 * oa[j].prob_best,
+			       "n=%g: prob_best %.17g vs mirror %.17g", n, oa[j].prob_best,
+			       om[1 - j].prob_best);
+			CHECKF(fabs(oa[j].expected_loss - om[1 - j].expected_loss) <=
+				       1e-12 + 1e-9 * oa[j].expected_loss,
+			       "n=%g: loss %.17g vs mirror %.17g", n, oa[j].expected_loss,
+			       om[1 - j].expected_loss);
+		}
+	}
+}
+
 static void prop_bayes_ten_million_five_arms(void)
 {
 	nb_stats_arm arms[5] = {{1e7, 1e6}, {1e7, 1.0003e6}, {1e7, 0.9998e6}, {1e7, 1.0004e6},
@@ -772,6 +800,7 @@ int main(void)
 	RUN(prop_p_values_in_range_and_swap);
 	RUN(prop_mannwhitney_swap);
 	RUN(prop_prob_best_sums_to_one);
+	RUN(prop_bayes_mirror);
 	RUN(prop_bayes_ten_million_five_arms);
 	RUN(prop_holm_ge_bh);
 	RUN(prop_cuped_uncorrelated_changes_little);
