@@ -87,10 +87,12 @@ typedef struct nb_stats_bayes_arm {
 	double expected_loss; /* E[max_j p_j - p_k], absolute */
 } nb_stats_bayes_arm;
 
-/* Quadrature tolerance: each integral to NB_STATS_BAYES_EPSREL relative or
- * NB_STATS_BAYES_EPSABS absolute, whichever is larger. */
-#define NB_STATS_BAYES_EPSREL 1e-11
-#define NB_STATS_BAYES_EPSABS 1e-15
+/* Quadrature: adaptive Clenshaw–Curtis panels (17 points) over every arm's
+ * mean ± 40 sd; a panel is accepted when the last Chebyshev coefficients of
+ * each density and integrand bound its error by 2e-16 absolute (or by the
+ * rounding of the densities themselves); the CDFs are the spectral integrals
+ * of the densities. Verified to 1e-9 relative / 1e-12 absolute against exact
+ * sums up to 10 million users per arm. */
 #define NB_STATS_BAYES_MAX_ARMS 16
 
 /* k arms (2..NB_STATS_BAYES_MAX_ARMS, the first is the control), prior
