@@ -207,37 +207,104 @@ static int draw_cohort(an_st *s, app *a, WINDOW *w, int y, int H, int W)
 	return y;
 }
 
-/* Rows of objects (revenue variants, segments) as aligned key=value cells. */
+static void fmt_cell(const cJSON *f, char *out, size_t n)
+{
+	if (cJSON_IsNumber(f)) {
+		double v = f->valuedouble;
+		int dec = v == floor(v) && fabs(v) < 1e15 ? 0 : fabs(v) < 10 ? 4 : 2;
+		w_fmt_num(out, n, v, dec);
+	} else if (cJSON_IsString(f)) {
+		w_copy(out, n, f->valuestring);
+	} else if (cJSON_IsNull(f)) {
+		w_copy(out, n, w_cur.ascii ? "-" : "–");
+	} else if (cJSON_IsBool(f)) {
+		w_copy(out, n, cJSON_IsTrue(f) ? "yes" : "no");
+	} else {
+		out[0] = '\0';
+	}
+}
+
+/* An array of flat objects as an aligned table: the scalar fields of the
+ * first object are the columns (strings left, numbers right-aligned). */
 static int draw_rows(const cJSON *arr, WINDOW *w, int y, int H, int W)
 {
-	const cJSON *o;
-	if (!cJSON_IsArray(arr))
+	if (!cJSON_IsArray(arr) || !cJSON_IsObject(cJSON_GetArrayItem(arr, 0)))
 		return -1;
-	cJSON_ArrayForEach(o, arr)
+	const char *keys[16];
+	int width[16], num[16], nk = 0;
+	const cJSON *f, *o;
+	cJSON_ArrayForEach(f, cJSON_GetArrayItem(arr, 0))
 	{
-		if (y >= H)
-			break;
-		char line[1024];
+		if (nk == 16 || cJSON_IsObject(f) || cJSON_IsArray(f))
+			continue;
+		keys[nk] = f->string;
+		width[nk] = w_strwidth(f->string);
+		num[nk++] = cJSON_IsNumber(f);
+	}
+	if (!nk)
+		return -1;
+	char cell[64];
+	cJSON_ArrayForEach(o, arr)
+		for (int k = 0; k < nk; k++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
+			fmt_cell(v, cell, sizeof cell);
+			int cw = w_strwidth(cell);
+			width[k] = cw > width[k] ? cw : width[k];
+			num[k] |= cJSON_IsNumber(v);
+		}
+	char line[2048];
+	for (int r = -1; r < cJSON_GetArraySize(arr) && y < H; r++) {
 		size_t l = 0;
-		const cJSON *f;
-		cJSON_ArrayForEach(f, o)
-		{
-			char val[48];
-			if (cJSON_IsNumber(f))
-				w_fmt_num(val, sizeof val, f->valuedouble,
-					  fabs(f->valuedouble) < 10 && f->valuedouble != floor(f->valuedouble) ? 4 : 0);
-			else if (cJSON_IsString(f))
-				w_copy(val, sizeof val, f->valuestring);
+		o = r >= 0 ? cJSON_GetArrayItem(arr, r) : NULL;
+		for (int k = 0; k < nk; k++) {
+			if (o)
+				fmt_cell(cJSON_GetObjectItemCaseSensitive(o, keys[k]), cell, sizeof cell);
 			else
-				continue;
-			int wr = snprintf(line + l, sizeof line - l, "%s=%s  ", f->string, val);
+				w_copy(cell, sizeof cell, keys[k]);
+			int pad = width[k] - w_strwidth(cell);
+			int wr = snprintf(line + l, sizeof line - l, "%*s%s%*s  ", num[k] ? pad : 0, "",
+					  cell, num[k] ? 0 : pad, "");
 			if (wr < 0 || (size_t)wr >= sizeof line - l)
 				break;
 			l += (size_t)wr;
 		}
+		attr_t at = o ? 0 : w_attr(R_TITLE);
+		wattron(w, at);
 		w_put(w, y++, 0, W, line, 1);
+		wattroff(w, at);
 	}
 	return y;
+}
+
+/* Segments: segments[] of {value, results[] per variant}: one row per
+ * segment × variant, the segment value first. */
+static int draw_segments(const cJSON *segs, WINDOW *w, int y, int H, int W)
+{
+	if (!cJSON_IsArray(segs))
+		return -1;
+	cJSON *flat = cJSON_CreateArray();
+	const cJSON *sg, *r;
+	cJSON_ArrayForEach(sg, segs)
+	{
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(sg, "results");
+		if (!cJSON_IsArray(res)) {
+			cJSON_Delete(flat);
+			return -1;
+		}
+		cJSON_ArrayForEach(r, res)
+		{
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "segment", str(sg, "value"));
+			const cJSON *f;
+			cJSON_ArrayForEach(f, r)
+				if (!cJSON_IsObject(f) && !cJSON_IsArray(f))
+					cJSON_AddItemToObject(o, f->string, cJSON_Duplicate(f, 0));
+			cJSON_AddItemToArray(flat, o);
+		}
+	}
+	int rc = draw_rows(flat, w, y, H, W);
+	cJSON_Delete(flat);
+	return rc;
 }
 
 static void draw_json(an_st *s, WINDOW *w, int y, int H, int W)
@@ -285,7 +352,7 @@ static void an_draw(view *v, app *a, WINDOW *w)
 	else if (!strcmp(s->cmd, "revenue"))
 		r = draw_rows(cJSON_GetObjectItemCaseSensitive(s->data, "variants"), w, y, H, W);
 	else
-		r = draw_rows(cJSON_GetObjectItemCaseSensitive(s->data, "segments"), w, y, H, W);
+		r = draw_segments(cJSON_GetObjectItemCaseSensitive(s->data, "segments"), w, y, H, W);
 	if (r < 0) {
 		for (int i = y; i < H; i++)
 			w_put(w, i, 0, W, "", 1);
