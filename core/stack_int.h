@@ -12,7 +12,8 @@ void nb_stack_path(const char *home, char *out, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* 1 when pid is a live (non-zombie) process whose command line mentions
- * needle (NULL: any). Guards against recycled pids. */
+ * the path needle (NULL: any), followed by '/', a space or the end. Guards
+ * against recycled pids. */
 int nb_stack_pid_alive(int pid, const char *needle);
 /* Reads a pid file; 0 when missing or malformed. */
 int nb_stack_read_pid(const char *path);

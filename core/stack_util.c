@@ -86,7 +86,13 @@ int nb_stack_pid_alive(int pid, const char *needle)
 	if (!needle)
 		return 1;
 	char *cmd = nb_xmalloc(65536); /* no static buffer: the dashboard asks from a thread */
-	int hit = read_cmdline(pid, cmd, 65536) == 0 && strstr(cmd, needle) != NULL;
+	int hit = 0;
+	if (read_cmdline(pid, cmd, 65536) == 0) {
+		/* the needle as a whole path: /x/s must not match /x/s2 */
+		size_t l = strlen(needle);
+		for (const char *p = strstr(cmd, needle); p && !hit; p = strstr(p + 1, needle))
+			hit = p[l] == '\0' || p[l] == ' ' || p[l] == '/';
+	}
 	free(cmd);
 	return hit;
 }

@@ -108,6 +108,33 @@ static void ports_below_ephemeral_range(void)
 	}
 }
 
+static void pid_check_matches_whole_paths(void)
+{
+	char log[300];
+	snprintf(log, sizeof log, "%s/spawn.log", tmp);
+	char *argv[] = {"/bin/sh", "-c", "sleep 5", "/tmp/nbx/s2", NULL};
+	nb_err err;
+	nb_err_clear(&err);
+	pid_t pid = nb_stack_spawn(NULL, argv, log, 0, &err);
+	CHECK(pid > 0);
+	int seen = 0;
+	for (int i = 0; i < 100 && !seen; i++) {
+		seen = nb_stack_pid_alive(pid, "/tmp/nbx/s2");
+		if (!seen)
+			nb_stack_sleep_ms(20);
+	}
+	CHECK(seen);
+	CHECK(!nb_stack_pid_alive(pid, "/tmp/nbx/s"));
+	CHECK(nb_stack_pid_alive(pid, "/tmp/nbx"));
+	CHECK(nb_stack_pid_alive(pid, NULL));
+	kill(pid, SIGKILL);
+	/* a zombie is not alive */
+	nb_stack_sleep_ms(100);
+	CHECK(!nb_stack_pid_alive(pid, NULL));
+	waitpid(pid, NULL, 0);
+	CHECK(!nb_stack_pid_alive(pid, NULL));
+}
+
 static pid_t serve_kafka(int port)
 {
 	fflush(stdout);
@@ -160,6 +187,7 @@ int main(void)
 	RUN(unsafe_home_refused);
 	RUN(stopped_stack_status);
 	RUN(ports_below_ephemeral_range);
+	RUN(pid_check_matches_whole_paths);
 	RUN(kafka_on_fixed_port);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
