@@ -12,7 +12,7 @@ void an_sql_prop_string(nb_buf *b, const char *column, const char *prop);
 void an_sql_assignments(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 			const char *seg_prop);
 void an_sql_joined(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-		   char *const *types, int ntypes, const char *seg_prop);
+		   char *const *types, int ntypes, const char *seg_prop, int props);
 int an_winsorized(const nb_an_metric *m);
 int an_has_den(const nb_an_metric *m);
 int an_sql_aggregate(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,

@@ -87,9 +87,10 @@ void an_sql_assignments(nb_buf *b, const nb_an_scope *s, const nb_an_experiment 
 /* Events of the given types in scope, joined to the assignments, at or
  * after the assignment: the FROM … WHERE of every event query. */
 void an_sql_joined(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-		   char *const *types, int ntypes, const char *seg_prop)
+		   char *const *types, int ntypes, const char *seg_prop, int props)
 {
-	nb_buf_puts(b, " FROM (SELECT user_id, type, ts, ts_us, value, properties FROM ");
+	nb_buf_printf(b, " FROM (SELECT user_id, type, ts, ts_us, value%s FROM ",
+		      props ? ", properties" : "");
 	an_table(b, s, "events");
 	nb_buf_puts(b, " FINAL WHERE _deleted = 0");
 	if (types) {
@@ -188,7 +189,10 @@ int nb_an_sql_metrics(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e
 		nb_buf_puts(b, ", seg");
 	for (int i = 0; i < e->nmetrics; i++)
 		an_sql_user_cols(b, &e->metrics[i], i);
-	an_sql_joined(b, s, e, types, ntypes, seg_prop);
+	int props = 0;
+	for (int i = 0; i < e->nmetrics; i++)
+		props |= e->metrics[i].value_property != NULL;
+	an_sql_joined(b, s, e, types, ntypes, seg_prop, props);
 	nb_buf_printf(b, " GROUP BY user_id, variant%s", seg_prop ? ", seg" : "");
 	free(types);
 	return 0;
@@ -252,7 +256,7 @@ void an_sql_series_events(nb_buf *b, const nb_an_scope *s, const nb_an_experimen
 			 "uniqExact(user_id), ",
 		      period, period);
 	an_sql_series_value(b, m);
-	an_sql_joined(b, s, e, m->event_types, n, NULL);
+	an_sql_joined(b, s, e, m->event_types, n, NULL, m->value_property != NULL);
 	nb_buf_puts(b, " GROUP BY bucket, variant ORDER BY bucket, variant");
 }
 
@@ -287,7 +291,7 @@ void an_sql_funnel(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 		an_str(b, steps[i]);
 	}
 	nb_buf_puts(b, "], type) - 1) AS t8");
-	an_sql_joined(b, s, e, steps, nsteps, NULL);
+	an_sql_joined(b, s, e, steps, nsteps, NULL, 0);
 	nb_buf_puts(b, ") GROUP BY user_id, variant) GROUP BY variant, level");
 }
 
@@ -322,7 +326,7 @@ void an_sql_cohorts(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e, 
 	nb_buf_printf(b, ") UNION ALL SELECT user_id, variant, toUInt32(%s) AS cohort, toUInt8(0) "
 			 "AS m, %s AS d",
 		      cohort, diff);
-	an_sql_joined(b, s, e, NULL, 0, NULL);
+	an_sql_joined(b, s, e, NULL, 0, NULL, 0);
 	nb_buf_printf(b, " AND %s < %d) GROUP BY user_id, variant, cohort) "
 			 "GROUP BY cohort, variant ORDER BY cohort, variant",
 		      diff, nper);
@@ -337,7 +341,7 @@ void an_sql_revenue(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 		       "quantileExactIf(0.99)(r, r > 0) FROM (SELECT user_id, variant, sum(ifNull(");
 	an_sql_value(b, m);
 	nb_buf_puts(b, ", 0)) AS r");
-	an_sql_joined(b, s, e, m->event_types, m->nevents, NULL);
+	an_sql_joined(b, s, e, m->event_types, m->nevents, NULL, m->value_property != NULL);
 	nb_buf_puts(b, " GROUP BY user_id, variant) GROUP BY variant");
 }
 
