@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,21 @@ static int stats_nonneg(double v, const char *key, nb_err *err)
 	if (v < 0)
 		return nb_err_set(err, NB_EINPUT, "%s: must not be negative (%g)", key, v);
 	return 0;
+}
+
+/* Checks one element of a list; the key is only formatted on failure. */
+static int stats_elem(double v, int nonneg, nb_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int stats_elem(double v, int nonneg, nb_err *err, const char *fmt, ...)
+{
+	if (isfinite(v) && (!nonneg || v >= 0))
+		return 0;
+	char key[96];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(key, sizeof key, fmt, ap);
+	va_end(ap);
+	return nonneg ? stats_nonneg(v, key, err) : stats_num(v, key, err);
 }
 
 /* ---- proportions ---- */
@@ -160,16 +176,13 @@ int nb_stats_srm(const double *obs, const double *w, size_t k, double *expected,
 	if (k < 2)
 		return nb_err_set(err, NB_EINPUT, "observed: need at least two arms, got %zu", k);
 	double tot = 0, wsum = 0;
-	char key[48];
 	for (size_t i = 0; i < k; i++) {
-		snprintf(key, sizeof key, "observed[%zu]", i);
-		if (stats_nonneg(obs[i], key, err))
-			return -1;
-		snprintf(key, sizeof key, "weights[%zu]", i);
-		if (stats_num(w[i], key, err))
+		if (stats_elem(obs[i], 1, err, "observed[%zu]", i) ||
+		    stats_elem(w[i], 0, err, "weights[%zu]", i))
 			return -1;
 		if (w[i] <= 0)
-			return nb_err_set(err, NB_EINPUT, "%s: must be positive (%g)", key, w[i]);
+			return nb_err_set(err, NB_EINPUT, "weights[%zu]: must be positive (%g)", i,
+					  w[i]);
 		tot += obs[i];
 		wsum += w[i];
 	}
@@ -327,11 +340,9 @@ int nb_stats_chisq(const double *t, size_t rows, size_t cols, double *e, nb_stat
 	if (cols < 2)
 		return nb_err_set(err, NB_EINPUT, "table: need at least two columns, got %zu",
 				  cols);
-	char key[64];
 	double tot = 0;
 	for (size_t i = 0; i < rows * cols; i++) {
-		snprintf(key, sizeof key, "table[%zu][%zu]", i / cols, i % cols);
-		if (stats_nonneg(t[i], key, err))
+		if (stats_elem(t[i], 1, err, "table[%zu][%zu]", i / cols, i % cols))
 			return -1;
 		tot += t[i];
 	}
@@ -372,17 +383,14 @@ int nb_stats_mannwhitney(const double *tr, size_t nt, const double *ct, size_t n
 		return nb_err_set(err, NB_EINPUT, "treatment: need at least one value");
 	if (nc == 0)
 		return nb_err_set(err, NB_EINPUT, "control: need at least one value");
-	char key[48];
 	for (size_t i = 0; i < nt; i++) {
-		snprintf(key, sizeof key, "treatment[%zu]", i);
-		if (stats_num(tr[i], key, err))
+		if (stats_elem(tr[i], 0, err, "treatment[%zu]", i))
 			return -1;
 		s[i].v = tr[i];
 		s[i].treatment = 1;
 	}
 	for (size_t i = 0; i < nc; i++) {
-		snprintf(key, sizeof key, "control[%zu]", i);
-		if (stats_num(ct[i], key, err))
+		if (stats_elem(ct[i], 0, err, "control[%zu]", i))
 			return -1;
 		s[nt + i].v = ct[i];
 		s[nt + i].treatment = 0;
@@ -466,13 +474,9 @@ static int cuped_check(const nb_stats_cuped_group *g, const char *name, nb_err *
 	if (g->n < 2)
 		return nb_err_set(err, NB_EINPUT, "%s: need at least two units (x and y), got %zu",
 				  name, g->n);
-	char key[64];
 	for (size_t i = 0; i < g->n; i++) {
-		snprintf(key, sizeof key, "%s.x[%zu]", name, i);
-		if (stats_num(g->x[i], key, err))
-			return -1;
-		snprintf(key, sizeof key, "%s.y[%zu]", name, i);
-		if (stats_num(g->y[i], key, err))
+		if (stats_elem(g->x[i], 0, err, "%s.x[%zu]", name, i) ||
+		    stats_elem(g->y[i], 0, err, "%s.y[%zu]", name, i))
 			return -1;
 	}
 	return 0;
