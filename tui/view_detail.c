@@ -282,13 +282,14 @@ static int draw_metric(detail_st *s, app *a, WINDOW *w, int y, int H, int W)
 			w_interval(w, y, W - plot, plot, lo, num(r, "lift"), hi, span);
 		y++;
 	}
-	const cJSON *pw = cJSON_GetObjectItemCaseSensitive(m, "power");
-	if (cJSON_IsObject(pw) && y < H - 2) {
+	/* power: fields of the metric (power_reached, users_needed) */
+	double reached = num(m, "power_reached"), needed = num(m, "users_needed");
+	if (!isnan(reached) && y < H - 2) {
 		char a1[32], a2[32];
-		w_fmt_pct(a1, sizeof a1, num(pw, "reached"), 0);
-		w_fmt_int(a2, sizeof a2, (long long)num(pw, "users_needed"));
-		snprintf(line, sizeof line, "Power reached %s; users still needed %s", a1,
-			 isnan(num(pw, "users_needed")) ? "–" : a2);
+		w_fmt_pct(a1, sizeof a1, reached, 0);
+		w_fmt_int(a2, sizeof a2, (long long)needed);
+		snprintf(line, sizeof line, "Power reached %s for the planned effect; users still needed %s",
+			 a1, isnan(needed) ? (a->ascii ? "-" : "–") : a2);
 		w_put(w, y++, 0, W, line, 1);
 	}
 	return y;
