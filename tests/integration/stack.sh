@@ -195,13 +195,15 @@ t_run final-down 0 "$NB" stack down --home "$H"
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v runuser >/dev/null; then
 	U=$root/user
 	mkdir -p "$U" && chown nobody "$U"
-	t_run user-up 0 runuser -u nobody -- env HOME="$U" "$NB" stack up --home "$U/s"
+	UNB=$NB # the checkout may sit where nobody cannot reach: then a copy
+	runuser -u nobody -- test -x "$NB" || { cp "$NB" "$U/neonblue" && chmod 755 "$U/neonblue" && UNB=$U/neonblue; }
+	t_run user-up 0 runuser -u nobody -- env HOME="$U" "$UNB" stack up --home "$U/s"
 	[ "$T_RC" = 0 ] || echo "$T_ERR"
 	owners=$(ps -o user= -p "$(cat "$U/s/run/supervisor.pid" 2>/dev/null || echo 1)" \
 		--ppid "$(cat "$U/s/run/supervisor.pid" 2>/dev/null || echo 1)" | sort -u | tr '\n' ' ')
 	t_eq user-owns-everything "$owners" "nobody "
 	t_eq user-pg-answers "$(psql "$(H=$U/s envval NEONBLUE_PG)" -XAtc 'select 1' 2>&1)" 1
-	t_run user-down 0 runuser -u nobody -- "$NB" stack down --home "$U/s"
+	t_run user-down 0 runuser -u nobody -- "$UNB" stack down --home "$U/s"
 else
 	echo "# not root: the normal-user case is what every other check ran"
 fi
