@@ -379,47 +379,51 @@ static void draw_footer(app *a)
 
 /* ------------------------------------------------------------- overlays */
 
+/* The help overlay: the current view's bindings, then the global ones, all
+ * from the keymap; in two columns when one does not fit. */
 static void draw_help(app *a)
 {
 	WINDOW *w = a->body;
 	view *v = app_view(a, app_current(a));
-	enum action global[] = {ACT_QUIT,	     ACT_HELP,	  ACT_PALETTE, ACT_FILTER, ACT_UP,	ACT_DOWN,
-				ACT_TOP,	     ACT_BOTTOM,	  ACT_PGUP,    ACT_PGDN,   ACT_ENTER, ACT_BACK,
-				ACT_NEXT_VIEW, ACT_PREV_VIEW, ACT_REFRESH, ACT_REPAINT, ACT_THEME, ACT_NONE};
-	int H = getmaxy(w), W = getmaxx(w);
-	int bw = W - 4 < 76 ? W - 4 : 76;
-	int x0 = (W - bw) / 2;
-	int row = 1;
-	for (int r = 0; r < H - 1; r++)
-		w_put(w, r, x0, bw, "", 1);
-	wattron(w, w_attr(R_TITLE));
-	char t[128];
-	snprintf(t, sizeof t, "Keys — %s (any key closes)", v->ops->title);
-	w_put(w, 0, x0, bw, a->ascii ? "Keys (any key closes)" : t, 1);
-	wattroff(w, w_attr(R_TITLE));
+	enum action global[] = {ACT_QUIT,      ACT_HELP,      ACT_PALETTE, ACT_FILTER,  ACT_UP,
+				ACT_DOWN,      ACT_TOP,       ACT_BOTTOM,  ACT_PGUP,    ACT_PGDN,
+				ACT_ENTER,     ACT_BACK,      ACT_NEXT_VIEW, ACT_PREV_VIEW, ACT_REFRESH,
+				ACT_REPAINT,   ACT_THEME,     ACT_NONE};
+	char lines[64][160];
+	int n = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		const enum action *acts = pass == 0 ? v->ops->actions : global;
-		for (int i = 0; acts && acts[i] != ACT_NONE && row < H - 1; i++) {
+		for (int i = 0; acts && acts[i] != ACT_NONE && n < 62; i++) {
 			const action_info *ai = &keymap_actions[acts[i]];
-			if (ai->writes && a->read_only)
+			int dup = 0;
+			for (int k = 0; pass == 1 && v->ops->actions && v->ops->actions[k] != ACT_NONE; k++)
+				dup |= v->ops->actions[k] == acts[i];
+			if ((ai->writes && a->read_only) || dup)
 				continue;
-			if (pass == 1) {
-				int dup = 0;
-				for (int k = 0; v->ops->actions && v->ops->actions[k] != ACT_NONE; k++)
-					dup |= v->ops->actions[k] == acts[i];
-				if (dup)
-					continue;
-			}
-			char keys[64], line[200];
+			char keys[64];
 			keymap_keys_of(acts[i], keys, sizeof keys);
-			snprintf(line, sizeof line, "  %-16s %s", keys, ai->help);
-			w_put(w, row++, x0, bw, line, 1);
+			snprintf(lines[n++], sizeof lines[0], "%-12s %s", keys, ai->help);
 		}
-		if (pass == 0 && row < H - 1)
-			w_put(w, row++, x0, bw, "", 1);
 	}
-	if (row < H - 1)
-		w_put(w, row++, x0, bw, "  1-9              jump to a view; bindings: dash.conf `bind KEY ACTION`", 1);
+	snprintf(lines[n++], sizeof lines[0], "%-12s %s", "1-9", "jump to a view");
+	int H = getmaxy(w), W = getmaxx(w);
+	int rows = H - 2, cols = n > rows ? 2 : 1;
+	int bw = W - 2 < (cols == 2 ? 150 : 76) ? W - 2 : (cols == 2 ? 150 : 76);
+	int x0 = (W - bw) / 2, cw = bw / cols;
+	for (int r = 0; r < H; r++)
+		w_put(w, r, 0, W, "", 1);
+	wattron(w, w_attr(R_TITLE));
+	char t[160];
+	snprintf(t, sizeof t, "Keys %s %s (any key closes; rebind with `bind KEY ACTION` in dash.conf)",
+		 a->ascii ? "-" : "—", v->ops->title);
+	w_put(w, 0, x0, bw, t, 1);
+	wattroff(w, w_attr(R_TITLE));
+	for (int i = 0; i < n; i++) {
+		int c = i / rows, r = i % rows;
+		if (c >= cols)
+			break;
+		w_put(w, 1 + r, x0 + c * cw + 1, cw - 2, lines[i], 1);
+	}
 }
 
 /* ---------------------------------------------------------------- render */
