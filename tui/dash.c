@@ -45,6 +45,7 @@ static const char usage[] =
 	"                  revenue segments health new\n"
 	"  --exp KEY       the experiment the detail views show first\n"
 	"  --filter TEXT   start with the experiment list filtered (as with /)\n"
+	"  --mouse         mouse: click selects a row, the wheel scrolls\n"
 	"  --bench-frames N  (benchmark) once data has loaded, time N full frames of\n"
 	"                  the starting view, print the figures after quitting\n"
 	"\n"
@@ -625,6 +626,27 @@ static int handle_overlay_key(app *a, int ch, int is_code)
 	return 0;
 }
 
+/* The wheel scrolls the current view; a click is handed to it as
+ * ACT_ENTER-less selection (ch = body row, is_code = -1). */
+static int handle_mouse(app *a)
+{
+	MEVENT ev;
+	if (getmouse(&ev) != OK || a->help || a->confirm || a->palette || a->filtering)
+		return 0;
+	view *v = app_view(a, app_current(a));
+	if (!v->ops->key)
+		return 0;
+	if (ev.bstate & (BUTTON4_PRESSED | BUTTON5_PRESSED)) {
+		enum action act = ev.bstate & BUTTON4_PRESSED ? ACT_UP : ACT_DOWN;
+		for (int i = 0; i < 3; i++)
+			v->ops->key(v, a, act, 0, 0);
+	} else if (ev.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED)) {
+		v->ops->key(v, a, ACT_NONE, ev.y - 1, -1); /* body coordinates */
+	}
+	v->dirty = 1;
+	return 0;
+}
+
 static int handle_key(app *a, int ch, int is_code)
 {
 	a->last_key_at = mono();
@@ -632,6 +654,8 @@ static int handle_key(app *a, int ch, int is_code)
 		return VF_QUIT; /* Ctrl-C always quits */
 	if (is_code && ch == KEY_RESIZE)
 		return 0;
+	if (is_code && ch == KEY_MOUSE)
+		return handle_mouse(a);
 	if (handle_overlay_key(a, ch, is_code))
 		return 0;
 	view *v = app_view(a, app_current(a));
@@ -746,7 +770,7 @@ static void dispatch(app *a, job *j)
 
 typedef struct dash_opts {
 	const char *theme, *config, *view, *exp, *colors, *filter;
-	int read_only, no_color, ascii, backfill, refresh, bench;
+	int read_only, no_color, ascii, backfill, refresh, bench, mouse;
 } dash_opts;
 
 static void conf_line(app *a, dash_opts *o, const char *path, int lineno, char *line)
@@ -780,6 +804,8 @@ static void conf_line(app *a, dash_opts *o, const char *path, int lineno, char *
 		a->ascii |= !strcmp(v, "true") || !strcmp(v, "1");
 	else if (!strcmp(k, "read_only"))
 		a->read_only |= !strcmp(v, "true") || !strcmp(v, "1");
+	else if (!strcmp(k, "mouse"))
+		o->mouse |= !strcmp(v, "true") || !strcmp(v, "1");
 	else
 		app_message(a, 1, "%s:%d: unknown setting \"%s\"", path, lineno, k);
 }
@@ -825,6 +851,8 @@ static int parse_opts(int argc, char **argv, dash_opts *o)
 			o->no_color = 1;
 		else if (!strcmp(s, "--ascii"))
 			o->ascii = 1;
+		else if (!strcmp(s, "--mouse"))
+			o->mouse = 1;
 		else if (!strcmp(s, "--theme"))
 			dst = &o->theme;
 		else if (!strcmp(s, "--config"))
@@ -1114,6 +1142,8 @@ int cmd_dash(cli_ctx *ctx, int argc, char **argv)
 	nodelay(stdscr, TRUE);
 	set_escdelay(25);
 	curs_set(0);
+	if (o.mouse)
+		mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
 	a->depth = 0;
 	if (!a->no_color && has_colors()) {
 		start_color();

@@ -364,10 +364,18 @@ static const char *selected_key(exps_st *s)
 
 static int exps_key(view *v, app *a, enum action act, int ch, int is_code)
 {
-	(void)is_code;
 	exps_st *s = v->st;
 	int body = getmaxy(a->body ? a->body : stdscr) - 3;
 	const char *key = selected_key(s);
+	if (act == ACT_NONE && is_code == -1) {
+		/* a click on body row ch: rows start under the status line and header */
+		int idx = s->t.top + ch - 2;
+		if (ch >= 2 && idx < s->t.nvis) {
+			w_table_move(&s->t, idx - s->t.sel);
+			v->dirty = 1;
+		}
+		return VF_HANDLED;
+	}
 	switch (act) {
 	case ACT_UP:
 		w_table_move(&s->t, -1);
