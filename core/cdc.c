@@ -51,6 +51,7 @@ typedef struct cdc_tp {
 	int64_t sink_next;   /* every offset below it is in ClickHouse */
 	int64_t first_next;  /* sink_next when first seen (-1: not yet) */
 	int offsets_current; /* sink_next moved since: it counts this Kafka's offsets */
+	int64_t max_offset;  /* highest offset acknowledged by this Kafka (-1: none) */
 } cdc_tp;
 
 typedef struct cdc {
@@ -202,6 +203,7 @@ static cdc_tp *tp_get(cdc *c, const char *topic, int32_t partition)
 	t->topic = nb_xstrdup(topic);
 	t->partition = partition;
 	t->first_next = -1;
+	t->max_offset = -1;
 	return t;
 }
 
@@ -229,19 +231,28 @@ static void tp_push(cdc_tp *t, uint64_t lsn, int64_t bytes, int64_t offset)
 	t->q[(t->head + t->n++) % t->cap] = (cdc_entry){lsn, 1, bytes, offset};
 }
 
-/* Drops the entries ClickHouse holds. A lower LSN than the sink's highest is
- * stored (partitions are produced in LSN order); the same LSN (one snapshot,
- * one big transaction) only up to the sink's next offset, and only once that
- * offset is known to count this Kafka's messages, not a lost one's. */
-static int entry_stored(const cdc_tp *t, const cdc_entry *e)
+/* Drops the entries ClickHouse holds. An LSN below the sink's highest is
+ * stored (each partition is produced in LSN order). For the same LSN (one
+ * transaction; one snapshot) the sink stored at least one of its messages:
+ * that settles a complete group of one message; otherwise the sink's next
+ * offset must be past the group, counted in this Kafka's offsets (it moved
+ * since we last lost Kafka, or it is within what this Kafka holds) and not
+ * a dead Kafka's. kafka_lsn: transactions below it are fully acknowledged. */
+static int entry_stored(const cdc_tp *t, const cdc_entry *e, uint64_t kafka_lsn)
 {
-	return e->lsn < t->sink_lsn ||
-	       (e->lsn == t->sink_lsn && t->offsets_current && e->last_offset < t->sink_next);
+	if (e->lsn < t->sink_lsn)
+		return 1;
+	if (e->lsn != t->sink_lsn)
+		return 0;
+	if (e->msgs == 1 && e->lsn < kafka_lsn)
+		return 1;
+	return e->last_offset < t->sink_next &&
+	       (t->offsets_current || t->sink_next <= t->max_offset + 1);
 }
 
-static void tp_pop_stored(cdc_tp *t)
+static void tp_pop_stored(cdc_tp *t, uint64_t kafka_lsn)
 {
-	while (t->n && entry_stored(t, &t->q[t->head])) {
+	while (t->n && entry_stored(t, &t->q[t->head], kafka_lsn)) {
 		t->msgs -= t->q[t->head].msgs;
 		t->bytes -= t->q[t->head].bytes;
 		t->head = (t->head + 1) % t->cap;
@@ -256,6 +267,7 @@ static void tps_clear(cdc *c)
 		c->tps[i].msgs = c->tps[i].bytes = 0;
 		c->tps[i].first_next = -1;
 		c->tps[i].offsets_current = 0;
+		c->tps[i].max_offset = -1;
 	}
 }
 
@@ -278,9 +290,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	tx->outstanding--;
 	/* Rows (keyed, with a value) must reach ClickHouse before their LSN is
 	 * confirmed; tombstones and truncates are not stored there. */
-	if (c->embedded && m->key && m->payload)
-		tp_push(tp_get(c, rd_kafka_topic_name(m->rkt), m->partition), tx->commit_lsn,
-			(int64_t)(m->len + m->key_len), m->offset);
+	if (!c->embedded)
+		return;
+	cdc_tp *t = tp_get(c, rd_kafka_topic_name(m->rkt), m->partition);
+	if (m->offset > t->max_offset)
+		t->max_offset = m->offset;
+	if (m->key && m->payload)
+		tp_push(t, tx->commit_lsn, (int64_t)(m->len + m->key_len), m->offset);
 }
 
 static void on_kafka_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
@@ -371,6 +387,9 @@ static void advance(cdc *c)
 	uint64_t lsn = c->kafka_lsn;
 	if (c->embedded)
 		for (int i = 0; i < c->ntps; i++)
+			tp_pop_stored(&c->tps[i], c->kafka_lsn);
+	if (c->embedded)
+		for (int i = 0; i < c->ntps; i++)
 			if (c->tps[i].n && c->tps[i].q[c->tps[i].head].lsn < lsn)
 				lsn = c->tps[i].q[c->tps[i].head].lsn;
 	if (lsn > c->confirmed_lsn)
@@ -420,7 +439,6 @@ static void read_progress(cdc *c)
 				else if (p[i].next_offset != t->first_next)
 					t->offsets_current = 1;
 				t->sink_next = p[i].next_offset;
-				tp_pop_stored(t);
 			}
 		}
 	}

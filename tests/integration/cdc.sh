@@ -296,6 +296,60 @@ print([c["pid"] for c in d if c["name"] == "kafka"][0])'; }
 			cp "$tmp"/*.log "${NB_TEST_TMP:-/tmp}/" 2>/dev/null
 		fi
 		t_match embedded_replays "$(cat "$tmp/relay-embedded.log")" "embedded Kafka went away"
+		# every table: inserts, updates (one changing a key), deletes; then the
+		# same rows in PostgreSQL and in ClickHouse (FINAL, not deleted)
+		spg -c "INSERT INTO experiments (key, name, seed, condition) VALUES ('c1', 'One', 's', '{\"a\": 1}'), ('c2', 'Two', 's', NULL), ('c3', 'Three', 's', NULL);
+			INSERT INTO variants (experiment, key, name, weight, is_control, position, config) VALUES
+				('c1', 'control', 'C', 0.5, true, 0, '{\"color\": \"blue\"}'), ('c1', 'b', 'B', 0.5, false, 1, '{}'),
+				('c2', 'control', 'C', 1, true, 0, '{}');
+			INSERT INTO metrics (key, name, kind, event_types) VALUES ('m1', 'M1', 'binomial', '{buy,pay}'), ('m2', 'M2', 'count', '{view}');
+			INSERT INTO experiment_metrics VALUES ('c1', 'm1', 'primary', 0), ('c1', 'm2', 'secondary', 1);
+			INSERT INTO assignments (experiment, user_id, variant, experiment_version) VALUES ('c1', 'a1', 'control', 1), ('c1', 'a2', 'b', 1), ('c2', 'a1', 'control', 1);
+			INSERT INTO audit_log (actor, action, entity, key) VALUES ('t', 'create', 'experiment', 'c1'), ('t', 'create', 'experiment', 'c2');"
+		spg -c "UPDATE experiments SET status = 'running', version = 2, condition = '{\"b\": [1, 2]}' WHERE key = 'c1';
+			UPDATE variants SET weight = 0.25 WHERE experiment = 'c1' AND key = 'b';
+			UPDATE metrics SET event_types = '{buy,pay,refund}', description = 'money' WHERE key = 'm1';
+			UPDATE experiment_metrics SET role = 'guardrail' WHERE metric = 'm2';
+			UPDATE assignments SET user_id = 'a9' WHERE experiment = 'c1' AND user_id = 'a2';
+			UPDATE assignments SET variant = 'b' WHERE experiment = 'c2';
+			UPDATE events SET value = 7.5 WHERE user_id = 'u17';
+			DELETE FROM events WHERE user_id = 'u18';
+			DELETE FROM experiments WHERE key = 'c3';
+			DELETE FROM experiment_metrics WHERE metric = 'm2';
+			DELETE FROM metrics WHERE key = 'm2';
+			DELETE FROM audit_log WHERE key = 'c2';"
+		chq() { curl -s --data-binary "$1 FORMAT TabSeparated" "$NEONBLUE_CLICKHOUSE/"; }
+		same() { # NAME PG_SQL CH_SQL
+			local a b
+			for _ in $(seq 60); do
+				a=$(spg -F $'\t' -c "$2")
+				b=$(chq "$3")
+				[ "$a" = "$b" ] && break
+				sleep 1
+			done
+			t_eq "$1" "$b" "$a"
+		}
+		same content_experiments \
+			"SELECT key, name, status, version, coverage, coalesce(condition::text, 'NULL'), (extract(epoch FROM created_at) * 1000000)::bigint FROM experiments ORDER BY key" \
+			"SELECT key, name, status, version, coverage, ifNull(condition, 'NULL'), toUInt64(created_at) * 1000000 + created_at_us FROM neonblue.experiments FINAL WHERE _deleted = 0 ORDER BY key"
+		same content_variants \
+			"SELECT experiment, key, weight, is_control::int, config::text, position FROM variants ORDER BY 1, 2" \
+			"SELECT experiment, key, weight, is_control, config, position FROM neonblue.variants FINAL WHERE _deleted = 0 ORDER BY experiment, key"
+		same content_metrics \
+			"SELECT key, kind, array_to_string(event_types, ','), description FROM metrics ORDER BY key" \
+			"SELECT key, kind, arrayStringConcat(event_types, ','), description FROM neonblue.metrics FINAL WHERE _deleted = 0 ORDER BY key"
+		same content_experiment_metrics \
+			"SELECT experiment, metric, role, position FROM experiment_metrics ORDER BY 1, 2" \
+			"SELECT experiment, metric, role, position FROM neonblue.experiment_metrics FINAL WHERE _deleted = 0 ORDER BY experiment, metric"
+		same content_assignments \
+			"SELECT experiment, user_id, variant, experiment_version, (extract(epoch FROM assigned_at) * 1000000)::bigint FROM assignments ORDER BY 1, 2" \
+			"SELECT experiment, user_id, variant, experiment_version, toUInt64(assigned_at) * 1000000 + assigned_at_us FROM neonblue.assignments FINAL WHERE _deleted = 0 ORDER BY experiment, user_id"
+		same content_audit_log \
+			"SELECT id, actor, action, entity, key FROM audit_log ORDER BY id" \
+			"SELECT id, actor, action, entity, key FROM neonblue.audit_log FINAL WHERE _deleted = 0 ORDER BY id"
+		same content_events \
+			"SELECT count(*), sum(value), count(*) FILTER (WHERE user_id = 'u18') FROM events" \
+			"SELECT count(), sum(value), countIf(user_id = 'u18') FROM neonblue.events FINAL WHERE _deleted = 0"
 		for _ in $(seq 40); do
 			lag=$("$NB" cdc lag)
 			[ "$lag" = 0 ] && break
