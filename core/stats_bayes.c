@@ -136,6 +136,39 @@ static void bayes_node(const bayes_ctx *c, double f[][CH_P], double F[][CH_P], i
 	}
 }
 
+/* Beta densities with a, b >= 1 are log-concave, so on a panel that does
+ * not hold an arm's mode the density is largest at the end nearer the mode.
+ * When that bound times the width is below NEGLIGIBLE for every arm, the
+ * panel adds nothing to the chances or the CDFs, and the loss integrands are
+ * constant on it: they are integrated exactly. */
+#define NEGLIGIBLE 1e-19
+
+static int bayes_negligible(bayes_ctx *c, double a, double b)
+{
+	size_t k = c->k;
+	for (size_t j = 0; j < k; j++) {
+		double al = c->arm[j].alpha, be = c->arm[j].beta;
+		if (al + be <= 2)
+			return 0;
+		double mode = (al - 1) / (al + be - 2);
+		if (mode >= a && mode <= b)
+			return 0;
+		double e = b < mode ? b : a;
+		if (bayes_pdf(c, j, e) * (b - a) > NEGLIGIBLE)
+			return 0;
+	}
+	double f[NB_STATS_BAYES_MAX_ARMS][CH_P], F[NB_STATS_BAYES_MAX_ARMS][CH_P];
+	double best[NB_STATS_BAYES_MAX_ARMS][CH_P], loss[NB_STATS_BAYES_MAX_ARMS][CH_P];
+	for (size_t j = 0; j < k; j++) {
+		f[j][0] = 0;
+		F[j][0] = c->F[j];
+	}
+	bayes_node(c, f, F, 0, best, loss);
+	for (size_t j = 0; j < k; j++)
+		c->sum[k + j] += (b - a) * loss[j][0];
+	return 1;
+}
+
 /* One panel: densities at the nodes, CDFs by spectral integration from the
  * running left-end values, then the 2k integrands
  *   best_j = f_j Π_{i≠j} F_i   and   loss_j = F_j (1 - Π_{i≠j} F_i)
@@ -144,6 +177,8 @@ static void bayes_node(const bayes_ctx *c, double f[][CH_P], double F[][CH_P], i
 static int bayes_panel(bayes_ctx *c, double a, double b, int force)
 {
 	size_t k = c->k;
+	if (!force && bayes_negligible(c, a, b))
+		return 0;
 	double h = 0.5 * (b - a), mid = 0.5 * (a + b);
 	double f[NB_STATS_BAYES_MAX_ARMS][CH_P], F[NB_STATS_BAYES_MAX_ARMS][CH_P];
 	for (size_t j = 0; j < k; j++) {
@@ -216,7 +251,7 @@ static void bayes_sort(double *v, size_t n)
 }
 
 /* Break points: the window [min mean - 40 sd, max mean + 40 sd] clipped to
- * [0,1] (all the posterior mass) and each arm's mean and mean ± 8 sd, so
+ * [0,1] (all the posterior mass) and each arm's mean and mean ± 12 sd, so
  * that no density peak can fall between the nodes of a first panel. */
 static size_t bayes_breaks(const bayes_ctx *c, double *br)
 {
@@ -228,8 +263,8 @@ static size_t bayes_breaks(const bayes_ctx *c, double *br)
 		lo = fmin(lo, m - 40 * sd);
 		hi = fmax(hi, m + 40 * sd);
 		br[n++] = m;
-		br[n++] = m - 8 * sd;
-		br[n++] = m + 8 * sd;
+		br[n++] = m - 12 * sd;
+		br[n++] = m + 12 * sd;
 	}
 	lo = fmax(lo, 0);
 	hi = fmin(hi, 1);
