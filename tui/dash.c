@@ -144,8 +144,17 @@ void app_message(app *a, int bad, const char *fmt, ...)
 	a->dirty_all = 1;
 }
 
+/* Which server a job waits on (S_NSRV: none the header tracks). */
+static int job_server(const job *j)
+{
+	return j->kind == J_CH_PING ? S_CH : j->kind == J_REPORT || j->kind == J_HEALTH ? S_NSRV : S_PG;
+}
+
 void app_submit(app *a, job *j)
 {
+	int s = job_server(j);
+	if (s < S_NSRV && a->srv[s].waiting++ == 0)
+		a->srv[s].wait_since = app_now();
 	worker_submit(a->wk, j);
 }
 
@@ -261,8 +270,10 @@ static void draw_srv(app *a, WINDOW *w, const char *name, const srv_state *s)
 	waddstr(w, " ");
 	waddstr(w, name);
 	waddstr(w, " ");
-	enum w_role r = s->state == 1 ? R_GOOD : s->state == 0 ? R_BAD : R_DIM;
-	const char *sym = s->state == 1	  ? (a->ascii ? "+" : "●")
+	int slow = s->state == 1 && s->waiting > 0 && app_now() - s->wait_since > 3;
+	enum w_role r = slow ? R_WARN : s->state == 1 ? R_GOOD : s->state == 0 ? R_BAD : R_DIM;
+	const char *sym = slow		  ? (a->ascii ? "~ slow" : "◐ slow")
+			  : s->state == 1 ? (a->ascii ? "+" : "●")
 			  : s->state == 0 ? (a->ascii ? "x" : "✗")
 					  : "?";
 	wattroff(w, base);
@@ -300,8 +311,9 @@ static void draw_header(app *a)
 	localtime_r(&now, &tm);
 	char clock[16];
 	strftime(clock, sizeof clock, "%H:%M:%S", &tm);
-	int right = 48 + (a->srv[S_PG].state == 0) * 10 + (a->srv[S_KAFKA].state == 0) * 10 +
-		    (a->srv[S_CH].state == 0) * 10;
+	int right = 48;
+	for (int i = 0; i < S_NSRV; i++)
+		right += a->srv[i].state == 0 ? 10 : a->srv[i].waiting ? 6 : 0;
 	int show_spark = a->W >= 100;
 	if (show_spark)
 		right += 22;
@@ -745,6 +757,9 @@ static void srv_set(app *a, int s, int ok, const char *msg)
 
 static void dispatch(app *a, job *j)
 {
+	int sv = job_server(j);
+	if (sv < S_NSRV && a->srv[sv].waiting > 0 && --a->srv[sv].waiting > 0)
+		a->srv[sv].wait_since = app_now(); /* the next one out */
 	if (j->kind == J_CH_PING) {
 		srv_set(a, S_CH, j->rc == 0, j->err.msg);
 	} else if (j->kind != J_REPORT && j->kind != J_HEALTH) {

@@ -191,6 +191,8 @@ typedef struct srv_state {
 	int state; /* -1 unknown, 0 down, 1 ok */
 	double since;
 	char msg[256];
+	int waiting;       /* requests out to this server */
+	double wait_since; /* since when one has been out (slow after 3 s) */
 } srv_state;
 
 struct app {

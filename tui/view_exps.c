@@ -342,8 +342,9 @@ static void exps_draw(view *v, app *a, WINDOW *w)
 	else if (!s->data)
 		snprintf(line, sizeof line, "loading experiments…");
 	else
-		snprintf(line, sizeof line, "%d experiments%s%s%s  (data %s old)%s%s", s->t.nvis,
+		snprintf(line, sizeof line, "%d experiments%s%s%s  (data %s old%s)%s%s", s->t.nvis,
 			 s->t.filter[0] ? "  filter: " : "", s->t.invert ? "!" : "", s->t.filter, age,
+			 s->inflight && app_now() - s->data_at > 2 ? ", refreshing…" : "",
 			 s->err[0] ? "  last refresh failed: " : "", s->err);
 	wattron(w, s->err[0] ? w_attr(R_WARN) : w_attr(R_DIM));
 	w_put(w, 0, 0, W, line, 1);
