@@ -31,7 +31,8 @@ static void sink_log_line(void *ud, const char *line)
 
 static const char sink_help[] =
 	"usage: neonblue sink [--group NAME] [--batch-rows N] [--batch-ms MS]\n"
-	"                     [--prefix PREFIX] [--status FILE] [--no-migrate] [--quiet|--verbose]\n"
+	"                     [--prefix PREFIX] [--status FILE] [--threads N] [--no-migrate]\n"
+	"                     [--quiet|--verbose]\n"
 	"\n"
 	"Consumes the Debezium topics ^PREFIX\\. (default prefix neonblue) in a Kafka\n"
 	"consumer group (default neonblue-sink) and inserts the rows into ClickHouse\n"
@@ -44,6 +45,8 @@ static const char sink_help[] =
 	"  --status FILE  JSON status rewritten every second (default HOME/run/sink.status):\n"
 	"                 consumer lag per partition, seconds since the last row reached\n"
 	"                 ClickHouse, dead-letter and loss counters\n"
+	"  --threads N    threads mapping messages to rows (default 4, at most 8); one more\n"
+	"                 thread inserts into ClickHouse while the next batch fills\n"
 	"  --no-migrate   do not apply the ClickHouse migrations at start\n"
 	"  --quiet        no log lines on stderr\n"
 	"  --verbose      a log line for every batch stored\n"
@@ -85,6 +88,8 @@ int cmd_sink(cli_ctx *ctx, int argc, char **argv)
 			rc = sink_int_arg(a, v, &o.batch_rows);
 		else if (!strcmp(a, "--batch-ms") && ++i)
 			rc = sink_int_arg(a, v, &o.batch_ms);
+		else if (!strcmp(a, "--threads") && ++i)
+			rc = sink_int_arg(a, v, &o.threads);
 		else if (!strcmp(a, "--no-migrate"))
 			o.migrate = 0;
 		else if (!strcmp(a, "--quiet"))

@@ -57,7 +57,7 @@ typedef struct sink_batch {
 } sink_batch;
 
 #define SINK_ROUND 512 /* messages taken from librdkafka at once */
-#define SINK_LANES 2   /* threads mapping a round (the main thread is lane 0) */
+#define SINK_LANES 8   /* at most this many lanes map a round (main thread = lane 0) */
 
 /* One message of a round, mapped by some lane. */
 typedef struct sink_job {
@@ -711,7 +711,8 @@ static void sink_lanes_start(sink *s)
 		s->lanes[k].bufs = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->lanes[k].bufs);
 		s->lanes[k].rows = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->lanes[k].rows);
 	}
-	for (int k = 1; k < SINK_LANES; k++) {
+	int lanes = s->o->threads < 1 ? 1 : s->o->threads > SINK_LANES ? SINK_LANES : s->o->threads;
+	for (int k = 1; k < lanes; k++) {
 		void **arg = nb_xmalloc(2 * sizeof *arg);
 		arg[0] = s;
 		arg[1] = &s->lanes[k];
@@ -1013,6 +1014,8 @@ int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *e
 		o.batch_rows = 50000;
 	if (o.batch_ms <= 0)
 		o.batch_ms = 200;
+	if (o.threads <= 0)
+		o.threads = 4;
 	if (!o.kafka || !*o.kafka)
 		return nb_err_set(err, NB_EINPUT, "no Kafka bootstrap servers given (--kafka or "
 						  "NEONBLUE_KAFKA)");

@@ -103,6 +103,7 @@ typedef struct nb_sink_opts {
 	int batch_ms;           /* or when the oldest row waited this long (default 200) */
 	int migrate;            /* apply the ClickHouse migrations at start */
 	int verbose;            /* log every batch */
+	int threads;            /* threads mapping messages to rows (default 4, max 8) */
 	/* Log lines (one sentence each, no newline); NULL = silent. */
 	void (*log)(void *ud, const char *line);
 	void *log_ud;

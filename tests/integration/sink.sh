@@ -267,6 +267,15 @@ stop_sink() { # stop_sink: SIGTERM, sets SINK_RC
 	SINK_PID=
 }
 
+# ---- 0. usage ----
+t_run usage-help 0 "$NB" sink --help
+t_match usage-help-text "$T_OUT" 'batch-rows'
+t_run usage-bad-threads 2 "$NB" sink --threads 0 --kafka "$KAFKA" --clickhouse "$CH"
+t_match usage-bad-threads-says "$T_ERR" '--threads needs a positive number'
+t_run usage-unknown-flag 2 "$NB" sink --bogus
+t_run usage-no-kafka 1 env -u NEONBLUE_KAFKA "$NB" sink --home "$W/nohome" --clickhouse "$CH"
+t_match usage-no-kafka-says "$T_ERR" "no Kafka configured"
+
 # ---- 1. messages land with identical content ----
 start_sink
 for t in experiments variants assignments events; do produce $t; done
