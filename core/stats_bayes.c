@@ -10,7 +10,7 @@
 
 #include <gsl/gsl_errno.h>
 
-#define CH_N 16 /* Chebyshev–Lobatto points per panel: CH_N + 1 */
+#define CH_N 32 /* Chebyshev–Lobatto points per panel: CH_N + 1 */
 #define CH_P (CH_N + 1)
 #define MAX_DEPTH 40
 #define MAX_BREAKS (NB_STATS_BAYES_MAX_ARMS * 3 + 2)

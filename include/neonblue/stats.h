@@ -87,7 +87,7 @@ typedef struct nb_stats_bayes_arm {
 	double expected_loss; /* E[max_j p_j - p_k], absolute */
 } nb_stats_bayes_arm;
 
-/* Quadrature: adaptive Clenshaw–Curtis panels (17 points) over every arm's
+/* Quadrature: adaptive Clenshaw–Curtis panels (33 points) over every arm's
  * mean ± 40 sd; a panel is accepted when the last Chebyshev coefficients of
  * each density and integrand bound its error by 2e-16 absolute (or by the
  * rounding of the densities themselves); the CDFs are the spectral integrals
