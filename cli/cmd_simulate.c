@@ -27,7 +27,8 @@ static const char simulate_help[] =
 	"the `ingest` COPY loader. The same seed and start give the same rows.\n"
 	"\n"
 	"  --scenario S      \"demo\" (built in: four experiments) or a JSON file (docs/simulate.md)\n"
-	"  --seed N          PRNG seed (default 1); user ids are PREFIX-SEED-INDEX\n"
+	"  --seed N          PRNG seed (default 1); user ids are PREFIX-SEED-INDEX, or\n"
+	"                    PREFIX-SEED-START-INDEX in live mode (START: unix seconds)\n"
 	"  --rate R          users per second; live and paced in real time (0: as fast as possible)\n"
 	"  --users N         stop after N users (default: the scenario's, unlimited with --rate)\n"
 	"  --duration S      stop after S seconds of arrivals\n"
@@ -149,6 +150,9 @@ static int sim_resolve(const sim_args *a, const nb_sim_scenario *sc, nb_sim_run_
 		o->cutoff = o->start + span + 3600;
 	}
 	ro->pace = !o->days && o->rate > 0;
+	/* live runs get their own users: PREFIX-SEED-STARTSECOND-INDEX */
+	if (!o->days)
+		o->tag = (uint64_t)floor(o->start);
 	return 0;
 }
 

@@ -116,6 +116,10 @@ nb_sim_gen *nb_sim_gen_new(const nb_sim_scenario *sc, const nb_sim_opts *o)
 	g->sc = sc;
 	g->o = *o;
 	g->salt = o->seed ^ prefix_salt(sc->user_prefix);
+	if (o->tag) { /* a live run: its own users and event ids */
+		uint64_t t = o->tag;
+		g->salt ^= splitmix64(&t);
+	}
 	if (g->o.days > 0 && g->o.users <= 0)
 		g->o.users = sc->users;
 	if (g->o.cutoff <= 0)
@@ -195,8 +199,12 @@ int nb_sim_gen_next(nb_sim_gen *g, nb_sim_user *u)
 	g->next++;
 	u->index = i;
 	u->arrival = g->o.start + rel;
-	snprintf(u->id, sizeof u->id, "%s-%llu-%07ld", g->sc->user_prefix,
-		 (unsigned long long)g->o.seed, i);
+	if (g->o.tag)
+		snprintf(u->id, sizeof u->id, "%s-%llu-%llu-%07ld", g->sc->user_prefix,
+			 (unsigned long long)g->o.seed, (unsigned long long)g->o.tag, i);
+	else
+		snprintf(u->id, sizeof u->id, "%s-%llu-%07ld", g->sc->user_prefix,
+			 (unsigned long long)g->o.seed, i);
 	nb_sim_rng r;
 	nb_sim_rng_seed(&r, g->salt, 3 * (uint64_t)i + 2);
 	user_attrs(g->sc, &r, u);

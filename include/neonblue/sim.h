@@ -122,11 +122,13 @@ typedef struct nb_sim_opts {
 	int days;        /* > 0: arrivals spread over [start, start + days) */
 	double start;    /* unix seconds of the first arrival */
 	double cutoff;   /* no event at or after this (0: start + days, or no limit) */
+	uint64_t tag;    /* != 0: part of user ids and streams (live runs: the start
+			  * second, so two live runs never share users) */
 } nb_sim_opts;
 
 typedef struct nb_sim_user {
 	long index;
-	char id[64];
+	char id[96];
 	double arrival; /* = assigned_at */
 	int value[NB_SIM_MAX_PROPS];
 	cJSON *attrs;   /* {prop: value}: the assignment context */
