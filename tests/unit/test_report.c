@@ -414,8 +414,46 @@ static void segments_json_holm(void)
 	cJSON_Delete(j);
 }
 
+/* The SQL of nb_an: values escaped, only 18.16-compatible constructs. */
+static void sql_escapes_and_stays_1816(void)
+{
+	nb_an_experiment e;
+	nb_an_variant v[2];
+	nb_an_metric m[3];
+	fixture(&e, v, m);
+	strcpy(e.key, "x'y\\");
+	char *evil[] = {"pur'chase"};
+	m[0].event_types = evil;
+	m[1].value_property = "amount";
+	m[1].winsorize = 99;
+	nb_an_scope s = {.db = "my db", .from = 1700000000, .to = 1700003600,
+			 .segment_prop = "country", .segment_value = "d'e"};
+	nb_buf b;
+	nb_buf_init(&b);
+	nb_err err;
+	CHECK(nb_an_sql_metrics(&b, &s, &e, NULL, &err) == 0);
+	CHECK(strstr(b.data, "experiment = 'x\\'y\\\\'") != NULL);
+	CHECK(strstr(b.data, "'pur\\'chase'") != NULL);
+	CHECK(strstr(b.data, "`my db`.`events` FINAL") != NULL);
+	CHECK(strstr(b.data, "= 'd\\'e'") != NULL);
+	CHECK(strstr(b.data, "ts >= toDateTime(1700000000) AND ts < toDateTime(1700003600)") != NULL);
+	CHECK(strstr(b.data, "ts_us >= a_us") != NULL);
+	CHECK(strstr(b.data, "ALL INNER JOIN") != NULL);
+	CHECK(strstr(b.data, "JSONExtract") == NULL && strstr(b.data, "DateTime64") == NULL);
+	CHECKF(strstr(b.data, "extract(ifNull(properties, ''), '\"amount\": *") != NULL, "%s", b.data);
+	/* no metrics: an error naming the experiment, no SQL */
+	e.nmetrics = 0;
+	nb_buf_reset(&b);
+	CHECK(nb_an_sql_metrics(&b, &s, &e, NULL, &err) == -1);
+	CHECK(strstr(err.msg, "has no metrics") != NULL);
+	nb_buf_done(&b);
+	CHECK(nb_an_prop_ok("plan_type-2"));
+	CHECK(!nb_an_prop_ok("a'b") && !nb_an_prop_ok("") && !nb_an_prop_ok("a.b"));
+}
+
 int main(void)
 {
+	RUN(sql_escapes_and_stays_1816);
 	RUN(json_has_documented_shape);
 	RUN(srm_and_recommendation_follow_the_numbers);
 	RUN(ratio_metric_uses_the_totals);
