@@ -76,6 +76,16 @@ as_pg "$bin/psql" -X -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABAS
 sql -f core/sql/pg/001_init.sql >/dev/null
 kafka_start
 
+# --- command line
+t_run cli_help 0 "$NB" cdc --help
+t_match cli_help_text "$T_OUT" "usage: neonblue cdc .*--with-schema"
+t_run cli_bad_flag 2 "$NB" --pg "$PG" --kafka "$KAFKA" cdc --bogus
+t_match cli_bad_flag_says "$T_ERR" "bogus"
+t_run cli_needs_kafka 1 env -u NEONBLUE_KAFKA "$NB" --home "$tmp/empty" --pg "$PG" cdc
+t_match cli_needs_kafka_says "$T_ERR" "Kafka"
+t_run lag_no_slot 0 "$NB" --pg "$PG" cdc lag --slot nosuchslot
+t_eq lag_no_slot_value "$T_OUT" "-1"
+
 # --- snapshot of rows that exist before the slot
 sql -c "INSERT INTO experiments (key, name, seed) VALUES ('pre-1', 'Pre', 's1');
 	INSERT INTO variants (experiment, key, name, weight, is_control, position)
