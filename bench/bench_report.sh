@@ -4,6 +4,7 @@
 # ClickHouse itself takes for a plain `SELECT variant, count()` over the same
 # rows (events joined to the experiment's assignments, GROUP BY variant) in
 # the same run. Target: report within 3× of that floor and < 1 s at 10M.
+# Also printed: the same count with FINAL (the exact read the report makes).
 # The rows are generated inside ClickHouse (INSERT … SELECT FROM numbers(),
 # the same columns a TSV load would fill), in a database of its own.
 # Usage: bench/bench_report.sh [EVENTS...]   (default: 1000000 10000000)
@@ -70,8 +71,12 @@ for N in "${SIZES[@]}"; do
 	t1=$(now)
 	rows=$(q "SELECT count() FROM $DB.events")
 	echo "loaded $rows events, $U users in $(echo "$t1 - $t0" | bc) s"
-	floor=() rep=()
+	floor=() ffinal=() rep=()
 	for i in 1 2 3; do
+		t0=$(now)
+		q "SELECT variant, count() FROM (SELECT user_id FROM $DB.events FINAL WHERE _deleted = 0) ALL INNER JOIN (SELECT user_id, variant FROM $DB.assignments FINAL WHERE experiment = 'bench' AND _deleted = 0) USING user_id GROUP BY variant" >/dev/null
+		t1=$(now)
+		ffinal+=("$(echo "$t1 - $t0" | bc)")
 		t0=$(now)
 		q "SELECT variant, count() FROM (SELECT user_id FROM $DB.events) ALL INNER JOIN (SELECT user_id, variant FROM $DB.assignments WHERE experiment = 'bench') USING user_id GROUP BY variant" >/dev/null
 		t1=$(now)
@@ -85,6 +90,8 @@ for N in "${SIZES[@]}"; do
 	f=$(median3 "${floor[@]}")
 	r=$(median3 "${rep[@]}")
 	ratio=$(echo "scale=2; $r / $f" | bc)
+	ff=$(median3 "${ffinal[@]}")
 	echo "events=$N  count-group-by floor ${f}s  report ${r}s  ratio ${ratio}x  (medians of 3)"
+	echo "  for context: the same count with FINAL (exact reads, as the report does) ${ff}s"
 	echo "  report: $(jq -c '{srm: .srm.p_value, users: [.variants[].users], conv: [.metrics[0].results[].mean]}' "$W/report.json")"
 done
