@@ -160,7 +160,15 @@ static int draw_variants(detail_st *s, app *a, WINDOW *w, int y, int W)
 		w_fmt_pct(wt, sizeof wt, num(v, "weight"), 1);
 		w_fmt_int(u, sizeof u, (long long)n);
 		w_fmt_pct(sh, sizeof sh, total > 0 ? n / total : NAN, 1);
-		snprintf(line, sizeof line, "%-16.16s %7s %11s %7s  ", str(v, "key"), wt, u, sh);
+		size_t o = 0;
+		line[0] = '\0';
+		const char *cells[4] = {str(v, "key"), wt, u, sh};
+		static const int widths[4] = {16, 7, 11, 7};
+		for (int k = 0; k < 4; k++) {
+			w_cat_cell(line, sizeof line, &o, cells[k], widths[k], k ? W_RIGHT : W_LEFT);
+			w_cat_cell(line, sizeof line, &o, " ", 1, W_LEFT);
+		}
+		w_cat_cell(line, sizeof line, &o, " ", 1, W_LEFT);
 		w_put(w, y, 0, W, line, 1);
 		const cJSON *tr = cJSON_GetObjectItemCaseSensitive(traffic, str(v, "key"));
 		double series[24] = {0};
@@ -231,11 +239,11 @@ static int draw_metric(detail_st *s, app *a, WINDOW *w, int y, int H, int W)
 		}
 	}
 	span = span > 0 ? span * 1.1 : 0.1;
-	int plot = W - 96;
+	int plot = W - 108; /* the interval plot takes what the table (107) leaves */
 	if (plot > 40)
 		plot = 40;
-	snprintf(line, sizeof line, "%-12s %10s %10s %9s %8s %-18s %8s %8s %5s %8s", "Variant",
-		 "Users", "Count", "Mean", "Lift", "95% CI", "p", "p(seq)", "Win", "Loss");
+	snprintf(line, sizeof line, "%-12s %10s %10s %9s %8s %-18s %9s %8s %5s %8s", "Variant",
+		 "Users", "Count", "Mean", "Lift", "95% CI", "p ", "p(seq)", "Win", "Loss");
 	wattron(w, w_attr(R_TITLE));
 	w_put(w, y, 0, W, line, 1);
 	if (plot >= 12) {
@@ -243,7 +251,7 @@ static int draw_metric(detail_st *s, app *a, WINDOW *w, int y, int H, int W)
 		w_fmt_pct(sc, sizeof sc, span, 0);
 		char t[80];
 		snprintf(t, sizeof t, "lift ±%s", sc);
-		w_put(w, y, W - plot, plot, t, 1);
+		w_put(w, y, 108, plot, t, 1);
 	}
 	wattroff(w, w_attr(R_TITLE));
 	y++;
@@ -271,15 +279,22 @@ static int draw_metric(detail_st *s, app *a, WINDOW *w, int y, int H, int W)
 		w_fmt_p(ps, sizeof ps, num(r, "p_value_sequential"));
 		w_fmt_pct(win, sizeof win, num(r, "chance_to_win"), 0);
 		w_fmt_num(loss, sizeof loss, num(r, "expected_loss"), 5);
-		const char *sig = pv < 0.05 ? (a->ascii ? "*" : "★") : " ";
-		snprintf(line, sizeof line, "%-12.12s %10s %10s %9s %8s %-18s %7s%s %8s %5s %8s",
-			 str(r, "variant"), u, c, mean, lift, ci, p, sig, ps, win, loss);
+		char pv_s[24];
+		snprintf(pv_s, sizeof pv_s, "%s%s", p, pv < 0.05 ? (a->ascii ? "*" : "★") : " ");
+		const char *cells[10] = {str(r, "variant"), u, c, mean, lift, ci, pv_s, ps, win, loss};
+		static const int widths[10] = {12, 10, 10, 9, 8, 18, 9, 8, 5, 8};
+		size_t o = 0;
+		line[0] = '\0';
+		for (int k = 0; k < 10; k++) {
+			w_cat_cell(line, sizeof line, &o, cells[k], widths[k], k == 0 || k == 5 ? W_LEFT : W_RIGHT);
+			w_cat_cell(line, sizeof line, &o, " ", 1, W_LEFT);
+		}
 		enum w_role role = pv < 0.05 ? (num(r, "lift") > 0 ? R_GOOD : R_BAD) : R_NORMAL;
 		wattron(w, w_attr(role));
 		w_put(w, y, 0, W - (plot >= 12 ? plot + 1 : 0), line, 1);
 		wattroff(w, w_attr(role));
 		if (plot >= 12 && !isnan(lo))
-			w_interval(w, y, W - plot, plot, lo, num(r, "lift"), hi, span);
+			w_interval(w, y, 108, plot, lo, num(r, "lift"), hi, span);
 		y++;
 	}
 	/* power: fields of the metric (power_reached, users_needed) */

@@ -593,8 +593,7 @@ void w_table_widths(const w_table *t, int width, int *cw)
 		cw[last] += width - used;
 }
 
-/* Appends s fitted into width columns, aligned, to line (at byte *o). */
-static void cell_into(char *line, size_t n, size_t *o, const char *s, int width, enum w_align al)
+void w_cat_cell(char *line, size_t n, size_t *o, const char *s, int width, enum w_align al)
 {
 	char buf[1024];
 	w_fit(buf, sizeof buf, s, width);
@@ -674,8 +673,8 @@ void w_table_draw(w_table *t, WINDOW *w, int y, int x, int height, int width)
 			if (!cw[i])
 				continue;
 			if (!first)
-				cell_into(line, sizeof line, &o, " ", 1, W_LEFT);
-			cell_into(line, sizeof line, &o, row->cells[i], cw[i], t->cols[i].align);
+				w_cat_cell(line, sizeof line, &o, " ", 1, W_LEFT);
+			w_cat_cell(line, sizeof line, &o, row->cells[i], cw[i], t->cols[i].align);
 			first = 0;
 		}
 		wattron(w, a);

@@ -136,6 +136,9 @@ void w_table_home(w_table *t);
 void w_table_end(w_table *t);
 /* The selected row or NULL. */
 w_row *w_table_selected(w_table *t);
+/* Appends s fitted into width display columns, aligned, at byte *o of line
+ * (UTF-8 aware, unlike printf's %*s). */
+void w_cat_cell(char *line, size_t n, size_t *o, const char *s, int width, enum w_align al);
 /* Which columns fit in width (hidden ones get 0) — exposed for tests. */
 void w_table_widths(const w_table *t, int width, int *cw);
 /* Draws header + rows in the window rectangle; height includes the header. */
