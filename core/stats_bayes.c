@@ -22,6 +22,8 @@
 
 static double ch_t[CH_P];         /* nodes cos(pi i / N): +1 ... -1 */
 static double ch_S[CH_P][CH_P];   /* (S f)_i = ∫_{-1}^{t_i} of the interpolant */
+#define CH_PAD (CH_P + 1)
+static double ch_ST[CH_P][CH_PAD]; /* its transpose, rows padded with a zero */
 static double ch_tail[2][CH_P];   /* rows of the coefficients c_{N-1}, c_N */
 static pthread_once_t ch_once = PTHREAD_ONCE_INIT;
 
@@ -56,7 +58,7 @@ static void bayes_ch_init(void)
 			double v = 0, th = M_PI * i / CH_N;
 			for (int k = 0; k < CH_P + 1; k++)
 				v += ci[k] * cos(k * th);
-			ch_S[i][m] = v - at_m1;
+			ch_S[i][m] = ch_ST[m][i] = v - at_m1;
 		}
 	}
 }
@@ -71,7 +73,8 @@ static int ch_unresolved(const double *v, double h, double floor)
 	for (int i = 0; i < CH_P; i++) {
 		a += ch_tail[0][i] * v[i];
 		b += ch_tail[1][i] * v[i];
-		mx = fmax(mx, fabs(v[i]));
+		double x = fabs(v[i]);
+		mx = x > mx ? x : mx;
 	}
 	double tail = h * (fabs(a) + fabs(b));
 	return tail > TAIL_TOL && tail > floor * h * mx;
@@ -187,13 +190,16 @@ static int bayes_panel(bayes_ctx *c, double a, double b, int force)
 		if (!force && ch_unresolved(f[j], h, c->floor[j]))
 			return -1;
 	}
-	for (size_t j = 0; j < k; j++)
+	for (size_t j = 0; j < k; j++) {
+		double s[CH_PAD] = {0};
+		for (int m = 0; m < CH_P; m++) /* column order, even length: vectorises */
+			for (int i = 0; i < CH_PAD; i++)
+				s[i] += ch_ST[m][i] * f[j][m];
 		for (int i = 0; i < CH_P; i++) {
-			double s = 0;
-			for (int m = 0; m < CH_P; m++)
-				s += ch_S[i][m] * f[j][m];
-			F[j][i] = fmin(1, fmax(0, c->F[j] + h * s)); /* rounding only */
+			double v = c->F[j] + h * s[i];
+			F[j][i] = v < 0 ? 0 : v > 1 ? 1 : v; /* rounding only */
 		}
+	}
 	double best[NB_STATS_BAYES_MAX_ARMS][CH_P], loss[NB_STATS_BAYES_MAX_ARMS][CH_P];
 	for (int i = 0; i < CH_P; i++)
 		bayes_node(c, f, F, i, best, loss);
