@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -78,6 +79,12 @@ int nb_stack_kafka_serve(const int *ports, int n, nb_err *err)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* an in-memory broker outlives nothing: it stops with whoever started it
+	 * (the supervisor, or a test script), so no orphan keeps a port */
+	pid_t parent = getppid();
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		return nb_err_set(err, NB_ESERVER, "kafka: the process that started it is gone");
 
 	char es[256];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
