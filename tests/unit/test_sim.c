@@ -475,6 +475,56 @@ static void srm_drop_share(void)
 	nb_sim_scenario_done(&sc);
 }
 
+/* The demo tells its four stories with the default seed and size: a clear
+ * winner, a flat test, more page errors in the harmful arm, an SRM. */
+static void demo_tells_its_stories(void)
+{
+	nb_sim_scenario sc;
+	nb_err err;
+	if (nb_sim_scenario_load("demo", &sc, &err))
+		return;
+	double users[4][2] = {{0}}, buyers[4][2] = {{0}}, errors[4][2] = {{0}};
+	nb_sim_opts o = {.seed = 1, .users = sc.users, .days = sc.days, .start = T0};
+	nb_sim_gen *g = nb_sim_gen_new(&sc, &o);
+	nb_sim_user u;
+	nb_sim_events ev = {0};
+	while (nb_sim_gen_next(g, &u)) {
+		if (!u.dropped && u.exp >= 0 && u.exp < 4) {
+			ev.n = 0;
+			nb_sim_user_events(g, &u, u.variant, &ev);
+			int bought = 0;
+			for (size_t k = 0; k < ev.n; k++) {
+				bought |= !strcmp(ev.v[k].type, "purchase");
+				errors[u.exp][u.variant] += !strcmp(ev.v[k].type, "page_error");
+			}
+			users[u.exp][u.variant]++;
+			buyers[u.exp][u.variant] += bought;
+		}
+		nb_sim_user_done(&u);
+	}
+	nb_sim_events_done(&ev);
+	nb_sim_gen_free(g);
+	nb_stats_prop_out pr[4];
+	for (int e = 0; e < 4; e++) {
+		nb_stats_prop_in in = {users[e][0], buyers[e][0], users[e][1], buyers[e][1]};
+		CHECK(nb_stats_proportions(&in, &pr[e], &err) == 0);
+	}
+	CHECKF(pr[0].p_value < 1e-4 && pr[0].diff > 0, "winner: diff %g p %g", pr[0].diff,
+	       pr[0].p_value);
+	CHECKF(pr[1].p_value >= 0.05, "flat test: p %g", pr[1].p_value);
+	CHECKF(errors[2][1] / users[2][1] > 3 * errors[2][0] / users[2][0],
+	       "harmful arm: %g vs %g page errors per user", errors[2][1] / users[2][1],
+	       errors[2][0] / users[2][0]);
+	double w[2] = {1, 1}, expect[2];
+	for (int e = 0; e < 4; e++) {
+		nb_stats_srm_out srm;
+		CHECK(nb_stats_srm(users[e], w, 2, expect, &srm, &err) == 0);
+		CHECKF(srm.mismatch == (e == 3), "experiment %d: SRM mismatch %d (p %g)", e,
+		       srm.mismatch, srm.p_value);
+	}
+	nb_sim_scenario_done(&sc);
+}
+
 int main(void)
 {
 	nbt_suite = "sim";
@@ -488,5 +538,6 @@ int main(void)
 	RUN(retention_decay_and_extras);
 	RUN(segment_effects);
 	RUN(srm_drop_share);
+	RUN(demo_tells_its_stories);
 	return NBT_DONE();
 }
