@@ -49,6 +49,6 @@ for view in experiments detail feed funnel cohorts revenue segments health new; 
 	TM capture-pane -e -p -t s >"$tmp/$view.ansi"
 	TM kill-session -t s
 	aha --black --title "neonblue dash — $view" <"$tmp/$view.ansi" >"$tmp/$view.html"
-	QT_QPA_PLATFORM=offscreen wkhtmltoimage --quiet --width 1100 "$tmp/$view.html" "screenshots/$view.png"
+	QT_QPA_PLATFORM=offscreen wkhtmltoimage --quiet --quality 10 --width 1100 "$tmp/$view.html" "screenshots/$view.png"
 	echo "screenshots/$view.png"
 done
