@@ -184,16 +184,18 @@ int nb_an_sql_metrics(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e
 	char **types;
 	int ntypes;
 	an_all_types(e, &types, &ntypes);
-	nb_buf_puts(b, "SELECT user_id, variant");
+	/* one row per user: (experiment, user_id) is unique, so variant and seg are
+	 * functions of user_id; grouping by user_id alone is cheaper */
+	nb_buf_puts(b, "SELECT user_id, any(variant) AS variant");
 	if (seg_prop)
-		nb_buf_puts(b, ", seg");
+		nb_buf_puts(b, ", any(seg) AS seg");
 	for (int i = 0; i < e->nmetrics; i++)
 		an_sql_user_cols(b, &e->metrics[i], i);
 	int props = 0;
 	for (int i = 0; i < e->nmetrics; i++)
 		props |= e->metrics[i].value_property != NULL;
 	an_sql_joined(b, s, e, types, ntypes, seg_prop, props);
-	nb_buf_printf(b, " GROUP BY user_id, variant%s", seg_prop ? ", seg" : "");
+	nb_buf_puts(b, " GROUP BY user_id");
 	free(types);
 	return 0;
 }
