@@ -146,20 +146,24 @@ static void bayes_node(const bayes_ctx *c, double f[][CH_P], double F[][CH_P], i
  * constant on it: they are integrated exactly. */
 #define NEGLIGIBLE 1e-19
 
+static int bayes_arm_negligible(const bayes_ctx *c, size_t j, double a, double b)
+{
+	double al = c->arm[j].alpha, be = c->arm[j].beta;
+	if (al + be <= 2)
+		return 0;
+	double mode = (al - 1) / (al + be - 2);
+	if (mode >= a && mode <= b)
+		return 0;
+	double e = b < mode ? b : a;
+	return bayes_pdf(c, j, e) * (b - a) <= NEGLIGIBLE;
+}
+
 static int bayes_negligible(bayes_ctx *c, double a, double b)
 {
 	size_t k = c->k;
-	for (size_t j = 0; j < k; j++) {
-		double al = c->arm[j].alpha, be = c->arm[j].beta;
-		if (al + be <= 2)
+	for (size_t j = 0; j < k; j++)
+		if (!bayes_arm_negligible(c, j, a, b))
 			return 0;
-		double mode = (al - 1) / (al + be - 2);
-		if (mode >= a && mode <= b)
-			return 0;
-		double e = b < mode ? b : a;
-		if (bayes_pdf(c, j, e) * (b - a) > NEGLIGIBLE)
-			return 0;
-	}
 	double f[NB_STATS_BAYES_MAX_ARMS][CH_P], F[NB_STATS_BAYES_MAX_ARMS][CH_P];
 	double best[NB_STATS_BAYES_MAX_ARMS][CH_P], loss[NB_STATS_BAYES_MAX_ARMS][CH_P];
 	for (size_t j = 0; j < k; j++) {
@@ -184,13 +188,20 @@ static int bayes_panel(bayes_ctx *c, double a, double b, int force)
 		return 0;
 	double h = 0.5 * (b - a), mid = 0.5 * (a + b);
 	double f[NB_STATS_BAYES_MAX_ARMS][CH_P], F[NB_STATS_BAYES_MAX_ARMS][CH_P];
+	int skip[NB_STATS_BAYES_MAX_ARMS]; /* arms with no mass here: f = 0, F constant */
 	for (size_t j = 0; j < k; j++) {
+		skip[j] = !force && bayes_arm_negligible(c, j, a, b);
 		for (int i = 0; i < CH_P; i++)
-			f[j][i] = bayes_pdf(c, j, mid + h * ch_t[i]);
-		if (!force && ch_unresolved(f[j], h, c->floor[j]))
+			f[j][i] = skip[j] ? 0 : bayes_pdf(c, j, mid + h * ch_t[i]);
+		if (!force && !skip[j] && ch_unresolved(f[j], h, c->floor[j]))
 			return -1;
 	}
 	for (size_t j = 0; j < k; j++) {
+		if (skip[j]) {
+			for (int i = 0; i < CH_P; i++)
+				F[j][i] = c->F[j];
+			continue;
+		}
 		double s[CH_PAD] = {0};
 		for (int m = 0; m < CH_P; m++) /* column order, even length: vectorises */
 			for (int i = 0; i < CH_PAD; i++)
