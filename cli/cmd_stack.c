@@ -11,6 +11,7 @@
 static const char usage_text[] =
     "usage: neonblue stack up [--pg-port N] [--ch-port N] [--ch-tcp-port N]\n"
     "                         [--kafka-port N] [--kafka-brokers N] [--timeout S] [--json]\n"
+    "                         [--no-pipeline | --pipeline]\n"
     "       neonblue stack status [--json]\n"
     "       neonblue stack down\n\n"
     "The embedded stack: PostgreSQL, ClickHouse and an in-memory Kafka (librdkafka's\n"
@@ -19,10 +20,14 @@ static const char usage_text[] =
     "the endpoints go to HOME/stack.env, which every neonblue command reads.\n\n"
     "  up      start it (initdb on first use), apply migrations, return when every\n"
     "          component answers; a running stack is reported as it is\n"
-    "  status  health, pid and endpoint of each component (exit 1 if not all healthy)\n"
+    "  status  health, pid and endpoint of each component, lag of the relay and the\n"
+    "          sink (exit 1 if not all healthy)\n"
     "  down    stop everything cleanly; the data stays in the home\n\n"
     "Ports are kept from one `up` to the next when still free; --pg-port and the\n"
-    "others ask for a given one (refused when taken).\n";
+    "others ask for a given one (refused when taken).\n"
+    "The supervisor also runs the CDC relay (`cdc --embedded`) and the sink once\n"
+    "the migrations ran; --no-pipeline runs the servers only (kept in stack.conf\n"
+    "until --pipeline).\n";
 
 static void say_stderr(void *ud, const char *msg)
 {
@@ -47,6 +52,52 @@ static int int_arg(const char *cmd, const char *flag, const char *v, int *out)
 	return 0;
 }
 
+static double num(const cJSON *o, const char *k, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+/* The second line of cdc and sink: their lag figures (from the same fields
+ * as `status --json`). */
+static void print_lag(const nb_stack_status *s, const char *name)
+{
+	cJSON *list = nb_stack_status_json(s->home, s), *c;
+	cJSON_ArrayForEach(c, list)
+	{
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "name");
+		if (!cJSON_IsString(n) || strcmp(n->valuestring, name) ||
+		    !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(c, "pid")))
+			continue;
+		if (!strcmp(name, "cdc")) {
+			double w = num(c, "wal_bytes_behind", -1);
+			const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "state");
+			printf("%-11s lag: ", "");
+			if (w >= 0)
+				printf("%.0f WAL bytes behind (slot)", w);
+			else
+				printf("WAL bytes behind unknown");
+			printf(", %.0f messages not yet in ClickHouse; %s\n",
+			       num(c, "not_in_clickhouse", 0),
+			       cJSON_IsString(st) ? st->valuestring : "no status yet");
+		} else {
+			double since = num(c, "seconds_since_last_row", -1);
+			printf("%-11s lag: %.0f messages (Kafka consumer lag), ", "",
+			       num(c, "kafka_lag", 0));
+			if (since >= 0)
+				printf("last row in ClickHouse %.1f s ago", since);
+			else
+				printf("no row in ClickHouse yet");
+			printf(", %.0f in the DLQ", num(c, "dlq", 0));
+			double lost = num(c, "lost_messages", 0);
+			if (lost > 0)
+				printf(", %.0f lost by Kafka (replayed by the relay)", lost);
+			putchar('\n');
+		}
+	}
+	cJSON_Delete(list);
+}
+
 static void print_status(const nb_stack_status *s)
 {
 	if (s->supervisor_pid)
@@ -55,6 +106,10 @@ static void print_status(const nb_stack_status *s)
 		printf("%-11s not running (home %s)\n", "supervisor", s->home);
 	for (int i = 0; i < s->n; i++) {
 		const nb_stack_comp_status *c = &s->c[i];
+		if (c->off) {
+			printf("%-11s off       (stack up --no-pipeline)\n", c->name);
+			continue;
+		}
 		char pid[32] = "-";
 		if (c->pid)
 			snprintf(pid, sizeof pid, "%d", c->pid);
@@ -65,6 +120,8 @@ static void print_status(const nb_stack_status *s)
 		if (!c->healthy && s->supervisor_pid)
 			printf("  — %s (log %s)", c->detail, c->log);
 		putchar('\n');
+		if (c->pid && (!strcmp(c->name, "cdc") || !strcmp(c->name, "sink")))
+			print_lag(s, c->name);
 	}
 }
 
@@ -106,6 +163,10 @@ static int do_up(cli_ctx *ctx, int argc, char **argv)
 			continue;
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
+		else if (!strcmp(argv[i], "--no-pipeline"))
+			o.pipeline = -1;
+		else if (!strcmp(argv[i], "--pipeline"))
+			o.pipeline = 1;
 		else
 			return cli_usage_error("stack up", "unknown option '%s'", argv[i]);
 	}

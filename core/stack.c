@@ -32,6 +32,8 @@ static void conf_kv(const char *k, const char *v, void *ud)
 		st->ch_http_port = x;
 	else if (!strcmp(k, "CLICKHOUSE_TCP_PORT"))
 		st->ch_tcp_port = x;
+	else if (!strcmp(k, "PIPELINE"))
+		st->no_pipeline = x == 0;
 	else if (!strcmp(k, "KAFKA_PORTS")) {
 		char buf[256];
 		snprintf(buf, sizeof buf, "%s", v);
@@ -74,7 +76,9 @@ static int save_conf(const nb_stack *st, nb_err *err)
 		      st->pg_port, st->ch_http_port, st->ch_tcp_port);
 	for (int i = 0; i < st->kafka_brokers; i++)
 		nb_buf_printf(&b, "%s%d", i ? "," : "", st->kafka_ports[i]);
-	nb_buf_puts(&b, "\n");
+	nb_buf_printf(&b, "\n# 1: the supervisor runs the relay and the sink (cdc, sink); 0: "
+			  "up --no-pipeline\nPIPELINE=%d\n",
+		      !st->no_pipeline);
 	char path[NB_PATH_MAX + 64];
 	nb_stack_path(st->home, path, sizeof path, "stack.conf");
 	int rc = nb_stack_write_file(path, b.data, err);
@@ -335,6 +339,11 @@ static void comp_status(const nb_stack *st, const nb_stack_component *c, int run
 	if (st->pg_port) /* "" before the first `up` chose ports */
 		c->endpoint(st, cs->endpoint, sizeof cs->endpoint);
 	nb_stack_path(st->home, cs->log, sizeof cs->log, "logs/%s.log", c->name);
+	if (!nb_stack_comp_on(st, c)) {
+		cs->off = 1;
+		snprintf(cs->detail, sizeof cs->detail, "off (stack up --no-pipeline)");
+		return;
+	}
 	int pid = 0, restarts = 0;
 	nb_stack_state_get(st->home, c->name, &pid, &restarts);
 	cs->restarts = restarts;
@@ -379,7 +388,7 @@ int nb_stack_status_ok(const nb_stack_status *s)
 	if (!s->supervisor_pid)
 		return 0;
 	for (int i = 0; i < s->n; i++)
-		if (!s->c[i].healthy)
+		if (!s->c[i].healthy && !s->c[i].off)
 			return 0;
 	return 1;
 }
@@ -416,6 +425,8 @@ cJSON *nb_stack_status_json(const char *home, const nb_stack_status *s)
 	int have = nb_stack_load(&st, s->home[0] ? s->home : home, NULL) == 0;
 	for (int i = 0; i < s->n; i++) {
 		const nb_stack_comp_status *c = &s->c[i];
+		if (c->off)
+			continue; /* not part of this stack (--no-pipeline) */
 		cJSON *o = comp_json(c->name, c->pid, c->endpoint, c->healthy, c->restarts,
 				     c->detail, c->log);
 		const nb_stack_component *def = find_comp(c->name);
@@ -478,7 +489,8 @@ static int wait_ready(const nb_stack *st, int phase, int sup_child, double deadl
 		}
 		int ok = out->supervisor_pid != 0, bad = -1;
 		for (int i = 0; i < out->n; i++) {
-			if (nb_stack_components[i].phase > phase || out->c[i].healthy)
+			if (nb_stack_components[i].phase > phase || out->c[i].healthy ||
+			    out->c[i].off)
 				continue;
 			ok = 0;
 			bad = bad < 0 ? i : bad;
@@ -540,6 +552,10 @@ static int up_locked(nb_stack *st, const nb_stack_opts *o, nb_stack_status *out,
 		    o->kafka_brokers)
 			say(o, "the stack already runs; port options apply at the next `up` "
 			       "after `down`");
+		if (o->pipeline && (o->pipeline < 0) != st->no_pipeline)
+			say(o, "the stack already runs %s the relay and the sink; --%spipeline "
+			       "applies at the next `up` after `down`",
+			    st->no_pipeline ? "without" : "with", o->pipeline < 0 ? "no-" : "");
 		if (wait_ready(st, 2, 0, deadline, out, err) || migrate(st, err) ||
 		    write_env(st, err))
 			return -1;
@@ -548,6 +564,8 @@ static int up_locked(nb_stack *st, const nb_stack_opts *o, nb_stack_status *out,
 	if (stale)
 		say(o, "removed a stale pid file (supervisor %d is gone)", stale);
 	stop_orphans(st->home, o);
+	if (o->pipeline)
+		st->no_pipeline = o->pipeline < 0;
 	if (choose_ports(st, o, err) || save_conf(st, err))
 		return -1;
 	if (st->privileged && nb_stack_make_traversable(st->home, o->say, o->say_ud, err))

@@ -3,6 +3,9 @@
  * docs/operations.md, "Adding a supervised component"). */
 #include "stack_int.h"
 
+#include "neonblue/cdc.h"
+#include "neonblue/sink.h"
+
 #include <errno.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---------- PostgreSQL ---------- */
@@ -336,14 +340,182 @@ int nb_stack_health_alive(const nb_stack *st, int pid, char *why, size_t n)
 	return -1;
 }
 
+/* ---------- the pipeline: the relay (cdc) and the sink ----------
+ * Both run against the embedded (non-durable) Kafka, so the relay runs with
+ * --embedded: it confirms an LSN only once ClickHouse holds it. Names are the
+ * defaults; other relays/sinks on the same stack use their own slot,
+ * publication, topic prefix, consumer group and status file. */
+
+#define PIPE_PREFIX "neonblue"
+#define PIPE_SLOT "neonblue_cdc"
+#define PIPE_PUBLICATION "neonblue"
+#define PIPE_GROUP "neonblue-sink"
+
+/* Global flags naming this stack's servers: explicit, so that neither the
+ * supervisor's environment (NEONBLUE_PG …) nor a stale stack.env can point
+ * a component elsewhere. */
+static void pipe_globals(const nb_stack *st, nb_stack_argv *a, int with_pg)
+{
+	char ep[1024];
+	nb_stack_argv_add(a, "%s", st->exe);
+	nb_stack_argv_add(a, "--home");
+	nb_stack_argv_add(a, "%s", st->home);
+	if (with_pg) {
+		pg_endpoint(st, ep, sizeof ep);
+		nb_stack_argv_add(a, "--pg");
+		nb_stack_argv_add(a, "%s", ep);
+	}
+	kafka_endpoint(st, ep, sizeof ep);
+	nb_stack_argv_add(a, "--kafka");
+	nb_stack_argv_add(a, "%s", ep);
+	ch_endpoint(st, ep, sizeof ep);
+	nb_stack_argv_add(a, "--clickhouse");
+	nb_stack_argv_add(a, "%s", ep);
+}
+
+static void cdc_argv(const nb_stack *st, nb_stack_argv *a)
+{
+	pipe_globals(st, a, 1);
+	nb_stack_argv_add(a, "cdc");
+	nb_stack_argv_add(a, "--embedded");
+	nb_stack_argv_add(a, "--prefix");
+	nb_stack_argv_add(a, PIPE_PREFIX);
+	nb_stack_argv_add(a, "--slot");
+	nb_stack_argv_add(a, PIPE_SLOT);
+	nb_stack_argv_add(a, "--publication");
+	nb_stack_argv_add(a, PIPE_PUBLICATION);
+	nb_stack_argv_add(a, "--status");
+	nb_stack_argv_add(a, "%s/run/cdc.status", st->home);
+}
+
+static void sink_argv(const nb_stack *st, nb_stack_argv *a)
+{
+	pipe_globals(st, a, 0);
+	nb_stack_argv_add(a, "sink");
+	nb_stack_argv_add(a, "--prefix");
+	nb_stack_argv_add(a, PIPE_PREFIX);
+	nb_stack_argv_add(a, "--group");
+	nb_stack_argv_add(a, PIPE_GROUP);
+	nb_stack_argv_add(a, "--status");
+	nb_stack_argv_add(a, "%s/run/sink.status", st->home);
+}
+
+static void cdc_endpoint(const nb_stack *st, char *out, size_t n)
+{
+	(void)st;
+	snprintf(out, n, "slot " PIPE_SLOT " -> topics " PIPE_PREFIX ".public.*");
+}
+
+static void sink_endpoint(const nb_stack *st, char *out, size_t n)
+{
+	(void)st;
+	snprintf(out, n, "group " PIPE_GROUP " -> ClickHouse database neonblue");
+}
+
+/* HOME/run/NAME.status as JSON (NULL when missing or unreadable). */
+static cJSON *status_file(const nb_stack *st, const char *name)
+{
+	char path[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, path, sizeof path, "run/%s.status", name);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char buf[16384];
+	size_t len = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	return cJSON_Parse(buf);
+}
+
+static double num_field(const cJSON *o, const char *k, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+/* The relay answers when its status file is its own (pid) and fresh: it
+ * rewrites it every second while it works and at each retry (backoff up to
+ * 10 s) while it waits for a server; what it does is in "state". */
+static int cdc_health(const nb_stack *st, int pid, char *why, size_t n)
+{
+	if (nb_stack_health_alive(st, pid, why, n))
+		return -1;
+	cJSON *j = status_file(st, "cdc");
+	int rc = -1;
+	double age = j ? (double)time(NULL) - num_field(j, "updated_at", 0) : 0;
+	const cJSON *state = j ? cJSON_GetObjectItemCaseSensitive(j, "state") : NULL;
+	const char *s = cJSON_IsString(state) ? state->valuestring : "";
+	if (!j)
+		snprintf(why, n, "no status file %s/run/cdc.status yet", st->home);
+	else if ((int)num_field(j, "pid", 0) != pid)
+		snprintf(why, n, "%s/run/cdc.status is not yet written by this relay (pid %d)",
+			 st->home, pid);
+	else if (age > 15)
+		snprintf(why, n, "its status file is %.0f s old (stuck?); state: %s", age, s);
+	else
+		rc = 0;
+	cJSON_Delete(j);
+	return rc;
+}
+
+static int sink_health(const nb_stack *st, int pid, char *why, size_t n)
+{
+	if (nb_stack_health_alive(st, pid, why, n))
+		return -1;
+	cJSON *j = status_file(st, "sink");
+	int mine = j && (int)num_field(j, "pid", 0) == pid;
+	cJSON_Delete(j);
+	if (!mine) {
+		snprintf(why, n, "%s/run/sink.status is not yet written by this sink (pid %d)",
+			 st->home, pid);
+		return -1;
+	}
+	char path[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, path, sizeof path, "run/sink.status");
+	return nb_sink_status_health(path, 5, why, n);
+}
+
+/* Lag of the relay: WAL bytes the slot is behind (asked of PostgreSQL), and
+ * from its status file what it does and what ClickHouse does not hold yet. */
+static void cdc_describe(const nb_stack *st, cJSON *o)
+{
+	char ci[1100];
+	pg_endpoint(st, ci, sizeof ci);
+	snprintf(ci + strlen(ci), sizeof ci - strlen(ci), " connect_timeout=3");
+	int64_t bytes = -1;
+	nb_err err;
+	nb_err_clear(&err);
+	if (nb_cdc_lag_bytes(ci, PIPE_SLOT, &bytes, &err) == 0 && bytes >= 0)
+		cJSON_AddNumberToObject(o, "wal_bytes_behind", (double)bytes);
+	else
+		cJSON_AddNullToObject(o, "wal_bytes_behind");
+	cJSON_AddStringToObject(o, "slot", PIPE_SLOT);
+	cJSON *j = status_file(st, "cdc");
+	static const char *const keep[] = {"state",	"confirmed_lsn", "changes",
+					   "messages",	"unacknowledged", "not_in_clickhouse"};
+	for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+		cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, keep[i]) : NULL;
+		cJSON_AddItemToObject(o, keep[i], v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+	}
+	cJSON_Delete(j);
+}
+
+static void sink_describe(const nb_stack *st, cJSON *o)
+{
+	char path[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, path, sizeof path, "run/sink.status");
+	nb_sink_status_describe(path, o);
+}
+
 /* ---------- the table ---------- */
 
 const nb_stack_component nb_stack_components[] = {
     {"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL},
     {"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL},
     {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, NULL},
-    /* Phase 2 (started after migrations), e.g.:
-     * {"cdc", NULL, 2, SIGTERM, 30, cdc_argv, nb_stack_health_alive, no_endpoint, cdc_lag}, */
+    /* phase 2, after the migrations; off with `up --no-pipeline` */
+    {"cdc", NULL, 2, SIGTERM, 40, cdc_argv, cdc_health, cdc_endpoint, cdc_describe},
+    {"sink", NULL, 2, SIGTERM, 30, sink_argv, sink_health, sink_endpoint, sink_describe},
 };
 const int nb_stack_ncomponents = (int)(sizeof nb_stack_components / sizeof *nb_stack_components);
 

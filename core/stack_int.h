@@ -35,6 +35,9 @@ int nb_stack_user(const char *name, uid_t *uid, gid_t *gid);
 /* Makes path and its parents traversable (o+x) for another user; say()s what it changed. */
 int nb_stack_make_traversable(const char *path, nb_stack_say_fn say, void *ud, nb_err *err);
 
+/* 1 when the component runs in this stack (phase 2 is off with --no-pipeline). */
+int nb_stack_comp_on(const nb_stack *st, const nb_stack_component *c);
+
 /* Supervisor's record of each component: "NAME PID RESTARTS" lines in HOME/run/state. */
 int nb_stack_state_get(const char *home, const char *name, int *pid, int *restarts);
 

@@ -259,6 +259,11 @@ static int phase1_healthy(const struct proc *ps, int n)
 	return 1;
 }
 
+int nb_stack_comp_on(const nb_stack *st, const nb_stack_component *c)
+{
+	return c->phase == 1 || !st->no_pipeline;
+}
+
 static void check_health(const nb_stack *st, struct proc *p, double now)
 {
 	if (!p->pid || now - p->last_check < 1.0)
@@ -353,7 +358,8 @@ int nb_stack_supervise(const char *home, nb_err *err)
 		int p2 = phase1_healthy(ps, n) && ready_marker(&st);
 		for (int i = 0; i < n && !stop_requested; i++) {
 			struct proc *p = &ps[i];
-			if (!p->pid && now >= p->next_start && (p->c->phase == 1 || p2)) {
+			if (!p->pid && now >= p->next_start && (p->c->phase == 1 || p2) &&
+			    nb_stack_comp_on(&st, p->c)) {
 				start_proc(&st, p);
 				changed = 1;
 			}

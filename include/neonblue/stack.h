@@ -22,6 +22,7 @@ typedef struct nb_stack {
 	int kafka_ports[NB_STACK_MAX_BROKERS];
 	int kafka_brokers;
 	int privileged; /* started by root: servers run as postgres / clickhouse */
+	int no_pipeline; /* `up --no-pipeline` (PIPELINE=0 in stack.conf): no phase 2 */
 } nb_stack;
 
 /* An argv under construction; strings are owned and freed by nb_stack_argv_done. */
@@ -65,6 +66,7 @@ typedef struct nb_stack_opts {
 	int pg_port, ch_http_port, ch_tcp_port, kafka_port; /* 0: recorded, else a free one */
 	int kafka_brokers;				    /* 0: recorded, else 1 */
 	int timeout_s;					    /* how long `up` waits; 0: 90 */
+	int pipeline; /* 0: as recorded (default on); 1: run cdc+sink; -1: --no-pipeline */
 	nb_stack_say_fn say;
 	void *say_ud;
 } nb_stack_opts;
@@ -73,6 +75,7 @@ typedef struct nb_stack_comp_status {
 	char name[32];
 	int pid; /* 0: not running */
 	int healthy;
+	int off; /* a phase-2 component of a stack started with --no-pipeline */
 	int restarts;
 	char endpoint[1024];
 	char detail[256]; /* why it is not healthy */
