@@ -258,8 +258,10 @@ t_eq final_exit "$?" 0
 # --- embedded mode on a stack of its own (PostgreSQL, ClickHouse, mock Kafka):
 # the relay confirms only what ClickHouse holds, so kill -9 of the Kafka
 # process (twice) and of the relay while events stream in loses nothing.
+# --no-pipeline: this section runs its own relay and sink with the default
+# slot and group, so the supervisor must not run its pair beside them.
 shome=$tmp/stack
-if "$NB" stack up --home "$shome" >"$tmp/stack.log" 2>&1; then
+if "$NB" stack up --home "$shome" --no-pipeline >"$tmp/stack.log" 2>&1; then
 	t_pass embedded_stack_up
 	(
 		set -a
