@@ -9,7 +9,9 @@ cd "$(dirname "$0")/../.."
 NB=${NB:-build/asan/neonblue}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 
-W=$(mktemp -d "${NB_TEST_TMP:-/tmp}/sink.XXXXXX")
+# Not under $NB_TEST_TMP: that directory is private (0700) and ClickHouse runs
+# as its own user.
+W=$(mktemp -d /tmp/nbsink.XXXXXX)
 chmod 755 "$W"
 CH_PID= MOCK_PID= SINK_PID=
 cleanup() {
@@ -99,6 +101,11 @@ KAFKA=$(cat "$W/boot" 2>/dev/null)
 t_match setup-kafka "$KAFKA" '^127\.0\.0\.1:[0-9]+'
 ch_start
 t_eq setup-clickhouse "$(q 'SELECT 1')" 1
+if [ "$(q 'SELECT 1')" != 1 ] || [ -z "$KAFKA" ]; then
+	cat "$W/ch/log/err.log" "$W/mock.log" 2>/dev/null | tail -20
+	t_done
+	exit 1
+fi
 
 # ---- data: relay-style envelopes plus what ClickHouse must hold ----
 cat >"$W/gen.py" <<'EOF'
