@@ -52,6 +52,7 @@ rd_kafka_t *nb_kafka_producer_new(const char *bootstrap, const char *client_id, 
 	    nb_kafka_set(c, "acks", "all", err) ||
 	    nb_kafka_set(c, "message.timeout.ms", "0", err) ||
 	    nb_kafka_set(c, "linger.ms", linger, err) ||
+	    nb_kafka_set(c, "compression.codec", "lz4", err) ||
 	    nb_kafka_set(c, "batch.num.messages", "10000", err) ||
 	    nb_kafka_set(c, "queue.buffering.max.messages", "200000", err) ||
 	    nb_kafka_set(c, "queue.buffering.max.kbytes", "262144", err)) {
