@@ -160,8 +160,53 @@ int w_strwidth(const char *s)
 	return w;
 }
 
+/* --ascii: the few non-ASCII characters the dashboard writes, spelled in ASCII. */
+static const char *const translit[][2] = {
+	{"…", "..."}, {"—", "-"}, {"–", "-"}, {"→", "->"}, {"›", ">"}, {"●", "o"},
+	{"✗", "x"},   {"✓", "ok"}, {"★", "*"}, {"◐", "~"}, {"χ²", "chi2"}, {"×", "x"},
+	{"±", "+-"},  {"├", "["}, {"┤", "]"}, {"─", "-"}, {"┼", "+"},  {"┊", ":"},
+	{"░", "."},   {"▒", ":"}, {"▓", "o"}, {"█", "#"}, {"▁", "_"}, {"▂", "."},
+	{"▃", ","},   {"▄", "-"}, {"▅", "="}, {"▆", "+"}, {"▇", "*"}, {"▲", "^"},
+	{"▼", "v"},
+};
+
+static void to_ascii(char *out, size_t n, const char *s)
+{
+	size_t o = 0;
+	while (*s && o + 5 < n) {
+		if ((unsigned char)*s < 0x80) {
+			out[o++] = *s++;
+			continue;
+		}
+		const char *rep = "?";
+		size_t skip = 0;
+		for (size_t i = 0; i < sizeof translit / sizeof translit[0]; i++) {
+			size_t l = strlen(translit[i][0]);
+			if (!strncmp(s, translit[i][0], l)) {
+				rep = translit[i][1];
+				skip = l;
+				break;
+			}
+		}
+		if (!skip) { /* an unknown character: one '?' for all its bytes */
+			skip = 1;
+			while ((s[skip] & 0xC0) == 0x80)
+				skip++;
+		}
+		for (; *rep && o + 1 < n; rep++)
+			out[o++] = *rep;
+		s += skip;
+	}
+	out[o] = '\0';
+}
+
 void w_fit(char *out, size_t n, const char *s, int width)
 {
+	char ascii[4096];
+	if (w_cur.ascii) {
+		to_ascii(ascii, sizeof ascii, s);
+		s = ascii;
+	}
 	if (n == 0)
 		return;
 	if (width <= 0) {

@@ -29,6 +29,12 @@ if ! "$NB" stack status --json 2>/dev/null | grep -q '"name": *"cdc"'; then
 	"$NB" sink --prefix "$NEONBLUE_TOPIC_PREFIX" --group "nbdash-sink-$$" --batch-ms 100 \
 		--quiet --status "$W/sink.status" 2>"$W/sink.log" &
 	PIDS+=($!)
+	# seed only once the relay streams (rows written while it sets up its
+	# slot could be missed by its snapshot)
+	end=$((SECONDS + 30))
+	until grep -q '"state": *"streaming' "$W/cdc.status" 2>/dev/null || [ $SECONDS -ge $end ]; do
+		sleep 0.3
+	done
 fi
 
 # ---- seed: three experiments of our own ----
@@ -83,7 +89,7 @@ keys big / ; typed big "$P-"; keys big Enter
 check home-filtered big "3 experiments +filter: $P-"
 # the numbers the report gives (users per variant, primary lift)
 # (until the sink has brought the events: the primary metric has a treatment lift)
-end=$((SECONDS + 60))
+end=$((SECONDS + 45))
 while [ $SECONDS -lt $end ]; do
 	"$NB" report "$P-a" --json >"$W/report.json" 2>"$W/report.err" &&
 		python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if any(x.get("lift") is not None for m in r.get("metrics") or [] for x in m.get("results", [])) else 1)' "$W/report.json" && break
@@ -117,8 +123,14 @@ for x in (m or {}).get("results", []):
 print("" if best is None else f"{best['lift'] * 100:,.1f}%")
 EOF
 )
-t_match report-has-primary-lift "$lift" '^-?[0-9,]+\.[0-9]%$'
-check home-lift-match-report big "^$P-a .* $lift " 20
+if [ -n "$lift" ]; then
+	t_match report-primary-lift-format "$lift" '^-?[0-9,]+\.[0-9]%$'
+	check home-lift-match-report big "^$P-a .* $lift " 20
+else
+	# the report has no primary result (yet): the list must say so, not invent one
+	echo "  note: the report has no primary result: $(head -c 300 "$W/report.json")"
+	check home-lift-match-report big "^$P-a +running +[0-9a-z]+ +$total +$split +– "
+fi
 
 # ---- sort and filter ----
 keys big '>' '>' '>' '>' # Key, Status, Age, Users: numbers sort largest first
@@ -240,8 +252,13 @@ keys small C-c
 check ctrl-c-quits small "EXITED 0"
 
 # ---- --read-only refuses every write ----
-start_dash ro 80 24 -- --read-only --filter "$P-"
+start_dash ro 80 24 -- --read-only --ascii --filter "$P-"
 check ro-header ro "read-only"
+if cap ro | LC_ALL=C grep -q '[^ -~]'; then
+	t_fail ascii-only "non-ASCII with --ascii: $(cap ro | LC_ALL=C grep '[^ -~]' | head -3)"
+else
+	t_pass ascii-only
+fi
 keys ro n
 check ro-refuses-new ro "read-only: .*disabled"
 check_not ro-no-form ro "New experiment \(Tab"
@@ -252,8 +269,14 @@ check_not ro-no-form-view ro "Key +\["
 keys ro q
 
 # ---- NO_COLOR: attributes only ----
-start_dash nc 80 24 NO_COLOR=1 -- --filter "$P-"
+mkdir -p "$W/cfg/neonblue"
+printf '# rebinding from the config file\nbind Z help\ntheme = solarized\n' >"$W/cfg/neonblue/dash.conf"
+start_dash nc 80 24 NO_COLOR=1 "XDG_CONFIG_HOME=$W/cfg" -- --filter "$P-"
 check nc-loads nc "$P-a"
+keys nc Z
+check conf-rebinds-key nc "Keys .*Experiments"
+check conf-help-lists-rebinding nc "\?,Z +this help"
+keys nc x
 esc=$(TM capture-pane -e -p -t nc)
 if printf '%s' "$esc" | grep -qE $'\e\\[[0-9;]*(3[0-7]|38;|4[0-7]|48;)[0-9;]*m'; then
 	t_fail no-color-no-colours "colour escapes with NO_COLOR: $(printf '%s' "$esc" | grep -oE $'\e\\[[0-9;]*m' | sort -u | head | cat -v)"

@@ -86,6 +86,9 @@ static void fitting(void)
 	CHECK_STR(b, "abcd~");
 	w_copy(b, 5, "ab€cd"); /* € is 3 bytes: cut before it, not inside */
 	CHECK_STR(b, "ab");
+	/* --ascii spells the dashboard's own symbols in ASCII, anything else as ? */
+	w_fit(b, sizeof b, "loading… χ² p ★ — ok ✓ €", 40);
+	CHECK_STR(b, "loading... chi2 p * - ok ok ?");
 }
 
 static void sparkline(void)
