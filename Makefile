@@ -33,7 +33,7 @@ deps:
 
 build/gen/sql_embed.c: $(SQL_SRC) tools/embed_sql.sh
 	@mkdir -p $(@D)
-	tools/embed_sql.sh $(SQL_SRC) > $@.tmp && mv $@.tmp $@
+	tools/embed_sql.sh $(SQL_SRC) > $@.$$$$.tmp && mv $@.$$$$.tmp $@
 
 build/obj/gen/sql_embed.o: build/gen/sql_embed.c
 	@mkdir -p $(@D)
@@ -50,19 +50,19 @@ build/asan/obj/%.o: %.c
 	$(CC) $(BASEFLAGS) $(SAN) -c $< -o $@
 
 build/libneonblue.a: $(REL_LIB_OBJ)
-	rm -f $@.tmp && ar rcs $@.tmp $^ && mv -f $@.tmp $@
+	rm -f $@.$$$$.tmp && ar rcs $@.$$$$.tmp $^ && mv -f $@.$$$$.tmp $@
 build/asan/libneonblue.a: $(SAN_LIB_OBJ)
-	rm -f $@.tmp && ar rcs $@.tmp $^ && mv -f $@.tmp $@
+	rm -f $@.$$$$.tmp && ar rcs $@.$$$$.tmp $^ && mv -f $@.$$$$.tmp $@
 
 # Link to a temporary name, then rename: a running test never sees a half-written binary.
 build/neonblue: $(REL_APP_OBJ) build/libneonblue.a
-	$(CC) $(OPT) -o $@.tmp $^ $(LDLIBS) && mv -f $@.tmp $@
+	$(CC) $(OPT) -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@
 build/asan/neonblue: $(SAN_APP_OBJ) build/asan/libneonblue.a
-	$(CC) $(SAN) -o $@.tmp $^ $(LDLIBS) && mv -f $@.tmp $@
+	$(CC) $(SAN) -o $@.$$$$.tmp $^ $(LDLIBS) && mv -f $@.$$$$.tmp $@
 
 build/asan/tests/%: tests/unit/%.c build/asan/libneonblue.a tests/nbtest.h
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(SAN) -MT $@ -MF $@.d -Itests -o $@.tmp $< build/asan/libneonblue.a $(LDLIBS) && mv -f $@.tmp $@
+	$(CC) $(BASEFLAGS) $(SAN) -MT $@ -MF $@.d -Itests -o $@.$$$$.tmp $< build/asan/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
 
 build/bench/%: bench/%.c build/libneonblue.a
 	@mkdir -p $(@D)
