@@ -156,9 +156,13 @@ static int pg_fail(nb_err *err, PGconn *pg, const char *what)
 
 static PGconn *pg_connect(const char *conninfo, int replication, nb_err *err)
 {
-	const char *keys[] = {"dbname", "options", "application_name",
-			      replication ? "replication" : NULL, NULL};
-	const char *vals[] = {conninfo, PG_OPTIONS, "neonblue-cdc", "database", NULL};
+	const char *keys[] = {"dbname",
+			      "options",
+			      "application_name",
+			      "connect_timeout",
+			      replication ? "replication" : NULL,
+			      NULL};
+	const char *vals[] = {conninfo, PG_OPTIONS, "neonblue-cdc", "10", "database", NULL};
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 	if (!pg || PQstatus(pg) != CONNECTION_OK) {
 		pg_fail(err, pg, replication ? "replication connection" : "connection");
@@ -572,6 +576,7 @@ static int produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx
 			return free(val), -1;
 		set_state(c, "waiting for Kafka at %s: %d messages not yet acknowledged",
 			  c->o->kafka, rd_kafka_outq_len(c->rk));
+		write_status_file(c);
 	}
 }
 
@@ -921,6 +926,7 @@ static int snapshot_rows(cdc *c, PGresult *r, char **keys, int nkeys, const char
 		while (window_full(c) && !*c->stop && !c->kafka_failed) {
 			rd_kafka_poll(c->rk, 20);
 			read_progress(c);
+			write_status_file(c);
 		}
 		if (c->kafka_failed)
 			return nb_err_set(err, NB_ESERVER, "%s", c->kafka_why);
