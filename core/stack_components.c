@@ -510,12 +510,12 @@ static void sink_describe(const nb_stack *st, cJSON *o)
 /* ---------- the table ---------- */
 
 const nb_stack_component nb_stack_components[] = {
-    {"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL},
-    {"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL},
-    {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, NULL},
+    {"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL, NULL},
+    {"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL, NULL},
+    {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, NULL, NULL},
     /* phase 2, after the migrations; off with `up --no-pipeline` */
-    {"cdc", NULL, 2, SIGTERM, 40, cdc_argv, cdc_health, cdc_endpoint, cdc_describe},
-    {"sink", NULL, 2, SIGTERM, 30, sink_argv, sink_health, sink_endpoint, sink_describe},
+    {"cdc", NULL, 2, SIGTERM, 40, cdc_argv, cdc_health, cdc_endpoint, cdc_describe, "kafka"},
+    {"sink", NULL, 2, SIGTERM, 30, sink_argv, sink_health, sink_endpoint, sink_describe, "kafka"},
 };
 const int nb_stack_ncomponents = (int)(sizeof nb_stack_components / sizeof *nb_stack_components);
 

@@ -217,6 +217,24 @@ static void describe_status(int status, char *out, size_t n)
 		snprintf(out, n, "stopped (status %d)", status);
 }
 
+/* The embedded Kafka's messages and offsets die with its process. A relay
+ * still running would judge what ClickHouse holds by offsets of the dead
+ * Kafka, and a sink would commit offsets of the dead Kafka into the new one:
+ * both are killed (no clean shutdown: nothing of theirs may be confirmed or
+ * committed now) and restart from what ClickHouse holds. */
+static void kill_followers(struct proc *ps, int n, const struct proc *dead)
+{
+	for (int i = 0; i < n; i++) {
+		struct proc *q = &ps[i];
+		if (!q->pid || !q->c->follows || strcmp(q->c->follows, dead->c->name))
+			continue;
+		logf_("%s follows %s: killing it (pid %d) so that it restarts from what ClickHouse "
+		      "holds",
+		      q->c->name, dead->c->name, (int)q->pid);
+		kill(q->pid, SIGKILL);
+	}
+}
+
 static int reap(const nb_stack *st, struct proc *ps, int n, int stopping)
 {
 	int changed = 0, status;
@@ -246,6 +264,7 @@ static int reap(const nb_stack *st, struct proc *ps, int n, int stopping)
 			logf_("%s (pid %d) %s; restarting in %.1f s (failure %d in a row; log "
 			      "%s/logs/%s.log)",
 			      p->c->name, (int)pid, how, d, p->fails, st->home, p->c->name);
+			kill_followers(ps, n, p);
 		}
 	}
 	return changed;

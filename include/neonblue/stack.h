@@ -51,6 +51,10 @@ typedef struct nb_stack_component {
 	void (*endpoint)(const nb_stack *st, char *out, size_t n);
 	/* Optional: more fields for `stack status --json` (lag figures…). */
 	void (*describe)(const nb_stack *st, cJSON *obj);
+	/* Optional: the name of a component whose death this one must share
+	 * (it is killed with SIGKILL and restarted): the relay and the sink
+	 * follow the embedded Kafka, whose messages and offsets die with it. */
+	const char *follows;
 } nb_stack_component;
 
 extern const nb_stack_component nb_stack_components[];

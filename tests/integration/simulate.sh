@@ -78,9 +78,10 @@ ch_rows() {
 sql "CREATE PUBLICATION simt_$run FOR TABLE experiments, variants, metrics, experiment_metrics
 	WITH (publish_via_partition_root = true)"
 "$NB" cdc --embedded --slot "simt_$run" --publication "simt_$run" --prefix "simt$run" --quiet \
-	>"$tmp/cdc.log" 2>&1 &
+	--status "$tmp/cdc.status" >"$tmp/cdc.log" 2>&1 &
 pids=($!)
-"$NB" sink --group "simt-$run" --prefix "simt$run" --quiet >"$tmp/sink.log" 2>&1 &
+"$NB" sink --group "simt-$run" --prefix "simt$run" --quiet --status "$tmp/sink.status" \
+	>"$tmp/sink.log" 2>&1 &
 pids+=($!)
 stop_pipeline() {
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
