@@ -9,6 +9,9 @@ import subprocess
 import sys
 
 PG, CH, CHDB, DIR = sys.argv[1:5]
+# pipeline mode: check.py PG CH DB DIR --pipeline EXP SUFFIX — the report of EXP
+# (its metrics are the generator's, keys ending in SUFFIX) against PostgreSQL
+PIPE = sys.argv[6:8] if len(sys.argv) > 7 and sys.argv[5] == "--pipeline" else None
 NB = os.environ.get("NB", "build/asan/neonblue")
 SUITE = os.environ.get("T_SUITE", "analytics")
 meta = json.load(open(DIR + "/metrics.json"))
@@ -152,7 +155,8 @@ def check_report(name, exp, scope, args=()):
     want_users.update({r[0]: float(r[1]) for r in users})
     compare(name + "-users", {v["key"]: v["users"] for v in rep["variants"]}, want_users)
     for mj in rep["metrics"]:
-        m = METRICS[mj["key"]]
+        base_key = mj["key"][:-len(PIPE[1])] if PIPE else mj["key"]
+        m = METRICS[base_key]
         want, cap = brute_metric(exp, m, scope)
         den = m[1] in ("mean", "ratio")
         got_all, want_all = {}, {}
@@ -304,6 +308,12 @@ def run(name, fn, *args):
     except Exception as e:  # a crash of one check is that check's failure
         fail(name, repr(e))
 
+
+if PIPE:
+    run("pipeline-report", check_report, "pipeline-report", PIPE[0], {})
+    run("pipeline-report-segment", check_report, "pipeline-report-segment", PIPE[0],
+        {"segment": ("country", "de")}, ("--segment", "country=de"))
+    sys.exit(1 if failed else 0)
 
 BASE = 1793500000
 run("report-exp_a", check_report, "report-exp_a", "exp_a", {})
