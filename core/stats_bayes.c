@@ -365,7 +365,7 @@ static void bayes_adaptive(const nb_stats_bayes_arm *rarm, size_t k, int reflect
  * 1 - 1e-7; 5 sd per panel already loses digits, so keep the ratio). */
 #define GL_N 24        /* Gauss–Legendre nodes per panel (even) */
 #define GL_WIDTH 4.0   /* panel width in sd of the narrowest arm with mass there */
-#define GL_TAIL 36.0   /* an arm's window: where log f is within this of its max */
+#define GL_TAIL 33.0   /* an arm's window: where log f is within this of its max */
 #define GL_MAX_PANELS 4096
 
 static double gl_t[GL_N], gl_w[GL_N];
@@ -433,22 +433,17 @@ static void gl_init(void)
 #define GL_SMALL 0.125
 static inline double gl_log1p_small(double u)
 {
-	double z = u / (2 + u), z2 = z * z;
-	double p = 1.0 / 17;
-	p = p * z2 + 1.0 / 15;
-	p = p * z2 + 1.0 / 13;
-	p = p * z2 + 1.0 / 11;
-	p = p * z2 + 1.0 / 9;
-	p = p * z2 + 1.0 / 7;
-	p = p * z2 + 1.0 / 5;
-	p = p * z2 + 1.0 / 3;
+	double z = u / (2 + u), z2 = z * z, z4 = z2 * z2, z8 = z4 * z4;
+	/* Estrin's scheme: short dependency chains for the scalar callers */
+	double p = (1.0 / 3 + z2 * (1.0 / 5)) + z4 * (1.0 / 7 + z2 * (1.0 / 9)) +
+		   z8 * ((1.0 / 11 + z2 * (1.0 / 13)) + z4 * (1.0 / 15 + z2 * (1.0 / 17)));
 	return 2 * z + 2 * z * (z2 * p);
 }
 
 typedef struct gl_arm {
 	double a1, b1;  /* alpha - 1, beta - 1 */
 	double m, lfm;  /* mean, log f(mean) */
-	double lo, hi;  /* the window: all but ~e^-36 of the mass */
+	double lo, hi;  /* the window: all but ~1e-14 of the mass */
 	double width;   /* panel width where this arm has mass */
 	double F;       /* CDF at the left end of the current panel */
 } gl_arm;
@@ -478,46 +473,46 @@ static double gl_rel(const gl_arm *r, double x)
 	return v;
 }
 
-/* Newton from outside towards the root of g = log f - max + GL_TAIL: log f
- * is concave, so the iterates stay outside (the window only errs wide);
- * stops within 1 of the root. */
-static double gl_edge(const gl_arm *r, double mode, double lmax, double x)
+/* Newton from outside (x, where g = log f - max + GL_TAIL is g < 0) towards
+ * the root: log f is concave, so the iterates stay outside (the window only
+ * errs wide); stops within 1 of the root. */
+static double gl_edge(const gl_arm *r, double mode, double lmax, double x, double g)
 {
-	for (int it = 0; it < 40; it++) {
-		double g = gl_rel(r, x) - lmax + GL_TAIL;
-		if (g >= -1)
-			break;
+	for (int it = 0; it < 40 && g < -1; it++) {
 		double nx = x - g / (r->a1 / x - r->b1 / (1 - x));
 		if (!(nx > fmin(mode, x) && nx < fmax(mode, x)))
 			break;
 		x = nx;
+		g = gl_rel(r, x) - lmax + GL_TAIL;
 	}
 	return x;
 }
 
-/* A start for gl_edge on one side (dir = -1 left, +1 right): a point
- * outside the root, found at 9.5 sd, at 50 sd, or by shrinking the distance
- * to the end of [0, 1] from the mode's. */
-static double gl_outside(const gl_arm *r, double mode, double lmax, double sd, int dir)
+/* One edge (dir = -1 left, +1 right): Newton from a point outside the
+ * root, found at 9.5 sd, at 50 sd, or by shrinking the distance to the end
+ * of [0, 1] from the mode's. */
+static double gl_side(const gl_arm *r, double mode, double lmax, double sd, int dir)
 {
 	static const double z[] = {9.5, 50};
 	for (int i = 0; i < 2; i++) {
 		double x = r->m + dir * z[i] * sd;
-		if (x > 0 && x < 1 && gl_rel(r, x) - lmax + GL_TAIL < 0)
-			return x;
+		double g = x > 0 && x < 1 ? gl_rel(r, x) - lmax + GL_TAIL : 0;
+		if (g < 0)
+			return gl_edge(r, mode, lmax, x, g);
 	}
-	double y = dir < 0 ? mode : 1 - mode, x = 0;
+	double y = dir < 0 ? mode : 1 - mode, x = 0, g = 0;
 	for (int it = 0; it < 600; it++) {
 		y *= 0.25;
 		x = dir < 0 ? y : 1 - y;
-		if (x > 0 && x < 1 && gl_rel(r, x) - lmax + GL_TAIL < 0)
-			break;
+		g = x > 0 && x < 1 ? gl_rel(r, x) - lmax + GL_TAIL : 0;
+		if (g < 0)
+			return gl_edge(r, mode, lmax, x, g);
 	}
 	return x;
 }
 
 /* The window of one arm: its log-density is concave with its maximum at the
- * mode; the edges are where it has fallen by GL_TAIL (at most ~e^-36 of the
+ * mode; the edges are where it has fallen by GL_TAIL (about 1e-14 of the
  * mass lies beyond), or 0 and 1 when the mode is there (a or b = 1). */
 static void gl_window(gl_arm *r, double sd)
 {
@@ -525,8 +520,8 @@ static void gl_window(gl_arm *r, double sd)
 	double lmax = r->a1 == 0   ? r->b1 * log1p(r->m / (1 - r->m))  /* mode 0 */
 		      : r->b1 == 0 ? r->a1 * log1p((1 - r->m) / r->m) /* mode 1 */
 				   : gl_rel(r, mode);
-	r->lo = r->a1 == 0 ? 0 : gl_edge(r, mode, lmax, gl_outside(r, mode, lmax, sd, -1));
-	r->hi = r->b1 == 0 ? 1 : gl_edge(r, mode, lmax, gl_outside(r, mode, lmax, sd, 1));
+	r->lo = r->a1 == 0 ? 0 : gl_side(r, mode, lmax, sd, -1);
+	r->hi = r->b1 == 0 ? 1 : gl_side(r, mode, lmax, sd, 1);
 }
 
 typedef struct gl_ctx {
@@ -578,50 +573,69 @@ static void gl_panel(gl_ctx *c, double x0, double x1)
 			lv[i] = log1p(sv * gl_t[i]);
 		}
 	}
-	double f[NB_STATS_BAYES_MAX_ARMS][GL_N], F[GL_N][NB_STATS_BAYES_MAX_ARMS];
+	/* f: densities; P: the CDFs of p_j (1 - F reflected), by arm, node */
+	double f[NB_STATS_BAYES_MAX_ARMS][GL_N], P[NB_STATS_BAYES_MAX_ARMS][GL_N];
+	int active[NB_STATS_BAYES_MAX_ARMS];
 	for (size_t j = 0; j < k; j++) {
 		gl_arm *r = &c->arm[j];
-		if (r->lo >= x1 || r->hi <= x0) {
-			for (int i = 0; i < GL_N; i++) {
-				f[j][i] = 0;
-				F[i][j] = r->F;
-			}
+		active[j] = r->lo < x1 && r->hi > x0;
+		if (!active[j]) {
+			for (int i = 0; i < GL_N; i++)
+				P[j][i] = c->reflect ? 1 - r->F : r->F;
 			continue;
 		}
 		double K = r->lfm + gl_rel(r, mid);
 		for (int i = 0; i < GL_N; i++)
 			f[j][i] = exp(K + r->a1 * lu[i] + r->b1 * lv[i]);
-		double P[GL_H] = {0}, Q[GL_H] = {0}, s[GL_N], tot = 0;
+		double Pm[GL_H] = {0}, Qm[GL_H] = {0}, s[GL_N], tot = 0;
 		for (int m = 0; m < GL_H; m++) {
 			double e = f[j][m] + f[j][GL_N - 1 - m], o = f[j][m] - f[j][GL_N - 1 - m];
 #pragma GCC unroll 16
 			for (int i = 0; i < GL_H; i++) {
-				P[i] += gl_Dm[m][i] * o;
-				Q[i] += gl_Dp[m][i] * e;
+				Pm[i] += gl_Dm[m][i] * o;
+				Qm[i] += gl_Dp[m][i] * e;
 			}
 			tot += gl_w[m] * e;
 		}
 		for (int i = 0; i < GL_H; i++) {
-			s[i] = 0.5 * (tot + P[i] + Q[i]);
-			s[GL_N - 1 - i] = 0.5 * (tot + P[i] - Q[i]);
+			s[i] = 0.5 * (tot + Pm[i] + Qm[i]);
+			s[GL_N - 1 - i] = 0.5 * (tot + Pm[i] - Qm[i]);
 		}
 		for (int i = 0; i < GL_N; i++) {
 			double v = r->F + h * s[i];
-			F[i][j] = v < 0 ? 0 : v > 1 ? 1 : v; /* rounding only */
+			v = v < 0 ? 0 : v > 1 ? 1 : v; /* rounding only */
+			P[j][i] = c->reflect ? 1 - v : v;
 		}
 		double v = r->F + h * tot;
 		r->F = v < 0 ? 0 : v > 1 ? 1 : v;
 	}
-	double sb[NB_STATS_BAYES_MAX_ARMS] = {0}, se = 0;
-	for (int i = 0; i < GL_N; i++) {
-		double g[NB_STATS_BAYES_MAX_ARMS];
-		se += gl_w[i] * gl_point(c, F[i], g);
-		for (size_t j = 0; j < k; j++)
-			sb[j] += gl_w[i] * f[j][i] * g[j];
-	}
+	/* g_j = Π_{i≠j} P_i as prefix times suffix products, node-wise */
+	double pre[GL_N], suf[GL_N], g[GL_N];
+	for (int i = 0; i < GL_N; i++)
+		pre[i] = suf[i] = 1;
 	for (size_t j = 0; j < k; j++)
-		c->best[j] += h * sb[j];
+		for (int i = 0; i < GL_N; i++)
+			pre[i] *= P[j][i];
+	double se = 0;
+	for (int i = 0; i < GL_N; i++)
+		se += gl_w[i] * (c->reflect ? pre[i] : 1 - pre[i]);
 	c->ext += h * se;
+	for (size_t j = k; j-- > 0;) {
+		if (active[j]) {
+			/* the prefix before j, recomputed (k is small) */
+			for (int i = 0; i < GL_N; i++)
+				g[i] = suf[i];
+			for (size_t q = 0; q < j; q++)
+				for (int i = 0; i < GL_N; i++)
+					g[i] *= P[q][i];
+			double sb = 0;
+			for (int i = 0; i < GL_N; i++)
+				sb += gl_w[i] * f[j][i] * g[i];
+			c->best[j] += h * sb;
+		}
+		for (int i = 0; i < GL_N; i++)
+			suf[i] *= P[j][i];
+	}
 }
 
 /* A stretch where no arm has mass: the CDFs are constant, the chances get
