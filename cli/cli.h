@@ -22,6 +22,12 @@ int cli_fail(const nb_err *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when argv (after the subcommand name) asks for help. */
 int cli_wants_help(int argc, char **argv);
+/* Log callback of long-running commands: "<UTC time> <who>: <line>" on stderr;
+ * ud is the component name (a const char *). */
+void cli_log_line(void *ud, const char *line);
+/* Parses a flag's value as an integer in 1..10,000,000 into *out; otherwise
+ * prints a usage error naming the flag and returns 2. */
+int cli_positive_int(const char *cmd, const char *flag, const char *v, int *out);
 /* Prints a cJSON tree on stdout with nb_json rules and a newline. */
 void cli_print_json(const cJSON *item);
 

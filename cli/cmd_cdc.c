@@ -18,17 +18,6 @@ static void cdc_on_signal(int sig)
 	cdc_stop = 1;
 }
 
-static void cdc_log_line(void *ud, const char *line)
-{
-	(void)ud;
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char ts[32];
-	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s cdc: %s\n", ts, line);
-}
-
 static const char cdc_help[] =
     "usage: neonblue cdc [--with-schema] [--prefix PREFIX] [--slot NAME]\n"
     "                    [--publication NAME] [--embedded] [--window N]\n"
@@ -85,18 +74,6 @@ static int cdc_admin(cli_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
-static int cdc_int_arg(const char *flag, const char *v, int *out)
-{
-	char *end;
-	errno = 0;
-	long n = v ? strtol(v, &end, 10) : 0;
-	if (!v || errno || *end || n <= 0 || n > 10000000)
-		return cli_usage_error("cdc", "%s needs a positive number, got '%s'", flag,
-				       v ? v : "");
-	*out = (int)n;
-	return 0;
-}
-
 int cmd_cdc(cli_ctx *ctx, int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
@@ -105,7 +82,7 @@ int cmd_cdc(cli_ctx *ctx, int argc, char **argv)
 	}
 	if (argc > 1 && (!strcmp(argv[1], "lag") || !strcmp(argv[1], "drop-slot")))
 		return cdc_admin(ctx, argc, argv);
-	nb_cdc_opts o = {.log = cdc_log_line};
+	nb_cdc_opts o = {.log = cli_log_line, .log_ud = (void *)"cdc"};
 	o.prefix = ctx->cfg.topic_prefix[0] ? ctx->cfg.topic_prefix : "neonblue";
 	const char *status = NULL;
 	int embedded = 0;
@@ -125,7 +102,7 @@ int cmd_cdc(cli_ctx *ctx, int argc, char **argv)
 		else if (!strcmp(a, "--embedded"))
 			embedded = 1;
 		else if (!strcmp(a, "--window") && ++i)
-			rc = cdc_int_arg(a, v, &o.window_msgs);
+			rc = cli_positive_int("cdc", a, v, &o.window_msgs);
 		else if (!strcmp(a, "--quiet"))
 			o.log = NULL;
 		else

@@ -159,21 +159,10 @@ static int parse_namespace(const char *spec, nb_pg_experiment *e, nb_err *err)
 
 static char *read_all(const char *path, nb_err *err)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	if (!f) {
+	char *text = nb_buf_read_file(path);
+	if (!text)
 		nb_err_set(err, NB_EINPUT, "cannot read --file %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	nb_buf b;
-	nb_buf_init(&b);
-	char chunk[8192];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		nb_buf_append(&b, chunk, n);
-	if (f != stdin)
-		fclose(f);
-	nb_buf_putc(&b, '\0');
-	return nb_buf_steal(&b);
+	return text;
 }
 
 static int def_from_file(const char *path, nb_pg_experiment *e, nb_err *err)

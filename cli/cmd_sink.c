@@ -18,17 +18,6 @@ static void sink_on_signal(int sig)
 	sink_stop = 1;
 }
 
-static void sink_log_line(void *ud, const char *line)
-{
-	(void)ud;
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char ts[32];
-	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s sink: %s\n", ts, line);
-}
-
 static const char sink_help[] =
 	"usage: neonblue sink [--group NAME] [--batch-rows N] [--batch-ms MS]\n"
 	"                     [--prefix PREFIX] [--status FILE] [--threads N] [--no-migrate]\n"
@@ -54,25 +43,16 @@ static const char sink_help[] =
 	"Needs --kafka and --clickhouse (or NEONBLUE_KAFKA, NEONBLUE_CLICKHOUSE).\n"
 	"See docs/sink.md.\n\n" CLI_GLOBAL_HELP;
 
-static int sink_int_arg(const char *flag, const char *v, int *out)
-{
-	char *end;
-	errno = 0;
-	long n = v ? strtol(v, &end, 10) : 0;
-	if (!v || errno || *end || n <= 0 || n > 10000000)
-		return cli_usage_error("sink", "%s needs a positive number, got '%s'", flag,
-				       v ? v : "");
-	*out = (int)n;
-	return 0;
-}
-
 int cmd_sink(cli_ctx *ctx, int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
 		fputs(sink_help, stdout);
 		return 0;
 	}
-	nb_sink_opts o = {.group = "neonblue-sink", .migrate = 1, .log = sink_log_line};
+	nb_sink_opts o = {.group = "neonblue-sink",
+			  .migrate = 1,
+			  .log = cli_log_line,
+			  .log_ud = (void *)"sink"};
 	o.prefix = ctx->cfg.topic_prefix[0] ? ctx->cfg.topic_prefix : "neonblue";
 	const char *status = NULL;
 	for (int i = 1; i < argc; i++) {
@@ -85,11 +65,11 @@ int cmd_sink(cli_ctx *ctx, int argc, char **argv)
 		else if (!strcmp(a, "--status") && v)
 			status = argv[++i];
 		else if (!strcmp(a, "--batch-rows") && ++i)
-			rc = sink_int_arg(a, v, &o.batch_rows);
+			rc = cli_positive_int("sink", a, v, &o.batch_rows);
 		else if (!strcmp(a, "--batch-ms") && ++i)
-			rc = sink_int_arg(a, v, &o.batch_ms);
+			rc = cli_positive_int("sink", a, v, &o.batch_ms);
 		else if (!strcmp(a, "--threads") && ++i)
-			rc = sink_int_arg(a, v, &o.threads);
+			rc = cli_positive_int("sink", a, v, &o.threads);
 		else if (!strcmp(a, "--no-migrate"))
 			o.migrate = 0;
 		else if (!strcmp(a, "--quiet"))

@@ -2,10 +2,12 @@
 #include "cli.h"
 #include "neonblue/json.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct cli_cmd {
 	const char *name, *summary;
@@ -43,6 +45,28 @@ int cli_wants_help(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return 1;
 	}
+	return 0;
+}
+
+void cli_log_line(void *ud, const char *line)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char ts[32];
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s %s: %s\n", ts, ud ? (const char *)ud : "neonblue", line);
+}
+
+int cli_positive_int(const char *cmd, const char *flag, const char *v, int *out)
+{
+	char *end;
+	errno = 0;
+	long n = v ? strtol(v, &end, 10) : 0;
+	if (!v || errno || *end || n <= 0 || n > 10000000)
+		return cli_usage_error(cmd, "%s needs a positive number, got '%s'", flag,
+				       v ? v : "");
+	*out = (int)n;
 	return 0;
 }
 

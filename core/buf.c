@@ -2,6 +2,7 @@
 #include "neonblue/buf.h"
 #include "neonblue/err.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,37 @@ void nb_buf_printf(nb_buf *b, const char *fmt, ...)
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+}
+
+int nb_buf_read_stream(nb_buf *b, FILE *f)
+{
+	char chunk[16384];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		nb_buf_append(b, chunk, n);
+	nb_buf_reserve(b, 0); /* a NUL-terminated string even when empty */
+	b->data[b->len] = '\0';
+	return ferror(f) ? -1 : 0;
+}
+
+char *nb_buf_read_file(const char *path)
+{
+	int is_stdin = !strcmp(path, "-");
+	FILE *f = is_stdin ? stdin : fopen(path, "rb");
+	if (!f)
+		return NULL;
+	nb_buf b;
+	nb_buf_init(&b);
+	int rc = nb_buf_read_stream(&b, f);
+	int saved = errno;
+	if (!is_stdin)
+		fclose(f);
+	if (rc) {
+		nb_buf_done(&b);
+		errno = saved;
+		return NULL;
+	}
+	return nb_buf_steal(&b);
 }
 
 char *nb_buf_steal(nb_buf *b)

@@ -494,21 +494,11 @@ void nb_sim_scenario_done(nb_sim_scenario *sc)
 
 static char *sim_read_file(const char *path, nb_err *err)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
+	char *text = nb_buf_read_file(path);
+	if (!text)
 		nb_err_set(err, NB_EINPUT, "scenario \"%s\": %s (use \"demo\" or a JSON file)",
 			   path, strerror(errno));
-		return NULL;
-	}
-	nb_buf b;
-	nb_buf_init(&b);
-	char chunk[8192];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		nb_buf_append(&b, chunk, n);
-	fclose(f);
-	nb_buf_putc(&b, '\0');
-	return nb_buf_steal(&b);
+	return text;
 }
 
 int nb_sim_scenario_load(const char *name, nb_sim_scenario *out, nb_err *err)

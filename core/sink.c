@@ -1122,18 +1122,9 @@ int nb_sink_committed_lsn(const char *clickhouse, uint64_t *lsn, nb_err *err)
 
 static cJSON *sink_status_load(const char *path)
 {
-	FILE *f = path ? fopen(path, "r") : NULL;
-	if (!f)
-		return NULL;
-	nb_buf b;
-	nb_buf_init(&b);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		nb_buf_append(&b, chunk, n);
-	fclose(f);
-	cJSON *j = b.data ? cJSON_Parse(b.data) : NULL;
-	nb_buf_done(&b);
+	char *text = path ? nb_buf_read_file(path) : NULL;
+	cJSON *j = text ? cJSON_Parse(text) : NULL;
+	free(text);
 	return j;
 }
 

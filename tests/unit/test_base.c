@@ -4,6 +4,7 @@
 #include "neonblue/config.h"
 #include "neonblue/json.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -18,6 +19,33 @@ static void buf_grows_and_formats(void)
 	char *s = nb_buf_steal(&b);
 	CHECK(b.data == NULL);
 	free(s);
+}
+
+static void buf_reads_whole_files(void)
+{
+	char path[] = "/tmp/nbbufXXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	nb_buf b;
+	nb_buf_init(&b);
+	for (int i = 0; i < 5000; i++)
+		nb_buf_printf(&b, "line %d\n", i);
+	CHECK_INT(write(fd, b.data, b.len), b.len);
+	close(fd);
+	char *text = nb_buf_read_file(path);
+	CHECK(text && !strcmp(text, b.data));
+	free(text);
+	nb_buf_done(&b);
+	unlink(path);
+	errno = 0;
+	CHECK(nb_buf_read_file(path) == NULL);
+	CHECK_INT(errno, ENOENT);
+	FILE *empty = tmpfile();
+	nb_buf_init(&b);
+	CHECK_INT(nb_buf_read_stream(&b, empty), 0);
+	CHECK_STR(b.data, "");
+	fclose(empty);
+	nb_buf_done(&b);
 }
 
 static void json_numbers_full_precision(void)
@@ -80,6 +108,7 @@ int main(void)
 {
 	nbt_suite = "base";
 	RUN(buf_grows_and_formats);
+	RUN(buf_reads_whole_files);
 	RUN(json_numbers_full_precision);
 	RUN(config_precedence);
 	return NBT_DONE();
