@@ -89,7 +89,7 @@ typedef struct nb_stats_bayes_arm {
 
 /* Quadrature, never Monte Carlo. With integer posterior parameters (integer
  * counts and prior, the usual case): fixed Gauss–Legendre panels of 24 nodes,
- * each 4 sd of the narrowest arm with mass there, over the arms' windows
+ * each 5 sd of the narrowest arm with mass there, over the arms' windows
  * (where a log-density is within 33 of its maximum); the CDFs at the nodes by
  * integrating the density interpolants left to right; the expected loss as
  * E[max_j p_j] - mean_k. Otherwise adaptive Clenshaw–Curtis panels (33
