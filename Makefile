@@ -72,11 +72,11 @@ asan: build/asan/neonblue $(UNIT_BIN)
 
 # The README's test command: deps, sanitizer build, every suite, one summary line.
 test: deps
-	@$(MAKE) --no-print-directory asan all
+	@$(MAKE) -j$$(nproc) --no-print-directory asan all
 	tests/run.sh $(T)
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) -j$$(nproc) --no-print-directory all $(BENCH_BIN)
 	bench/run.sh $(B)
 
 clean:
