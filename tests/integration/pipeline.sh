@@ -226,6 +226,9 @@ t_eq flows-after-dlq "$got" "$want"
 t_eq relay-not-restarted "$(jget cdc pid)" "$cdc_pid"
 t_eq sink-not-restarted "$(jget sink pid)" "$sink_pid"
 
+# ---- the relay and the sink ran under ASan/UBSan (when $NB is that build) ----
+t_eq no-sanitizer-reports "$(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$H"/logs/*.log 2>/dev/null)" ""
+
 # ---- --no-pipeline: recorded, honoured by the supervisor, undone by --pipeline ----
 t_run down 0 "$NB" stack down --home "$H"
 t_run up-no-pipeline 0 "$NB" stack up --home "$H" --no-pipeline
