@@ -76,8 +76,9 @@ static int save_conf(const nb_stack *st, nb_err *err)
 		      st->pg_port, st->ch_http_port, st->ch_tcp_port);
 	for (int i = 0; i < st->kafka_brokers; i++)
 		nb_buf_printf(&b, "%s%d", i ? "," : "", st->kafka_ports[i]);
-	nb_buf_printf(&b, "\n# 1: the supervisor runs the relay and the sink (cdc, sink); 0: "
-			  "up --no-pipeline\nPIPELINE=%d\n",
+	nb_buf_printf(&b,
+		      "\n# 1: the supervisor runs the relay and the sink (cdc, sink); 0: "
+		      "up --no-pipeline\nPIPELINE=%d\n",
 		      !st->no_pipeline);
 	char path[NB_PATH_MAX + 64];
 	nb_stack_path(st->home, path, sizeof path, "stack.conf");
@@ -553,8 +554,9 @@ static int up_locked(nb_stack *st, const nb_stack_opts *o, nb_stack_status *out,
 			say(o, "the stack already runs; port options apply at the next `up` "
 			       "after `down`");
 		if (o->pipeline && (o->pipeline < 0) != st->no_pipeline)
-			say(o, "the stack already runs %s the relay and the sink; --%spipeline "
-			       "applies at the next `up` after `down`",
+			say(o,
+			    "the stack already runs %s the relay and the sink; --%spipeline "
+			    "applies at the next `up` after `down`",
 			    st->no_pipeline ? "without" : "with", o->pipeline < 0 ? "no-" : "");
 		if (wait_ready(st, 2, 0, deadline, out, err) || migrate(st, err) ||
 		    write_env(st, err))

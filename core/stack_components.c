@@ -491,8 +491,8 @@ static void cdc_describe(const nb_stack *st, cJSON *o)
 		cJSON_AddNullToObject(o, "wal_bytes_behind");
 	cJSON_AddStringToObject(o, "slot", PIPE_SLOT);
 	cJSON *j = status_file(st, "cdc");
-	static const char *const keep[] = {"state",	"confirmed_lsn", "changes",
-					   "messages",	"unacknowledged", "not_in_clickhouse"};
+	static const char *const keep[] = {"state",    "confirmed_lsn",	 "changes",
+					   "messages", "unacknowledged", "not_in_clickhouse"};
 	for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
 		cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, keep[i]) : NULL;
 		cJSON_AddItemToObject(o, keep[i], v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());

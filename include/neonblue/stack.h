@@ -21,7 +21,7 @@ typedef struct nb_stack {
 	int ch_http_port, ch_tcp_port;
 	int kafka_ports[NB_STACK_MAX_BROKERS];
 	int kafka_brokers;
-	int privileged; /* started by root: servers run as postgres / clickhouse */
+	int privileged;	 /* started by root: servers run as postgres / clickhouse */
 	int no_pipeline; /* `up --no-pipeline` (PIPELINE=0 in stack.conf): no phase 2 */
 } nb_stack;
 
