@@ -358,15 +358,16 @@ static void bayes_adaptive(const nb_stats_bayes_arm *rarm, size_t k, int reflect
 
 /* ---- fixed Gauss–Legendre panels (integer posterior parameters) ----
  * With integer a, b the densities are polynomials times a constant, analytic
- * everywhere, and panels of GL_WIDTH standard deviations of the narrowest arm
+ * everywhere, and panels of a few standard deviations of the narrowest arm
  * with mass there, GL_N nodes each, resolve them and the CDF products (whose
- * interpolation, not the quadrature, limits the width). Measured over
- * thousands of random 2–16 arm cases (1 to 10 million users, rates 1e-7 to
- * 1 - 1e-7) against the adaptive path and against these panels at 2 sd and
- * a tail of 40: at most 0.18 of the 1e-9 relative / 1e-12 absolute
- * tolerance apart. 20 nodes on 5 sd already lose digits: keep the ratio. */
+ * interpolation, not the quadrature, limits the width; see gl_width).
+ * Measured over thousands of random 2–16 arm cases (1 to 10 million users,
+ * rates 1e-7 to 1 - 1e-7) and near-identical arms: within 0.04 of the 1e-9
+ * relative / 1e-12 absolute tolerance of these panels at 2 sd with a tail of
+ * 40, within 0.18 of the adaptive path. 20 nodes on 5 sd lose digits, 24 on
+ * 6 sd a fifth of the tolerance: keep the ratio. */
 #define GL_N 24        /* Gauss–Legendre nodes per panel (a multiple of 4) */
-#define GL_WIDTH 5.0   /* panel width in sd of the narrowest arm with mass there */
+#define GL_WIDTH 5.5   /* panel width in sd of the narrowest arm there (up to 5 arms) */
 #define GL_TAIL 33.0   /* an arm's window: where log f is within this of its max */
 #define GL_MAX_PANELS 4096
 
@@ -653,6 +654,13 @@ static void gl_gap(gl_ctx *c, double x0, double x1)
 	c->ext += (x1 - x0) * gl_point(c, F, g);
 }
 
+/* Panel width in sd for k arms: the product of many close CDFs is steeper
+ * (16 near-identical arms lose a quarter of the tolerance at 5 sd). */
+static double gl_width(size_t k)
+{
+	return k <= 5 ? GL_WIDTH : k <= 8 ? GL_WIDTH - 0.5 : GL_WIDTH - 1.5;
+}
+
 /* Left to right over the union of the windows: a panel is GL_WIDTH sd of
  * the narrowest arm whose window holds its left end, and stops where a
  * narrower arm's window begins. Returns -1 (use the adaptive path) if the
@@ -673,7 +681,7 @@ static int bayes_fixed(const nb_stats_bayes_arm *rarm, size_t k, int reflect,
 		r->b1 = b - 1;
 		r->m = rarm[j].mean;
 		r->lfm = log(nb_stats_beta_pdf(r->m, a, b));
-		r->width = GL_WIDTH * sd;
+		r->width = gl_width(k) * sd;
 		r->F = 0;
 		if (!isfinite(r->lfm) || !(r->m > 0 && r->m < 1) || !(sd > 0))
 			return -1;

@@ -89,9 +89,10 @@ typedef struct nb_stats_bayes_arm {
 
 /* Quadrature, never Monte Carlo. With integer posterior parameters (integer
  * counts and prior, the usual case): fixed Gauss–Legendre panels of 24 nodes,
- * each 5 sd of the narrowest arm with mass there, over the arms' windows
- * (where a log-density is within 33 of its maximum); the CDFs at the nodes by
- * integrating the density interpolants left to right; the expected loss as
+ * each 5.5 sd (5 with 6-8 arms, 4 with more) of the narrowest arm with mass
+ * there, over the arms' windows (where a log-density is within 33 of its
+ * maximum); the CDFs at the nodes by integrating the density interpolants
+ * left to right, exactly 1 past a window; the expected loss as
  * E[max_j p_j] - mean_k. Otherwise adaptive Clenshaw–Curtis panels (33
  * points) over every arm's mean ± 40 sd, accepted when the last Chebyshev
  * coefficients of each density and integrand bound the error by 2e-16
