@@ -536,31 +536,11 @@ typedef struct gl_ctx {
 	double ext; /* E[max p] or, reflected, E[min y] */
 } gl_ctx;
 
-/* At one point, from the CDFs there (F in the integration variable;
- * reflected, the CDF of p_j is P_j = 1 - F_j): g_j = Π_{i≠j} P_i for the
- * chances; returns the integrand of E[max] (1 - Π P) or, reflected, of
- * E[min y] (Π (1 - F)). */
-static double gl_point(const gl_ctx *c, const double *F, double *g)
-{
-	size_t k = c->k;
-	double P[NB_STATS_BAYES_MAX_ARMS], suf[NB_STATS_BAYES_MAX_ARMS + 1];
-	for (size_t j = 0; j < k; j++)
-		P[j] = c->reflect ? 1 - F[j] : F[j];
-	suf[k] = 1;
-	for (size_t j = k; j-- > 0;)
-		suf[j] = suf[j + 1] * P[j];
-	double pre = 1;
-	for (size_t j = 0; j < k; j++) {
-		g[j] = pre * suf[j + 1];
-		pre *= P[j];
-	}
-	return c->reflect ? pre : 1 - pre;
-}
-
 /* One panel [x0, x1]: the densities of the arms whose windows meet it at the
  * GL nodes (log1p of the offsets shared by every arm), their CDFs by
- * integrating the interpolant from the running left-end values, and the
- * 2k integrands. */
+ * integrating the interpolant from the running left-end values, then
+ * best_j = ∫ f_j Π_{i≠j} P_i and the integrand of E[max p] (1 - Π P) or,
+ * reflected (P = 1 - F), of E[min y] (Π P). */
 static void gl_panel(gl_ctx *c, double x0, double x1)
 {
 	size_t k = c->k;
@@ -645,13 +625,14 @@ static void gl_panel(gl_ctx *c, double x0, double x1)
 }
 
 /* A stretch where no arm has mass: the CDFs are constant, the chances get
- * nothing and the loss integrands are integrated exactly. */
+ * nothing and the integrand of E[max p] (1 - Π F) or, reflected, of
+ * E[min y] (Π (1 - F)) is integrated exactly. */
 static void gl_gap(gl_ctx *c, double x0, double x1)
 {
-	double F[NB_STATS_BAYES_MAX_ARMS], g[NB_STATS_BAYES_MAX_ARMS];
+	double pr = 1;
 	for (size_t j = 0; j < c->k; j++)
-		F[j] = c->arm[j].F;
-	c->ext += (x1 - x0) * gl_point(c, F, g);
+		pr *= c->reflect ? 1 - c->arm[j].F : c->arm[j].F;
+	c->ext += (x1 - x0) * (c->reflect ? pr : 1 - pr);
 }
 
 /* Panel width in sd for k arms: the product of many close CDFs is steeper
@@ -661,8 +642,8 @@ static double gl_width(size_t k)
 	return k <= 5 ? GL_WIDTH : k <= 8 ? GL_WIDTH - 0.5 : GL_WIDTH - 1.5;
 }
 
-/* Left to right over the union of the windows: a panel is GL_WIDTH sd of
- * the narrowest arm whose window holds its left end, and stops where a
+/* Left to right over the union of the windows: a panel is gl_width(k) sd of
+ * the narrowest arm whose window holds its left end, and stops where a much
  * narrower arm's window begins. Returns -1 (use the adaptive path) if the
  * panels would be degenerate or too many. */
 static int bayes_fixed(const nb_stats_bayes_arm *rarm, size_t k, int reflect,
