@@ -297,8 +297,21 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	if (!c->embedded)
 		return;
 	cdc_tp *t = tp_get(c, rd_kafka_topic_name(m->rkt), m->partition);
-	if (m->offset > t->max_offset)
-		t->max_offset = m->offset;
+	if (m->offset <= t->max_offset) {
+		/* Offsets of one partition only grow while the same log lives: an
+		 * offset at or below one already acknowledged means the embedded
+		 * Kafka restarted (quickly enough that no error was reported) and its
+		 * log, with what it held, is gone. Replay from what ClickHouse holds. */
+		if (!c->kafka_failed)
+			snprintf(c->kafka_why, sizeof c->kafka_why,
+				 "the embedded Kafka restarted (%s [%d] acknowledged offset "
+				 "%lld after %lld): its messages are lost",
+				 rd_kafka_topic_name(m->rkt), (int)m->partition,
+				 (long long)m->offset, (long long)t->max_offset);
+		c->kafka_failed = 1;
+		return;
+	}
+	t->max_offset = m->offset;
 	if (m->key && m->payload)
 		tp_push(t, tx->commit_lsn, (int64_t)(m->len + m->key_len), m->offset);
 }
