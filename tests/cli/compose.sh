@@ -10,9 +10,23 @@ bad=$(echo "$out" | grep -E '^\s+- (published|"?[0-9]+:[0-9]+)' | grep -v 127.0.
 pub=$(echo "$out" | grep -cE 'host_ip: 127.0.0.1|127\.0\.0\.1:[0-9]+:[0-9]+')
 t_eq compose_ports_loopback_only "$bad" ""
 t_match compose_has_published_ports "$pub" '^[1-9]'
+t_run compose_profiles_valid 0 docker-compose -f docker-compose.yml --profile debezium --profile relay config -q
+# CDC is chosen by profile: Debezium's services and the relay never run by default
+# (Debian's python3 has PyYAML: docker-compose depends on it)
+dflt=$(/usr/bin/python3 -c 'import yaml; d = yaml.safe_load(open("docker-compose.yml"))
+print(" ".join(sorted(k for k, v in d["services"].items() if not v.get("profiles"))))')
+t_eq compose_default_services "$dflt" "clickhouse kafka migrate postgres sink"
+relay=$(/usr/bin/python3 -c 'import yaml; d = yaml.safe_load(open("docker-compose.yml"))
+print(d["services"]["relay"]["profiles"], d["services"]["connect"]["profiles"])')
+t_eq compose_cdc_profiles "$relay" "['relay'] ['debezium']"
+deb=$(docker-compose -f docker-compose.yml --profile debezium config --services 2>/dev/null | grep -c -E '^(publication|connect|connect-init)$')
+t_eq compose_debezium_profile "$deb" 3
+t_match compose_debezium_publication_root "$(docker-compose -f docker-compose.yml --profile debezium config 2>/dev/null)" 'CREATE PUBLICATION neonblue_debezium.*publish_via_partition_root = true'
 t_run connector_json_valid 0 python3 -c '
 import json,sys
 c=json.load(open("deploy/debezium-connector.json"))
 assert c["plugin.name"]=="pgoutput" and c["topic.prefix"]=="neonblue", c
-assert "public.events" in c["table.include.list"]'
+assert "public.events" in c["table.include.list"]
+assert c["publication.name"]=="neonblue_debezium" and c["publication.autocreate.mode"]=="disabled"
+assert c["database.password"]=="@NEONBLUE_PG_PASSWORD@", "no password in the file"'
 t_done
