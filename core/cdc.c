@@ -49,8 +49,7 @@ typedef struct cdc_tp {
 	int64_t msgs, bytes;
 	uint64_t sink_lsn;   /* highest source.lsn the sink stored from here */
 	int64_t sink_next;   /* every offset below it is in ClickHouse */
-	int64_t first_next;  /* sink_next when first seen (-1: not yet) */
-	int offsets_current; /* sink_next moved since: it counts this Kafka's offsets */
+	int offsets_current; /* sink_next differs from the baseline: it counts this Kafka's offsets */
 	int64_t max_offset;  /* highest offset acknowledged by this Kafka (-1: none) */
 } cdc_tp;
 
@@ -71,6 +70,10 @@ typedef struct cdc {
 	int kafka_down;
 	cdc_tp *tps;
 	int ntps;
+	/* The sink's progress when this producer (this Kafka's life) began: a
+	 * row still equal to it may count a dead Kafka's offsets. */
+	nb_sink_progress *baseline;
+	size_t nbaseline;
 	int snapshot_pending; /* the snapshot rows of a new slot are not yet safe */
 	uint64_t snapshot_lsn;
 	uint64_t changes, messages, acked;
@@ -206,7 +209,6 @@ static cdc_tp *tp_get(cdc *c, const char *topic, int32_t partition)
 	memset(t, 0, sizeof *t);
 	t->topic = nb_xstrdup(topic);
 	t->partition = partition;
-	t->first_next = -1;
 	t->max_offset = -1;
 	return t;
 }
@@ -239,9 +241,10 @@ static void tp_push(cdc_tp *t, uint64_t lsn, int64_t bytes, int64_t offset)
  * stored (each partition is produced in LSN order). For the same LSN (one
  * transaction; one snapshot) the sink stored at least one of its messages:
  * that settles a complete group of one message; otherwise the sink's next
- * offset must be past the group, counted in this Kafka's offsets (it moved
- * since we last lost Kafka, or it is within what this Kafka holds) and not
- * a dead Kafka's. kafka_lsn: transactions below it are fully acknowledged. */
+ * offset must be past the group and count this Kafka's offsets, not a dead
+ * Kafka's: the progress row must have changed since this producer began
+ * (the baseline), i.e. the sink committed from this Kafka since.
+ * kafka_lsn: transactions below it are fully acknowledged. */
 static int entry_stored(const cdc_tp *t, const cdc_entry *e, uint64_t kafka_lsn)
 {
 	if (e->lsn < t->sink_lsn)
@@ -250,8 +253,7 @@ static int entry_stored(const cdc_tp *t, const cdc_entry *e, uint64_t kafka_lsn)
 		return 0;
 	if (e->msgs == 1 && e->lsn < kafka_lsn)
 		return 1;
-	return e->last_offset < t->sink_next &&
-	       (t->offsets_current || t->sink_next <= t->max_offset + 1);
+	return t->offsets_current && e->last_offset < t->sink_next;
 }
 
 static void tp_pop_stored(cdc_tp *t, uint64_t kafka_lsn)
@@ -269,7 +271,6 @@ static void tps_clear(cdc *c)
 	for (int i = 0; i < c->ntps; i++) {
 		c->tps[i].n = c->tps[i].head = 0;
 		c->tps[i].msgs = c->tps[i].bytes = 0;
-		c->tps[i].first_next = -1;
 		c->tps[i].offsets_current = 0;
 		c->tps[i].max_offset = -1;
 	}
@@ -357,6 +358,14 @@ static int producer_open(cdc *c, nb_err *err)
 {
 	if (c->rk)
 		return 0;
+	if (c->embedded) {
+		/* Taken before anything is produced to this Kafka. */
+		free(c->baseline);
+		c->baseline = NULL;
+		c->nbaseline = 0;
+		if (nb_sink_progress_read(c->o->clickhouse, &c->baseline, &c->nbaseline, err) < 0)
+			return -1;
+	}
 	c->kafka_failed = 0;
 	c->kafka_down = 0;
 	c->rk = nb_kafka_producer_new(c->o->kafka, "neonblue-cdc", 5, on_delivery, on_kafka_error,
@@ -425,6 +434,17 @@ static int all_safe(const cdc *c)
 
 /* ------------------------------------------------------ embedded window */
 
+/* True when the sink's row for this partition is not the one it had when
+ * this producer began (absent then, or another next_offset). */
+static int baseline_moved(const cdc *c, const nb_sink_progress *row)
+{
+	for (size_t i = 0; i < c->nbaseline; i++)
+		if (c->baseline[i].partition == row->partition &&
+		    !strcmp(c->baseline[i].topic, row->topic))
+			return c->baseline[i].next_offset != row->next_offset;
+	return 1;
+}
+
 static void read_progress(cdc *c)
 {
 	int64_t now = now_ms();
@@ -451,9 +471,7 @@ static void read_progress(cdc *c)
 			cdc_tp *t = &c->tps[k];
 			if (t->partition == p[i].partition && !strcmp(t->topic, p[i].topic)) {
 				t->sink_lsn = p[i].lsn;
-				if (t->first_next < 0)
-					t->first_next = p[i].next_offset;
-				else if (p[i].next_offset != t->first_next)
+				if (!t->offsets_current && baseline_moved(c, &p[i]))
 					t->offsets_current = 1;
 				t->sink_next = p[i].next_offset;
 			}
@@ -1360,6 +1378,7 @@ int nb_cdc_run(const nb_cdc_opts *o, volatile sig_atomic_t *stop, nb_err *err)
 		free(c.tps[i].topic);
 		free(c.tps[i].q);
 	}
+	free(c.baseline);
 	free(c.tps);
 	return rc ? -1 : 0;
 }
