@@ -4,9 +4,12 @@
 #     experiments and of the detail view, at 200×50 and 80×24 (target < 2 ms);
 #  2. CPU of an idle dashboard over IDLE_S seconds, children included
 #     (target < 1 %);
-#  3. under a FEED_RATE events/s feed for FEED_S seconds (kcat producing
-#     Debezium envelopes into the events topic): peak RSS and its growth
-#     (target < 40 MB and flat), and keypress-to-screen latency through tmux.
+#  3. under a FEED_RATE events/s feed for FEED_S seconds
+#     (build/bench/bench_feed_producer: the relay's Debezium envelopes into the
+#     events topic on a fixed clock): the rate produced, the rate that reached
+#     the topic (its high watermarks) and the rate the dashboard consumed (its
+#     own "rows received"); peak RSS and its growth (target < 40 MB and flat);
+#     keypress-to-screen latency through tmux (p50/p99/max).
 # Usage: bench/bench_tui.sh   (IDLE_S=20 FEED_S=60 FEED_RATE=10000 by default;
 # the issue's 10-minute figure is FEED_S=600)
 set -eu
@@ -71,67 +74,93 @@ python3 -c "print(f'idle CPU over $IDLE_S s: {($c1 - $c0) / $hz / $IDLE_S * 100:
 TM kill-session -t d
 
 # ---- a FEED_RATE events/s feed ----
+# build/bench/bench_feed_producer: the relay's envelopes and producer settings,
+# paced on a fixed clock; it prints the rate it achieved.
+PROD=${PROD:-$PWD/build/bench/bench_feed_producer}
+[ -x "$PROD" ] || make -s build/bench/bench_feed_producer >/dev/null
 topic=${NEONBLUE_TOPIC_PREFIX:-neonblue}.public.events
-python3 - "$tmp/batch" "$FEED_RATE" <<'EOF'
-import json, sys, uuid
-path, n = sys.argv[1], int(sys.argv[2])
-with open(path, "w") as f:
-    for i in range(n):
-        after = {"event_id": str(uuid.UUID(int=i)), "user_id": f"u{i % 5000}", "type": "view",
-                 "ts": "2026-11-27T06:00:00Z", "value": i % 100, "properties": None,
-                 "experiment": f"bench-{i % 20:03d}"}
-        env = {"before": None, "after": after, "op": "c", "ts_ms": 1764223200000,
-               "source": {"version": "bench", "connector": "postgresql", "name": "neonblue",
-                          "ts_ms": 1764223200000, "db": "neonblue", "schema": "public",
-                          "table": "events", "txId": i, "lsn": i}}
-        f.write(json.dumps(env) + "\n")
-EOF
+hwm_topic() { # the topic's high watermarks summed: every message it holds
+	local args=() p
+	for p in $(kcat -L -b "$NEONBLUE_KAFKA" -t "$topic" 2>/dev/null |
+		awk '/partition [0-9]+,/ {print $2}' | tr -d ,); do
+		args+=(-t "$topic:$p:-1")
+	done
+	kcat -Q -b "$NEONBLUE_KAFKA" "${args[@]}" 2>/dev/null | awk '{s += $NF} END {print s + 0}'
+}
 # the topic must exist before the dashboard looks for it
-kcat -P -b "$NEONBLUE_KAFKA" -t "$topic" -l "$tmp/batch" 2>/dev/null
+"$PROD" --kafka "$NEONBLUE_KAFKA" --topic "$topic" --rate 1000 --seconds 1 >/dev/null
 pid=$(start_dash --view feed)
 sleep 3
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+received() { # the feed view's "N rows received" (the dashboard's own count)
+	TM capture-pane -p -t d | grep -oE '[0-9,]+ rows received' | tr -d , | awk '{print $1}'
+}
+now() { date +%s.%N; }
+# key_latency KEY PATTERN present|absent: ms from send-keys until the screen shows it
+key_latency() {
+	local k0
+	k0=$(now)
+	TM send-keys -t d "$1"
+	if [ "$3" = present ]; then
+		until TM capture-pane -p -t d | grep -q "$2"; do sleep 0.005; done
+	else
+		while TM capture-pane -p -t d | grep -q "$2"; do sleep 0.005; done
+	fi
+	python3 -c "print(int(($(now) - $k0) * 1000))"
+}
 r_start=$(rss "$pid")
-end=$((SECONDS + FEED_S))
-# the producer: FEED_RATE envelopes every second, in the background
-(
-	while [ $SECONDS -lt $end ]; do
-		t0=$(date +%s.%N)
-		kcat -P -b "$NEONBLUE_KAFKA" -t "$topic" -l "$tmp/batch" 2>/dev/null
-		sleep "$(python3 -c "print(max(0, 1 - ($(date +%s.%N) - $t0)))")"
-	done
-) &
+w0=$(hwm_topic)
+c0=$(received)
+t_feed=$(now)
+"$PROD" --kafka "$NEONBLUE_KAFKA" --topic "$topic" --rate "$FEED_RATE" --seconds "$FEED_S" \
+	>"$tmp/producer.out" 2>&1 &
 producer=$!
 lat=()
 samples=()
+counts=()
+end=$((SECONDS + FEED_S))
 while [ $SECONDS -lt $end ]; do
-	t0=$(date +%s.%N)
-	# keypress → screen: toggle the help overlay and wait until tmux shows it
-	k0=$(date +%s.%N)
-	TM send-keys -t d '?'
-	until TM capture-pane -p -t d | grep -q 'Keys'; do sleep 0.005; done
-	k1=$(date +%s.%N)
-	TM send-keys -t d x
-	lat+=("$(python3 -c "print(int(($k1 - $k0) * 1000))")")
+	t0=$(now)
+	counts+=("$(python3 -c "print(round($(now) - $t_feed, 3))"):$(received)")
+	# keypress → screen: the help overlay opens ('?') and closes (any key)
+	lat+=("$(key_latency '?' 'Keys ' present)")
+	lat+=("$(key_latency x 'Keys ' absent)")
 	samples+=("$(rss "$pid")")
-	sleep "$(python3 -c "print(max(0, 1 - ($(date +%s.%N) - $t0)))")"
+	sleep "$(python3 -c "print(max(0, 1 - ($(now) - $t0)))")"
 done
-wait "$producer" 2>/dev/null || true
+wait "$producer" || { cat "$tmp/producer.out"; exit 1; }
+sleep 2 # what is left drains
+c_end=$(received)
+w_end=$(hwm_topic)
 r_end=$(rss "$pid")
 peak=$(hwm "$pid")
-shown=$(TM capture-pane -p -t d | grep -oE '[0-9,]+ rows received' || true)
 TM kill-session -t d
-python3 - "$r_start" "$r_end" "$peak" "${#samples[@]}" "$FEED_RATE" "$FEED_S" "${lat[*]}" "$shown" "${samples[*]}" <<'EOF'
+cat "$tmp/producer.out"
+python3 - "$r_start" "$r_end" "$peak" "$FEED_RATE" "$FEED_S" "${lat[*]}" "${samples[*]}" \
+	"$w0" "$w_end" "$c0" "$c_end" "${counts[*]}" <<'EOF'
 import sys
-s, e, peak, n, rate, secs = (int(x) for x in sys.argv[1:7])
-lat = sorted(int(x) for x in sys.argv[7].split())
-rs = [int(x) for x in sys.argv[9].split()]
+s, e, peak, rate, secs = (int(x) for x in sys.argv[1:6])
+lat = sorted(int(x) for x in sys.argv[6].split())
+rs = [int(x) for x in sys.argv[7].split()]
+w0, w1, c0, c1 = (int(x) for x in sys.argv[8:12])
+pts = [(float(t), int(c)) for t, c in (x.split(":") for x in sys.argv[12].split())]
+# steady state: from the first sample after 2 s to the last one taken during the feed
+steady = [p for p in pts if p[0] >= 2] or pts
+(ta, ca), (tb, cb) = steady[0], steady[-1]
+print(f"topic: {w1 - w0:,} messages arrived ({(w1 - w0) / secs:,.0f}/s over {secs} s, "
+      "from its high watermarks)")
+print(f"dashboard consumed {c1 - c0:,} rows ({(c1 - c0) / secs:,.0f}/s over {secs} s; steady state "
+      f"{(cb - ca) / max(tb - ta, 1e-9):,.0f}/s from {ta:.0f} s to {tb:.0f} s); "
+      f"{(w1 - w0) - (c1 - c0):,} of the topic's not shown 2 s after the feed stopped")
 step = max(1, len(rs) // 6)
 print("RSS every %d s (MB): %s" % (step, " ".join(f"{x/1024:.1f}" for x in rs[::step])))
-print(f"feed {rate} events/s for {secs} s ({sys.argv[8]}): RSS {s/1024:.1f} MB at start, "
-      f"{e/1024:.1f} MB at the end, peak {peak/1024:.1f} MB (target < 40 MB, flat)")
+half = rs[len(rs) // 2:] or rs
+print(f"feed of {rate} events/s for {secs} s: RSS {s/1024:.1f} MB at start, {e/1024:.1f} MB at the "
+      f"end, peak {peak/1024:.1f} MB, range over the second half {(max(half) - min(half))/1024:.1f} MB "
+      "(target < 40 MB, flat)")
 if lat:
-    print(f"keypress → screen during the feed: p50 {lat[len(lat)//2]} ms, max {lat[-1]} ms "
-          f"({len(lat)} presses, through tmux)")
+    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+    print(f"keypress → screen during the feed: p50 {p(0.5)} ms, p99 {p(0.99)} ms, max {lat[-1]} ms "
+          f"({len(lat)} keypresses: help overlay opened and closed, through tmux)")
 EOF
