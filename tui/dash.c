@@ -419,6 +419,16 @@ static void draw_help(app *a)
 		}
 	}
 	snprintf(lines[n++], sizeof lines[0], "%-12s %s", "1-9", "jump to a view");
+	/* the view's keys outside the keymap (Shift+column letter…) */
+	const char *more = v->ops->help_extra ? v->ops->help_extra(v) : NULL;
+	while (more && *more && n < 63) {
+		const char *nl = strchr(more, '\n'), *tab = strchr(more, '\t');
+		int len = nl ? (int)(nl - more) : (int)strlen(more);
+		int kl = tab && tab < more + len ? (int)(tab - more) : 0;
+		snprintf(lines[n++], sizeof lines[0], "%-12.*s %.*s", kl, more, len - kl - !!kl,
+			 more + kl + !!kl);
+		more = nl ? nl + 1 : NULL;
+	}
 	int H = getmaxy(w), W = getmaxx(w);
 	int rows = H - 2, cols = n > rows ? 2 : 1;
 	int bw = W - 2 < (cols == 2 ? 150 : 76) ? W - 2 : (cols == 2 ? 150 : 76);

@@ -90,7 +90,8 @@ int theme_parse_color(const char *s, int *rgb, int *index);
 enum job_kind {
 	J_EXPS,       /* experiment list + users per variant + hourly traffic */
 	J_DETAIL,     /* one experiment + hourly traffic per variant */
-	J_REPORT,     /* `neonblue <cmd> KEY --json` in a child: report, funnel… */
+	J_REPORT,     /* what `neonblue ARG KEY --json ARG2` prints (report, funnel,
+		       * cohort, revenue, segments), computed in-process */
 	J_HEALTH,     /* stack status, cdc/sink status files, WAL lag, CH freshness */
 	J_CREATE,     /* create a draft from a definition */
 	J_TRANSITION, /* start|pause|stop|archive */
@@ -105,8 +106,11 @@ typedef struct job {
 	char arg[256];  /* action / subcommand */
 	char arg2[256]; /* extra argument */
 	cJSON *in;      /* input owned by the job */
+	int bg;         /* background: runs after every interactive job, on at most
+			 * two threads at once (the home view's refreshes) */
 	/* results */
 	int rc;
+	int cancelled; /* dropped from the queue by worker_cancel (rc -1) */
 	nb_err err;
 	cJSON *out; /* owned by the job */
 	double started, finished;
@@ -118,6 +122,10 @@ worker *worker_start(const nb_config *cfg, const char *exe, int wake_fd);
 void worker_stop(worker *w);
 /* Queues a job (the worker owns it until it comes back from worker_take). */
 void worker_submit(worker *w, job *j);
+/* Takes the queued (not yet running) jobs of view and kind out of the queue,
+ * except those for keep_key (NULL: none kept); they come back through
+ * worker_take with cancelled set. Returns how many. */
+int worker_cancel(worker *w, int view, enum job_kind kind, const char *keep_key);
 /* A finished job or NULL; the caller frees it with job_free. */
 job *worker_take(worker *w);
 job *job_new(enum job_kind kind, int view);
@@ -173,6 +181,9 @@ typedef struct view_ops {
 	void (*enter)(view *v, app *a, const char *arg);
 	void (*free)(view *v);
 	int text_input; /* 1 while the view edits text (keys go to it raw) */
+	/* Optional: more help-overlay lines, "KEYS\tTEXT" separated by '\n'
+	 * (keys the keymap does not hold, e.g. Shift+column letter). */
+	const char *(*help_extra)(view *v);
 } view_ops;
 
 struct view {

@@ -1,6 +1,6 @@
-/* view_analytics.c — Funnel, Cohorts, Revenue and Segments: each runs the
- * matching `neonblue funnel|cohort|revenue|segments KEY --json` in the query
- * worker and draws it: funnel steps as bars per variant, retention as a
+/* view_analytics.c — Funnel, Cohorts, Revenue and Segments: each computes
+ * what `neonblue funnel|cohort|revenue|segments KEY --json` prints, in the
+ * query worker (in-process), and draws it: funnel steps as bars per variant, retention as a
  * heat map per variant, revenue and segments as tables. A shape it does not
  * know is shown as the JSON itself, so nothing is hidden. */
 #include "tui.h"
@@ -84,6 +84,9 @@ static void an_enter(view *v, app *a, const char *arg)
 		cJSON_Delete(s->data);
 		s->data = NULL;
 		s->err[0] = '\0';
+		/* a request for the previous experiment still queued is dropped */
+		if (a->wk)
+			worker_cancel(a->wk, view_index(s), J_REPORT, s->key);
 	}
 	an_tick(v, a);
 	v->dirty = 1;
@@ -91,11 +94,13 @@ static void an_enter(view *v, app *a, const char *arg)
 
 static void an_data(view *v, app *a, job *j)
 {
-	(void)a;
 	an_st *s = v->st;
 	s->inflight = 0;
-	if (strcmp(j->key, s->key))
+	if (strcmp(j->key, s->key) || strcmp(j->arg2, s->extra)) {
+		/* stale (another experiment or other flags since): ask again now */
+		an_tick(v, a);
 		return;
+	}
 	if (j->rc) {
 		w_copy(s->err, sizeof s->err, j->err.msg);
 		return;

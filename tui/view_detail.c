@@ -13,7 +13,7 @@ typedef struct detail_st {
 	char key[128];
 	cJSON *data; /* J_DETAIL */
 	double data_at;
-	cJSON *report; /* J_REPORT */
+	cJSON *report; /* J_REPORT (computed in-process by the worker) */
 	double report_at;
 	char err[512], rep_err[512];
 	int inflight, rep_inflight;
@@ -80,6 +80,11 @@ static void detail_enter(view *v, app *a, const char *arg)
 		s->data = s->report = NULL;
 		s->err[0] = s->rep_err[0] = '\0';
 		s->metric = 0;
+		/* requests for the previous experiment still queued are dropped */
+		if (a->wk) {
+			worker_cancel(a->wk, V_DETAIL, J_DETAIL, s->key);
+			worker_cancel(a->wk, V_DETAIL, J_REPORT, s->key);
+		}
 	}
 	request(s, a);
 	v->dirty = 1;

@@ -1,6 +1,16 @@
 /* view_exps.c — the home view: every experiment with its users per variant,
- * primary-metric lift and interval, p-values, chance to win, SRM flag and
- * 24-hour traffic sparkline; sort, filter, drill in. */
+ * primary-metric lift and interval, p-values, chance to win, SRM flag,
+ * 24-hour traffic sparkline and the age of its statistics (Updated); sort (also by
+ * Shift+column letter), filter, drill in.
+ *
+ * Statistics come from one report per experiment, refreshed in the
+ * background so that hundreds of experiments stay cheap: only experiments
+ * with users, the selected row first, then the rows on screen, then the
+ * rest; never-seen rows before stale ones, oldest first; at most
+ * REP_INFLIGHT requests out and REP_BUDGET refreshes per tick (first fills
+ * are limited only by the in-flight bound). Running experiments are due
+ * every refresh period, the others every REP_STILL periods; failures back
+ * off. The last numbers stay, with their age. */
 #include "tui.h"
 
 #include "neonblue/stats.h"
@@ -11,14 +21,33 @@
 #include <string.h>
 
 enum { C_KEY, C_STATUS, C_AGE, C_USERS, C_SPLIT, C_LIFT, C_CI, C_P, C_PSEQ, C_WIN, C_SRM,
-       C_TRAFFIC, C_NCOLS };
+       C_TRAFFIC, C_STATS, C_NCOLS };
 
+/* The sort letters (Shift+letter, underlined in the header) avoid the
+ * uppercase keys bound by default (G bottom, I sort-invert, A archive,
+ * T theme); a key the user binds to an action keeps its action. */
 static const w_col cols[C_NCOLS] = {
-	{"Key", 18, W_LEFT, 0, 0},     {"Status", 8, W_LEFT, 0, 0},  {"Age", 4, W_RIGHT, 1, 6},
-	{"Users", 9, W_RIGHT, 1, 0},   {"Split", 15, W_LEFT, 0, 8},  {"Lift", 7, W_RIGHT, 1, 0},
-	{"95% CI", 16, W_LEFT, 0, 7},  {"p", 8, W_RIGHT, 1, 0},      {"p(seq)", 8, W_RIGHT, 1, 4},
-	{"Win", 5, W_RIGHT, 1, 3},     {"SRM", 4, W_LEFT, 0, 2},     {"Traffic 24h", 24, W_LEFT, 0, 5},
+	{"Key", 18, W_LEFT, 0, 0, 'K'},	      {"Status", 8, W_LEFT, 0, 0, 'S'},
+	{"Age", 4, W_RIGHT, 1, 6, 'E'},	      {"Users", 9, W_RIGHT, 1, 0, 'U'},
+	{"Variants", 15, W_LEFT, 0, 8, 'V'},  {"Lift", 7, W_RIGHT, 1, 0, 'L'},
+	{"95% CI", 16, W_LEFT, 0, 7, 'C'},    {"p", 8, W_RIGHT, 1, 0, 'P'},
+	{"p(seq)", 8, W_RIGHT, 1, 4, 'Q'},    {"Win", 5, W_RIGHT, 1, 3, 'W'},
+	{"SRM", 4, W_LEFT, 0, 2, 'R'},	      {"Traffic 24h", 24, W_LEFT, 0, 5, 'F'},
+	{"Updated", 7, W_RIGHT, 1, 9, 'D'},
 };
+
+#define REP_INFLIGHT 2 /* report requests out at once (background jobs) */
+#define REP_BUDGET 8   /* refreshes of already-shown rows started per tick */
+#define REP_STILL 10   /* non-running experiments: due every REP_STILL periods */
+
+/* Where one experiment's statistics stand. */
+typedef struct rstat {
+	char key[128];
+	double at;       /* when the last report arrived (0: never) */
+	double retry_at; /* after a failure: not before */
+	int inflight;
+	int fails;       /* consecutive failures */
+} rstat;
 
 typedef struct exps_st {
 	w_table t;
@@ -26,11 +55,16 @@ typedef struct exps_st {
 	double data_at; /* wall time it arrived */
 	int inflight;
 	char err[512];
-	cJSON *reports; /* key → report JSON (`neonblue report KEY --json`) */
-	cJSON *tried;   /* keys whose report was asked for at least once */
+	cJSON *reports; /* key → report JSON (as `neonblue report KEY --json`) */
+	rstat *rs;      /* per experiment key, in order of first sight */
+	int nrs, caprs;
 	int rep_inflight;
-	int rep_next;      /* round-robin position over experiments */
-	double rep_off_until; /* report command unavailable: retry later */
+	int budget;           /* refreshes still allowed until the next tick */
+	int fails;            /* consecutive server failures (all experiments) */
+	double rep_off_until; /* ClickHouse failing: no request before */
+	int body_rows;        /* table rows on screen at the last draw */
+	int n_want, n_have;   /* experiments with users / of them with numbers */
+	double oldest;        /* age of the oldest numbers shown (s) */
 	char rep_err[512];
 } exps_st;
 
@@ -44,7 +78,7 @@ static void exps_init(view *v, app *a)
 	exps_st *s = nb_xcalloc(1, sizeof *s);
 	w_table_init(&s->t, cols, C_NCOLS);
 	s->reports = cJSON_CreateObject();
-	s->tried = cJSON_CreateObject();
+	s->body_rows = 20;
 	v->st = s;
 }
 
@@ -54,7 +88,7 @@ static void exps_free(view *v)
 	w_table_done(&s->t);
 	cJSON_Delete(s->data);
 	cJSON_Delete(s->reports);
-	cJSON_Delete(s->tried);
+	free(s->rs);
 	free(s);
 }
 
@@ -69,6 +103,23 @@ cJSON *exps_find(app *a, const char *key)
 			return e;
 	}
 	return NULL;
+}
+
+static rstat *rs_find(exps_st *s, const char *key, int add)
+{
+	for (int i = 0; i < s->nrs; i++)
+		if (!strcmp(s->rs[i].key, key))
+			return &s->rs[i];
+	if (!add)
+		return NULL;
+	if (s->nrs == s->caprs) {
+		s->caprs = s->caprs ? s->caprs * 2 : 64;
+		s->rs = nb_xrealloc(s->rs, (size_t)s->caprs * sizeof *s->rs);
+	}
+	rstat *r = &s->rs[s->nrs++];
+	memset(r, 0, sizeof *r);
+	w_copy(r->key, sizeof r->key, key);
+	return r;
 }
 
 cJSON *exps_report(app *a, const char *key)
@@ -236,6 +287,20 @@ static void fill_row(exps_st *s, app *a, const cJSON *e)
 		series[i] = cJSON_IsNumber(it) ? it->valuedouble : 0;
 	}
 	w_spark_str(c[C_TRAFFIC], sizeof c[0], series, 24, 24);
+	/* how old the statistics are: "…" while the first report is out */
+	const rstat *st = rs_find(s, key, 0);
+	if (total > 0 && strcmp(str(e, "status"), "draft"))
+		s->n_want++;
+	if (st && st->at > 0) {
+		s->n_have++;
+		nv[C_STATS] = app_now() - st->at;
+		if (nv[C_STATS] > s->oldest)
+			s->oldest = nv[C_STATS];
+		w_fmt_age(c[C_STATS], sizeof c[0], nv[C_STATS]);
+	} else {
+		w_copy(c[C_STATS], sizeof c[0],
+		       st && st->inflight ? (a->ascii ? "..." : "…") : a->ascii ? "-" : "–");
+	}
 	if (!strcmp(str(e, "status"), "archived") || !strcmp(str(e, "status"), "stopped"))
 		role = role == R_NORMAL ? R_DIM : role;
 	const char *cells[C_NCOLS];
@@ -248,40 +313,78 @@ static void fill_row(exps_st *s, app *a, const cJSON *e)
 static void rebuild(exps_st *s, app *a)
 {
 	w_table_clear(&s->t);
+	s->n_want = s->n_have = 0;
+	s->oldest = 0;
 	const cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(s->data, "experiments"))
 		fill_row(s, a, e);
 	w_table_update(&s->t);
 }
 
-/* Asks for the report of one listed (filtered) experiment with traffic:
- * first those never asked for, else the next round robin. One child process
- * at a time; `chase` only looks at the never-asked ones, so a refill after a
- * result does not turn into a busy loop. */
-static void request_report(exps_st *s, app *a, int chase)
+/* How urgent a report for the row at vis index i is: 0 the selected row,
+ * 1 on screen and never shown, 2 on screen and due, 3 off screen never
+ * shown, 4 off screen due; -1 not wanted now (no users, a draft, in
+ * flight, backing off, or fresh enough). */
+static int rep_class(exps_st *s, app *a, int i, double now, rstat **out)
 {
-	if (s->rep_inflight || app_now() < s->rep_off_until || s->t.nvis == 0)
+	w_row *r = &s->t.rows[s->t.vis[i]];
+	const char *status = r->cells[C_STATUS];
+	if (!strcmp(status, "draft") || !(r->num[C_USERS] > 0))
+		return -1;
+	rstat *st = rs_find(s, r->cells[C_KEY], 0);
+	*out = st;
+	if (st && (st->inflight || now < st->retry_at))
+		return -1;
+	int never = !st || st->at <= 0;
+	if (!never) {
+		double period = a->refresh_s > 0 ? a->refresh_s : 5;
+		if (strcmp(status, "running"))
+			period *= REP_STILL;
+		if (now - st->at < period)
+			return -1;
+	}
+	if (i == s->t.sel)
+		return 0;
+	int on = i >= s->t.top && i < s->t.top + s->body_rows;
+	return (on ? 1 : 3) + !never;
+}
+
+/* Starts report requests while fewer than REP_INFLIGHT are out: the most
+ * urgent row first (then the oldest numbers, then table order). Refreshes
+ * of rows that already have numbers spend the per-tick budget. */
+static void schedule(exps_st *s, app *a)
+{
+	double now = app_now();
+	if (now < s->rep_off_until)
 		return;
-	w_row *pick = NULL;
-	for (int pass = 0; pass < (chase ? 1 : 2) && !pick; pass++)
-		for (int tries = 0; tries < s->t.nvis && !pick; tries++) {
-			w_row *r = &s->t.rows[s->t.vis[s->rep_next++ % s->t.nvis]];
-			const char *st = r->cells[C_STATUS];
-			if (!strcmp(st, "draft") || !strcmp(st, "archived"))
+	w_table_scroll(&s->t, s->body_rows);
+	while (s->rep_inflight < REP_INFLIGHT) {
+		int best = -1, best_cls = 99;
+		double best_at = 0;
+		for (int i = 0; i < s->t.nvis; i++) {
+			rstat *st = NULL;
+			int cls = rep_class(s, a, i, now, &st);
+			double at = st ? st->at : 0;
+			if (cls < 0 || cls > best_cls || (cls == best_cls && at >= best_at))
 				continue;
-			if (pass == 0 && cJSON_HasObjectItem(s->tried, r->cells[C_KEY]))
-				continue;
-			pick = r;
+			best = i, best_cls = cls, best_at = at;
 		}
-	if (!pick)
-		return;
-	job *j = job_new(J_REPORT, V_EXPS);
-	w_copy(j->arg, sizeof j->arg, "report");
-	w_copy(j->key, sizeof j->key, pick->cells[C_KEY]);
-	if (!cJSON_HasObjectItem(s->tried, j->key))
-		cJSON_AddTrueToObject(s->tried, j->key);
-	s->rep_inflight = 1;
-	app_submit(a, j);
+		if (best < 0)
+			return;
+		int refresh = best_at > 0;
+		if (refresh && s->budget <= 0)
+			return;
+		s->budget -= refresh;
+		w_row *r = &s->t.rows[s->t.vis[best]];
+		rstat *st = rs_find(s, r->cells[C_KEY], 1);
+		st->inflight = 1;
+		job *j = job_new(J_REPORT, V_EXPS);
+		w_copy(j->arg, sizeof j->arg, "report");
+		w_copy(j->key, sizeof j->key, st->key);
+		j->bg = 1;
+		s->rep_inflight++;
+		app_submit(a, j);
+	}
 }
 
 static void exps_tick(view *v, app *a)
@@ -291,7 +394,41 @@ static void exps_tick(view *v, app *a)
 		s->inflight = 1;
 		app_submit(a, job_new(J_EXPS, V_EXPS));
 	}
-	request_report(s, a, 0);
+	s->budget = REP_BUDGET;
+	if (s->data)
+		rebuild(s, a); /* the ages */
+	schedule(s, a);
+}
+
+static void report_done(exps_st *s, app *a, job *j)
+{
+	s->rep_inflight--;
+	rstat *st = rs_find(s, j->key, 1);
+	st->inflight = 0;
+	double now = app_now();
+	if (j->rc) {
+		snprintf(s->rep_err, sizeof s->rep_err, "report %s: %s", j->key, j->err.msg);
+		st->fails++;
+		double back = (a->refresh_s > 0 ? a->refresh_s : 5) * (double)(1 << (st->fails < 5 ? st->fails : 5));
+		st->retry_at = now + (back < 120 ? back : 120);
+		if (j->err.code == NB_ESERVER) {
+			/* ClickHouse itself is failing: every experiment waits */
+			s->fails++;
+			double g = (double)(1 << (s->fails < 5 ? s->fails : 5));
+			s->rep_off_until = now + (g < 30 ? g : 30);
+		}
+	} else {
+		cJSON_DeleteItemFromObjectCaseSensitive(s->reports, j->key);
+		cJSON_AddItemToObject(s->reports, j->key, j->out);
+		j->out = NULL;
+		st->at = now;
+		st->fails = s->fails = 0;
+		st->retry_at = 0;
+		s->rep_off_until = 0;
+		s->rep_err[0] = '\0';
+	}
+	rebuild(s, a);
+	schedule(s, a);
 }
 
 static void exps_data(view *v, app *a, job *j)
@@ -309,22 +446,9 @@ static void exps_data(view *v, app *a, job *j)
 		j->out = NULL;
 		s->data_at = app_now();
 		rebuild(s, a);
-		request_report(s, a, 1);
+		schedule(s, a);
 	} else if (j->kind == J_REPORT) {
-		s->rep_inflight = 0;
-		if (j->rc) {
-			snprintf(s->rep_err, sizeof s->rep_err, "report %s: %s", j->key, j->err.msg);
-			if (strstr(j->err.msg, "unknown command"))
-				s->rep_off_until = app_now() + 60;
-		} else {
-			cJSON_DeleteItemFromObjectCaseSensitive(s->reports, j->key);
-			cJSON_AddItemToObject(s->reports, j->key, j->out);
-			j->out = NULL;
-			s->rep_err[0] = '\0';
-			rebuild(s, a);
-		}
-		/* fill in the experiments never asked for (one child at a time) */
-		request_report(s, a, 1);
+		report_done(s, a, j);
 	} else if (j->kind == J_CREATE || j->kind == J_TRANSITION || j->kind == J_EDIT) {
 		manage_result(a, j);
 	}
@@ -335,16 +459,23 @@ static void exps_draw(view *v, app *a, WINDOW *w)
 	exps_st *s = v->st;
 	(void)a;
 	int H = getmaxy(w), W = getmaxx(w);
-	char line[700], age[16];
+	char line[700], age[16], stats[80] = "";
 	w_fmt_age(age, sizeof age, app_now() - s->data_at);
+	s->body_rows = H - 3 > 0 ? H - 3 : 0;
+	if (s->n_want) {
+		char old[16];
+		w_fmt_age(old, sizeof old, s->oldest);
+		snprintf(stats, sizeof stats, "  stats %d/%d%s%s%s", s->n_have, s->n_want,
+			 s->n_have ? " (oldest " : "", s->n_have ? old : "", s->n_have ? ")" : "");
+	}
 	if (!s->data && s->err[0])
 		snprintf(line, sizeof line, "cannot load experiments: %s", s->err);
 	else if (!s->data)
 		snprintf(line, sizeof line, "loading experiments…");
 	else
-		snprintf(line, sizeof line, "%d experiments%s%s%s  (data %s old%s)%s%s", s->t.nvis,
+		snprintf(line, sizeof line, "%d experiments%s%s%s  (data %s old%s)%s%s%s", s->t.nvis,
 			 s->t.filter[0] ? "  filter: " : "", s->t.invert ? "!" : "", s->t.filter, age,
-			 s->inflight && app_now() - s->data_at > 2 ? ", refreshing…" : "",
+			 s->inflight && app_now() - s->data_at > 2 ? ", refreshing…" : "", stats,
 			 s->err[0] ? "  last refresh failed: " : "", s->err);
 	wattron(w, s->err[0] ? w_attr(R_WARN) : w_attr(R_DIM));
 	w_put(w, 0, 0, W, line, 1);
@@ -374,8 +505,19 @@ static int exps_key(view *v, app *a, enum action act, int ch, int is_code)
 		if (ch >= 2 && idx < s->t.nvis) {
 			w_table_move(&s->t, idx - s->t.sel);
 			v->dirty = 1;
+			schedule(s, a);
 		}
 		return VF_HANDLED;
+	}
+	int letter = act == ACT_NONE && !is_code ? w_table_letter_col(&s->t, ch) : -1;
+	if (letter >= 0) {
+		/* Shift+column letter: sort by it, again reverses */
+		w_table_sort(&s->t, letter);
+		app_message(a, 0, "sorted by %s%s", cols[letter].title,
+			    s->t.sort_desc ? " (descending)" : "");
+		schedule(s, a);
+		v->dirty = 1;
+		return VF_HANDLED | VF_REDRAW;
 	}
 	switch (act) {
 	case ACT_UP:
@@ -433,6 +575,7 @@ static int exps_key(view *v, app *a, enum action act, int ch, int is_code)
 	default:
 		return 0;
 	}
+	schedule(s, a); /* rows that came into view */
 	v->dirty = 1;
 	return VF_HANDLED | VF_REDRAW;
 }
@@ -442,6 +585,28 @@ static void exps_enter(view *v, app *a, const char *arg)
 	(void)arg;
 	(void)a;
 	v->dirty = 1;
+}
+
+/* The help overlay's lines for Shift+column letter, from the columns: the
+ * letters in short lines (they fit the two-column overlay at 80 columns). */
+static const char *exps_help_extra(view *v)
+{
+	static char out[512];
+	(void)v;
+	size_t o = (size_t)snprintf(out, sizeof out, "Shift+letter\tsort by column, again: reverse");
+	int lw = 99;
+	for (int i = 0; i < C_NCOLS && o < sizeof out; i++) {
+		char item[40];
+		int n = snprintf(item, sizeof item, "%c %s", cols[i].letter, cols[i].title);
+		if (lw + 2 + n > 22) {
+			o += (size_t)snprintf(out + o, sizeof out - o, "\n\t%s", item);
+			lw = n;
+		} else {
+			o += (size_t)snprintf(out + o, sizeof out - o, "  %s", item);
+			lw += 2 + n;
+		}
+	}
+	return out;
 }
 
 const view_ops view_exps_ops = {
@@ -455,4 +620,5 @@ const view_ops view_exps_ops = {
 	.tick = exps_tick,
 	.enter = exps_enter,
 	.free = exps_free,
+	.help_extra = exps_help_extra,
 };

@@ -603,6 +603,38 @@ void w_table_end(w_table *t)
 	keep_key(t);
 }
 
+int w_table_letter_col(const w_table *t, int ch)
+{
+	if (ch < 'A' || ch > 'Z')
+		return -1;
+	for (int i = 0; i < t->ncols; i++)
+		if (t->cols[i].letter == ch)
+			return i;
+	return -1;
+}
+
+int w_col_letter_at(const w_col *c)
+{
+	if (!c->letter)
+		return -1;
+	for (const char *p = c->title; *p; p++)
+		if (toupper((unsigned char)*p) == c->letter)
+			return (int)(p - c->title);
+	return -1;
+}
+
+void w_table_scroll(w_table *t, int rows)
+{
+	if (t->sel < t->top)
+		t->top = t->sel;
+	if (t->sel >= t->top + rows)
+		t->top = t->sel - rows + 1;
+	if (t->top > t->nvis - rows)
+		t->top = t->nvis - rows > 0 ? t->nvis - rows : 0;
+	if (t->top < 0)
+		t->top = 0;
+}
+
 w_row *w_table_selected(w_table *t)
 {
 	if (t->sel < 0 || t->sel >= t->nvis)
@@ -670,6 +702,23 @@ static void draw_cell(WINDOW *w, int y, int x, int width, const char *s, enum w_
 	}
 }
 
+/* Underlines the sort letter of a header cell h drawn at (y,cx) in wd
+ * columns (reverse video when the title role is underlined already), so the
+ * letter shows in every theme, with NO_COLOR and with --ascii. */
+static void header_letter(WINDOW *w, int y, int cx, int wd, const char *h, const w_col *c)
+{
+	int at = w_col_letter_at(c);
+	int hw = w_strwidth(h);
+	if (at < 0 || hw > wd)
+		return; /* cut titles keep no mark */
+	char pre[128];
+	snprintf(pre, sizeof pre, "%.*s", at, h);
+	int lx = cx + w_strwidth(pre) + (c->align == W_RIGHT ? wd - hw : 0);
+	attr_t base = w_attr(R_TITLE);
+	attr_t mark = base & A_UNDERLINE ? A_REVERSE : A_UNDERLINE;
+	mvwchgat(w, y, lx, 1, (base & ~A_COLOR) | mark, (short)PAIR_NUMBER(base), NULL);
+}
+
 void w_table_draw(w_table *t, WINDOW *w, int y, int x, int height, int width)
 {
 	int cw[64];
@@ -689,16 +738,12 @@ void w_table_draw(w_table *t, WINDOW *w, int y, int x, int height, int width)
 		snprintf(h, sizeof h, "%s%s", t->cols[i].title, mark);
 		int wd = cw[i] < x + width - cx ? cw[i] : x + width - cx;
 		draw_cell(w, y, cx, wd, h, t->cols[i].align);
+		header_letter(w, y, cx, wd, h, &t->cols[i]);
 		cx += cw[i] + 1;
 	}
 	wattroff(w, w_attr(R_TITLE));
 	int body = height - 1;
-	if (t->sel < t->top)
-		t->top = t->sel;
-	if (t->sel >= t->top + body)
-		t->top = t->sel - body + 1;
-	if (t->top > t->nvis - body)
-		t->top = t->nvis - body > 0 ? t->nvis - body : 0;
+	w_table_scroll(t, body);
 	for (int r = 0; r < body; r++) {
 		int vi = t->top + r;
 		wmove(w, y + 1 + r, x);

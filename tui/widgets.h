@@ -95,6 +95,8 @@ typedef struct w_col {
 	enum w_align align;
 	int numeric; /* sort numerically by the row's num[] value */
 	int hide;    /* 0: always shown; else hidden first (highest first) when narrow */
+	char letter; /* 0 or the uppercase letter that sorts by it (Shift+letter);
+			underlined in the header where the title has it */
 } w_col;
 
 typedef struct w_row {
@@ -136,6 +138,14 @@ void w_table_home(w_table *t);
 void w_table_end(w_table *t);
 /* The selected row or NULL. */
 w_row *w_table_selected(w_table *t);
+/* The column whose sort letter is ch (an uppercase letter), or -1. */
+int w_table_letter_col(const w_table *t, int ch);
+/* Byte offset of the sort letter in column col's title (first occurrence,
+ * either case), or -1 when it has none. */
+int w_col_letter_at(const w_col *c);
+/* Keeps the selection on screen for a body of `rows` rows (adjusts top, as
+ * drawing does). */
+void w_table_scroll(w_table *t, int rows);
 /* Appends s fitted into width display columns, aligned, at byte *o of line
  * (UTF-8 aware, unlike printf's %*s). */
 void w_cat_cell(char *line, size_t n, size_t *o, const char *s, int width, enum w_align al);

@@ -1,30 +1,31 @@
 /* worker.c — the dashboard's query workers: PostgreSQL, ClickHouse, stack
- * status and report subprocesses run here, never on the main thread. Jobs go
- * in through one queue and come back through another plus a wake-up fd. */
+ * status and the analyses (report, funnel, cohort, revenue, segments, run
+ * in-process through libneonblue) happen here, never on the main thread.
+ * Jobs go in through one queue (interactive ones before background ones,
+ * which get at most NBG threads) and come back through another plus a
+ * wake-up fd. Each thread keeps one PostgreSQL connection and one
+ * ClickHouse client between jobs and drops them when they fail. */
 #include "tui.h"
 
+#include "neonblue/analytics.h"
 #include "neonblue/buf.h"
 #include "neonblue/ch.h"
 #include "neonblue/json.h"
 #include "neonblue/pg.h"
+#include "neonblue/report.h"
 #include "neonblue/stack.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define NTHREADS 2
-
-extern char **environ;
+#define NTHREADS 3
+#define NBG 2 /* threads that may run background jobs at once */
+#define REPORT_TIMEOUT_S 60
 
 struct worker {
 	nb_config cfg;
@@ -34,6 +35,8 @@ struct worker {
 	pthread_cond_t cv;
 	job *in_head, *in_tail, *out_head, *out_tail;
 	int stopping;
+	int bg_running; /* background jobs being run */
+	int running;    /* jobs being run */
 	pthread_t th[NTHREADS];
 };
 
@@ -247,14 +250,26 @@ static nb_ch *ch_get(wctx *c, nb_err *err)
 	return c->ch;
 }
 
+/* Drops the client after a failed request, so the next job starts with a
+ * fresh one (and a fresh connection). */
+static void ch_check(wctx *c, const nb_err *err)
+{
+	if (c->ch && err->code == NB_ESERVER) {
+		nb_ch_free(c->ch);
+		c->ch = NULL;
+	}
+}
+
 static int run_ch_ping(wctx *c, job *j)
 {
 	nb_ch *ch = ch_get(c, &j->err);
 	if (!ch)
 		return -1;
 	char *v = NULL;
-	if (nb_ch_scalar(ch, "SELECT 1", &v, &j->err))
+	if (nb_ch_scalar(ch, "SELECT 1", &v, &j->err)) {
+		ch_check(c, &j->err);
 		return -1;
+	}
 	free(v);
 	return 0;
 }
@@ -315,109 +330,293 @@ static int run_health(wctx *c, job *j)
 		free(v);
 	} else if (ch) {
 		cJSON_AddStringToObject(j->out, "clickhouse_error", e2.msg);
+		ch_check(c, &e2);
 	}
 	return 0;
 }
 
-/* ------------------------------------------------------- report commands */
+/* ------------------------------------------------- analyses in-process */
 
-/* Runs `exe SUBCMD KEY --json [extra] <global flags>` and parses stdout. */
+/* A report job's scope and options, parsed from j->arg2: the flags of
+ * `neonblue report|funnel|cohort|revenue|segments` (docs/report.md), so a
+ * view can keep passing what a user types after `/`. */
+typedef struct an_req {
+	char buf[256]; /* tokens point in here */
+	const char *metric, *steps, *by, *db, *event_type;
+	char seg_prop[NB_AN_KEY_MAX + 1], seg_value[160];
+	int has_segment;
+	long long from, to;
+	long window;
+	int period, nper, top;
+	double mde, alpha;
+} an_req;
+
+/* "2026-11-01", "2026-11-01T10:00:00Z" (also with a space, without Z) or unix seconds. */
+static int an_time(const char *s, long long *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*s && !*end) {
+		*out = v;
+		return v > 0 ? 0 : -1;
+	}
+	static const char *const fmts[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
+					   "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%MZ",
+					   "%Y-%m-%dT%H:%M", "%Y-%m-%d"};
+	for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+		struct tm tm;
+		memset(&tm, 0, sizeof tm);
+		const char *e = strptime(s, fmts[i], &tm);
+		if (e && !*e) {
+			*out = (long long)timegm(&tm);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* "90s", "30m", "1h", "7d" or plain seconds; -1 when it is none of them. */
+static long an_duration(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (end == s || v <= 0)
+		return -1;
+	long mul = !*end || !strcmp(end, "s") ? 1
+		   : !strcmp(end, "m")	       ? 60
+		   : !strcmp(end, "h")	       ? 3600
+		   : !strcmp(end, "d")	       ? 86400
+					       : -1;
+	return mul < 0 ? -1 : v * mul;
+}
+
+static int an_flag(an_req *r, const char *a, const char *v, nb_err *err)
+{
+	char *end;
+	if (!strcmp(a, "--metric"))
+		r->metric = v;
+	else if (!strcmp(a, "--steps"))
+		r->steps = v;
+	else if (!strcmp(a, "--by"))
+		r->by = v;
+	else if (!strcmp(a, "--database"))
+		r->db = v;
+	else if (!strcmp(a, "--event-type"))
+		r->event_type = v;
+	else if (!strcmp(a, "--from") || !strcmp(a, "--to")) {
+		if (an_time(v, a[2] == 'f' ? &r->from : &r->to))
+			return nb_err_set(err, NB_EINPUT, "%s \"%s\" is not a time (ISO-8601 UTC or "
+						     "unix seconds)", a, v);
+	} else if (!strcmp(a, "--segment")) {
+		const char *eq = strchr(v, '=');
+		if (!eq || eq == v || (size_t)(eq - v) >= sizeof r->seg_prop)
+			return nb_err_set(err, NB_EINPUT, "--segment wants PROP=VALUE, got \"%s\"", v);
+		snprintf(r->seg_prop, sizeof r->seg_prop, "%.*s", (int)(eq - v), v);
+		w_copy(r->seg_value, sizeof r->seg_value, eq + 1);
+		r->has_segment = 1;
+	} else if (!strcmp(a, "--window")) {
+		if ((r->window = an_duration(v)) < 0)
+			return nb_err_set(err, NB_EINPUT, "--window \"%s\" is not a duration (90s, "
+						     "30m, 1h, 7d)", v);
+	} else if (!strcmp(a, "--period")) {
+		if (strcmp(v, "day") && strcmp(v, "week"))
+			return nb_err_set(err, NB_EINPUT, "--period must be day or week, got \"%s\"", v);
+		r->period = v[0] == 'd' ? 86400 : 604800;
+	} else if (!strcmp(a, "--periods") || !strcmp(a, "--top")) {
+		long n = strtol(v, &end, 10);
+		if (!*v || *end || n < 1 || n > (a[2] == 't' ? 1000 : 32))
+			return nb_err_set(err, NB_EINPUT, "%s \"%s\" is out of range", a, v);
+		*(a[2] == 't' ? &r->top : &r->nper) = (int)n;
+	} else if (!strcmp(a, "--mde") || !strcmp(a, "--alpha")) {
+		double x = strtod(v, &end);
+		if (!*v || *end || !(x > 0 && x < 1))
+			return nb_err_set(err, NB_EINPUT, "%s \"%s\" is not a number between 0 and 1",
+					  a, v);
+		*(a[2] == 'm' ? &r->mde : &r->alpha) = x;
+	} else {
+		return nb_err_set(err, NB_EINPUT, "unknown option %s", a);
+	}
+	return 0;
+}
+
+/* Parses "--steps a,b --window 30m"; --json/--csv/--md are ignored. */
+static int an_parse(const char *extra, an_req *r, nb_err *err)
+{
+	memset(r, 0, sizeof *r);
+	r->window = 3600;
+	r->period = 86400;
+	r->nper = 8;
+	r->top = 10;
+	w_copy(r->buf, sizeof r->buf, extra);
+	char *save = NULL;
+	for (char *t = strtok_r(r->buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (!strcmp(t, "--json") || !strcmp(t, "--csv") || !strcmp(t, "--md"))
+			continue;
+		char *v = strtok_r(NULL, " ", &save);
+		if (!v)
+			return nb_err_set(err, NB_EINPUT, "%s needs a value", t);
+		if (an_flag(r, t, v, err))
+			return -1;
+	}
+	if (r->from && r->to && r->to <= r->from)
+		return nb_err_set(err, NB_EINPUT, "--to must be after --from");
+	return 0;
+}
+
+static nb_an_scope an_scope(const an_req *r)
+{
+	nb_an_scope s = {.db = r->db, .from = r->from, .to = r->to, .event_type = r->event_type,
+			 .segment_prop = r->has_segment ? r->seg_prop : NULL,
+			 .segment_value = r->has_segment ? r->seg_value : NULL};
+	return s;
+}
+
+/* The metric: --metric, else the first of `kind` (NULL: the primary), else the first. */
+static int an_pick_metric(const nb_an_experiment *e, const char *key, const char *kind,
+			  nb_err *err)
+{
+	if (key) {
+		int k = nb_an_metric_index(e, key);
+		if (k < 0)
+			nb_err_set(err, NB_EINPUT, "experiment \"%s\" has no metric \"%s\"", e->key, key);
+		return k;
+	}
+	for (int i = 0; i < e->nmetrics; i++)
+		if (kind ? !strcmp(e->metrics[i].kind, kind) : !strcmp(e->metrics[i].role, "primary"))
+			return i;
+	if (e->nmetrics < 1)
+		nb_err_set(err, NB_EINPUT, "experiment \"%s\" has no metrics", e->key);
+	return e->nmetrics > 0 ? 0 : -1;
+}
+
+static int an_report(nb_ch *ch, const an_req *r, job *j)
+{
+	nb_report rep;
+	nb_report_opts o = {.db = r->db, .experiment = j->key, .metric = r->metric,
+			    .from = r->from, .to = r->to, .event_type = r->event_type,
+			    .segment_prop = r->has_segment ? r->seg_prop : NULL,
+			    .segment_value = r->has_segment ? r->seg_value : NULL,
+			    .alpha = r->alpha, .mde = r->mde};
+	if (nb_report_build(ch, &o, &rep, &j->err))
+		return -1;
+	j->out = nb_report_json(&rep);
+	nb_report_done(&rep);
+	return 0;
+}
+
+static int an_funnel(nb_ch *ch, const an_req *r, const nb_an_experiment *e, job *j)
+{
+	if (!r->steps)
+		return nb_err_set(&j->err, NB_EINPUT, "funnel: --steps a,b,c is required");
+	char sb[256];
+	w_copy(sb, sizeof sb, r->steps);
+	const char *steps[NB_AN_FUNNEL_MAX];
+	int n = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(sb, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == NB_AN_FUNNEL_MAX)
+			return nb_err_set(&j->err, NB_EINPUT, "funnel: at most %d steps",
+					  NB_AN_FUNNEL_MAX);
+		steps[n++] = t;
+	}
+	nb_an_scope s = an_scope(r);
+	double *users = nb_xcalloc((size_t)e->nvariants, sizeof *users);
+	double *reached = nb_xcalloc((size_t)e->nvariants * NB_AN_FUNNEL_MAX + 1, sizeof *reached);
+	int rc = nb_an_funnel(ch, &s, e, steps, n, r->window, reached, &j->err) ||
+		 nb_an_exposure(ch, &s, e, users, &j->err);
+	if (!rc)
+		j->out = nb_report_funnel_json(e, users, steps, n, r->window, reached);
+	free(users);
+	free(reached);
+	return rc ? -1 : 0;
+}
+
+static int an_cohort(nb_ch *ch, const an_req *r, const nb_an_experiment *e, job *j)
+{
+	nb_an_scope s = an_scope(r);
+	nb_an_cohort_row *rows;
+	size_t n;
+	if (nb_an_cohorts(ch, &s, e, r->period, r->nper, &rows, &n, &j->err))
+		return -1;
+	j->out = nb_report_cohorts_json(e, r->period, r->nper, rows, n);
+	free(rows);
+	return 0;
+}
+
+static int an_revenue(nb_ch *ch, const an_req *r, const nb_an_experiment *e, job *j)
+{
+	int m = an_pick_metric(e, r->metric, "sum", &j->err);
+	if (m < 0)
+		return -1;
+	nb_an_scope s = an_scope(r);
+	nb_an_revenue *rev = nb_xcalloc((size_t)e->nvariants, sizeof *rev);
+	int rc = nb_an_revenue_get(ch, &s, e, m, rev, &j->err);
+	if (!rc)
+		j->out = nb_report_revenue_json(e, e->metrics[m].key, rev);
+	free(rev);
+	return rc;
+}
+
+static int an_segments(nb_ch *ch, const an_req *r, const nb_an_experiment *e, job *j)
+{
+	if (!r->by)
+		return nb_err_set(&j->err, NB_EINPUT, "segments: --by PROP is required");
+	int m = an_pick_metric(e, r->metric, NULL, &j->err);
+	if (m < 0)
+		return -1;
+	nb_an_scope s = an_scope(r);
+	char **values;
+	nb_an_agg *aggs;
+	int n;
+	if (nb_an_segments(ch, &s, e, m, r->by, r->top, &values, &aggs, &n, &j->err))
+		return -1;
+	j->out = nb_report_segments_json(e, m, r->by, values, aggs, n, r->alpha);
+	for (int i = 0; i < n; i++)
+		free(values[i]);
+	free(values);
+	free(aggs);
+	return 0;
+}
+
+/* J_REPORT: what `neonblue ARG KEY --json ARG2` prints, computed here with
+ * libneonblue on this thread's ClickHouse client (nb_report, nb_an). */
 static int run_report(wctx *c, job *j)
 {
-	worker *w = c->w;
-	char *argv[24];
-	int n = 0;
-	argv[n++] = w->exe;
-	argv[n++] = j->arg;
-	argv[n++] = j->key;
-	argv[n++] = "--json";
-	char extra[256];
-	w_copy(extra, sizeof extra, j->arg2);
-	char *save = NULL;
-	for (char *t = strtok_r(extra, " ", &save); t && n < 12; t = strtok_r(NULL, " ", &save))
-		argv[n++] = t;
-	argv[n++] = "--home";
-	argv[n++] = w->cfg.home;
-	if (w->cfg.pg_set) {
-		argv[n++] = "--pg";
-		argv[n++] = w->cfg.pg;
-	}
-	if (w->cfg.kafka_set) {
-		argv[n++] = "--kafka";
-		argv[n++] = w->cfg.kafka;
-	}
-	if (w->cfg.clickhouse_set) {
-		argv[n++] = "--clickhouse";
-		argv[n++] = w->cfg.clickhouse;
-	}
-	argv[n] = NULL;
-	int po[2], pe[2];
-	if (pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC))
-		return nb_err_set(&j->err, NB_ESERVER, "pipe: %s", strerror(errno));
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	pid_t pid;
-	int rc = posix_spawn(&pid, w->exe, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(po[1]);
-	close(pe[1]);
-	if (rc) {
-		close(po[0]);
-		close(pe[0]);
-		return nb_err_set(&j->err, NB_ESERVER, "cannot run %s: %s", w->exe, strerror(rc));
-	}
-	nb_buf out, errb;
-	nb_buf_init(&out);
-	nb_buf_init(&errb);
-	struct pollfd p[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
-	int open_fds = 2;
-	double deadline = now_s() + 120;
-	while (open_fds > 0 && now_s() < deadline &&
-	       !__atomic_load_n(&w->stopping, __ATOMIC_RELAXED)) {
-		if (poll(p, 2, 500) < 0 && errno != EINTR)
-			break;
-		for (int i = 0; i < 2; i++) {
-			if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			char buf[8192];
-			ssize_t r = read(p[i].fd, buf, sizeof buf);
-			if (r > 0) {
-				nb_buf_append(i ? &errb : &out, buf, (size_t)r);
-			} else {
-				close(p[i].fd);
-				p[i].fd = -1;
-				open_fds--;
+	an_req r;
+	if (an_parse(j->arg2, &r, &j->err))
+		return -1;
+	nb_ch *ch = ch_get(c, &j->err);
+	if (!ch)
+		return -1;
+	nb_ch_set_timeouts(ch, REPORT_TIMEOUT_S, 2);
+	int rc;
+	if (!strcmp(j->arg, "report")) {
+		rc = an_report(ch, &r, j);
+	} else {
+		int (*fn)(nb_ch *, const an_req *, const nb_an_experiment *, job *) =
+			!strcmp(j->arg, "funnel")     ? an_funnel
+			: !strcmp(j->arg, "cohort")   ? an_cohort
+			: !strcmp(j->arg, "revenue")  ? an_revenue
+			: !strcmp(j->arg, "segments") ? an_segments
+						      : NULL;
+		if (!fn) {
+			rc = nb_err_set(&j->err, NB_EINPUT, "unknown analysis \"%s\"", j->arg);
+		} else {
+			nb_an_experiment e;
+			rc = nb_an_experiment_load(ch, r.db, j->key, &e, &j->err);
+			if (!rc) {
+				rc = fn(ch, &r, &e, j);
+				nb_an_experiment_done(&e);
 			}
 		}
 	}
-	for (int i = 0; i < 2; i++)
-		if (p[i].fd >= 0) {
-			close(p[i].fd);
-			kill(pid, SIGKILL);
-		}
-	int status = 0;
-	waitpid(pid, &status, 0);
-	int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	if (ok) {
-		j->out = out.len ? cJSON_Parse(out.data) : NULL;
-		if (!j->out)
-			nb_err_set(&j->err, NB_ESERVER, "`neonblue %s %s --json` printed no JSON", j->arg,
-				   j->key);
-	} else {
-		char *msg = errb.len ? errb.data : (char *)"no message";
-		char *nl = strchr(msg, '\n');
-		if (nl)
-			*nl = '\0';
-		nb_err_set(&j->err,
-			   WIFEXITED(status) && WEXITSTATUS(status) == 2 ? NB_EINPUT : NB_ESERVER,
-			   "%s", msg);
+	nb_ch_set_timeouts(ch, 5, 2);
+	if (rc) {
+		cJSON_Delete(j->out);
+		j->out = NULL;
+		ch_check(c, &j->err);
 	}
-	nb_buf_done(&out);
-	nb_buf_done(&errb);
-	return ok && j->out ? 0 : -1;
+	return rc;
 }
 
 /* ---------------------------------------------------------------- loop */
@@ -458,37 +657,75 @@ static void run_job(wctx *c, job *j)
 	j->finished = now_s();
 }
 
+/* The next job to run (unlinked), or NULL: interactive jobs in submission
+ * order first, then background ones while fewer than NBG run. Under mu. */
+static job *take_next(worker *w)
+{
+	job *prev = NULL, *pick = NULL, *pick_prev = NULL;
+	for (job *j = w->in_head; j; prev = j, j = j->next) {
+		if (!j->bg) {
+			pick = j;
+			pick_prev = prev;
+			break;
+		}
+		if (!pick && w->bg_running < NBG) {
+			pick = j;
+			pick_prev = prev;
+		}
+	}
+	if (!pick)
+		return NULL;
+	if (pick_prev)
+		pick_prev->next = pick->next;
+	else
+		w->in_head = pick->next;
+	if (w->in_tail == pick)
+		w->in_tail = pick_prev;
+	pick->next = NULL;
+	return pick;
+}
+
+/* Appends j to the finished queue and wakes the main loop. Under mu. */
+static void put_done(worker *w, job *j)
+{
+	j->next = NULL;
+	if (w->out_tail)
+		w->out_tail->next = j;
+	else
+		w->out_head = j;
+	w->out_tail = j;
+	uint64_t one = 1;
+	if (write(w->wake_fd, &one, sizeof one) < 0) {
+		/* the counter is saturated: the main loop wakes up anyway */
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	wctx c = {.w = arg};
 	worker *w = c.w;
+	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		pthread_mutex_lock(&w->mu);
-		while (!w->in_head && !w->stopping)
+		job *j = NULL;
+		while (!w->stopping && !(j = take_next(w)))
 			pthread_cond_wait(&w->cv, &w->mu);
 		if (w->stopping) {
-			pthread_mutex_unlock(&w->mu);
+			if (j)
+				put_done(w, j);
 			break;
 		}
-		job *j = w->in_head;
-		w->in_head = j->next;
-		if (!w->in_head)
-			w->in_tail = NULL;
+		w->running++;
+		w->bg_running += j->bg;
 		pthread_mutex_unlock(&w->mu);
-		j->next = NULL;
 		run_job(&c, j);
 		pthread_mutex_lock(&w->mu);
-		if (w->out_tail)
-			w->out_tail->next = j;
-		else
-			w->out_head = j;
-		w->out_tail = j;
-		pthread_mutex_unlock(&w->mu);
-		uint64_t one = 1;
-		if (write(w->wake_fd, &one, sizeof one) < 0) {
-			/* the counter is saturated: the main loop wakes up anyway */
-		}
+		w->running--;
+		w->bg_running -= j->bg;
+		put_done(w, j);
+		if (j->bg)
+			pthread_cond_broadcast(&w->cv); /* a background slot is free */
 	}
+	pthread_mutex_unlock(&w->mu);
 	if (c.pg)
 		PQfinish(c.pg);
 	nb_ch_free(c.ch);
@@ -517,8 +754,37 @@ void worker_submit(worker *w, job *j)
 	else
 		w->in_head = j;
 	w->in_tail = j;
-	pthread_cond_signal(&w->cv);
+	/* every thread looks: the one woken may be unable to take a background job */
+	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
+}
+
+int worker_cancel(worker *w, int view, enum job_kind kind, const char *keep_key)
+{
+	int n = 0;
+	pthread_mutex_lock(&w->mu);
+	job *prev = NULL, *j = w->in_head;
+	while (j) {
+		job *next = j->next;
+		if (j->view == view && j->kind == kind && (!keep_key || strcmp(j->key, keep_key))) {
+			if (prev)
+				prev->next = next;
+			else
+				w->in_head = next;
+			if (w->in_tail == j)
+				w->in_tail = prev;
+			j->rc = -1;
+			j->cancelled = 1;
+			nb_err_set(&j->err, NB_EINPUT, "cancelled: superseded before it ran");
+			put_done(w, j);
+			n++;
+		} else {
+			prev = j;
+		}
+		j = next;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return n;
 }
 
 job *worker_take(worker *w)
@@ -552,9 +818,20 @@ void worker_stop(worker *w)
 	__atomic_store_n(&w->stopping, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
-	/* a thread stuck in a long request is abandoned: the process is exiting */
+	/* A thread inside a long ClickHouse request (libneonblue has no way to
+	 * abort one) is given a moment, then abandoned with the worker: the
+	 * process is exiting and the request times out on its own. */
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 1;
+	int abandoned = 0;
 	for (int i = 0; i < NTHREADS; i++)
-		pthread_join(w->th[i], NULL);
+		if (pthread_timedjoin_np(w->th[i], NULL, &dl)) {
+			pthread_detach(w->th[i]);
+			abandoned = 1;
+		}
+	if (abandoned)
+		return;
 	free_list(w->in_head);
 	free_list(w->out_head);
 	pthread_mutex_destroy(&w->mu);

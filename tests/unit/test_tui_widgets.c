@@ -171,8 +171,9 @@ static void heatmap(void)
 	delwin(w);
 }
 
-static const w_col tcols[3] = {
-	{"Name", 8, W_LEFT, 0, 0}, {"Users", 9, W_RIGHT, 1, 0}, {"Note", 6, W_LEFT, 0, 1}};
+static const w_col tcols[3] = {{"Name", 8, W_LEFT, 0, 0, 'N'},
+			       {"Users", 9, W_RIGHT, 1, 0, 'U'},
+			       {"Note", 6, W_LEFT, 0, 1, 'T'}};
 
 static void fill(w_table *t)
 {
@@ -246,6 +247,74 @@ static void table(void)
 	w_table_draw(&t, w, 0, 0, 5, 30);
 	CHECK(!strncmp(rowt(w, 4), "r19", 3));
 	CHECK(mvwinch(w, 4, 0) & A_REVERSE);
+	w_table_done(&t);
+	delwin(w);
+}
+
+/* Only the cell at (y, x) of row y in [x0, x1) carries attribute a. */
+static int only_cell_has(WINDOW *w, int y, int x, int x0, int x1, attr_t a)
+{
+	for (int i = x0; i < x1; i++)
+		if (!!(mvwinch(w, y, i) & a) != (i == x))
+			return 0;
+	return 1;
+}
+
+/* Shift+column letter: each sortable column's letter is underlined in the
+ * header (the text unchanged), in every glyph set and without colour; the
+ * letter finds its column; sorting by it twice reverses. */
+static void table_letters(void)
+{
+	w_table t;
+	w_table_init(&t, tcols, 3);
+	fill(&t);
+	CHECK_INT(w_table_letter_col(&t, 'N'), 0);
+	CHECK_INT(w_table_letter_col(&t, 'U'), 1);
+	CHECK_INT(w_table_letter_col(&t, 'T'), 2);
+	CHECK_INT(w_table_letter_col(&t, 'Z'), -1);
+	CHECK_INT(w_table_letter_col(&t, 'u'), -1); /* Shift: uppercase only */
+	CHECK_INT(w_col_letter_at(&tcols[2]), 2);   /* "No_t_e" */
+	WINDOW *w = newwin(6, 30, 0, 0);
+	for (int ascii = 0; ascii < 2; ascii++) {
+		w_style_mono(&w_cur, ascii);
+		werase(w);
+		w_table_draw(&t, w, 0, 0, 5, 30);
+		CHECK_STR(rowt(w, 0), "Name         Users Note");
+		/* N at 0; U of the right-aligned "    Users" at 9+4; t of "Note" at 19+2 */
+		CHECK(only_cell_has(w, 0, 0, 0, 8, A_UNDERLINE));
+		CHECK(only_cell_has(w, 0, 13, 9, 18, A_UNDERLINE));
+		CHECK(only_cell_has(w, 0, 21, 19, 30, A_UNDERLINE));
+		/* rows carry no mark */
+		CHECK(!(mvwinch(w, 2, 0) & A_UNDERLINE));
+	}
+	/* the sort mark does not move the letter of a left-aligned title; a
+	 * right-aligned one moves left with its text */
+	int c = w_table_letter_col(&t, 'U');
+	w_table_sort(&t, c);
+	CHECK(t.sort_col == 1 && t.sort_desc);
+	CHECK_STR(t.rows[t.vis[0]].cells[0], "gamma");
+	werase(w);
+	w_table_draw(&t, w, 0, 0, 5, 30);
+	CHECK_STR(rowt(w, 0), "Name        Usersv Note");
+	CHECK(only_cell_has(w, 0, 12, 9, 18, A_UNDERLINE));
+	w_table_sort(&t, w_table_letter_col(&t, 'U')); /* again: reversed */
+	CHECK(t.sort_col == 1 && !t.sort_desc);
+	CHECK_STR(t.rows[t.vis[0]].cells[0], "beta");
+	w_table_sort(&t, w_table_letter_col(&t, 'N')); /* text: ascending first */
+	CHECK(t.sort_col == 0 && !t.sort_desc);
+	CHECK_STR(t.rows[t.vis[0]].cells[0], "alpha");
+	/* a theme whose titles are underlined already marks the letter reversed */
+	w_cur.attr[R_TITLE] = A_UNDERLINE;
+	werase(w);
+	w_table_draw(&t, w, 0, 0, 5, 30);
+	CHECK(only_cell_has(w, 0, 13, 9, 18, A_REVERSE));
+	CHECK(only_cell_has(w, 0, 0, 0, 8, A_REVERSE)); /* "Name^": still marked */
+	w_style_mono(&w_cur, 1);
+	/* a title cut to its column keeps no mark */
+	werase(w);
+	w_table_draw(&t, w, 0, 0, 5, 13);
+	for (int i = 0; i < 13; i++)
+		CHECK(!(mvwinch(w, 0, i) & A_UNDERLINE) || i == 0);
 	w_table_done(&t);
 	delwin(w);
 }
@@ -341,6 +410,7 @@ int main(void)
 	RUN(interval_plot);
 	RUN(heatmap);
 	RUN(table);
+	RUN(table_letters);
 	RUN(form);
 	RUN(confirm);
 	RUN(statusbar);
