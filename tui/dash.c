@@ -264,29 +264,112 @@ static void next_theme(app *a)
 
 /* ---------------------------------------------------------------- header */
 
-static void draw_srv(app *a, WINDOW *w, const char *name, const srv_state *s)
+/* The header's right side is built as segments, measured, then drawn, so
+ * the breadcrumb gets exactly what is left. */
+typedef struct hdr_seg {
+	char text[96];
+	enum w_role role; /* R_HEADER: plain */
+} hdr_seg;
+
+#define HDR_SEGS 16
+
+static void seg_add(hdr_seg *sg, int *n, enum w_role role, const char *text)
 {
-	attr_t base = w_attr(R_HEADER);
-	waddstr(w, " ");
-	waddstr(w, name);
-	waddstr(w, " ");
+	if (*n < HDR_SEGS) {
+		w_copy(sg[*n].text, sizeof sg[*n].text, text);
+		sg[(*n)++].role = role;
+	}
+}
+
+/* Counts in at most 4 columns: 950, 9.5k, 12k, 3.4M. */
+static void fmt_short(char *out, size_t n, double v)
+{
+	if (v < 1000)
+		snprintf(out, n, "%.0f", v);
+	else if (v < 9950)
+		snprintf(out, n, "%.1fk", v / 1e3);
+	else if (v < 999500)
+		snprintf(out, n, "%.0fk", v / 1e3);
+	else if (v < 9.95e6)
+		snprintf(out, n, "%.1fM", v / 1e6);
+	else
+		snprintf(out, n, "%.0fM", v / 1e6);
+}
+
+/* " NAME ●", " NAME ◐ slow", " NAME ✗ down 12s", " NAME ?" */
+static void srv_segs(app *a, hdr_seg *sg, int *n, const char *name, const srv_state *s)
+{
+	char t[64];
+	snprintf(t, sizeof t, " %s ", name);
+	seg_add(sg, n, R_HEADER, t);
 	int slow = s->state == 1 && s->waiting > 0 && app_now() - s->wait_since > 3;
 	enum w_role r = slow ? R_WARN : s->state == 1 ? R_GOOD : s->state == 0 ? R_BAD : R_DIM;
 	const char *sym = slow		  ? (a->ascii ? "~ slow" : "◐ slow")
 			  : s->state == 1 ? (a->ascii ? "+" : "●")
 			  : s->state == 0 ? (a->ascii ? "x" : "✗")
 					  : "?";
-	wattroff(w, base);
-	wattron(w, w_attr(r) | A_BOLD);
-	waddstr(w, sym);
 	if (s->state == 0) {
 		char age[16];
 		w_fmt_age(age, sizeof age, app_now() - s->since);
-		waddstr(w, a->ascii ? " down " : " down ");
-		waddstr(w, age);
+		snprintf(t, sizeof t, "%s down %s", sym, age);
+		sym = t;
 	}
-	wattroff(w, w_attr(r) | A_BOLD);
-	wattron(w, base);
+	seg_add(sg, n, r, sym);
+}
+
+/* " lag ● 0": messages not yet in ClickHouse, with the relay's WAL lag when
+ * it is amber or worse and how long the sink/relay has been silent. */
+static void lag_segs(app *a, hdr_seg *sg, int *n)
+{
+	pipe_lag l;
+	health_lag(a, &l);
+	seg_add(sg, n, R_HEADER, " lag ");
+	enum w_role r = l.state == 1 ? R_GOOD : l.state == 2 ? R_WARN : l.state == 0 ? R_BAD : R_DIM;
+	const char *sym = l.state == 1	 ? (a->ascii ? "+" : "●")
+			  : l.state == 2 ? (a->ascii ? "~" : "◐")
+			  : l.state == 0 ? (a->ascii ? "x" : "✗")
+					 : "?";
+	char t[96], m[16] = "?", wal[24] = "", st[24] = "";
+	if (!isnan(l.msgs))
+		fmt_short(m, sizeof m, l.msgs);
+	if (!isnan(l.wal) && l.wal >= LAG_WAL_AMBER) {
+		char b[16];
+		fmt_short(b, sizeof b, l.wal / 1048576);
+		snprintf(wal, sizeof wal, " WAL %sMB", b);
+	}
+	if (!isnan(l.stale) && l.stale > LAG_STALE_AMBER) {
+		char age[16];
+		w_fmt_age(age, sizeof age, l.stale);
+		snprintf(st, sizeof st, " %s", age);
+	}
+	if (l.state < 0)
+		snprintf(t, sizeof t, "?");
+	else
+		snprintf(t, sizeof t, "%s %s%s%s", sym, m, wal, st);
+	seg_add(sg, n, r, t);
+}
+
+/* "NeonBlue › Experiments › Detail" in width columns: the middle views
+ * become "…" first, then the text is cut. */
+static void draw_crumb(app *a, WINDOW *w, int width)
+{
+	const char *sep = a->ascii ? " > " : " › ";
+	char crumb[512];
+	for (int skip = 0; skip < a->nstack; skip++) { /* views before the last elided */
+		snprintf(crumb, sizeof crumb, "NeonBlue%s", a->read_only ? " [read-only]" : "");
+		for (int i = 0; i < a->nstack; i++) {
+			size_t l = strlen(crumb);
+			if (i < skip) {
+				if (i == 0)
+					snprintf(crumb + l, sizeof crumb - l, "%s%s", sep, a->ascii ? "..." : "…");
+				continue;
+			}
+			snprintf(crumb + l, sizeof crumb - l, "%s%s", sep, a->views[a->stack[i]].ops->title);
+		}
+		if (w_strwidth(crumb) <= width)
+			break;
+	}
+	w_put(w, 0, 0, width, crumb, 1);
 }
 
 static void draw_header(app *a)
@@ -294,47 +377,53 @@ static void draw_header(app *a)
 	WINDOW *w = a->hdr;
 	wattrset(w, w_attr(R_HEADER));
 	w_put(w, 0, 0, a->W, "", 1);
-	char crumb[256];
-	snprintf(crumb, sizeof crumb, "NeonBlue%s", a->read_only ? " [read-only]" : "");
-	for (int i = 0; i < a->nstack; i++) {
-		size_t l = strlen(crumb);
-		snprintf(crumb + l, sizeof crumb - l, " %s %s", a->ascii ? ">" : "›",
-			 a->views[a->stack[i]].ops->title);
-	}
-	/* right side: servers, rate sparkline, clock */
+	int narrow = a->W < 100;
+	hdr_seg sg[HDR_SEGS];
+	int n = 0;
+	srv_segs(a, sg, &n, "PG", &a->srv[S_PG]);
+	srv_segs(a, sg, &n, "Kafka", &a->srv[S_KAFKA]);
+	lag_segs(a, sg, &n);
+	srv_segs(a, sg, &n, "CH", &a->srv[S_CH]);
+	/* the live event rate (with a 20-second sparkline from 100 columns) */
 	double rate[20];
 	feed_rate(a->fd, rate, 20);
-	char rs[16];
-	w_fmt_int(rs, sizeof rs, (long long)rate[19]);
+	char t[256];
+	seg_add(sg, &n, R_HEADER, "  ");
+	if (!narrow) {
+		w_spark_str(t, sizeof t, rate, 20, 20);
+		seg_add(sg, &n, R_HEADER, t);
+		seg_add(sg, &n, R_HEADER, " ");
+		w_fmt_int(t, sizeof t, (long long)rate[19]);
+	} else {
+		fmt_short(t, sizeof t, rate[19]);
+	}
+	size_t l = strlen(t);
+	snprintf(t + l, sizeof t - l, "/s  ");
+	seg_add(sg, &n, R_HEADER, t);
 	time_t now = time(NULL);
 	struct tm tm;
 	localtime_r(&now, &tm);
-	char clock[16];
-	strftime(clock, sizeof clock, "%H:%M:%S", &tm);
-	int right = 48;
-	for (int i = 0; i < S_NSRV; i++)
-		right += a->srv[i].state == 0 ? 10 : a->srv[i].waiting ? 6 : 0;
-	int show_spark = a->W >= 100;
-	if (show_spark)
-		right += 22;
-	int lw = a->W - right;
-	w_put(w, 0, 0, lw > 0 ? lw : 0, crumb, 1);
-	wmove(w, 0, lw > 0 ? lw : 0);
-	draw_srv(a, w, "PG", &a->srv[S_PG]);
-	draw_srv(a, w, "Kafka", &a->srv[S_KAFKA]);
-	draw_srv(a, w, "CH", &a->srv[S_CH]);
-	waddstr(w, "  ");
-	if (show_spark) {
-		int y, x;
-		getyx(w, y, x);
-		char sp[256];
-		w_spark_str(sp, sizeof sp, rate, 20, 20);
-		mvwaddstr(w, y, x, sp);
-		waddstr(w, " ");
+	strftime(t, sizeof t, a->W < 80 ? "%H:%M" : "%H:%M:%S", &tm);
+	seg_add(sg, &n, R_HEADER, t);
+	int right = 0;
+	for (int i = 0; i < n; i++)
+		right += w_strwidth(sg[i].text);
+	int lw = a->W - right - 1;
+	draw_crumb(a, w, lw > 0 ? lw : 0);
+	wmove(w, 0, lw > 0 ? lw + 1 : 0);
+	attr_t base = w_attr(R_HEADER);
+	for (int i = 0; i < n; i++) {
+		if (sg[i].role == R_HEADER) {
+			waddstr(w, sg[i].text);
+			continue;
+		}
+		/* colour and a symbol: the state reads without colour too */
+		wattroff(w, base);
+		wattron(w, w_attr(sg[i].role) | A_BOLD);
+		waddstr(w, sg[i].text);
+		wattroff(w, w_attr(sg[i].role) | A_BOLD);
+		wattron(w, base);
 	}
-	waddstr(w, rs);
-	waddstr(w, "/s  ");
-	waddstr(w, clock);
 	wnoutrefresh(w);
 }
 
@@ -931,6 +1020,9 @@ static void tick_all(app *a, int first)
 	home->ops->tick(home, a); /* the home list also feeds the header's PG status */
 	if (cur != home && cur->ops->tick)
 		cur->ops->tick(cur, a);
+	view *health = app_view(a, V_HEALTH); /* the header's pipeline lag */
+	if (cur != health)
+		health->ops->tick(health, a);
 	if (first || a->cfg.clickhouse[0]) {
 		if (a->cfg.clickhouse[0])
 			app_submit(a, job_new(J_CH_PING, V_EXPS));

@@ -267,6 +267,23 @@ const cJSON *report_primary(const cJSON *rep, const cJSON **metric);
 int exps_srm(const cJSON *exp, const cJSON *users, double *p_out);
 double iso_epoch(const char *s);
 
+/* The pipeline's lag (view_health.c), for the header and the health view,
+ * from the health view's last data (asked for at every refresh). */
+#define LAG_MSGS_AMBER 10000		/* messages not yet in ClickHouse */
+#define LAG_MSGS_RED 100000
+#define LAG_WAL_AMBER (16.0 * 1048576)	/* WAL bytes the relay's slot is behind */
+#define LAG_WAL_RED (256.0 * 1048576)
+#define LAG_STALE_AMBER 5		/* s since the sink or relay wrote its status */
+#define LAG_STALE_RED 30
+typedef struct pipe_lag {
+	int state;   /* -1 unknown (no pipeline data), 0 red, 1 ok, 2 amber */
+	double msgs; /* messages not yet in ClickHouse (NAN: unknown) */
+	double wal;  /* WAL bytes the relay's slot is behind (NAN: unknown) */
+	double stale; /* s since the older of the sink's/relay's status files (NAN) */
+	char why[96]; /* what made it amber or red */
+} pipe_lag;
+void health_lag(app *a, pipe_lag *out);
+
 /* Management (view_manage.c): start/pause, stop, archive or edit the
  * experiment key, each behind a confirmation; the result of those jobs. */
 void manage_action(app *a, const char *key, enum action act, int from_view);

@@ -28,6 +28,96 @@ static const char *str(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : "";
 }
 
+/* Seconds since a status file was written (its updated_at), or NAN. */
+static double status_age(const cJSON *st)
+{
+	double u = num(st, "updated_at");
+	return isnan(u) ? NAN : app_now() - u;
+}
+
+/* The component called name in the stack list, or NULL. */
+static const cJSON *component(const cJSON *data, const char *name)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(data, "stack"))
+	{
+		if (!strcmp(str(c, "name"), name))
+			return c;
+	}
+	return NULL;
+}
+
+static double fmax_known(double a, double b)
+{
+	return isnan(a) ? b : isnan(b) ? a : a > b ? a : b;
+}
+
+static void lag_worse(pipe_lag *l, int state, const char *why)
+{
+	static const int rank[] = {[0] = 3, [1] = 1, [2] = 2}; /* red > amber > ok */
+	if (l->state < 0 || rank[state] > rank[l->state]) {
+		l->state = state;
+		w_copy(l->why, sizeof l->why, why);
+	}
+}
+
+void health_lag(app *a, pipe_lag *l)
+{
+	health_st *s = app_view(a, V_HEALTH)->st;
+	*l = (pipe_lag){.state = -1, .msgs = NAN, .wal = NAN, .stale = NAN};
+	if (!s->data || app_now() - s->data_at > 60)
+		return; /* never asked, or no answer for a minute: unknown */
+	const cJSON *sink = cJSON_GetObjectItemCaseSensitive(s->data, "sink");
+	const cJSON *cdc = cJSON_GetObjectItemCaseSensitive(s->data, "cdc");
+	const cJSON *csink = component(s->data, "sink"), *ccdc = component(s->data, "cdc");
+	/* a running stack without the pipeline (`up --no-pipeline`): the status
+	 * files of an earlier run say nothing */
+	const cJSON *sup = component(s->data, "supervisor");
+	if (sup && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sup, "healthy"))) {
+		sink = csink ? sink : NULL;
+		cdc = ccdc ? cdc : NULL;
+	}
+	/* messages not yet in ClickHouse: the sink's Kafka consumer lag, and what
+	 * the relay (embedded mode) knows ClickHouse does not hold yet */
+	double sl = num(sink, "lag_total");
+	if (isnan(sl))
+		sl = num(csink, "kafka_lag");
+	l->msgs = fmax_known(sl, num(cdc, "not_in_clickhouse"));
+	/* WAL the relay's slot is behind */
+	l->wal = num(ccdc, "wal_bytes_behind");
+	const cJSON *w;
+	if (isnan(l->wal)) { /* no supervised relay: every slot, the largest */
+		cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(s->data, "wal_lag"))
+		{
+			if (cJSON_IsNumber(w))
+				l->wal = fmax_known(l->wal, w->valuedouble);
+		}
+	}
+	/* a stopped or hung sink/relay stops writing its status */
+	l->stale = fmax_known(status_age(sink), status_age(cdc));
+	if (isnan(l->msgs) && isnan(l->wal) && isnan(l->stale))
+		return;
+	char why[96];
+	lag_worse(l, 1, "");
+	if (!isnan(l->msgs) && l->msgs >= LAG_MSGS_AMBER) {
+		snprintf(why, sizeof why, "%.0f messages not yet in ClickHouse", l->msgs);
+		lag_worse(l, l->msgs >= LAG_MSGS_RED ? 0 : 2, why);
+	}
+	if (!isnan(l->wal) && l->wal >= LAG_WAL_AMBER) {
+		snprintf(why, sizeof why, "relay %.0f MB of WAL behind", l->wal / 1048576);
+		lag_worse(l, l->wal >= LAG_WAL_RED ? 0 : 2, why);
+	}
+	if (!isnan(l->stale) && l->stale > LAG_STALE_AMBER) {
+		snprintf(why, sizeof why, "%s silent for %.0f s",
+			 status_age(sink) >= fmax_known(status_age(cdc), -1) ? "sink" : "relay",
+			 l->stale);
+		lag_worse(l, l->stale > LAG_STALE_RED ? 0 : 2, why);
+	}
+	if (csink && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(csink, "healthy")) &&
+	    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(csink, "pid")))
+		lag_worse(l, 2, "sink not healthy");
+}
+
 static void health_init(view *v, app *a)
 {
 	(void)a;
@@ -69,10 +159,14 @@ static void health_data(view *v, app *a, job *j)
 	s->data_at = app_now();
 }
 
+/* ok: 1 good, 2 warning, 0 bad, -1 unknown — colour and symbol */
 static void status_line(WINDOW *w, int y, int W, int ok, const char *text, int ascii)
 {
-	enum w_role r = ok > 0 ? R_GOOD : ok == 0 ? R_BAD : R_DIM;
-	const char *sym = ok > 0 ? (ascii ? "+" : "●") : ok == 0 ? (ascii ? "x" : "✗") : "?";
+	enum w_role r = ok == 1 ? R_GOOD : ok == 2 ? R_WARN : ok == 0 ? R_BAD : R_DIM;
+	const char *sym = ok == 1   ? (ascii ? "+" : "●")
+			  : ok == 2 ? (ascii ? "~" : "◐")
+			  : ok == 0 ? (ascii ? "x" : "✗")
+				    : "?";
 	wattron(w, w_attr(r));
 	mvwaddstr(w, y, 0, sym);
 	wattroff(w, w_attr(r));
@@ -132,6 +226,18 @@ static void health_draw(view *v, app *a, WINDOW *w)
 	wattron(w, w_attr(R_TITLE));
 	w_put(w, y++, 0, W, "Pipeline", 1);
 	wattroff(w, w_attr(R_TITLE));
+	pipe_lag pl;
+	health_lag(a, &pl);
+	if (pl.state >= 0) {
+		char m[32], wal[32];
+		w_fmt_int(m, sizeof m, isnan(pl.msgs) ? -1 : (long long)pl.msgs);
+		w_fmt_int(wal, sizeof wal, isnan(pl.wal) ? -1 : (long long)pl.wal);
+		snprintf(line, sizeof line, "Lag          %s messages not yet in ClickHouse, relay %s WAL bytes behind%s%s%s",
+			 isnan(pl.msgs) ? "?" : m, isnan(pl.wal) ? "?" : wal,
+			 pl.state == 1 ? "" : " — ", pl.state == 0 ? "RED: " : pl.state == 2 ? "amber: " : "",
+			 pl.why);
+		status_line(w, y++, W, pl.state, line, a->ascii);
+	}
 	/* relay: WAL lag of the slot(s) */
 	const cJSON *lag = cJSON_GetObjectItemCaseSensitive(s->data, "wal_lag");
 	if (!cJSON_GetArraySize(lag))

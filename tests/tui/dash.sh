@@ -1,7 +1,8 @@
 # dash.sh — `neonblue dash` driven in tmux at 80×24 and 200×50: the home view
 # against `neonblue report --json`, the live feed, the create form (PostgreSQL
 # and audit log), --read-only, filter, sort, help, resize, themes, NO_COLOR,
-# ClickHouse down and back, quitting.
+# ClickHouse down and back, the pipeline lag in the header (against `stack
+# status --json`, and with the sink stopped), quitting.
 # needs: stack
 . "$(dirname "$0")/../lib/t.sh"
 
@@ -10,6 +11,7 @@ SOCK=nbdash$$
 TM() { tmux -L "$SOCK" -f /dev/null "$@"; }
 PIDS=()
 cleanup() {
+	[ -n "${STOPPED_SINK:-}" ] && kill -CONT "$STOPPED_SINK" 2>/dev/null
 	TM kill-server 2>/dev/null
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
@@ -307,6 +309,65 @@ check ch-recovers chdown "CH ● " 20
 keys chdown q
 check ch-quit chdown "EXITED 0"
 
+# ---- the pipeline lag in the header, at 80 columns, NO_COLOR (symbol, not colour) ----
+# lag_json: what `stack status --json` says is not yet in ClickHouse — the
+# larger of the relay's not_in_clickhouse and the sink's Kafka consumer lag
+lag_json() {
+	"$NB" stack status --json | python3 -c '
+import json, sys
+c = {x["name"]: x for x in json.load(sys.stdin)}
+v = [c.get(n, {}).get(k) for n, k in (("cdc", "not_in_clickhouse"), ("sink", "kafka_lag"))]
+v = [x for x in v if isinstance(x, (int, float))]
+print(int(max(v)) if v else "")'
+}
+lag_screen() { cap lag | head -1 | grep -oE 'lag [●◐✗?] [0-9.]+[kM]?' | awk '{print $3}'; }
+# header_matches_json STATE_REGEX: polls until the header's figure equals the JSON's
+header_matches_json() {
+	local end=$((SECONDS + 20)) j h
+	while [ $SECONDS -lt $end ]; do
+		j=$(lag_json)
+		sleep 1.5 # the header asks every second (--refresh 1)
+		h=$(lag_screen)
+		if [ -n "$j" ] && [ "$h" = "$j" ] && [ "$(lag_json)" = "$j" ] &&
+			cap lag | head -1 | grep -qE "lag $1 $j"; then
+			echo "$j"
+			return 0
+		fi
+	done
+	echo "header '$(cap lag | head -1)' vs stack status --json '$j'"
+	return 1
+}
+sink_pid=$("$NB" stack status --json | python3 -c '
+import json, sys
+print(next((x["pid"] for x in json.load(sys.stdin) if x["name"] == "sink" and x.get("pid")), ""))')
+start_dash lag 80 24 NO_COLOR=1 -- --filter "$P-"
+check lag-in-header lag "^NeonBlue.* Kafka ● lag [●◐✗] [0-9.]+[kM]? +CH ● .*[0-9]{2}:[0-9]{2}:[0-9]{2} *$"
+if [ -z "$sink_pid" ]; then
+	echo "  note: the stack runs no sink: the lag-with-a-stopped-sink checks are skipped"
+else
+	if out=$(header_matches_json '●'); then t_pass lag-matches-status-json; else
+		t_fail lag-matches-status-json "$out"; fi
+	# a stopped sink: 300 events wait for ClickHouse, its status goes stale
+	STOPPED_SINK=$sink_pid
+	kill -STOP "$sink_pid"
+	for i in $(seq 1 300); do
+		printf '{"user_id":"%s-lag%d","type":"%s_lag","value":%d}\n' "$P" "$i" "$P" "$i"
+	done | "$NB" ingest >/dev/null
+	if out=$(header_matches_json '[◐✗]'); then
+		t_pass lag-sink-stopped-state
+		if [ "$out" -ge 300 ]; then t_pass lag-sink-stopped-count; else
+			t_fail lag-sink-stopped-count "lag $out < the 300 events waiting"; fi
+	else
+		t_fail lag-sink-stopped-state "$out"
+	fi
+	check lag-sink-stopped-silent lag "lag [◐✗] [0-9.]+[kM]? [0-9]+s +CH"
+	kill -CONT "$sink_pid"
+	STOPPED_SINK=
+	check lag-recovers lag "lag ● 0 +CH" 30
+fi
+keys lag q
+check lag-quit lag "EXITED 0"
+
 # ---- the terminal is restored on SIGTERM and on a crash signal ----
 dash_pid() { pgrep -P "$(TM list-panes -t "$1" -F '#{pane_pid}')" | head -1; }
 start_dash term 80 24 -- --filter "$P-"
@@ -324,7 +385,7 @@ TM send-keys -t crash -l 'abc'
 sleep 0.3
 t_match crash-echo-back "$(cap crash)" 'abc' # the tty echoes again: no raw mode left behind
 
-for s in small ro nc chdown term; do
+for s in small ro nc chdown lag term; do
 	grep -q Sanitizer "$W/$s.err" 2>/dev/null && t_fail "$s-sanitizers" "$(head -30 "$W/$s.err")"
 done
 t_done
