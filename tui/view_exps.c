@@ -365,16 +365,15 @@ static void schedule(exps_st *s, app *a)
 			rstat *st = NULL;
 			int cls = rep_class(s, a, i, now, &st);
 			double at = st ? st->at : 0;
-			if (cls < 0 || cls > best_cls || (cls == best_cls && at >= best_at))
+			if (cls < 0 || (at > 0 && s->budget <= 0)) /* refreshes spend the budget */
+				continue;
+			if (cls > best_cls || (cls == best_cls && at >= best_at))
 				continue;
 			best = i, best_cls = cls, best_at = at;
 		}
 		if (best < 0)
 			return;
-		int refresh = best_at > 0;
-		if (refresh && s->budget <= 0)
-			return;
-		s->budget -= refresh;
+		s->budget -= best_at > 0;
 		w_row *r = &s->t.rows[s->t.vis[best]];
 		rstat *st = rs_find(s, r->cells[C_KEY], 1);
 		st->inflight = 1;
