@@ -18,6 +18,8 @@ static const char report_common_help[] =
 	"  --event-type T     only events of type T count\n"
 	"  --segment P=V      only users whose assignment context has P = V\n"
 	"  --database DB      ClickHouse database (default neonblue)\n"
+	"  --scan             read the replicated tables instead of the per-user rollup\n"
+	"                     (same numbers, slower; docs/analytics.md)\n"
 	"Output: --json (docs/report.md), --csv, or --md (the default).\n"
 	"\n" CLI_GLOBAL_HELP;
 
@@ -73,6 +75,7 @@ typedef struct rp_args {
 	int period, nper, top;
 	double mde, alpha;
 	enum rp_format fmt;
+	int scan;
 } rp_args;
 
 /* "2026-11-01", "2026-11-01T10:00:00Z" (also with a space, without Z) or unix seconds. */
@@ -191,6 +194,10 @@ static int rp_parse(const char *cmd, int argc, char **argv, rp_args *r)
 			r->fmt = a[2] == 'j' ? RP_JSON : a[2] == 'c' ? RP_CSV : RP_MD;
 			continue;
 		}
+		if (!strcmp(a, "--scan")) {
+			r->scan = 1;
+			continue;
+		}
 		if (a[0] == '-' && a[1]) {
 			if (i + 1 >= argc)
 				return cli_usage_error(cmd, "%s needs a value", a);
@@ -222,7 +229,7 @@ static void rp_args_done(rp_args *r)
 static nb_an_scope rp_scope(const rp_args *r)
 {
 	nb_an_scope s = {.db = r->db, .from = r->from, .to = r->to, .event_type = r->event_type,
-			 .segment_prop = r->seg_prop, .segment_value = r->seg_value};
+			 .segment_prop = r->seg_prop, .segment_value = r->seg_value, .scan = r->scan};
 	return s;
 }
 
@@ -278,7 +285,8 @@ int cmd_report(cli_ctx *ctx, int argc, char **argv)
 	nb_report rep;
 	nb_report_opts o = {.db = a.db, .experiment = a.exp, .metric = a.metric, .from = a.from,
 			    .to = a.to, .event_type = a.event_type, .segment_prop = a.seg_prop,
-			    .segment_value = a.seg_value, .alpha = a.alpha, .mde = a.mde};
+			    .segment_value = a.seg_value, .alpha = a.alpha, .mde = a.mde,
+			    .scan = a.scan};
 	if (!ch || nb_report_build(ch, &o, &rep, &err)) {
 		nb_ch_free(ch);
 		rp_args_done(&a);

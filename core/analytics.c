@@ -21,7 +21,7 @@ int nb_an_prop_ok(const char *s)
 }
 
 /* Runs sql and parses its TSV answer; on failure rows is empty. */
-static int an_rows(nb_ch *ch, const nb_buf *sql, nb_ch_rows *rows, nb_err *err)
+int an_rows(nb_ch *ch, const nb_buf *sql, nb_ch_rows *rows, nb_err *err)
 {
 	nb_buf out;
 	nb_buf_init(&out);
@@ -333,18 +333,26 @@ int nb_an_metrics(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb
 	nb_buf sql;
 	nb_ch_rows r = {0};
 	nb_buf_init(&sql);
-	int rc = nb_an_exposure(ch, s, e, users, err);
-	if (!rc)
-		rc = an_sql_aggregate(&sql, s, e, NULL, err);
-	if (!rc)
+	int rc = an_scope_check(s, err);
+	int rollup = rc ? 0 : an_rollup_usable(ch, s, e, err);
+	size_t keycols = rollup > 0 ? 2 : 1; /* variant, [users] */
+	if (rollup < 0)
+		rc = -1;
+	else if (rollup > 0)
+		rc = an_rollup_aggregate(ch, s, e, NULL, &r, err);
+	else if (!rc && !(rc = nb_an_exposure(ch, s, e, users, err)) &&
+		 !(rc = an_sql_aggregate(&sql, s, e, NULL, err)))
 		rc = an_rows(ch, &sql, &r, err);
 	if (!rc) {
-		an_row_caps(e, &r, 1, caps);
+		an_row_caps(e, &r, keycols, caps);
 		an_zero_aggs(out, nv * (size_t)e->nmetrics, caps, e->nmetrics, nv);
 		for (size_t i = 0; i < r.nrows; i++) {
 			int v = an_variant_index(e, nb_ch_cell(&r, i, 0));
-			if (v >= 0)
-				an_fill_aggs(e, &r, i, 1, caps, out + v, nv);
+			if (v < 0)
+				continue;
+			if (rollup > 0)
+				users[v] = an_num(&r, i, 1);
+			an_fill_aggs(e, &r, i, keycols, caps, out + v, nv);
 		}
 		for (int m = 0; m < e->nmetrics; m++)
 			for (size_t v = 0; v < nv; v++)
@@ -429,8 +437,12 @@ int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, i
 	double cap = NAN;
 	nb_buf sql;
 	nb_buf_init(&sql);
-	int rc = an_sql_aggregate(&sql, s, &one, prop, err);
-	if (!rc)
+	int rollup = an_rollup_usable(ch, s, &one, err);
+	size_t keycols = rollup > 0 ? 3 : 2; /* variant, seg, [users] */
+	int rc = rollup < 0 ? -1 : 0;
+	if (rollup > 0)
+		rc = an_rollup_aggregate(ch, s, &one, prop, &r, err);
+	else if (!rc && !(rc = an_sql_aggregate(&sql, s, &one, prop, err)))
 		rc = an_rows(ch, &sql, &r, err);
 	nb_buf_done(&sql);
 	if (rc) {
@@ -441,7 +453,7 @@ int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, i
 		*values = NULL;
 		return -1;
 	}
-	an_row_caps(&one, &r, 2, &cap);
+	an_row_caps(&one, &r, keycols, &cap);
 	*aggs = nb_xcalloc((size_t)n * nv + 1, sizeof **aggs);
 	an_zero_aggs(*aggs, (size_t)n * nv, &cap, 1, 1);
 	for (size_t i = 0; i < ex.nrows; i++) {
@@ -454,7 +466,8 @@ int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, i
 		int v = an_variant_index(e, nb_ch_cell(&r, i, 0));
 		int k = an_seg_find(*values, n, nb_ch_cell(&r, i, 1));
 		if (v >= 0 && k >= 0)
-			an_fill_aggs(&one, &r, i, 2, &cap, &(*aggs)[(size_t)k * nv + (size_t)v], 1);
+			an_fill_aggs(&one, &r, i, keycols, &cap, &(*aggs)[(size_t)k * nv + (size_t)v],
+				     1);
 	}
 	nb_ch_rows_done(&ex);
 	nb_ch_rows_done(&r);

@@ -35,17 +35,22 @@ void an_sql_prop_string(nb_buf *b, const char *column, const char *prop)
 
 /* The numeric value of an event for metric m: the value column, or the
  * number stored under value_property (NULL when absent or not a number). */
-static void an_sql_value(nb_buf *b, const nb_an_metric *m)
+void an_sql_value_of(nb_buf *b, const char *prop)
 {
-	if (!m->value_property) {
+	if (!prop || !*prop) {
 		nb_buf_puts(b, "value");
 		return;
 	}
 	char re[128];
-	snprintf(re, sizeof re, "\"%s\": *(-?[0-9][0-9.eE+-]*)", m->value_property);
+	snprintf(re, sizeof re, "\"%s\": *(-?[0-9][0-9.eE+-]*)", prop);
 	nb_buf_puts(b, "toFloat64OrNull(extract(ifNull(properties, ''), ");
 	an_str(b, re);
 	nb_buf_puts(b, "))");
+}
+
+static void an_sql_value(nb_buf *b, const nb_an_metric *m)
+{
+	an_sql_value_of(b, m->value_property);
 }
 
 static void an_sql_list(nb_buf *b, char *const *items, int n)
@@ -204,10 +209,8 @@ int nb_an_sql_metrics(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e
  * variant, [seg], then per metric: converted, events, Σx, Σx², [Σd, Σd², Σxd]
  * (mean, ratio), [the converted users' x as an array] (winsorised metrics:
  * the cap is a quantile over every row, applied by the caller). */
-int an_sql_aggregate(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-		     const char *seg_prop, nb_err *err)
+void an_sql_agg_cols(nb_buf *b, const nb_an_experiment *e)
 {
-	nb_buf_printf(b, "SELECT variant%s", seg_prop ? ", seg" : "");
 	for (int i = 0; i < e->nmetrics; i++) {
 		const nb_an_metric *m = &e->metrics[i];
 		nb_buf_printf(b, ", countIf(n%d > 0), sum(n%d), sum(x%d), sum(x%d * x%d)", i, i, i, i,
@@ -217,6 +220,13 @@ int an_sql_aggregate(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 		if (an_winsorized(m))
 			nb_buf_printf(b, ", groupArrayIf(x%d, n%d > 0)", i, i);
 	}
+}
+
+int an_sql_aggregate(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
+		     const char *seg_prop, nb_err *err)
+{
+	nb_buf_printf(b, "SELECT variant%s", seg_prop ? ", seg" : "");
+	an_sql_agg_cols(b, e);
 	nb_buf_puts(b, " FROM (");
 	if (nb_an_sql_metrics(b, s, e, seg_prop, err))
 		return -1;

@@ -488,7 +488,8 @@ int nb_report_build(nb_ch *ch, const nb_report_opts *o, nb_report *out, nb_err *
 		return -1;
 	}
 	nb_an_scope s = {.db = o->db, .from = o->from, .to = o->to, .event_type = o->event_type,
-			 .segment_prop = o->segment_prop, .segment_value = o->segment_value};
+			 .segment_prop = o->segment_prop, .segment_value = o->segment_value,
+			 .scan = o->scan};
 	size_t nv = (size_t)e.nvariants;
 	double *users = nb_xcalloc(nv, sizeof *users);
 	nb_an_agg *aggs = nb_xcalloc(nv * (size_t)(e.nmetrics + 1), sizeof *aggs);

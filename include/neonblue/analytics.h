@@ -58,6 +58,8 @@ typedef struct nb_an_scope {
 	const char *event_type;    /* NULL, or only events of this type count */
 	const char *segment_prop;  /* NULL, or only users whose assignment context */
 	const char *segment_value; /*   has segment_prop = segment_value (a string) */
+	int scan;                  /* 1: read the replicated tables, never the rollup
+				      (docs/analytics.md); 0: the rollup when it can answer */
 } nb_an_scope;
 
 /* Property names (value_property, segment properties) must match
@@ -81,8 +83,11 @@ typedef struct nb_an_agg {
 int nb_an_exposure(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, double *users,
 		   nb_err *err);
 
-/* Aggregates of every metric of e in one scan: out[m * nvariants + v]
- * (users filled from the exposure). */
+/* Aggregates of every metric of e: out[m * nvariants + v] (users filled
+ * from the exposure). Without a time range or event-type filter (and unless
+ * s->scan) they come from the per-user rollup, which this call first brings
+ * up to date (the first call on an experiment builds it); the numbers are
+ * the same either way. */
 int nb_an_metrics(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb_an_agg *out,
 		  nb_err *err);
 

@@ -21,6 +21,7 @@ typedef struct nb_report_opts {
 	double alpha;           /* 0 → 0.05 */
 	double mde;             /* planned relative minimum detectable effect; 0 → 0.05 */
 	double power;           /* planned power; 0 → 0.8 */
+	int scan;               /* 1: read the replicated tables, not the rollup */
 } nb_report_opts;
 
 /* One variant of one metric. NaN = null in JSON (and for the control: every

@@ -4,7 +4,7 @@
 # renderers on real data. The same generated rows are loaded into a fresh
 # PostgreSQL database (plain tables: the brute-force side) and, exported from
 # it in PostgreSQL's own text, into a fresh ClickHouse database with the
-# production schema (core/sql/ch/001_init.sql) — with duplicate deliveries and
+# production schema (core/sql/ch/*.sql, the rollup included) — with duplicate deliveries and
 # a deleted row that FINAL must collapse.
 # needs: stack
 set -u
@@ -34,7 +34,7 @@ psql "$NEONBLUE_PG" -Xq -c "CREATE DATABASE $DB" >/dev/null
 psql "$PGDB" -Xq -v ON_ERROR_STOP=1 -f "$W/pg.sql" >/dev/null
 chq "CREATE DATABASE $DB" >/dev/null
 # the production ClickHouse schema, in our database
-sed "s/neonblue\./$DB./g" core/sql/ch/001_init.sql | python3 -c '
+cat core/sql/ch/*.sql | sed "s/neonblue\./$DB./g" | python3 -c '
 import sys
 sql = sys.stdin.read()
 lines = [l for l in sql.splitlines() if not l.lstrip().startswith("--")]
@@ -120,6 +120,71 @@ t_run bad-window 2 "$NB" funnel exp_a --steps a,b --window 5x "${common[@]}"
 t_run injection-is-a-value 2 "$NB" report "x' OR 1=1 --" "${common[@]}"
 t_run ch-down 1 "$NB" report exp_a --clickhouse "http://127.0.0.1:$(t_free_port)" --database "$DB"
 t_match ch-down-msg "$T_ERR" 'cannot reach ClickHouse'
+
+# ---- the rollup (docs/analytics.md): built by the first report, exact as more arrives ----
+chn() { chq "$1" | tr -d '\n'; }
+t_eq rollup-state-per-experiment "$(chn "SELECT count() FROM $DB.rollup_state FINAL")" 2
+t_run rollup-report 0 "$NB" report exp_a --json "${common[@]}"
+rollup_json=$T_OUT
+t_run scan-report 0 "$NB" report exp_a --json --scan "${common[@]}"
+t_eq rollup-equals-scan "$rollup_json" "$T_OUT"
+gen0=$(chn "SELECT gen FROM $DB.rollup_state FINAL WHERE experiment = 'exp_a'")
+# more rows, in PostgreSQL (the brute force) and in ClickHouse: 60 new users
+# (an event before their assignment each), late events of 40 known users,
+# three assignments deleted, everything delivered twice
+psql "$PGDB" -Xq -v ON_ERROR_STOP=1 >/dev/null <<SQL
+INSERT INTO assignments SELECT 'exp_a', 'n' || lpad(i::text, 2, '0'),
+  CASE WHEN i % 2 = 0 THEN 'control' ELSE 'treat' END, to_timestamp(1793505000 + i * 7),
+  jsonb_build_object('country', CASE WHEN i % 3 = 0 THEN 'fr' ELSE 'de' END)
+  FROM generate_series(1, 60) i;
+INSERT INTO events SELECT md5('n' || i || '-' || k)::uuid, 'n' || lpad(i::text, 2, '0'),
+  (ARRAY['view', 'click', 'purchase', 'add_to_cart'])[k + 1],
+  to_timestamp(1793505000 + i * 7 + (k - 1) * 30),
+  CASE WHEN k = 2 THEN (i % 7) * 0.25 END,
+  CASE WHEN k = 2 THEN jsonb_build_object('amount', i * 0.5) END
+  FROM generate_series(1, 60) i, generate_series(0, 3) k;
+INSERT INTO events SELECT md5('late' || user_id)::uuid, user_id, 'purchase',
+  assigned_at + interval '1 day', 1.25, '{"amount": 2.5, "late": "1"}'
+  FROM (SELECT user_id, assigned_at FROM assignments WHERE experiment = 'exp_a'
+        AND user_id LIKE 'u%' ORDER BY user_id LIMIT 40) x;
+SQL
+gone="SELECT user_id FROM assignments WHERE experiment = 'exp_b' ORDER BY user_id DESC LIMIT 3"
+{ export_pg "SELECT experiment, user_id, variant, $as_ts, 'hash', 1, context::text, 3, 0
+	     FROM assignments WHERE user_id LIKE 'n%'"
+  export_pg "SELECT experiment, user_id, variant, $as_ts, 'hash', 1, context::text, 3, 0
+	     FROM assignments WHERE user_id LIKE 'n%'"
+  export_pg "SELECT experiment, user_id, variant, $as_ts, 'hash', 1, context::text, 4, 1
+	     FROM assignments WHERE experiment = 'exp_b' AND user_id IN ($gone)"
+} >"$W/assignments2.tsv"
+new_ev="SELECT event_id, user_id, type, $ev_ts, value, properties::text, NULL, 3, 0 FROM events
+	WHERE user_id LIKE 'n%' OR properties ? 'late'"
+{ export_pg "$new_ev"; export_pg "$new_ev"; } >"$W/events2.tsv"
+psql "$PGDB" -Xq -c "DELETE FROM assignments WHERE experiment = 'exp_b' AND user_id IN ($gone)"
+ins assignments "$W/assignments2.tsv"
+ins events "$W/events2.tsv"
+NB=$NB T_SUITE=$T_SUITE python3 tests/integration/analytics/check.py "$PGDB" "$CH" "$DB" "$W" \
+	--again incr >"$W/check2.out" 2>&1
+cat "$W/check2.out"
+T_PASSED=$((T_PASSED + $(grep -c '^PASS ' "$W/check2.out")))
+T_FAILED=$((T_FAILED + $(grep -c '^FAIL ' "$W/check2.out")))
+t_eq rollup-refreshed-not-rebuilt "$(chn "SELECT gen FROM $DB.rollup_state FINAL WHERE experiment = 'exp_a'")" "$gen0"
+t_match rollup-delta-rows "$(chn "SELECT count() FROM $DB.rollup_delta WHERE gen = $gen0")" '^[1-9][0-9]+$'
+# fold the delta into a new base generation, drop the old one, still exact
+NEONBLUE_ROLLUP_FOLD_MIN=1 t_run rollup-fold 0 "$NB" report exp_a --json "${common[@]}"
+gen1=$(chn "SELECT gen FROM $DB.rollup_state FINAL WHERE experiment = 'exp_a'")
+[ "$gen1" != "$gen0" ] && t_pass rollup-folded || t_fail rollup-folded "generation stayed $gen0"
+NEONBLUE_ROLLUP_KEEP_S=0 t_run rollup-drop-old 0 "$NB" report exp_b --json "${common[@]}"
+t_eq rollup-old-generation-dropped \
+	"$(chn "SELECT count() FROM system.parts WHERE active AND database = '$DB' AND partition = '$gen0'")" 0
+NB=$NB T_SUITE=$T_SUITE python3 tests/integration/analytics/check.py "$PGDB" "$CH" "$DB" "$W" \
+	--again fold >"$W/check3.out" 2>&1
+cat "$W/check3.out"
+T_PASSED=$((T_PASSED + $(grep -c '^PASS ' "$W/check3.out")))
+T_FAILED=$((T_FAILED + $(grep -c '^FAIL ' "$W/check3.out")))
+t_run scan-report-after 0 "$NB" report exp_a --json --scan "${common[@]}"
+scan_json=$T_OUT
+t_run rollup-report-after 0 "$NB" report exp_a --json "${common[@]}"
+t_eq rollup-equals-scan-after "$T_OUT" "$scan_json"
 
 # ---- through the real pipeline: PostgreSQL → relay → Kafka → sink → ClickHouse ----
 # (when the shared stack runs the relay and the sink: `stack up` phase 2)

@@ -11,6 +11,7 @@ import sys
 PG, CH, CHDB, DIR = sys.argv[1:5]
 # pipeline mode: check.py PG CH DB DIR --pipeline EXP SUFFIX — the report of EXP
 # (its metrics are the generator's, keys ending in SUFFIX) against PostgreSQL
+PREFIX = sys.argv[6] + "-" if len(sys.argv) > 6 and sys.argv[5] == "--again" else ""
 PIPE = sys.argv[6:8] if len(sys.argv) > 7 and sys.argv[5] == "--pipeline" else None
 NB = os.environ.get("NB", "build/asan/neonblue")
 SUITE = os.environ.get("T_SUITE", "analytics")
@@ -253,7 +254,7 @@ def check_segments(exp, metric, prop, top):
     for (seg, var), w in want.items():
         totals[seg] = totals.get(seg, 0) + w["users"]
     order = sorted(totals, key=lambda s: (-totals[s], s.encode()))[:top]
-    compare("segments-order-%s-%s" % (exp, prop), [s["value"] for s in got["segments"]], order)
+    compare(PREFIX + "segments-order-%s-%s" % (exp, prop), [s["value"] for s in got["segments"]], order)
     have, exp_ = {}, {}
     for s in got["segments"]:
         for r in s["results"]:
@@ -262,7 +263,7 @@ def check_segments(exp, metric, prop, top):
             w = want.get((s["value"], r["variant"]))
             exp_[key] = ([w["users"], w["converted"], w["events"], w["sum"], w["sum_squares"]]
                          if w else [0.0] * 5)
-    compare("segments-%s-%s-%s" % (exp, metric, prop), have, exp_)
+    compare(PREFIX + "segments-%s-%s-%s" % (exp, metric, prop), have, exp_)
     ps = [r["p_value_holm"] for s in got["segments"] for r in s["results"]
           if r["p_value_holm"] is not None]
     raw = [r["p_value"] for s in got["segments"] for r in s["results"]
@@ -313,6 +314,15 @@ if PIPE:
     run("pipeline-report", check_report, "pipeline-report", PIPE[0], {})
     run("pipeline-report-segment", check_report, "pipeline-report-segment", PIPE[0],
         {"segment": ("country", "de")}, ("--segment", "country=de"))
+    sys.exit(1 if failed else 0)
+
+if len(sys.argv) > 6 and sys.argv[5] == "--again":  # after more data arrived (rollup refresh)
+    pre = sys.argv[6]
+    run(pre + "-report-exp_a", check_report, pre + "-report-exp_a", "exp_a", {})
+    run(pre + "-report-exp_b", check_report, pre + "-report-exp_b", "exp_b", {})
+    run(pre + "-report-segment", check_report, pre + "-report-segment", "exp_a",
+        {"segment": ("country", "de")}, ("--segment", "country=de"))
+    run(pre + "-segments", check_segments, "exp_a", "revenue", "country", 3)
     sys.exit(1 if failed else 0)
 
 BASE = 1793500000
