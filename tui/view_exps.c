@@ -63,8 +63,8 @@ typedef struct exps_st {
 	int fails;            /* consecutive server failures (all experiments) */
 	double rep_off_until; /* ClickHouse failing: no request before */
 	int body_rows;        /* table rows on screen at the last draw */
-	int n_want, n_have;   /* experiments with users / of them with numbers */
-	double oldest;        /* age of the oldest numbers shown (s) */
+	int n_want, n_have;   /* listed rows with users / of them with numbers */
+	double oldest;        /* age of the oldest of those numbers (s) */
 	char rep_err[512];
 } exps_st;
 
@@ -289,13 +289,8 @@ static void fill_row(exps_st *s, app *a, const cJSON *e)
 	w_spark_str(c[C_TRAFFIC], sizeof c[0], series, 24, 24);
 	/* how old the statistics are: "…" while the first report is out */
 	const rstat *st = rs_find(s, key, 0);
-	if (total > 0 && strcmp(str(e, "status"), "draft"))
-		s->n_want++;
 	if (st && st->at > 0) {
-		s->n_have++;
 		nv[C_STATS] = app_now() - st->at;
-		if (nv[C_STATS] > s->oldest)
-			s->oldest = nv[C_STATS];
 		w_fmt_age(c[C_STATS], sizeof c[0], nv[C_STATS]);
 	} else {
 		w_copy(c[C_STATS], sizeof c[0],
@@ -310,15 +305,33 @@ static void fill_row(exps_st *s, app *a, const cJSON *e)
 	r->role = role;
 }
 
+/* The status line's "stats H/W (oldest A)" over the listed (filtered)
+ * rows: those with users, of them with numbers, the oldest numbers. */
+static void count_stats(exps_st *s)
+{
+	s->n_want = s->n_have = 0;
+	s->oldest = 0;
+	for (int i = 0; i < s->t.nvis; i++) {
+		const w_row *r = &s->t.rows[s->t.vis[i]];
+		if (!(r->num[C_USERS] > 0) || !strcmp(r->cells[C_STATUS], "draft"))
+			continue;
+		s->n_want++;
+		if (!isnan(r->num[C_STATS])) {
+			s->n_have++;
+			if (r->num[C_STATS] > s->oldest)
+				s->oldest = r->num[C_STATS];
+		}
+	}
+}
+
 static void rebuild(exps_st *s, app *a)
 {
 	w_table_clear(&s->t);
-	s->n_want = s->n_have = 0;
-	s->oldest = 0;
 	const cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(s->data, "experiments"))
 		fill_row(s, a, e);
 	w_table_update(&s->t);
+	count_stats(s);
 }
 
 /* How urgent a report for the row at vis index i is: 0 the selected row,
@@ -541,6 +554,7 @@ static int exps_key(view *v, app *a, enum action act, int ch, int is_code)
 		if (ch != -1)
 			return 0; /* opens the prompt */
 		w_table_set_filter(&s->t, a->input);
+		count_stats(s);
 		break;
 	case ACT_SORT_NEXT:
 	case ACT_SORT_PREV: {

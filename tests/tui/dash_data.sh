@@ -1,6 +1,7 @@
 # dash_data.sh — the dashboard's data path, driven in tmux: the home view's
 # statistics (computed in-process by the query worker) row by row against
-# `neonblue report KEY --json`; the age of each row's statistics; a view of
+# `neonblue report KEY --json`; the age of each row's statistics, also for
+# rows off screen; a view of
 # the analyses (cohorts) against `neonblue cohort --json`, and a bad flag
 # refused in-process; Shift+column letter sorting (letters underlined in the
 # header, also with --ascii and NO_COLOR; again reverses; keys bound to an
@@ -58,6 +59,13 @@ seq 1 90 | sed "s/^/$P-b/" | "$NB" assign "$P-b" --users - >/dev/null
 		echo "{\"user_id\":\"$P-b$i\",\"type\":\"${P}_buy\",\"experiment\":\"$P-b\"}"; done
 } >"$W/events.jsonl"
 "$NB" ingest "$W/events.jsonl" >/dev/null
+# more experiments than a 200×15 screen shows, each with users
+for i in $(seq -w 1 13); do
+	"$NB" exp create --key "${P}x-$i" --name "Many $i" --variants control,treatment \
+		--metrics "${P}_buy:primary" >/dev/null
+	"$NB" exp start "${P}x-$i" >/dev/null
+	seq 1 8 | sed "s/^/${P}x$i-/" | "$NB" assign "${P}x-$i" --users - >/dev/null
+done
 want_a=$(grep -c "\"$P-a\"}" "$W/events.jsonl")
 want_b=$(grep -c "\"$P-b\"}" "$W/events.jsonl")
 
@@ -170,7 +178,8 @@ check home-b-matches-report big "$re_b" 30
 # every row with users has an age for its statistics; the draft has none
 check home-updated-age big "^$P-a .* [0-9]+[sm]$"
 check home-draft-no-stats big "^$P-c +draft +[0-9a-z]+ +0 +0/0 +– .*–$"
-check home-stats-summary big "stats [0-9]+/[0-9]+ \(oldest [0-9]+[smhd]\)"
+# the summary counts the listed rows with users (a, b; not the draft)
+check home-stats-summary big "3 experiments .*stats 2/2 \(oldest [0-9]+[smhd]\)"
 
 # ---- Shift+column letter ----
 t_eq letters-underlined "$(underlined big)" "KSEUVLCPQWRFD"
@@ -235,6 +244,14 @@ check bound-key-acts bound "refreshing"
 check_not bound-key-no-sort bound "Lift▼"
 keys bound q
 
+# ---- rows off screen get their statistics too (13 rows, 10 on screen) ----
+start_dash tiny 200 15 -- --filter "${P}x-"
+check tiny-loads tiny "13 experiments"
+check tiny-all-rows-stats tiny "stats 13/13" 30
+keys tiny G
+check tiny-last-row-numbers tiny "^${P}x-13 .* [0-9]+[sm] *$"
+keys tiny q
+
 # ---- an analysis computed in-process: cohorts against `neonblue cohort` ----
 t_run cohort-json 0 "$NB" cohort "$P-a" --json
 cre=$(printf '%s' "$T_OUT" | python3 -c '
@@ -252,7 +269,7 @@ keys cohort Enter
 check cohort-bad-flag cohort "--period must be day or week, got \"month\""
 keys cohort q q
 
-for s in big plain bound cohort; do
+for s in big plain bound tiny cohort; do
 	grep -q Sanitizer "$W/$s.err" 2>/dev/null && t_fail "$s-sanitizers" "$(head -30 "$W/$s.err")"
 done
 t_done
