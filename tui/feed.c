@@ -34,7 +34,6 @@ struct feed {
 	int wake_pending;
 	/* consumer thread only */
 	feed_row batch[FEED_BATCH];
-	long long consumed; /* messages taken from Kafka, parsed or not */
 	char tps[MAX_TP][160];
 	int tpp[MAX_TP];
 	int ntp;
@@ -276,7 +275,6 @@ static void consume_batch(feed *f, rd_kafka_queue_t *q)
 		rd_kafka_message_destroy(m);
 	}
 	push_rows(f, rows, n);
-	f->consumed += got > 0 ? got : 0;
 }
 
 static void *feed_main(void *arg)

@@ -1,6 +1,6 @@
 /* test_tui_parts.c — the dashboard's pure parts: theme parsing and colour
- * fallback, every shipped theme, the keymap (names, rebinding, errors) and
- * the live feed's Debezium row parsing. */
+ * fallback, every shipped theme, the keymap (names, rebinding, errors), the
+ * live feed's Debezium row parsing and its bounded ring. */
 #include "nbtest.h"
 
 #include "../../tui/feed.c"
@@ -189,6 +189,45 @@ static void feed_rows_parse(void)
 	CHECK_INT(feed_parse("t", "{not json", 9, &r), -1);
 }
 
+/* The ring holds the newest FEED_CAP rows, in order, across wrap-arounds of
+ * batches; scroll-back and the filter read it back. */
+static void feed_ring(void)
+{
+	feed *f = nb_xcalloc(1, sizeof *f);
+	f->ring = nb_xcalloc(FEED_CAP, sizeof *f->ring);
+	pthread_mutex_init(&f->mu, NULL);
+	static feed_row b[1000];
+	long long n = 0;
+	for (int k = 0; k < 25; k++) { /* 25,000 rows in batches of 1,000 */
+		for (int i = 0; i < 1000; i++, n++) {
+			memset(&b[i], 0, sizeof b[i]);
+			snprintf(b[i].user, sizeof b[i].user, "u%lld", n);
+			snprintf(b[i].exp, sizeof b[i].exp, "%s", n % 2 ? "odd" : "even");
+		}
+		push_rows(f, b, 1000);
+	}
+	feed_row out[64];
+	int total = 0;
+	CHECK_INT(feed_rows(f, out, 50, 0, "", &total), 50);
+	CHECK_INT(total, 25000);
+	CHECK_STR(out[0].user, "u24950"); /* newest last */
+	CHECK_STR(out[49].user, "u24999");
+	/* scrolled back to the oldest row still held: 25,000 - FEED_CAP */
+	CHECK_INT(feed_rows(f, out, 50, FEED_CAP - 10, "", &total), 10);
+	CHECK_STR(out[0].user, "u5000");
+	CHECK_STR(out[9].user, "u5009");
+	CHECK_INT(feed_rows(f, out, 50, FEED_CAP, "", &total), 0);
+	/* the filter, and its inversion */
+	CHECK_INT(feed_rows(f, out, 3, 0, "odd", &total), 3);
+	CHECK_STR(out[2].user, "u24999");
+	CHECK_STR(out[1].user, "u24997");
+	CHECK_INT(feed_rows(f, out, 3, 0, "!odd", &total), 3);
+	CHECK_STR(out[2].user, "u24998");
+	pthread_mutex_destroy(&f->mu);
+	free(f->ring);
+	free(f);
+}
+
 int main(void)
 {
 	nbt_suite = "tui_parts";
@@ -211,6 +250,7 @@ int main(void)
 	RUN(theme_errors);
 	RUN(keymap);
 	RUN(feed_rows_parse);
+	RUN(feed_ring);
 	endwin();
 	delscreen(scr);
 	fclose(out);
