@@ -6,7 +6,8 @@
  * Statistics come from one report per experiment, refreshed in the
  * background so that hundreds of experiments stay cheap: only experiments
  * with users, the selected row first, then the rows on screen, then the
- * rest; never-seen rows before stale ones, oldest first; at most
+ * rest; never-seen rows before stale ones (but rows on screen older than
+ * REP_STALE periods before rows off screen never seen), oldest first; at most
  * REP_INFLIGHT requests out and REP_BUDGET refreshes per tick (first fills
  * are limited only by the in-flight bound). Running experiments are due
  * every refresh period, the others every REP_STILL periods; failures back
@@ -39,6 +40,7 @@ static const w_col cols[C_NCOLS] = {
 #define REP_INFLIGHT 2 /* report requests out at once (background jobs) */
 #define REP_BUDGET 8   /* refreshes of already-shown rows started per tick */
 #define REP_STILL 10   /* non-running experiments: due every REP_STILL periods */
+#define REP_STALE 3    /* rows on screen older than this many periods go first */
 
 /* Where one experiment's statistics stand. */
 typedef struct rstat {
@@ -335,9 +337,11 @@ static void rebuild(exps_st *s, app *a)
 }
 
 /* How urgent a report for the row at vis index i is: 0 the selected row,
- * 1 on screen and never shown, 2 on screen and due, 3 off screen never
- * shown, 4 off screen due; -1 not wanted now (no users, a draft, in
- * flight, backing off, or fresh enough). */
+ * 1 on screen and never shown, 2 on screen and stale (older than
+ * REP_STALE periods), 3 off screen and never shown (so that sorting by a
+ * statistic soon covers every row), 4 on screen and due, 5 off screen and
+ * due; -1 not wanted now (no users, a draft, in flight, backing off, or
+ * fresh enough). */
 static int rep_class(exps_st *s, app *a, int i, double now, rstat **out)
 {
 	w_row *r = &s->t.rows[s->t.vis[i]];
@@ -349,17 +353,19 @@ static int rep_class(exps_st *s, app *a, int i, double now, rstat **out)
 	if (st && (st->inflight || now < st->retry_at))
 		return -1;
 	int never = !st || st->at <= 0;
-	if (!never) {
-		double period = a->refresh_s > 0 ? a->refresh_s : 5;
-		if (strcmp(status, "running"))
-			period *= REP_STILL;
-		if (now - st->at < period)
-			return -1;
-	}
+	double period = a->refresh_s > 0 ? a->refresh_s : 5;
+	if (strcmp(status, "running"))
+		period *= REP_STILL;
+	if (!never && now - st->at < period)
+		return -1;
 	if (i == s->t.sel)
 		return 0;
 	int on = i >= s->t.top && i < s->t.top + s->body_rows;
-	return (on ? 1 : 3) + !never;
+	if (never)
+		return on ? 1 : 3;
+	if (on)
+		return now - st->at > REP_STALE * period ? 2 : 4;
+	return 5;
 }
 
 /* Starts report requests while fewer than REP_INFLIGHT are out: the most
