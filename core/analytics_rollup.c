@@ -16,9 +16,17 @@
 #include <string.h>
 #include <time.h>
 
-/* Seconds by which an ingest stamp may precede its rows' visibility (one
- * block's write); the watermark stays this far behind. */
-#define RU_MARGIN_S 15
+/* A user's events and assignment are visible from at + 1 s on, `at` being
+ * their touched stamp (ClickHouse writes a block to the table, then to its
+ * views in name order: events_by_user_mv before touched_events_mv; the stamp
+ * is floored to the second). A user is recomputed when their last stamp is
+ * not at least RU_SKIP_S before the start of the computation that made their
+ * current rollup row. */
+#define RU_SKIP_S 2
+/* The touched log is read from this far before the last refresh started: a
+ * touched row itself becomes visible a little after its stamp (the time to
+ * write its block). */
+#define RU_WINDOW_S 10
 /* A replaced generation is dropped after this many seconds (readers that
  * started on it finish first); NEONBLUE_ROLLUP_KEEP_S overrides. */
 #define RU_KEEP_S 600
@@ -145,20 +153,48 @@ int an_rollup_usable(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e,
 	return rc < 0 ? -1 : n == 5;
 }
 
-/* " AND user_id IN (SELECT user_id FROM touched WHERE at >= W)" or "". */
-static void ru_dirty(nb_buf *b, const nb_an_scope *s, long long watermark)
+typedef struct ru_dirty_t {
+	const nb_an_experiment *e;
+	unsigned long long gen;
+	long long watermark; /* < 0: every user (a build) */
+} ru_dirty_t;
+
+static void ru_touched(nb_buf *b, const nb_an_scope *s, long long watermark)
 {
-	if (watermark < 0)
-		return;
-	nb_buf_puts(b, " AND user_id IN (SELECT user_id FROM ");
+	nb_buf_puts(b, "user_id IN (SELECT user_id FROM ");
 	an_table(b, s, "touched");
 	nb_buf_printf(b, " WHERE at >= toDateTime(%lld))", watermark);
+}
+
+/* " AND user_id IN (the users to recompute)": those touched since the
+ * watermark whose rollup row was computed before their last touch was
+ * surely visible (RU_SKIP_S); "" for a build. */
+static void ru_dirty(nb_buf *b, const nb_an_scope *s, const ru_dirty_t *d)
+{
+	if (d->watermark < 0)
+		return;
+	nb_buf_puts(b, " AND user_id IN (SELECT user_id FROM (SELECT user_id, max(at) AS last FROM ");
+	an_table(b, s, "touched");
+	nb_buf_printf(b, " WHERE at >= toDateTime(%lld) GROUP BY user_id) ANY LEFT JOIN "
+			 "(SELECT user_id, max(built) AS built FROM (",
+		      d->watermark);
+	for (int k = 0; k < 2; k++) {
+		nb_buf_puts(b, k ? " UNION ALL SELECT user_id, built FROM " : "SELECT user_id, built FROM ");
+		an_table(b, s, k ? "rollup_delta" : "rollup_base");
+		nb_buf_printf(b, " WHERE gen = %llu AND experiment = ", d->gen);
+		an_str(b, d->e->key);
+		nb_buf_puts(b, " AND ");
+		ru_touched(b, s, d->watermark);
+	}
+	nb_buf_printf(b, ") GROUP BY user_id) USING user_id WHERE toUInt64(toUInt32(last)) + %d > "
+			 "intDiv(built, 1000000000))",
+		      RU_SKIP_S);
 }
 
 /* Per user: n, vsum, vcnt, v1sum arrays over the slots, from the user's
  * events at or after their assignment (dirty users only when watermark >= 0). */
 static void ru_sql_user_slots(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-			      const ru_slots *sl, long long watermark)
+			      const ru_slots *sl, const ru_dirty_t *d)
 {
 	static const char *const agg[4][2] = {{"countIf(", ""},
 					      {"sumIf(ifNull(", ", 0), "},
@@ -189,13 +225,13 @@ static void ru_sql_user_slots(nb_buf *b, const nb_an_scope *s, const nb_an_exper
 	nb_buf_puts(b, " FINAL WHERE _deleted = 0 AND has(");
 	ru_str_array(b, sl->type, sl->n);
 	nb_buf_puts(b, ", type)");
-	ru_dirty(b, s, watermark);
+	ru_dirty(b, s, d);
 	nb_buf_puts(b, ") ALL INNER JOIN (SELECT user_id, assigned_at AS a_at, assigned_at_us AS "
 		       "a_us FROM ");
 	an_table(b, s, "assignments");
 	nb_buf_puts(b, " FINAL WHERE _deleted = 0 AND experiment = ");
 	an_str(b, e->key);
-	ru_dirty(b, s, watermark);
+	ru_dirty(b, s, d);
 	nb_buf_puts(b, ") USING user_id WHERE (ts > a_at OR (ts = a_at AND ts_us >= a_us)) "
 		       "GROUP BY user_id");
 }
@@ -206,17 +242,19 @@ static void ru_sql_build(nb_buf *b, const nb_an_scope *s, const nb_an_experiment
 {
 	nb_buf_puts(b, "INSERT INTO ");
 	an_table(b, s, "rollup_base");
-	nb_buf_printf(b, " (gen, experiment, user_id, variant, context, n, vsum, vcnt, v1sum) "
-			 "SELECT toUInt64(%llu), ",
+	nb_buf_printf(b, " (gen, experiment, user_id, variant, context, n, vsum, vcnt, v1sum, "
+			 "built) SELECT toUInt64(%llu), ",
 		      gen);
 	an_str(b, e->key);
-	nb_buf_puts(b, ", user_id, variant, context, n, vsum, vcnt, v1sum FROM (SELECT user_id, "
-		       "variant, context FROM ");
+	nb_buf_printf(b, ", user_id, variant, context, n, vsum, vcnt, v1sum, toUInt64(%llu) FROM "
+			 "(SELECT user_id, variant, context FROM ",
+		      gen);
 	an_table(b, s, "assignments");
 	nb_buf_puts(b, " FINAL WHERE _deleted = 0 AND experiment = ");
 	an_str(b, e->key);
 	nb_buf_puts(b, ") ANY LEFT JOIN (");
-	ru_sql_user_slots(b, s, e, sl, -1);
+	ru_dirty_t all = {e, gen, -1};
+	ru_sql_user_slots(b, s, e, sl, &all);
 	nb_buf_puts(b, ") USING user_id");
 }
 
@@ -225,6 +263,7 @@ static void ru_sql_delta(nb_buf *b, const nb_an_scope *s, const nb_an_experiment
 			 const ru_slots *sl, unsigned long long gen, long long watermark,
 			 unsigned long long built)
 {
+	ru_dirty_t d = {e, gen, watermark};
 	nb_buf_puts(b, "INSERT INTO ");
 	an_table(b, s, "rollup_delta");
 	nb_buf_printf(b, " (gen, experiment, user_id, variant, context, n, vsum, vcnt, v1sum, "
@@ -237,9 +276,9 @@ static void ru_sql_delta(nb_buf *b, const nb_an_scope *s, const nb_an_experiment
 	an_table(b, s, "assignments");
 	nb_buf_puts(b, " FINAL WHERE experiment = ");
 	an_str(b, e->key);
-	ru_dirty(b, s, watermark);
+	ru_dirty(b, s, &d);
 	nb_buf_puts(b, ") ANY LEFT JOIN (");
-	ru_sql_user_slots(b, s, e, sl, watermark);
+	ru_sql_user_slots(b, s, e, sl, &d);
 	nb_buf_puts(b, ") USING user_id");
 }
 
@@ -329,12 +368,15 @@ static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, unsigned long long now_n
 static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e,
 		      unsigned long long *gen, ru_slots *sl, nb_err *err)
 {
-	unsigned long long version = ru_now_ns(), now_ch = 0;
+	unsigned long long now_ch = 0;
 	nb_buf q;
 	nb_buf_init(&q);
 	nb_buf_puts(&q, "SELECT toUInt32(now())");
 	int rc = ru_scalar_ull(ch, &q, &now_ch, err);
 	nb_buf_reset(&q);
+	/* when this refresh started: ClickHouse's second (the clock of the
+	 * touched stamps), ordered within it by our own nanoseconds */
+	unsigned long long version = now_ch * 1000000000ull + ru_now_ns() % 1000000000ull;
 	nb_ch_rows st = {0};
 	if (rc == 0) {
 		nb_buf_puts(&q, "SELECT gen, toUInt32(watermark), base_rows, t, p FROM ");
@@ -353,15 +395,24 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 	ru_slots_of(e, &need);
 	for (size_t i = 0; i < st.nrows; i++)
 		ru_slot_add(sl, nb_ch_cell(&st, i, 3), nb_ch_cell(&st, i, 4));
-	long long watermark = (long long)now_ch - RU_MARGIN_S;
+	long long watermark = (long long)now_ch - RU_WINDOW_S;
 	unsigned long long base_rows = 0;
 	if (st.nrows > 0 && ru_slots_cover(sl, &need)) {
 		*gen = strtoull(nb_ch_cell(&st, 0, 0), NULL, 10);
 		long long from = atoll(nb_ch_cell(&st, 0, 1));
 		base_rows = strtoull(nb_ch_cell(&st, 0, 2), NULL, 10);
-		unsigned long long delta = 0;
-		ru_sql_delta(&q, s, e, sl, *gen, from, version);
-		rc = ru_exec(ch, &q, err);
+		unsigned long long delta = 0, dirty = 0;
+		ru_dirty_t d = {e, *gen, from};
+		nb_buf_puts(&q, "SELECT count() FROM ");
+		an_table(&q, s, "touched");
+		nb_buf_puts(&q, " WHERE 1");
+		ru_dirty(&q, s, &d);
+		rc = ru_scalar_ull(ch, &q, &dirty, err);
+		nb_buf_reset(&q);
+		if (!rc && dirty > 0) {
+			ru_sql_delta(&q, s, e, sl, *gen, from, version);
+			rc = ru_exec(ch, &q, err);
+		}
 		if (!rc)
 			rc = ru_count_base(ch, s, e, *gen, "rollup_delta", &delta, err);
 		if (!rc && delta >= ru_knob("NEONBLUE_ROLLUP_FOLD_MIN", RU_FOLD_MIN) &&
@@ -371,11 +422,11 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 			nb_buf_puts(&q, "INSERT INTO ");
 			an_table(&q, s, "rollup_base");
 			nb_buf_puts(&q, " (gen, experiment, user_id, variant, context, n, vsum, vcnt, "
-				       "v1sum) ");
+				       "v1sum, built) ");
 			char cols[160];
 			snprintf(cols, sizeof cols,
 				 "toUInt64(%llu), experiment, user_id, variant, context, n, vsum, "
-				 "vcnt, v1sum",
+				 "vcnt, v1sum, built",
 				 g2);
 			ru_sql_current(&q, s, e, *gen, cols);
 			rc = ru_exec(ch, &q, err);

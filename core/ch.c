@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct nb_ch {
 	CURL *curl;
@@ -157,9 +158,20 @@ static int ch_post(nb_ch *ch, const char *query, const char *body, size_t len, n
 	return 0;
 }
 
+/* NEONBLUE_TRACE_SQL=1: every query's wall time and text on stderr. */
 int nb_ch_query(nb_ch *ch, const char *sql, nb_buf *out, nb_err *err)
 {
-	return ch_post(ch, NULL, sql, strlen(sql), out, err);
+	const char *trace = getenv("NEONBLUE_TRACE_SQL");
+	if (!trace || strcmp(trace, "1"))
+		return ch_post(ch, NULL, sql, strlen(sql), out, err);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = ch_post(ch, NULL, sql, strlen(sql), out, err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	fprintf(stderr, "clickhouse: %.1f ms%s: %s\n",
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+		rc < 0 ? " (failed)" : "", sql);
+	return rc;
 }
 
 int nb_ch_insert(nb_ch *ch, const char *insert_sql, const char *data, size_t len, nb_err *err)

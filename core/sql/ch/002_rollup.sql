@@ -10,7 +10,7 @@
 -- of each (event type, value source) slot after the assignment cut, written
 -- once by a full build or a compaction. rollup_delta: the users recomputed
 -- since (latest `built` wins; _deleted = 1 hides a user whose assignment was
--- deleted). rollup_state: per experiment the current generation, the ingest
+-- deleted). `built`: when the row was computed (ClickHouse's clock, ns). rollup_state: per experiment the current generation, the ingest
 -- time up to which every change is in the rollup, and the slots.
 
 CREATE TABLE IF NOT EXISTS neonblue.events_by_user (
@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS neonblue.touched (
 PARTITION BY toYYYYMMDD(at)
 ORDER BY (at, user_id);
 
+-- ClickHouse writes an insert's block to the table, then to its views in
+-- name order: events_by_user_mv before touched_events_mv, so the stamp is
+-- taken after the rows are visible (the rollup keeps a margin anyway).
 CREATE MATERIALIZED VIEW IF NOT EXISTS neonblue.touched_events_mv TO neonblue.touched
 AS SELECT now() AS at, user_id FROM neonblue.events;
 
@@ -56,7 +59,8 @@ CREATE TABLE IF NOT EXISTS neonblue.rollup_base (
 	n Array(UInt64),
 	vsum Array(Float64),
 	vcnt Array(UInt64),
-	v1sum Array(Float64)
+	v1sum Array(Float64),
+	built UInt64
 ) ENGINE = MergeTree()
 PARTITION BY gen
 ORDER BY (experiment, user_id);
