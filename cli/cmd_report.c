@@ -59,9 +59,12 @@ static const char revenue_help[] =
 static const char segments_help[] =
 	"usage: neonblue segments EXP --by PROP [--metric M] [--top N] [scope] [--json|--csv|--md]\n"
 	"\n"
-	"The metric (default: the primary) per value of the assignment-context property\n"
-	"PROP (the top N = 10 values by users), each treatment against control, with\n"
-	"Holm-adjusted p-values across segments.\n"
+	"The metric (default: the primary) per value of a property (the top N = 10\n"
+	"values by users), each treatment against control, with Holm-adjusted p-values\n"
+	"across segments. PROP is a user property (the assignment context), or\n"
+	"event:PROP, an event property: a user's segment is its value on their first\n"
+	"event at or after assignment that has it (ties by event id); users without\n"
+	"one are the segment \"\".\n"
 	"\n";
 
 enum rp_format { RP_MD, RP_JSON, RP_CSV };

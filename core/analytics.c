@@ -420,9 +420,11 @@ int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, i
 	*values = NULL;
 	*aggs = NULL;
 	*nseg = 0;
-	if (!nb_an_prop_ok(prop))
+	int event_prop = !strncmp(prop, "event:", 6);
+	if (!nb_an_prop_ok(event_prop ? prop + 6 : prop))
 		return nb_err_set(err, NB_EINPUT,
-				  "--by \"%s\" is not a plain property name ([A-Za-z0-9_-]{1,64})",
+				  "--by \"%s\" is not a plain property name ([A-Za-z0-9_-]{1,64}, "
+				  "or event: and one)",
 				  prop);
 	if (metric < 0 || metric >= e->nmetrics)
 		return nb_err_set(err, NB_EINPUT, "no such metric in experiment \"%s\"", e->key);
@@ -437,7 +439,7 @@ int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, i
 	double cap = NAN;
 	nb_buf sql;
 	nb_buf_init(&sql);
-	int rollup = an_rollup_usable(ch, s, &one, err);
+	int rollup = event_prop ? 0 : an_rollup_usable(ch, s, &one, err);
 	size_t keycols = rollup > 0 ? 3 : 2; /* variant, seg, [users] */
 	int rc = rollup < 0 ? -1 : 0;
 	if (rollup > 0)

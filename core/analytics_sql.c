@@ -66,9 +66,34 @@ static void an_sql_list(nb_buf *b, char *const *items, int n)
 
 /* The assignments of the experiment in scope: user_id, variant, a_at, a_us
  * (and seg when seg_prop is given). */
+/* seg_prop "event:P": the user's segment is P on their first event at or
+ * after assignment that has it (by time, then event id as text). */
+static void an_sql_assignments_event_seg(nb_buf *b, const nb_an_scope *s,
+					 const nb_an_experiment *e, const char *prop)
+{
+	nb_buf_puts(b, "SELECT user_id, variant, a_at, a_us, seg FROM (");
+	an_sql_assignments(b, s, e, NULL);
+	nb_buf_puts(b, ") ANY LEFT JOIN (SELECT user_id, argMin(seg, (toUInt64(ts) * 1000000 + "
+		       "ts_us, toString(event_id))) AS seg FROM (SELECT user_id, ts, ts_us, event_id, ");
+	an_sql_prop_string(b, "properties", prop);
+	nb_buf_puts(b, " AS seg FROM ");
+	an_table(b, s, "events");
+	nb_buf_puts(b, " FINAL WHERE _deleted = 0 AND seg != '') ALL INNER JOIN (SELECT user_id, "
+		       "assigned_at AS a_at, assigned_at_us AS a_us FROM ");
+	an_table(b, s, "assignments");
+	nb_buf_puts(b, " FINAL WHERE _deleted = 0 AND experiment = ");
+	an_str(b, e->key);
+	nb_buf_puts(b, ") USING user_id WHERE (ts > a_at OR (ts = a_at AND ts_us >= a_us)) "
+		       "GROUP BY user_id) USING user_id");
+}
+
 void an_sql_assignments(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 			const char *seg_prop)
 {
+	if (seg_prop && !strncmp(seg_prop, "event:", 6)) {
+		an_sql_assignments_event_seg(b, s, e, seg_prop + 6);
+		return;
+	}
 	nb_buf_puts(b, "SELECT user_id, variant, assigned_at AS a_at, assigned_at_us AS a_us");
 	if (seg_prop) {
 		nb_buf_puts(b, ", ");

@@ -92,7 +92,10 @@ int nb_an_metrics(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb
 		  nb_err *err);
 
 /* Segments: one metric broken down by the assignment-context property
- * `prop`; the top `top` values by users assigned (ties: by value). Caller
+ * `prop`, or, as "event:P", by event property P: a user's value is P on
+ * their first event at or after assignment that has it (by time, then event
+ * id as text; "" when none); the top `top` values by users assigned (ties:
+ * by value). Caller
  * frees *values (each string and the array) and *aggs (nseg * nvariants). */
 int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, int metric,
 		   const char *prop, int top, char ***values, nb_an_agg **aggs, int *nseg,

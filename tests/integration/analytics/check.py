@@ -83,6 +83,17 @@ def scope_ctes(exp, scope, seg_by=None):
         ew.append("e.ts < to_timestamp(%d)" % scope["to"])
     if scope.get("event_type"):
         ew.append("e.type = %s" % lit(scope["event_type"]))
+    if seg_by and seg_by.startswith("event:"):
+        # the property on the user's first event at or after assignment having it
+        p = lit(seg_by[6:])
+        return ("a0 AS (SELECT user_id, variant, assigned_at FROM assignments WHERE %s), "
+                "fe AS (SELECT DISTINCT ON (e.user_id) e.user_id, e.properties->>%s AS seg "
+                "FROM events e JOIN a0 USING (user_id) WHERE e.ts >= a0.assigned_at AND "
+                "jsonb_typeof(e.properties->%s) = 'string' AND e.properties->>%s <> '' "
+                "ORDER BY e.user_id, e.ts, e.event_id::text), "
+                "a AS (SELECT a0.*, coalesce(fe.seg, '') AS seg FROM a0 LEFT JOIN fe USING (user_id)), "
+                "ev AS (SELECT e.*, a.variant AS avariant FROM events e JOIN a USING (user_id) WHERE %s)"
+                % (" AND ".join(aw), p, p, p, " AND ".join(ew)))
     return ("a AS (SELECT user_id, variant, assigned_at%s FROM assignments WHERE %s), "
             "ev AS (SELECT e.*, a.variant AS avariant FROM events e JOIN a USING (user_id) WHERE %s)"
             % (seg, " AND ".join(aw), " AND ".join(ew)))
@@ -269,9 +280,9 @@ def check_segments(exp, metric, prop, top):
     raw = [r["p_value"] for s in got["segments"] for r in s["results"]
            if r["p_value_holm"] is not None]
     if ps and all(h >= p for h, p in zip(ps, raw)) and all(h <= 1 for h in ps):
-        ok("segments-holm-%s" % exp)
+        ok(PREFIX + "segments-holm-%s-%s" % (exp, prop))
     else:
-        fail("segments-holm-%s" % exp, "holm %s vs raw %s" % (ps, raw))
+        fail(PREFIX + "segments-holm-%s-%s" % (exp, prop), "holm %s vs raw %s" % (ps, raw))
 
 
 def check_series(exp, metric, period):
@@ -323,6 +334,7 @@ if len(sys.argv) > 6 and sys.argv[5] == "--again":  # after more data arrived (r
     run(pre + "-report-segment", check_report, pre + "-report-segment", "exp_a",
         {"segment": ("country", "de")}, ("--segment", "country=de"))
     run(pre + "-segments", check_segments, "exp_a", "revenue", "country", 3)
+    run(pre + "-segments-event", check_segments, "exp_a", "conv", "event:country", 10)
     sys.exit(1 if failed else 0)
 
 BASE = 1793500000
@@ -344,6 +356,8 @@ run("revenue", check_revenue, "exp_a", "revenue")
 run("revenue-value", check_revenue, "exp_b", "revenue")
 run("segments", check_segments, "exp_a", "revenue", "country", 3)
 run("segments-b", check_segments, "exp_b", "ctr", "country", 10)
+run("segments-event", check_segments, "exp_a", "revenue", "event:country", 3)
+run("segments-event-b", check_segments, "exp_b", "ctr", "event:country", 10)
 run("series-hour", check_series, "exp_a", "conv", "hour")
 run("series-day", check_series, "exp_b", "revenue", "day")
 sys.exit(1 if failed else 0)
