@@ -33,6 +33,9 @@
 /* Fold the delta into a new base once it has this many rows and a tenth of
  * the base; NEONBLUE_ROLLUP_FOLD_MIN overrides. */
 #define RU_FOLD_MIN 20000
+/* A refresh that would recompute this many users and over half the base
+ * builds a new generation instead. */
+#define RU_REBUILD_MIN 20000
 
 static unsigned long long ru_knob(const char *name, unsigned long long dflt)
 {
@@ -397,19 +400,26 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 		ru_slot_add(sl, nb_ch_cell(&st, i, 3), nb_ch_cell(&st, i, 4));
 	long long watermark = (long long)now_ch - RU_WINDOW_S;
 	unsigned long long base_rows = 0;
-	if (st.nrows > 0 && ru_slots_cover(sl, &need)) {
-		*gen = strtoull(nb_ch_cell(&st, 0, 0), NULL, 10);
-		long long from = atoll(nb_ch_cell(&st, 0, 1));
-		base_rows = strtoull(nb_ch_cell(&st, 0, 2), NULL, 10);
-		unsigned long long delta = 0, dirty = 0;
-		ru_dirty_t d = {e, *gen, from};
-		nb_buf_puts(&q, "SELECT count() FROM ");
+	unsigned long long dirty = 0;
+	int incremental = st.nrows > 0 && ru_slots_cover(sl, &need);
+	if (incremental) {
+		ru_dirty_t d = {e, strtoull(nb_ch_cell(&st, 0, 0), NULL, 10),
+				atoll(nb_ch_cell(&st, 0, 1))};
+		nb_buf_puts(&q, "SELECT uniqExact(user_id) FROM ");
 		an_table(&q, s, "touched");
-		nb_buf_puts(&q, " WHERE 1");
+		nb_buf_printf(&q, " WHERE at >= toDateTime(%lld)", d.watermark);
 		ru_dirty(&q, s, &d);
 		rc = ru_scalar_ull(ch, &q, &dirty, err);
 		nb_buf_reset(&q);
-		if (!rc && dirty > 0) {
+		/* most users to redo: a new base is cheaper than a delta */
+		base_rows = strtoull(nb_ch_cell(&st, 0, 2), NULL, 10);
+		incremental = dirty < RU_REBUILD_MIN || dirty * 2 < base_rows;
+	}
+	if (!rc && incremental) {
+		*gen = strtoull(nb_ch_cell(&st, 0, 0), NULL, 10);
+		long long from = atoll(nb_ch_cell(&st, 0, 1));
+		unsigned long long delta = 0;
+		if (dirty > 0) {
 			ru_sql_delta(&q, s, e, sl, *gen, from, version);
 			rc = ru_exec(ch, &q, err);
 		}
@@ -435,7 +445,7 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 			if (!rc)
 				*gen = g2;
 		}
-	} else {
+	} else if (!rc) {
 		for (int i = 0; i < need.n; i++)
 			ru_slot_add(sl, need.type[i], need.prop[i]);
 		*gen = version;
