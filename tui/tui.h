@@ -108,6 +108,8 @@ typedef struct job {
 	cJSON *in;      /* input owned by the job */
 	int bg;         /* background: runs after every interactive job, on at most
 			 * two threads at once (the home view's refreshes) */
+	char tag[64];   /* J_REPORT without flags: the experiment's updated_at; the
+			 * worker reuses its definition while the tag holds (30 s at most) */
 	/* results */
 	int rc;
 	int cancelled; /* dropped from the queue by worker_cancel (rc -1) */

@@ -399,6 +399,8 @@ static void schedule(exps_st *s, app *a)
 		job *j = job_new(J_REPORT, V_EXPS);
 		w_copy(j->arg, sizeof j->arg, "report");
 		w_copy(j->key, sizeof j->key, st->key);
+		/* the worker reuses the definition until the experiment changes */
+		w_copy(j->tag, sizeof j->tag, str(exps_find(a, st->key), "updated_at"));
 		j->bg = 1;
 		s->rep_inflight++;
 		app_submit(a, j);
