@@ -102,14 +102,20 @@ if [ "$got" != "$N" ] || [ -z "$t0" ]; then
 fi
 sink_rate=$(python3 -c "print(int(($N - $c0) / max($t1 - $t0, 1e-3)))")
 
-# Baseline: the same rows as TSV through clickhouse-client, into a twin table.
+# Baseline: the same rows as TSV through clickhouse-client, into the events
+# table of a twin database with the same schema (its materialized views too).
 q "SELECT * FROM neonblue.events FORMAT TabSeparated" >"$W/rows.tsv"
-q "CREATE TABLE neonblue.events_tsv AS neonblue.events"
+q "CREATE DATABASE twin"
+cat core/sql/ch/*.sql | sed "s/neonblue\./twin./g" | python3 -c '
+import sys
+lines = [l for l in sys.stdin.read().splitlines() if not l.lstrip().startswith("--")]
+for s in "\n".join(lines).split(";"):
+    if s.strip(): print(s.strip().replace("\n", " "))' | while IFS= read -r s; do q "$s" >/dev/null; done
 b0=$(now)
 clickhouse-client --host 127.0.0.1 --port "$CH_TCP" \
-	--query "INSERT INTO neonblue.events_tsv FORMAT TabSeparated" <"$W/rows.tsv"
+	--query "INSERT INTO twin.events FORMAT TabSeparated" <"$W/rows.tsv"
 b1=$(now)
-base=$(q "SELECT count() FROM neonblue.events_tsv")
+base=$(q "SELECT count() FROM twin.events")
 [ "$base" = "$N" ] || { echo "FAIL bench_sink: baseline inserted $base rows"; exit 1; }
 base_rate=$(python3 -c "print(int($N / ($b1 - $b0)))")
 [ -n "${BENCH_VERBOSE:-}" ] && cat "$W/sink.log"

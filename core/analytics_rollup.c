@@ -454,7 +454,12 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 		if (!rc)
 			rc = ru_count_base(ch, s, e, *gen, "rollup_base", &base_rows, err);
 	}
-	if (!rc) {
+	/* an idle experiment's state is rewritten only once a minute (fewer
+	 * parts; the skip test keeps a longer window cheap) */
+	int rewrite = !incremental || dirty > 0 ||
+		      strtoull(nb_ch_cell(&st, 0, 0), NULL, 10) != *gen ||
+		      watermark - atoll(nb_ch_cell(&st, 0, 1)) >= 60;
+	if (!rc && rewrite) {
 		ru_sql_state(&q, s, e, sl, *gen, watermark, base_rows, version);
 		rc = ru_exec(ch, &q, err);
 	}
