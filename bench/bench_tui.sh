@@ -94,7 +94,13 @@ sleep 3
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 received() { # the feed view's "N rows received" (the dashboard's own count)
-	TM capture-pane -p -t d | grep -oE '[0-9,]+ rows received' | tr -d , | awk '{print $1}'
+	local n i
+	for i in 1 2 3 4 5; do
+		n=$(TM capture-pane -p -t d | grep -oE '[0-9,]+ rows received' | tr -d , | awk '{print $1}')
+		[ -n "$n" ] && break
+		sleep 0.1
+	done
+	echo "${n:-?}"
 }
 now() { date +%s.%N; }
 # key_latency KEY PATTERN present|absent: ms from send-keys until the screen shows it
@@ -131,6 +137,10 @@ while [ $SECONDS -lt $end ]; do
 done
 wait "$producer" || { cat "$tmp/producer.out"; exit 1; }
 sleep 2 # what is left drains
+if ! kill -0 "$pid" 2>/dev/null; then
+	echo "the dashboard exited during the feed: $(cat "$tmp/dash.err")"
+	exit 1
+fi
 c_end=$(received)
 w_end=$(hwm_topic)
 r_end=$(rss "$pid")
@@ -143,10 +153,14 @@ import sys
 s, e, peak, rate, secs = (int(x) for x in sys.argv[1:6])
 lat = sorted(int(x) for x in sys.argv[6].split())
 rs = [int(x) for x in sys.argv[7].split()]
+if not all(x.isdigit() for x in sys.argv[8:12]):
+    sys.exit(f"could not read the counts (topic {sys.argv[8]}..{sys.argv[9]}, "
+             f"dashboard {sys.argv[10]}..{sys.argv[11]})")
 w0, w1, c0, c1 = (int(x) for x in sys.argv[8:12])
-pts = [(float(t), int(c)) for t, c in (x.split(":") for x in sys.argv[12].split())]
+# (a sample whose count could not be read from the screen is "?": left out)
+pts = [(float(t), int(c)) for t, c in (x.split(":") for x in sys.argv[12].split()) if c.isdigit()]
 # steady state: from the first sample after 2 s to the last one taken during the feed
-steady = [p for p in pts if p[0] >= 2] or pts
+steady = [p for p in pts if p[0] >= 2] or pts or [(0.0, c0), (float(secs), c1)]
 (ta, ca), (tb, cb) = steady[0], steady[-1]
 print(f"topic: {w1 - w0:,} messages arrived ({(w1 - w0) / secs:,.0f}/s over {secs} s, "
       "from its high watermarks)")

@@ -58,10 +58,9 @@ static void feedv_draw(view *v, app *a, WINDOW *w)
 	feed_st *s = v->st;
 	int H = getmaxy(w), W = getmaxx(w);
 	double rate[120];
-	int nr = W - 40 > 120 ? 120 : W - 40 > 10 ? W - 40 : 10;
-	feed_rate(a->fd, rate, nr);
+	feed_rate(a->fd, rate, 120);
 	char line[600], cur[32];
-	w_fmt_int(cur, sizeof cur, (long long)rate[nr - 1]);
+	w_fmt_int(cur, sizeof cur, (long long)rate[119]);
 	int total = 0;
 	int body = H - 3;
 	if (body > s->cap)
@@ -75,10 +74,15 @@ static void feedv_draw(view *v, app *a, WINDOW *w)
 	snprintf(line, sizeof line, "%s events/s  %s rows received%s%s%s%s", cur, tot,
 		 s->paused ? "  [PAUSED — p resumes]" : "", s->scroll ? "  [scrolled back]" : "",
 		 s->filter[0] ? "  filter: " : "", s->filter);
+	/* the counts first; the events/s sparkline (up to 120 s) gets the rest */
+	int nr = W - w_strwidth(line) - 2;
+	if (nr > 120)
+		nr = 120;
 	wattron(w, s->paused ? w_attr(R_WARN) : w_attr(R_TITLE));
-	w_put(w, 0, 0, W - nr - 1, line, 1);
+	w_put(w, 0, 0, nr >= 10 ? W - nr - 1 : W, line, 1);
 	wattroff(w, s->paused ? w_attr(R_WARN) : w_attr(R_TITLE));
-	w_sparkline(w, 0, W - nr, nr, rate, nr);
+	if (nr >= 10)
+		w_sparkline(w, 0, W - nr, nr, rate, 120);
 	int narrow = W < 110;
 	int uw = narrow ? 14 : 18, tw = narrow ? 12 : 16, vw = narrow ? 9 : 10;
 	wattron(w, w_attr(R_TITLE));
