@@ -115,6 +115,13 @@ key_latency() {
 	fi
 	python3 -c "print(int(($(now) - $k0) * 1000))"
 }
+# the same keypress measurement without a feed: what tmux and the polling add
+base=()
+for i in $(seq 1 10); do
+	base+=("$(key_latency '?' 'Keys ' present)")
+	base+=("$(key_latency x 'Keys ' absent)")
+	sleep 0.2
+done
 r_start=$(rss "$pid")
 w0=$(hwm_topic)
 c0=$(received)
@@ -148,7 +155,7 @@ peak=$(hwm "$pid")
 TM kill-session -t d
 cat "$tmp/producer.out"
 python3 - "$r_start" "$r_end" "$peak" "$FEED_RATE" "$FEED_S" "${lat[*]}" "${samples[*]}" \
-	"$w0" "$w_end" "$c0" "$c_end" "${counts[*]}" <<'EOF'
+	"$w0" "$w_end" "$c0" "$c_end" "${counts[*]}" "${base[*]}" <<'EOF'
 import sys
 s, e, peak, rate, secs = (int(x) for x in sys.argv[1:6])
 lat = sorted(int(x) for x in sys.argv[6].split())
@@ -173,8 +180,13 @@ half = rs[len(rs) // 2:] or rs
 print(f"feed of {rate} events/s for {secs} s: RSS {s/1024:.1f} MB at start, {e/1024:.1f} MB at the "
       f"end, peak {peak/1024:.1f} MB, range over the second half {(max(half) - min(half))/1024:.1f} MB "
       "(target < 40 MB, flat)")
+def pct(xs, q):
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
 if lat:
-    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
-    print(f"keypress → screen during the feed: p50 {p(0.5)} ms, p99 {p(0.99)} ms, max {lat[-1]} ms "
-          f"({len(lat)} keypresses: help overlay opened and closed, through tmux)")
+    print(f"keypress → screen during the feed: p50 {pct(lat, 0.5)} ms, p99 {pct(lat, 0.99)} ms, "
+          f"max {lat[-1]} ms ({len(lat)} keypresses: help overlay opened and closed, through tmux)")
+base = sorted(int(x) for x in sys.argv[13].split())
+if base:
+    print(f"keypress → screen without a feed, same path: p50 {pct(base, 0.5)} ms, p99 {pct(base, 0.99)} ms, "
+          f"max {base[-1]} ms ({len(base)} keypresses: what tmux and the screen polling cost)")
 EOF
