@@ -323,7 +323,7 @@ print(int(max(v)) if v else "")'
 lag_screen() { cap lag | head -1 | grep -oE 'lag [●◐✗?] [0-9.]+[kM]?' | awk '{print $3}'; }
 # header_matches_json STATE_REGEX: polls until the header's figure equals the JSON's
 header_matches_json() {
-	local end=$((SECONDS + 20)) j h
+	local end=$((SECONDS + 60)) j h # returns at the first match; the pipeline may still be busy
 	while [ $SECONDS -lt $end ]; do
 		j=$(lag_json)
 		sleep 1.5 # the header asks every second (--refresh 1)
