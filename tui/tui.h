@@ -275,8 +275,8 @@ double iso_epoch(const char *s);
 #define LAG_MSGS_RED 100000
 #define LAG_WAL_AMBER (16.0 * 1048576)	/* WAL bytes the relay's slot is behind */
 #define LAG_WAL_RED (256.0 * 1048576)
-#define LAG_STALE_AMBER 5		/* s since the sink or relay wrote its status */
-#define LAG_STALE_RED 30
+#define LAG_STALE_AMBER 15	/* s since the sink or relay wrote its status (a busy */
+#define LAG_STALE_RED 60	/* sink under 10k events/s can be silent for ~6 s) */
 typedef struct pipe_lag {
 	int state;   /* -1 unknown (no pipeline data), 0 red, 1 ok, 2 amber */
 	double msgs; /* messages not yet in ClickHouse (NAN: unknown) */

@@ -113,9 +113,6 @@ void health_lag(app *a, pipe_lag *l)
 			 l->stale);
 		lag_worse(l, l->stale > LAG_STALE_RED ? 0 : 2, why);
 	}
-	if (csink && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(csink, "healthy")) &&
-	    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(csink, "pid")))
-		lag_worse(l, 2, "sink not healthy");
 }
 
 static void health_init(view *v, app *a)
