@@ -247,17 +247,45 @@ static void an_parse_array(const char *s, double **v, size_t *n, size_t *cap)
 	}
 }
 
-static int an_dbl_cmp(const void *a, const void *b)
+/* The k-th smallest of v[0..n) (0-based), moving elements around. */
+static double an_select(double *v, size_t n, size_t k)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
+	size_t lo = 0, hi = n - 1;
+	while (lo < hi) {
+		double pivot = v[lo + (hi - lo) / 2];
+		size_t i = lo, j = hi;
+		while (i <= j) {
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j) {
+				double t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+				i++;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			return v[k];
+	}
+	return v[k];
 }
 
 /* The cap of winsorised metrics: quantileExact's element (index
  * floor(level · k), k − 1 at level 1) of the converted users' values pooled
- * over every row of r; NaN when no user converted or not winsorised. */
+ * over every row of r; NaN when no user converted or not winsorised. With
+ * the cap, capsum[(row * nmetrics + i) * 2 + {0,1}] receive Σ and Σ² of the
+ * row's capped values (each array is parsed once). */
 static void an_row_caps(const nb_an_experiment *e, const nb_ch_rows *r, size_t keycols,
-			double *caps)
+			double *caps, double *capsum)
 {
 	size_t col = keycols;
 	for (int i = 0; i < e->nmetrics; i++) {
@@ -268,14 +296,30 @@ static void an_row_caps(const nb_an_experiment *e, const nb_ch_rows *r, size_t k
 			continue;
 		double *v = NULL;
 		size_t n = 0, cap = 0;
-		for (size_t row = 0; row < r->nrows; row++)
+		size_t *end = nb_xcalloc(r->nrows + 1, sizeof *end);
+		for (size_t row = 0; row < r->nrows; row++) {
 			an_parse_array(nb_ch_cell(r, row, col - 1), &v, &n, &cap);
+			end[row] = n;
+		}
+		double *sel = n ? nb_xmalloc(n * sizeof *sel) : NULL;
 		if (n > 0) {
 			double level = m->winsorize / 100.0;
 			size_t k = level < 1 ? (size_t)(level * (double)n) : n - 1;
-			qsort(v, n, sizeof *v, an_dbl_cmp);
-			caps[i] = v[k < n ? k : n - 1];
+			memcpy(sel, v, n * sizeof *v);
+			caps[i] = an_select(sel, n, k < n ? k : n - 1);
 		}
+		for (size_t row = 0, at = 0; row < r->nrows; at = end[row++]) {
+			double s1 = 0, s2 = 0;
+			for (size_t k = at; k < end[row]; k++) {
+				double x = v[k] < caps[i] ? v[k] : caps[i];
+				s1 += x;
+				s2 += x * x;
+			}
+			capsum[(row * (size_t)e->nmetrics + (size_t)i) * 2] = s1;
+			capsum[(row * (size_t)e->nmetrics + (size_t)i) * 2 + 1] = s2;
+		}
+		free(sel);
+		free(end);
 		free(v);
 	}
 }
@@ -283,7 +327,8 @@ static void an_row_caps(const nb_an_experiment *e, const nb_ch_rows *r, size_t k
 /* Fills one nb_an_agg per metric from aggregate row `row` (metric columns
  * after keycols); winsorised metrics get Σ and Σ² of their capped values. */
 static void an_fill_aggs(const nb_an_experiment *e, const nb_ch_rows *r, size_t row,
-			 size_t keycols, const double *caps, nb_an_agg *out, size_t stride)
+			 size_t keycols, const double *caps, const double *capsum, nb_an_agg *out,
+			 size_t stride)
 {
 	size_t col = keycols;
 	for (int i = 0; i < e->nmetrics; i++) {
@@ -300,18 +345,11 @@ static void an_fill_aggs(const nb_an_experiment *e, const nb_ch_rows *r, size_t 
 		}
 		a->cap = caps[i];
 		if (an_winsorized(m)) {
-			double *v = NULL;
-			size_t n = 0, cap = 0;
-			an_parse_array(nb_ch_cell(r, row, col++), &v, &n, &cap);
+			col++;
 			if (!isnan(caps[i])) {
-				a->sum = a->sum_sq = 0;
-				for (size_t k = 0; k < n; k++) {
-					double x = v[k] < caps[i] ? v[k] : caps[i];
-					a->sum += x;
-					a->sum_sq += x * x;
-				}
+				a->sum = capsum[(row * (size_t)e->nmetrics + (size_t)i) * 2];
+				a->sum_sq = capsum[(row * (size_t)e->nmetrics + (size_t)i) * 2 + 1];
 			}
-			free(v);
 		}
 	}
 }
@@ -329,7 +367,7 @@ int nb_an_metrics(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb
 {
 	size_t nv = (size_t)e->nvariants;
 	double *users = nb_xcalloc(nv, sizeof *users);
-	double *caps = nb_xcalloc((size_t)e->nmetrics + 1, sizeof *caps);
+	double *caps = nb_xcalloc((size_t)e->nmetrics + 1, sizeof *caps), *capsum = NULL;
 	nb_buf sql;
 	nb_ch_rows r = {0};
 	nb_buf_init(&sql);
@@ -344,7 +382,8 @@ int nb_an_metrics(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb
 		 !(rc = an_sql_aggregate(&sql, s, e, NULL, err)))
 		rc = an_rows(ch, &sql, &r, err);
 	if (!rc) {
-		an_row_caps(e, &r, keycols, caps);
+		capsum = nb_xcalloc(2 * (r.nrows + 1) * (size_t)e->nmetrics, sizeof *capsum);
+		an_row_caps(e, &r, keycols, caps, capsum);
 		an_zero_aggs(out, nv * (size_t)e->nmetrics, caps, e->nmetrics, nv);
 		for (size_t i = 0; i < r.nrows; i++) {
 			int v = an_variant_index(e, nb_ch_cell(&r, i, 0));
@@ -352,7 +391,7 @@ int nb_an_metrics(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb
 				continue;
 			if (rollup > 0)
 				users[v] = an_num(&r, i, 1);
-			an_fill_aggs(e, &r, i, keycols, caps, out + v, nv);
+			an_fill_aggs(e, &r, i, keycols, caps, capsum, out + v, nv);
 		}
 		for (int m = 0; m < e->nmetrics; m++)
 			for (size_t v = 0; v < nv; v++)
@@ -362,6 +401,7 @@ int nb_an_metrics(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb
 	nb_buf_done(&sql);
 	free(users);
 	free(caps);
+	free(capsum);
 	return rc;
 }
 
@@ -455,7 +495,8 @@ int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, i
 		*values = NULL;
 		return -1;
 	}
-	an_row_caps(&one, &r, keycols, &cap);
+	double *capsum = nb_xcalloc(2 * (r.nrows + 1), sizeof *capsum);
+	an_row_caps(&one, &r, keycols, &cap, capsum);
 	*aggs = nb_xcalloc((size_t)n * nv + 1, sizeof **aggs);
 	an_zero_aggs(*aggs, (size_t)n * nv, &cap, 1, 1);
 	for (size_t i = 0; i < ex.nrows; i++) {
@@ -468,9 +509,10 @@ int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, i
 		int v = an_variant_index(e, nb_ch_cell(&r, i, 0));
 		int k = an_seg_find(*values, n, nb_ch_cell(&r, i, 1));
 		if (v >= 0 && k >= 0)
-			an_fill_aggs(&one, &r, i, keycols, &cap, &(*aggs)[(size_t)k * nv + (size_t)v],
-				     1);
+			an_fill_aggs(&one, &r, i, keycols, &cap, capsum,
+				     &(*aggs)[(size_t)k * nv + (size_t)v], 1);
 	}
+	free(capsum);
 	nb_ch_rows_done(&ex);
 	nb_ch_rows_done(&r);
 	*nseg = n;

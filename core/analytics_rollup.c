@@ -288,12 +288,14 @@ static void ru_sql_delta(nb_buf *b, const nb_an_scope *s, const nb_an_experiment
 /* The current rows of generation gen: base rows not recomputed since, and
  * the latest recomputation of the others. cols: the column list. */
 static void ru_sql_current(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-			   unsigned long long gen, const char *cols)
+			   unsigned long long gen, const char *cols, int with_delta)
 {
 	nb_buf_printf(b, "SELECT %s FROM ", cols);
 	an_table(b, s, "rollup_base");
 	nb_buf_printf(b, " WHERE gen = %llu AND experiment = ", gen);
 	an_str(b, e->key);
+	if (!with_delta)
+		return;
 	nb_buf_puts(b, " AND user_id NOT IN (SELECT user_id FROM ");
 	an_table(b, s, "rollup_delta");
 	nb_buf_printf(b, " WHERE gen = %llu AND experiment = ", gen);
@@ -369,8 +371,10 @@ static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, unsigned long long now_n
  * slots (the state's when they cover what e needs, else a new generation
  * with the union). */
 static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e,
-		      unsigned long long *gen, ru_slots *sl, nb_err *err)
+		      unsigned long long *gen, ru_slots *sl, unsigned long long *delta_rows,
+		      nb_err *err)
 {
+	*delta_rows = 1; /* unknown: read the delta */
 	unsigned long long now_ch = 0;
 	nb_buf q;
 	nb_buf_init(&q);
@@ -400,16 +404,23 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 		ru_slot_add(sl, nb_ch_cell(&st, i, 3), nb_ch_cell(&st, i, 4));
 	long long watermark = (long long)now_ch - RU_WINDOW_S;
 	unsigned long long base_rows = 0;
-	unsigned long long dirty = 0;
+	unsigned long long dirty = 0, window_rows = 0;
 	int incremental = st.nrows > 0 && ru_slots_cover(sl, &need);
 	if (incremental) {
 		ru_dirty_t d = {e, strtoull(nb_ch_cell(&st, 0, 0), NULL, 10),
 				atoll(nb_ch_cell(&st, 0, 1))};
-		nb_buf_puts(&q, "SELECT uniqExact(user_id) FROM ");
+		nb_ch_rows dr = {0};
+		nb_buf_puts(&q, "SELECT count(), uniqExactIf(user_id, 1");
+		ru_dirty(&q, s, &d);
+		nb_buf_puts(&q, ") FROM ");
 		an_table(&q, s, "touched");
 		nb_buf_printf(&q, " WHERE at >= toDateTime(%lld)", d.watermark);
-		ru_dirty(&q, s, &d);
-		rc = ru_scalar_ull(ch, &q, &dirty, err);
+		rc = an_rows(ch, &q, &dr, err);
+		if (!rc && dr.nrows == 1 && dr.ncols == 2) {
+			window_rows = strtoull(nb_ch_cell(&dr, 0, 0), NULL, 10);
+			dirty = strtoull(nb_ch_cell(&dr, 0, 1), NULL, 10);
+		}
+		nb_ch_rows_done(&dr);
 		nb_buf_reset(&q);
 		/* most users to redo: a new base is cheaper than a delta */
 		base_rows = strtoull(nb_ch_cell(&st, 0, 2), NULL, 10);
@@ -438,27 +449,29 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 				 "toUInt64(%llu), experiment, user_id, variant, context, n, vsum, "
 				 "vcnt, v1sum, built",
 				 g2);
-			ru_sql_current(&q, s, e, *gen, cols);
+			ru_sql_current(&q, s, e, *gen, cols, 1);
 			rc = ru_exec(ch, &q, err);
 			if (!rc)
 				rc = ru_count_base(ch, s, e, g2, "rollup_base", &base_rows, err);
 			if (!rc)
 				*gen = g2;
+			delta = 0;
 		}
+		*delta_rows = delta;
 	} else if (!rc) {
 		for (int i = 0; i < need.n; i++)
 			ru_slot_add(sl, need.type[i], need.prop[i]);
 		*gen = version;
+		*delta_rows = 0;
 		ru_sql_build(&q, s, e, sl, *gen);
 		rc = ru_exec(ch, &q, err);
 		if (!rc)
 			rc = ru_count_base(ch, s, e, *gen, "rollup_base", &base_rows, err);
 	}
-	/* an idle experiment's state is rewritten only once a minute (fewer
-	 * parts; the skip test keeps a longer window cheap) */
-	int rewrite = !incremental || dirty > 0 ||
-		      strtoull(nb_ch_cell(&st, 0, 0), NULL, 10) != *gen ||
-		      watermark - atoll(nb_ch_cell(&st, 0, 1)) >= 60;
+	/* the state is rewritten only when the watermark has something to
+	 * move past (fewer parts from dashboards refreshing idle experiments) */
+	int rewrite = !incremental || window_rows > 0 ||
+		      strtoull(nb_ch_cell(&st, 0, 0), NULL, 10) != *gen;
 	if (!rc && rewrite) {
 		ru_sql_state(&q, s, e, sl, *gen, watermark, base_rows, version);
 		rc = ru_exec(ch, &q, err);
@@ -520,9 +533,9 @@ int an_rollup_aggregate(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment 
 			const char *seg_prop, nb_ch_rows *rows, nb_err *err)
 {
 	memset(rows, 0, sizeof *rows);
-	unsigned long long gen = 0;
+	unsigned long long gen = 0, delta_rows = 1;
 	ru_slots sl = {0};
-	if (ru_refresh(ch, s, e, &gen, &sl, err)) {
+	if (ru_refresh(ch, s, e, &gen, &sl, &delta_rows, err)) {
 		ru_slots_free(&sl);
 		return -1;
 	}
@@ -538,7 +551,7 @@ int an_rollup_aggregate(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment 
 	}
 	ru_sql_metric_cols(&b, e, &sl);
 	nb_buf_puts(&b, " FROM (");
-	ru_sql_current(&b, s, e, gen, "variant, context, n, vsum, vcnt, v1sum");
+	ru_sql_current(&b, s, e, gen, "variant, context, n, vsum, vcnt, v1sum", delta_rows > 0);
 	nb_buf_putc(&b, ')');
 	if (s->segment_prop) {
 		nb_buf_puts(&b, " WHERE ");
