@@ -472,7 +472,7 @@ static int sink_health(const nb_stack *st, int pid, char *why, size_t n)
 	}
 	char path[NB_PATH_MAX + 64];
 	nb_stack_path(st->home, path, sizeof path, "run/sink.status");
-	return nb_sink_status_health(path, 5, why, n);
+	return nb_sink_status_health(path, 15, why, n); /* as the relay: a busy batch may take seconds */
 }
 
 /* Lag of the relay: WAL bytes the slot is behind (asked of PostgreSQL), and
