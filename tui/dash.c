@@ -861,7 +861,15 @@ static void dispatch(app *a, job *j)
 		a->srv[sv].wait_since = app_now(); /* the next one out */
 	if (j->kind == J_CH_PING) {
 		srv_set(a, S_CH, j->rc == 0, j->err.msg);
-	} else if (j->kind != J_REPORT && j->kind != J_HEALTH) {
+	} else if (j->kind == J_REPORT) {
+		/* analyses run on ClickHouse: an answer shows it up, a server error
+		 * down (their time is not counted as waiting: a first rollup build
+		 * may take long on a healthy server) */
+		if (j->rc == 0)
+			srv_set(a, S_CH, 1, "");
+		else if (j->err.code == NB_ESERVER)
+			srv_set(a, S_CH, 0, j->err.msg);
+	} else if (j->kind != J_HEALTH) {
 		if (j->rc == 0)
 			srv_set(a, S_PG, 1, "");
 		else if (j->err.code == NB_ESERVER)
