@@ -477,6 +477,27 @@ static int rp_only_metric(nb_an_experiment *e, const char *key, nb_err *err)
 	return 0;
 }
 
+int nb_report_build_exp(nb_ch *ch, const nb_an_experiment *e, const nb_report_opts *o,
+			nb_report *out, nb_err *err)
+{
+	memset(out, 0, sizeof *out);
+	nb_an_scope s = {.db = o->db, .from = o->from, .to = o->to, .event_type = o->event_type,
+			 .segment_prop = o->segment_prop, .segment_value = o->segment_value,
+			 .scan = o->scan};
+	size_t nv = (size_t)e->nvariants;
+	double *users = nb_xcalloc(nv, sizeof *users);
+	nb_an_agg *aggs = nb_xcalloc(nv * (size_t)(e->nmetrics + 1), sizeof *aggs);
+	int rc = e->nmetrics > 0 ? nb_an_metrics(ch, &s, e, aggs, err)
+				 : nb_an_exposure(ch, &s, e, users, err);
+	for (size_t v = 0; !rc && e->nmetrics > 0 && v < nv; v++)
+		users[v] = aggs[v].users;
+	if (!rc)
+		rc = nb_report_compute(e, users, aggs, o, out, err);
+	free(users);
+	free(aggs);
+	return rc;
+}
+
 int nb_report_build(nb_ch *ch, const nb_report_opts *o, nb_report *out, nb_err *err)
 {
 	nb_an_experiment e;
@@ -487,20 +508,7 @@ int nb_report_build(nb_ch *ch, const nb_report_opts *o, nb_report *out, nb_err *
 		nb_an_experiment_done(&e);
 		return -1;
 	}
-	nb_an_scope s = {.db = o->db, .from = o->from, .to = o->to, .event_type = o->event_type,
-			 .segment_prop = o->segment_prop, .segment_value = o->segment_value,
-			 .scan = o->scan};
-	size_t nv = (size_t)e.nvariants;
-	double *users = nb_xcalloc(nv, sizeof *users);
-	nb_an_agg *aggs = nb_xcalloc(nv * (size_t)(e.nmetrics + 1), sizeof *aggs);
-	int rc = e.nmetrics > 0 ? nb_an_metrics(ch, &s, &e, aggs, err)
-				: nb_an_exposure(ch, &s, &e, users, err);
-	for (size_t v = 0; !rc && e.nmetrics > 0 && v < nv; v++)
-		users[v] = aggs[v].users;
-	if (!rc)
-		rc = nb_report_compute(&e, users, aggs, o, out, err);
-	free(users);
-	free(aggs);
+	int rc = nb_report_build_exp(ch, &e, o, out, err);
 	nb_an_experiment_done(&e);
 	return rc;
 }

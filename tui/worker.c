@@ -651,24 +651,13 @@ static int an_report_cached(wctx *c, nb_ch *ch, job *j)
 	const nb_an_experiment *e = cache_get(c, ch, j);
 	if (!e)
 		return -1;
-	nb_an_scope s = {0};
-	size_t nv = (size_t)e->nvariants;
-	double *users = nb_xcalloc(nv, sizeof *users);
-	nb_an_agg *aggs = nb_xcalloc(nv * (size_t)(e->nmetrics + 1), sizeof *aggs);
-	int rc = e->nmetrics > 0 ? nb_an_metrics(ch, &s, e, aggs, &j->err)
-				 : nb_an_exposure(ch, &s, e, users, &j->err);
-	for (size_t v = 0; !rc && e->nmetrics > 0 && v < nv; v++)
-		users[v] = aggs[v].users;
 	nb_report rep;
 	nb_report_opts o = {.experiment = j->key};
-	if (!rc)
-		rc = nb_report_compute(e, users, aggs, &o, &rep, &j->err);
+	int rc = nb_report_build_exp(ch, e, &o, &rep, &j->err);
 	if (!rc) {
 		j->out = nb_report_json(&rep);
 		nb_report_done(&rep);
 	}
-	free(users);
-	free(aggs);
 	if (rc)
 		cache_drop(c, j->key); /* reload next time */
 	return rc;

@@ -83,6 +83,10 @@ int nb_report_compute(const nb_an_experiment *e, const double *users, const nb_a
 		      const nb_report_opts *o, nb_report *out, nb_err *err);
 /* Loads, queries and computes (one nb_ch handle; no globals). */
 int nb_report_build(nb_ch *ch, const nb_report_opts *o, nb_report *out, nb_err *err);
+/* The same for an experiment already loaded (nb_an_experiment_load; o->metric
+ * is not applied: pass e with the metrics wanted). */
+int nb_report_build_exp(nb_ch *ch, const nb_an_experiment *e, const nb_report_opts *o,
+			nb_report *out, nb_err *err);
 void nb_report_done(nb_report *r);
 
 /* Renderers. The JSON object is documented in docs/report.md; caller deletes. */
