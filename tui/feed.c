@@ -233,7 +233,7 @@ static rd_kafka_t *consumer_new(feed *f)
 	    nb_kafka_set(c, "queued.min.messages", "10000", &err) ||
 	    nb_kafka_set(c, "max.partition.fetch.bytes", "131072", &err) ||
 	    nb_kafka_set(c, "fetch.max.bytes", "1048576", &err) ||
-	    nb_kafka_set(c, "fetch.wait.max.ms", "100", &err) ||
+	    nb_kafka_set(c, "fetch.wait.max.ms", "500", &err) ||
 	    nb_kafka_set(c, "fetch.error.backoff.ms", "100", &err)) {
 		if (c)
 			rd_kafka_conf_destroy(c);
