@@ -337,31 +337,58 @@ static int ru_count_base(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment
 	return rc;
 }
 
-/* Drops generations no experiment uses any more, RU_KEEP_S after they were
- * made (a generation is the time of its making in ns). */
+/* Drops the generations (partitions of rollup_base and rollup_delta) that
+ * were replaced by their experiment's current one more than RU_KEEP_S ago
+ * (a generation is the ns time of its making, so its successor was made
+ * after it was replaced; reports that read it before have finished). A
+ * generation of an experiment without a state (a first build under way) is
+ * kept. */
 static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, unsigned long long now_ns, nb_err *err)
 {
 	const char *db = s->db ? s->db : "neonblue";
+	unsigned long long keep = ru_knob("NEONBLUE_ROLLUP_KEEP_S", RU_KEEP_S);
+	if (keep > 86400ull * 3650)
+		keep = 86400ull * 3650;
+	unsigned long long before = now_ns - keep * 1000000000ull;
 	nb_buf q;
 	nb_buf_init(&q);
-	nb_buf_puts(&q, "SELECT DISTINCT table, partition FROM system.parts WHERE active AND "
-		       "database = ");
+	/* the cheap question first: any partition that is not a current gen? */
+	nb_buf_puts(&q, "SELECT count() FROM system.parts WHERE active AND database = ");
 	an_str(&q, db);
 	nb_buf_puts(&q, " AND table IN ('rollup_base', 'rollup_delta') AND toUInt64(partition) "
 		       "NOT IN (SELECT gen FROM ");
 	an_table(&q, s, "rollup_state");
-	nb_buf_printf(&q, " FINAL) AND toUInt64(partition) < %llu",
-		      now_ns - ru_knob("NEONBLUE_ROLLUP_KEEP_S", RU_KEEP_S) * 1000000000ull);
-	nb_ch_rows r;
-	int rc = an_rows(ch, &q, &r, err);
+	nb_buf_puts(&q, " FINAL)");
+	unsigned long long stale = 0;
+	int rc = ru_scalar_ull(ch, &q, &stale, err);
 	nb_buf_reset(&q);
-	for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
-		nb_buf_puts(&q, "ALTER TABLE ");
-		an_table(&q, s, nb_ch_cell(&r, i, 0));
-		nb_buf_printf(&q, " DROP PARTITION %llu",
-			      strtoull(nb_ch_cell(&r, i, 1), NULL, 10));
-		rc = ru_exec(ch, &q, err);
+	if (rc || stale == 0) {
+		nb_buf_done(&q);
+		return rc;
 	}
+	nb_buf_puts(&q, "SELECT gen FROM (SELECT gen, experiment FROM (");
+	for (int k = 0; k < 2; k++) {
+		nb_buf_puts(&q, k ? " UNION ALL SELECT gen, experiment FROM " : "SELECT gen, experiment FROM ");
+		an_table(&q, s, k ? "rollup_delta" : "rollup_base");
+		nb_buf_puts(&q, " WHERE gen NOT IN (SELECT gen FROM ");
+		an_table(&q, s, "rollup_state");
+		nb_buf_puts(&q, " FINAL)");
+	}
+	nb_buf_puts(&q, ") LIMIT 1 BY gen) ANY INNER JOIN (SELECT experiment, gen AS cur FROM ");
+	an_table(&q, s, "rollup_state");
+	nb_buf_printf(&q, " FINAL) USING experiment WHERE cur > gen AND cur < %llu GROUP BY gen",
+		      before);
+	nb_ch_rows r;
+	rc = an_rows(ch, &q, &r, err);
+	nb_buf_reset(&q);
+	for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+		for (int k = 0; rc == 0 && k < 2; k++) {
+			nb_buf_puts(&q, "ALTER TABLE ");
+			an_table(&q, s, k ? "rollup_delta" : "rollup_base");
+			nb_buf_printf(&q, " DROP PARTITION %llu",
+				      strtoull(nb_ch_cell(&r, i, 0), NULL, 10));
+			rc = ru_exec(ch, &q, err);
+		}
 	nb_ch_rows_done(&r);
 	nb_buf_done(&q);
 	return rc;
@@ -460,7 +487,13 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 		*delta_rows = delta;
 	} else if (!rc) {
 		for (int i = 0; i < need.n; i++)
-			ru_slot_add(sl, need.type[i], need.prop[i]);
+			if (ru_slot_add(sl, need.type[i], need.prop[i]) < 0) {
+				/* the union is over 64: what e needs alone */
+				ru_slots_free(sl);
+				for (int k = 0; k < need.n; k++)
+					ru_slot_add(sl, need.type[k], need.prop[k]);
+				break;
+			}
 		*gen = version;
 		*delta_rows = 0;
 		ru_sql_build(&q, s, e, sl, *gen);
@@ -473,7 +506,9 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 	int rewrite = !incremental || window_rows > 0 ||
 		      strtoull(nb_ch_cell(&st, 0, 0), NULL, 10) != *gen;
 	if (!rc && rewrite) {
-		ru_sql_state(&q, s, e, sl, *gen, watermark, base_rows, version);
+		/* versioned by generation: a slower refresh of an older generation
+		 * never brings it back (equal versions: the last written wins) */
+		ru_sql_state(&q, s, e, sl, *gen, watermark, base_rows, *gen);
 		rc = ru_exec(ch, &q, err);
 	}
 	if (!rc)

@@ -37,9 +37,18 @@ if ! "$NB" stack status --json | grep -q '"name": *"cdc"'; then
 	pids+=($!)
 fi
 "$NB" simulate --scenario demo --days 14 >/dev/null
+. "$home/stack.env"
+want=$(psql "$NEONBLUE_PG" -XAtqc "SELECT count(*) FROM events")
 "$NB" simulate --scenario demo --rate 30 --seed 2 >/dev/null 2>&1 &
 pids+=($!)
-sleep 5 # rows reach ClickHouse
+# the history reaches ClickHouse (at most two minutes)
+for _ in $(seq 1 240); do
+	got=$(curl -s "$NEONBLUE_CLICKHOUSE" --data-binary "SELECT count() FROM neonblue.events" || true)
+	case $got in '' | *[!0-9]*) got=0 ;; esac
+	[ "$got" -ge "$want" ] && break
+	sleep 0.5
+done
+sleep 2
 exp=$("$NB" exp list --json | python3 -c 'import json,sys; l=json.load(sys.stdin); print(next((e["key"] for e in l if e["status"]=="running"), l[0]["key"]))')
 mkdir -p screenshots
 for view in experiments detail feed funnel cohorts revenue segments health new; do

@@ -249,6 +249,25 @@ PY
 	cat "$W/pipe.out"
 	T_PASSED=$((T_PASSED + $(grep -c '^PASS ' "$W/pipe.out")))
 	T_FAILED=$((T_FAILED + $(grep -c '^FAIL ' "$W/pipe.out")))
+	# events deleted in PostgreSQL leave the rollup too (the deletes carry
+	# their user: REPLICA IDENTITY FULL, core/sql/pg/002_events_identity.sql)
+	psql "$NEONBLUE_PG" -Xq -c "DELETE FROM events WHERE left(user_id, ${#pfx}) = '$pfx'
+		AND type IN ('purchase', 'click') AND split_part(user_id, '_', 2)::int % 3 = 0" >/dev/null
+	pg_ev=$(psql "$NEONBLUE_PG" -XAtq -c "SELECT count(*) FROM events WHERE left(user_id, ${#pfx}) = '$pfx'")
+	conv=0
+	for _ in $(seq 1 120); do
+		ch_ev=$(chq "SELECT count() FROM neonblue.events FINAL WHERE _deleted = 0 AND substring(user_id, 1, ${#pfx}) = '$pfx'" 2>/dev/null)
+		[ "$ch_ev" = "$pg_ev" ] && { conv=1; break; }
+		sleep 1
+	done
+	[ $conv = 1 ] && t_pass pipeline-deletes-converged ||
+		t_fail pipeline-deletes-converged "ClickHouse has $ch_ev events, PostgreSQL $pg_ev, after 120 s"
+	t_eq pipeline-deletes-carry-user "$(chq "SELECT count() FROM neonblue.events_by_user WHERE _deleted = 1 AND user_id = ''")" 0
+	NB_CHECK_NAME=pipeline-deleted NB=$NB T_SUITE=$T_SUITE python3 tests/integration/analytics/check.py \
+		"$NEONBLUE_PG" "$CH" neonblue "$W" --pipeline $EXP $S >"$W/pipe2.out" 2>&1
+	cat "$W/pipe2.out"
+	T_PASSED=$((T_PASSED + $(grep -c '^PASS ' "$W/pipe2.out")))
+	T_FAILED=$((T_FAILED + $(grep -c '^FAIL ' "$W/pipe2.out")))
 else
 	echo "note: the stack runs no relay/sink; the pipeline phase is skipped (direct loads above)"
 fi

@@ -322,8 +322,9 @@ def run(name, fn, *args):
 
 
 if PIPE:
-    run("pipeline-report", check_report, "pipeline-report", PIPE[0], {})
-    run("pipeline-report-segment", check_report, "pipeline-report-segment", PIPE[0],
+    pn = __import__("os").environ.get("NB_CHECK_NAME", "pipeline")
+    run(pn + "-report", check_report, pn + "-report", PIPE[0], {})
+    run(pn + "-report-segment", check_report, pn + "-report-segment", PIPE[0],
         {"segment": ("country", "de")}, ("--segment", "country=de"))
     sys.exit(1 if failed else 0)
 
