@@ -81,48 +81,6 @@ typedef struct rp_args {
 	int scan;
 } rp_args;
 
-/* "2026-11-01", "2026-11-01T10:00:00Z" (also with a space, without Z) or unix seconds. */
-static int rp_time(const char *s, long long *out)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (*s && !*end) {
-		*out = v;
-		return v > 0 ? 0 : -1;
-	}
-	static const char *const fmts[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
-					   "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%MZ",
-					   "%Y-%m-%dT%H:%M", "%Y-%m-%d"};
-	for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
-		struct tm tm;
-		memset(&tm, 0, sizeof tm);
-		const char *e = strptime(s, fmts[i], &tm);
-		if (e && !*e) {
-			*out = (long long)timegm(&tm);
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* "90s", "30m", "1h", "7d" or plain seconds. */
-static long rp_duration(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (end == s || v <= 0)
-		return -1;
-	if (!*end || !strcmp(end, "s"))
-		return v;
-	if (!strcmp(end, "m"))
-		return v * 60;
-	if (!strcmp(end, "h"))
-		return v * 3600;
-	if (!strcmp(end, "d"))
-		return v * 86400;
-	return -1;
-}
-
 static int rp_number(const char *cmd, const char *flag, const char *v, double *out)
 {
 	char *end;
@@ -150,7 +108,7 @@ static int rp_flag(const char *cmd, const char *a, const char *v, rp_args *r)
 	else if (!strcmp(a, "--event-type"))
 		r->event_type = v;
 	else if (!strcmp(a, "--from") || !strcmp(a, "--to")) {
-		if (rp_time(v, a[2] == 'f' ? &r->from : &r->to))
+		if (nb_report_parse_time(v, a[2] == 'f' ? &r->from : &r->to))
 			return cli_usage_error(cmd, "%s \"%s\" is not a time (ISO-8601 UTC or unix "
 						    "seconds)", a, v), -1;
 	} else if (!strcmp(a, "--segment")) {
@@ -160,7 +118,7 @@ static int rp_flag(const char *cmd, const char *a, const char *v, rp_args *r)
 		r->seg_prop = strndup(v, (size_t)(eq - v));
 		r->seg_value = strdup(eq + 1);
 	} else if (!strcmp(a, "--window")) {
-		if ((r->window = rp_duration(v)) < 0)
+		if ((r->window = nb_report_parse_duration(v)) < 0)
 			return cli_usage_error(cmd, "--window \"%s\" is not a duration (90s, 30m, "
 						    "1h, 7d)", v), -1;
 	} else if (!strcmp(a, "--period")) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Summary of one arm of a metric on the unit (user) level. */
 typedef struct rp_arm {
@@ -511,4 +512,43 @@ int nb_report_build(nb_ch *ch, const nb_report_opts *o, nb_report *out, nb_err *
 	int rc = nb_report_build_exp(ch, &e, o, out, err);
 	nb_an_experiment_done(&e);
 	return rc;
+}
+
+/* "2026-11-01", "2026-11-01T10:00:00Z" (also with a space, without Z) or unix seconds. */
+int nb_report_parse_time(const char *s, long long *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*s && !*end) {
+		*out = v;
+		return v > 0 ? 0 : -1;
+	}
+	static const char *const fmts[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
+					   "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%MZ",
+					   "%Y-%m-%dT%H:%M", "%Y-%m-%d"};
+	for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+		struct tm tm;
+		memset(&tm, 0, sizeof tm);
+		const char *e = strptime(s, fmts[i], &tm);
+		if (e && !*e) {
+			*out = (long long)timegm(&tm);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* "90s", "30m", "1h", "7d" or plain seconds; -1 when it is none of them. */
+long nb_report_parse_duration(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (end == s || v <= 0)
+		return -1;
+	long mul = !*end || !strcmp(end, "s") ? 1
+		   : !strcmp(end, "m")	       ? 60
+		   : !strcmp(end, "h")	       ? 3600
+		   : !strcmp(end, "d")	       ? 86400
+					       : -1;
+	return mul < 0 ? -1 : v * mul;
 }

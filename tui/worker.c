@@ -366,45 +366,6 @@ typedef struct an_req {
 	double mde, alpha;
 } an_req;
 
-/* "2026-11-01", "2026-11-01T10:00:00Z" (also with a space, without Z) or unix seconds. */
-static int an_time(const char *s, long long *out)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (*s && !*end) {
-		*out = v;
-		return v > 0 ? 0 : -1;
-	}
-	static const char *const fmts[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
-					   "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%MZ",
-					   "%Y-%m-%dT%H:%M", "%Y-%m-%d"};
-	for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
-		struct tm tm;
-		memset(&tm, 0, sizeof tm);
-		const char *e = strptime(s, fmts[i], &tm);
-		if (e && !*e) {
-			*out = (long long)timegm(&tm);
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* "90s", "30m", "1h", "7d" or plain seconds; -1 when it is none of them. */
-static long an_duration(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (end == s || v <= 0)
-		return -1;
-	long mul = !*end || !strcmp(end, "s") ? 1
-		   : !strcmp(end, "m")	       ? 60
-		   : !strcmp(end, "h")	       ? 3600
-		   : !strcmp(end, "d")	       ? 86400
-					       : -1;
-	return mul < 0 ? -1 : v * mul;
-}
-
 static int an_flag(an_req *r, const char *a, const char *v, nb_err *err)
 {
 	char *end;
@@ -419,7 +380,7 @@ static int an_flag(an_req *r, const char *a, const char *v, nb_err *err)
 	else if (!strcmp(a, "--event-type"))
 		r->event_type = v;
 	else if (!strcmp(a, "--from") || !strcmp(a, "--to")) {
-		if (an_time(v, a[2] == 'f' ? &r->from : &r->to))
+		if (nb_report_parse_time(v, a[2] == 'f' ? &r->from : &r->to))
 			return nb_err_set(err, NB_EINPUT, "%s \"%s\" is not a time (ISO-8601 UTC or "
 						     "unix seconds)", a, v);
 	} else if (!strcmp(a, "--segment")) {
@@ -430,7 +391,7 @@ static int an_flag(an_req *r, const char *a, const char *v, nb_err *err)
 		w_copy(r->seg_value, sizeof r->seg_value, eq + 1);
 		r->has_segment = 1;
 	} else if (!strcmp(a, "--window")) {
-		if ((r->window = an_duration(v)) < 0)
+		if ((r->window = nb_report_parse_duration(v)) < 0)
 			return nb_err_set(err, NB_EINPUT, "--window \"%s\" is not a duration (90s, "
 						     "30m, 1h, 7d)", v);
 	} else if (!strcmp(a, "--period")) {

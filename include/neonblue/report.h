@@ -83,6 +83,12 @@ int nb_report_compute(const nb_an_experiment *e, const double *users, const nb_a
 		      const nb_report_opts *o, nb_report *out, nb_err *err);
 /* Loads, queries and computes (one nb_ch handle; no globals). */
 int nb_report_build(nb_ch *ch, const nb_report_opts *o, nb_report *out, nb_err *err);
+/* Scope flags as the report commands take them: a time ("2026-11-01",
+ * "2026-11-01T10:00:00Z", with a space or without Z, or unix seconds; 0 or
+ * -1 on error) and a duration ("90s", "30m", "1h", "7d" or seconds; -1 when
+ * none of them). */
+int nb_report_parse_time(const char *s, long long *out);
+long nb_report_parse_duration(const char *s);
 /* The same for an experiment already loaded (nb_an_experiment_load; o->metric
  * is not applied: pass e with the metrics wanted). */
 int nb_report_build_exp(nb_ch *ch, const nb_an_experiment *e, const nb_report_opts *o,
