@@ -382,24 +382,6 @@ int cmd_cohort(cli_ctx *ctx, int argc, char **argv)
 	return rp_end(0, &a, ch, &e);
 }
 
-/* The metric to use: --metric, else the first of `kind` (NULL: primary), else the first. */
-static int rp_pick_metric(const nb_an_experiment *e, const char *key, const char *kind,
-			  nb_err *err)
-{
-	if (key) {
-		int k = nb_an_metric_index(e, key);
-		if (k < 0)
-			nb_err_set(err, NB_EINPUT, "experiment \"%s\" has no metric \"%s\"", e->key, key);
-		return k;
-	}
-	for (int i = 0; i < e->nmetrics; i++)
-		if (kind ? !strcmp(e->metrics[i].kind, kind) : !strcmp(e->metrics[i].role, "primary"))
-			return i;
-	if (e->nmetrics < 1)
-		nb_err_set(err, NB_EINPUT, "experiment \"%s\" has no metrics", e->key);
-	return e->nmetrics > 0 ? 0 : -1;
-}
-
 int cmd_revenue(cli_ctx *ctx, int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
@@ -413,7 +395,7 @@ int cmd_revenue(cli_ctx *ctx, int argc, char **argv)
 	int rc = rp_begin(ctx, "revenue", argc, argv, &a, &ch, &e, &err);
 	if (rc)
 		return rp_end(rc, &a, ch, &e);
-	int m = rp_pick_metric(&e, a.metric, "sum", &err);
+	int m = nb_an_pick_metric(&e, a.metric, "sum", &err);
 	nb_an_scope s = rp_scope(&a);
 	nb_an_revenue *rev = calloc((size_t)e.nvariants, sizeof *rev);
 	if (m < 0 || nb_an_revenue_get(ch, &s, &e, m, rev, &err)) {
@@ -442,7 +424,7 @@ int cmd_segments(cli_ctx *ctx, int argc, char **argv)
 		return rp_end(rc, &a, ch, &e);
 	if (!a.by)
 		return rp_end(cli_usage_error("segments", "--by PROP is required"), &a, ch, &e);
-	int m = rp_pick_metric(&e, a.metric, NULL, &err);
+	int m = nb_an_pick_metric(&e, a.metric, NULL, &err);
 	nb_an_scope s = rp_scope(&a);
 	char **values;
 	nb_an_agg *aggs;
@@ -477,9 +459,6 @@ int cmd_segments(cli_ctx *ctx, int argc, char **argv)
 	return rp_end(0, &a, ch, &e);
 }
 
-static int rp_pick_metric(const nb_an_experiment *e, const char *key, const char *kind,
-			  nb_err *err);
-
 static int rp_series(cli_ctx *ctx, int argc, char **argv)
 {
 	rp_args a;
@@ -489,7 +468,7 @@ static int rp_series(cli_ctx *ctx, int argc, char **argv)
 	int rc = rp_begin(ctx, "report", argc, argv, &a, &ch, &e, &err);
 	if (rc)
 		return rp_end(rc, &a, ch, &e);
-	int m = rp_pick_metric(&e, a.metric, NULL, &err);
+	int m = nb_an_pick_metric(&e, a.metric, NULL, &err);
 	nb_an_scope s = rp_scope(&a);
 	nb_an_point *pts = NULL;
 	size_t n = 0;

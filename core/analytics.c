@@ -56,6 +56,22 @@ int nb_an_metric_index(const nb_an_experiment *e, const char *key)
 	return -1;
 }
 
+int nb_an_pick_metric(const nb_an_experiment *e, const char *key, const char *kind, nb_err *err)
+{
+	if (key) {
+		int k = nb_an_metric_index(e, key);
+		if (k < 0)
+			nb_err_set(err, NB_EINPUT, "experiment \"%s\" has no metric \"%s\"", e->key, key);
+		return k;
+	}
+	for (int i = 0; i < e->nmetrics; i++)
+		if (kind ? !strcmp(e->metrics[i].kind, kind) : !strcmp(e->metrics[i].role, "primary"))
+			return i;
+	if (e->nmetrics < 1)
+		nb_err_set(err, NB_EINPUT, "experiment \"%s\" has no metrics", e->key);
+	return e->nmetrics > 0 ? 0 : -1;
+}
+
 static void an_copy_key(char *dst, const char *src)
 {
 	snprintf(dst, NB_AN_KEY_MAX + 1, "%s", src);

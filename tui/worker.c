@@ -447,24 +447,6 @@ static nb_an_scope an_scope(const an_req *r)
 	return s;
 }
 
-/* The metric: --metric, else the first of `kind` (NULL: the primary), else the first. */
-static int an_pick_metric(const nb_an_experiment *e, const char *key, const char *kind,
-			  nb_err *err)
-{
-	if (key) {
-		int k = nb_an_metric_index(e, key);
-		if (k < 0)
-			nb_err_set(err, NB_EINPUT, "experiment \"%s\" has no metric \"%s\"", e->key, key);
-		return k;
-	}
-	for (int i = 0; i < e->nmetrics; i++)
-		if (kind ? !strcmp(e->metrics[i].kind, kind) : !strcmp(e->metrics[i].role, "primary"))
-			return i;
-	if (e->nmetrics < 1)
-		nb_err_set(err, NB_EINPUT, "experiment \"%s\" has no metrics", e->key);
-	return e->nmetrics > 0 ? 0 : -1;
-}
-
 static int an_report(nb_ch *ch, const an_req *r, job *j)
 {
 	nb_report rep;
@@ -521,7 +503,7 @@ static int an_cohort(nb_ch *ch, const an_req *r, const nb_an_experiment *e, job 
 
 static int an_revenue(nb_ch *ch, const an_req *r, const nb_an_experiment *e, job *j)
 {
-	int m = an_pick_metric(e, r->metric, "sum", &j->err);
+	int m = nb_an_pick_metric(e, r->metric, "sum", &j->err);
 	if (m < 0)
 		return -1;
 	nb_an_scope s = an_scope(r);
@@ -537,7 +519,7 @@ static int an_segments(nb_ch *ch, const an_req *r, const nb_an_experiment *e, jo
 {
 	if (!r->by)
 		return nb_err_set(&j->err, NB_EINPUT, "segments: --by PROP is required");
-	int m = an_pick_metric(e, r->metric, NULL, &j->err);
+	int m = nb_an_pick_metric(e, r->metric, NULL, &j->err);
 	if (m < 0)
 		return -1;
 	nb_an_scope s = an_scope(r);

@@ -49,6 +49,10 @@ int nb_an_experiment_load(nb_ch *ch, const char *db, const char *key, nb_an_expe
 void nb_an_experiment_done(nb_an_experiment *e);
 /* Index of metric `key` in e, or -1. */
 int nb_an_metric_index(const nb_an_experiment *e, const char *key);
+/* The metric an analysis uses: `key` when given (-1 and an error when e has
+ * no such metric), else the first of `kind` (NULL: the primary), else the
+ * first; -1 and an error when e has no metrics. */
+int nb_an_pick_metric(const nb_an_experiment *e, const char *key, const char *kind, nb_err *err);
 
 /* ---- what is counted ---- */
 typedef struct nb_an_scope {
