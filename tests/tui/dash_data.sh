@@ -9,35 +9,8 @@
 # needs: stack
 . "$(dirname "$0")/../lib/t.sh"
 
-W=$(mktemp -d "${NB_TEST_TMP:-/tmp}/dashdata.XXXXXX")
-SOCK=nbdd$$
-TM() { tmux -L "$SOCK" -f /dev/null "$@"; }
-PIDS=()
-cleanup() {
-	TM kill-server 2>/dev/null
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	[ -n "${OWN_SLOT:-}" ] && "$NB" cdc drop-slot --slot "$OWN_SLOT" >/dev/null 2>&1
-	rm -rf "$W"
-}
-trap cleanup EXIT
-
-# The CDC relay and the sink: the stack's own when it runs them, else ours
-# (own slot and topic prefix, so nothing else in the shared stack is touched).
-if ! "$NB" stack status --json 2>/dev/null | grep -q '"name": *"cdc"'; then
-	OWN_SLOT=nbdd_$$
-	export NEONBLUE_TOPIC_PREFIX=nbdd$$
-	"$NB" cdc --slot "$OWN_SLOT" --prefix "$NEONBLUE_TOPIC_PREFIX" \
-		--quiet --status "$W/cdc.status" 2>"$W/cdc.log" &
-	PIDS+=($!)
-	"$NB" sink --prefix "$NEONBLUE_TOPIC_PREFIX" --group "nbdd-sink-$$" --batch-ms 100 \
-		--quiet --status "$W/sink.status" 2>"$W/sink.log" &
-	PIDS+=($!)
-	end=$((SECONDS + 30))
-	until grep -q '"state": *"streaming' "$W/cdc.status" 2>/dev/null || [ $SECONDS -ge $end ]; do
-		sleep 0.3
-	done
-fi
+. "$(dirname "$0")/../lib/tui.sh"
+tui_setup dd
 
 # ---- seed: two running experiments with users and conversions, one draft ----
 P=dd$$
