@@ -42,13 +42,8 @@ q() { curl -sS --fail-with-body "$CH" --data-binary "$1"; }
 now() { date +%s.%N; }
 median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 
-q "CREATE DATABASE $DB" >/dev/null
-# the production schema (every core/sql/ch file: the rollup's tables and views too)
-cat core/sql/ch/*.sql | sed "s/neonblue\./$DB./g" | python3 -c '
-import sys
-lines = [l for l in sys.stdin.read().splitlines() if not l.lstrip().startswith("--")]
-for s in "\n".join(lines).split(";"):
-    if s.strip(): print(s.strip().replace("\n", " "))' | while IFS= read -r s; do q "$s" >/dev/null; done
+. tests/lib/ch.sh # ch_schema
+ch_schema "$CH" "$DB"
 q "INSERT INTO $DB.experiments (key, name, status, seed, hash_version, coverage, owner, created_at, updated_at, version, _version, _deleted) VALUES ('bench', 'bench', 'running', 'bench', 2, 1, '', now(), now(), 1, 1, 0)"
 q "INSERT INTO $DB.variants (experiment, key, name, weight, is_control, config, position, _version, _deleted) VALUES ('bench', 'control', 'control', 0.5, 1, '{}', 0, 1, 0), ('bench', 'treatment', 'treatment', 0.5, 0, '{}', 1, 1, 0)"
 q "INSERT INTO $DB.metrics (key, name, kind, event_types, value_property, direction, winsorize, description, created_at, updated_at, _version, _deleted) VALUES ('conv', 'conv', 'binomial', ['purchase'], NULL, 'increase', NULL, '', now(), now(), 1, 0), ('revenue', 'revenue', 'sum', ['purchase'], NULL, 'increase', 99, '', now(), now(), 1, 0), ('ctr', 'ctr', 'ratio', ['click', 'view'], NULL, 'increase', NULL, '', now(), now(), 1, 0)"

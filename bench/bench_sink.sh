@@ -14,7 +14,7 @@ CH_HTTP=$(free_port)
 CH_TCP=$(free_port)
 CH="http://127.0.0.1:$CH_HTTP"
 MOCK_PID= SINK_PID=
-source "$PWD/tests/lib/ch.sh" # as_ch, ch_start
+source "$PWD/tests/lib/ch.sh" # as_ch, ch_start, ch_schema
 cleanup() {
 	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
 	[ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null
@@ -105,17 +105,13 @@ sink_rate=$(python3 -c "print(int(($N - $c0) / max($t1 - $t0, 1e-3)))")
 # Baseline: the same rows as TSV through clickhouse-client, into the events
 # table of a twin database with the same schema (its materialized views too).
 q "SELECT * FROM neonblue.events FORMAT TabSeparated" >"$W/rows.tsv"
-q "CREATE DATABASE twin"
-cat core/sql/ch/*.sql | sed "s/neonblue\./twin./g" | python3 -c '
-import sys
-lines = [l for l in sys.stdin.read().splitlines() if not l.lstrip().startswith("--")]
-for s in "\n".join(lines).split(";"):
-    if s.strip(): print(s.strip().replace("\n", " "))' | while IFS= read -r s; do q "$s" >/dev/null; done
+ch_schema "$CH" twin
 b0=$(now)
 clickhouse-client --host 127.0.0.1 --port "$CH_TCP" \
 	--query "INSERT INTO twin.events FORMAT TabSeparated" <"$W/rows.tsv"
 b1=$(now)
 base=$(q "SELECT count() FROM twin.events")
+[ -n "${BENCH_VERBOSE:-}" ] && echo "twin: $(q "SELECT count() FROM twin.events_by_user") rows by user, $(q "SELECT count() FROM twin.touched") touched; sink: $(q "SELECT count() FROM neonblue.events_by_user") by user"
 [ "$base" = "$N" ] || { echo "FAIL bench_sink: baseline inserted $base rows"; exit 1; }
 base_rate=$(python3 -c "print(int($N / ($b1 - $b0)))")
 [ -n "${BENCH_VERBOSE:-}" ] && cat "$W/sink.log"

@@ -239,49 +239,29 @@ static void ru_sql_user_slots(nb_buf *b, const nb_an_scope *s, const nb_an_exper
 		       "GROUP BY user_id");
 }
 
-/* A new base generation `gen` from the replicated tables. */
-static void ru_sql_build(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-			 const ru_slots *sl, unsigned long long gen)
+/* Writes the per-user rows of e into generation gen: all assigned users
+ * into rollup_base (d->watermark < 0: a build), or the dirty users into
+ * rollup_delta (a deleted assignment as _deleted = 1). `built`: when the
+ * computation started. */
+static void ru_sql_write(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
+			 const ru_slots *sl, const ru_dirty_t *d, unsigned long long built)
 {
+	int delta = d->watermark >= 0;
 	nb_buf_puts(b, "INSERT INTO ");
-	an_table(b, s, "rollup_base");
+	an_table(b, s, delta ? "rollup_delta" : "rollup_base");
 	nb_buf_printf(b, " (gen, experiment, user_id, variant, context, n, vsum, vcnt, v1sum, "
-			 "built) SELECT toUInt64(%llu), ",
-		      gen);
+			 "built%s) SELECT toUInt64(%llu), ",
+		      delta ? ", _deleted" : "", d->gen);
 	an_str(b, e->key);
-	nb_buf_printf(b, ", user_id, variant, context, n, vsum, vcnt, v1sum, toUInt64(%llu) FROM "
-			 "(SELECT user_id, variant, context FROM ",
-		      gen);
+	nb_buf_printf(b, ", user_id, variant, context, n, vsum, vcnt, v1sum, toUInt64(%llu)%s "
+			 "FROM (SELECT user_id, variant, context, _deleted FROM ",
+		      built, delta ? ", _deleted" : "");
 	an_table(b, s, "assignments");
-	nb_buf_puts(b, " FINAL WHERE _deleted = 0 AND experiment = ");
+	nb_buf_puts(b, delta ? " FINAL WHERE experiment = " : " FINAL WHERE _deleted = 0 AND experiment = ");
 	an_str(b, e->key);
+	ru_dirty(b, s, d);
 	nb_buf_puts(b, ") ANY LEFT JOIN (");
-	ru_dirty_t all = {e, gen, -1};
-	ru_sql_user_slots(b, s, e, sl, &all);
-	nb_buf_puts(b, ") USING user_id");
-}
-
-/* The users touched since `watermark`, recomputed into the delta of gen. */
-static void ru_sql_delta(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-			 const ru_slots *sl, unsigned long long gen, long long watermark,
-			 unsigned long long built)
-{
-	ru_dirty_t d = {e, gen, watermark};
-	nb_buf_puts(b, "INSERT INTO ");
-	an_table(b, s, "rollup_delta");
-	nb_buf_printf(b, " (gen, experiment, user_id, variant, context, n, vsum, vcnt, v1sum, "
-			 "built, _deleted) SELECT toUInt64(%llu), ",
-		      gen);
-	an_str(b, e->key);
-	nb_buf_printf(b, ", user_id, variant, context, n, vsum, vcnt, v1sum, toUInt64(%llu), "
-			 "_deleted FROM (SELECT user_id, variant, context, _deleted FROM ",
-		      built);
-	an_table(b, s, "assignments");
-	nb_buf_puts(b, " FINAL WHERE experiment = ");
-	an_str(b, e->key);
-	ru_dirty(b, s, &d);
-	nb_buf_puts(b, ") ANY LEFT JOIN (");
-	ru_sql_user_slots(b, s, e, sl, &d);
+	ru_sql_user_slots(b, s, e, sl, d);
 	nb_buf_puts(b, ") USING user_id");
 }
 
@@ -458,7 +438,8 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 		long long from = atoll(nb_ch_cell(&st, 0, 1));
 		unsigned long long delta = 0;
 		if (dirty > 0) {
-			ru_sql_delta(&q, s, e, sl, *gen, from, version);
+			ru_dirty_t d = {e, *gen, from};
+			ru_sql_write(&q, s, e, sl, &d, version);
 			rc = ru_exec(ch, &q, err);
 		}
 		if (!rc)
@@ -496,7 +477,8 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 			}
 		*gen = version;
 		*delta_rows = 0;
-		ru_sql_build(&q, s, e, sl, *gen);
+		ru_dirty_t all = {e, *gen, -1};
+		ru_sql_write(&q, s, e, sl, &all, *gen);
 		rc = ru_exec(ch, &q, err);
 		if (!rc)
 			rc = ru_count_base(ch, s, e, *gen, "rollup_base", &base_rows, err);

@@ -32,16 +32,9 @@ chq() { curl -sS --fail-with-body "$CH" --data-binary "$1"; }
 python3 tests/integration/analytics/gen.py "$W"
 psql "$NEONBLUE_PG" -Xq -c "CREATE DATABASE $DB" >/dev/null
 psql "$PGDB" -Xq -v ON_ERROR_STOP=1 -f "$W/pg.sql" >/dev/null
-chq "CREATE DATABASE $DB" >/dev/null
 # the production ClickHouse schema, in our database
-cat core/sql/ch/*.sql | sed "s/neonblue\./$DB./g" | python3 -c '
-import sys
-sql = sys.stdin.read()
-lines = [l for l in sql.splitlines() if not l.lstrip().startswith("--")]
-for stmt in "\n".join(lines).split(";"):
-    if stmt.strip():
-        print(stmt.strip().replace("\n", " "))
-' | while IFS= read -r stmt; do chq "$stmt" >/dev/null || echo "schema: $stmt"; done
+. tests/lib/ch.sh
+ch_schema "$CH" "$DB"
 sed "s/DB\./$DB./g" "$W/ch_defs.sql" | while IFS= read -r stmt; do
 	chq "${stmt%;}" >/dev/null || echo "defs: $stmt"
 done

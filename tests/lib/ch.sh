@@ -2,6 +2,8 @@
 # their own (not the embedded stack's). Source it, set W (a work dir),
 # CH_HTTP and CH_TCP (free ports), then call ch_start; the server's files are
 # under $W/ch and its pid in $W/ch/ch.pid. Runs as user clickhouse when root.
+# ch_schema URL DB: database DB on the server at URL with the production
+# schema (every core/sql/ch file, the rollup's tables and views included).
 as_ch() { if [ "$(id -u)" = 0 ]; then runuser -u clickhouse -- "$@"; else "$@"; fi; }
 ch_start() {
 	local d=$W/ch
@@ -33,4 +35,17 @@ X
 	done
 	cat "$d/log/err.log" >&2
 	return 1
+}
+
+ch_schema() {
+	local url=$1 db=$2 stmt
+	curl -sS --fail-with-body "$url" --data-binary "CREATE DATABASE $db" >/dev/null || return 1
+	cat core/sql/ch/*.sql | sed "s/neonblue\./$db./g" | python3 -c '
+import sys
+lines = [l for l in sys.stdin.read().splitlines() if not l.lstrip().startswith("--")]
+for stmt in "\n".join(lines).split(";"):
+    if stmt.strip():
+        print(stmt.strip().replace("\n", " "))' | while IFS= read -r stmt; do
+		curl -sS --fail-with-body "$url" --data-binary "$stmt" >/dev/null || echo "schema: $stmt"
+	done
 }
