@@ -7,7 +7,8 @@ LDLIBS     = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 OPT       := -O2 -g
 SAN       := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-CORE_SRC  := $(sort $(wildcard core/*.c))
+# Every .c under core/ is part of the library: a new folder needs no list.
+CORE_SRC  := $(sort $(shell find core -name '*.c'))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 TUI_SRC   := $(sort $(wildcard tui/*.c))
 SQL_SRC   := $(sort $(wildcard core/sql/pg/*.sql core/sql/ch/*.sql))
@@ -25,7 +26,7 @@ SAN_APP_OBJ := $(patsubst %.c,build/asan/obj/%.o,$(CLI_SRC) $(TUI_SRC))
 UNIT_BIN    := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
 BENCH_BIN   := $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test bench asan clean demo check-format
+.PHONY: all deps test bench asan clean demo check-format check-deps
 all: build/libneonblue.a build/neonblue
 
 deps:
@@ -50,9 +51,9 @@ build/asan/obj/%.o: %.c
 	$(CC) $(BASEFLAGS) $(SAN) -c $< -o $@
 
 build/libneonblue.a: $(REL_LIB_OBJ)
-	rm -f $@.$$$$.tmp && ar rcs $@.$$$$.tmp $^ && mv -f $@.$$$$.tmp $@
+	rm -f $@.$$$$.tmp && ar qcs $@.$$$$.tmp $^ && mv -f $@.$$$$.tmp $@
 build/asan/libneonblue.a: $(SAN_LIB_OBJ)
-	rm -f $@.$$$$.tmp && ar rcs $@.$$$$.tmp $^ && mv -f $@.$$$$.tmp $@
+	rm -f $@.$$$$.tmp && ar qcs $@.$$$$.tmp $^ && mv -f $@.$$$$.tmp $@
 
 # Link to a temporary name, then rename: a running test never sees a half-written binary.
 build/neonblue: $(REL_APP_OBJ) build/libneonblue.a
@@ -74,6 +75,10 @@ asan: build/asan/neonblue $(UNIT_BIN)
 test: deps
 	@$(MAKE) -j$$(nproc) --no-print-directory asan all
 	tests/run.sh $(T)
+
+# The dependency rule of docs/architecture.md, over includes and the release objects' symbols.
+check-deps: build/libneonblue.a build/neonblue
+	tools/check-deps.py build/obj
 
 bench: deps
 	@$(MAKE) -j$$(nproc) --no-print-directory all $(BENCH_BIN)

@@ -10,7 +10,7 @@
  *
  * Without arguments (as `make bench` runs it) it checks its own pacing for
  * 3 s against librdkafka's in-process mock cluster. */
-#include "neonblue/debezium.h"
+#include "neonblue/cdc.h"
 #include "neonblue/kafka.h"
 
 #include <errno.h>

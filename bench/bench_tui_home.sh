@@ -56,7 +56,7 @@ until "$NB" report hb-199 --json 2>/dev/null | python3 -c 'import json,sys; r=js
 now() { date +%s.%N; }
 since() { python3 -c "print(f'{$(now) - $1:.2f}')"; }
 
-# every experiment's first report builds its rollup (core/analytics_rollup.c)
+# every experiment's first report builds its rollup (core/analytics/rollup.c)
 # and the second is still several times slower than the rest (measured:
 # whichever side ran first after one pass was slow): two passes here, so
 # that neither side below pays for them

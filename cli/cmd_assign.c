@@ -2,7 +2,6 @@
  * users read line by line (--users FILE|-), persisted in PostgreSQL. */
 #include "cli.h"
 #include "neonblue/pg.h"
-#include "neonblue/pg_assign.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +28,7 @@ static const char assign_help[] =
 	"                    line and stores new assignments in batches of 1000.\n"
 	"                    Bad lines print {\"line\": N, \"error\": ...} and make the\n"
 	"                    exit status 2.\n"
-	"\n" CLI_GLOBAL_HELP;
+	"\n" NB_FRONT_GLOBAL_HELP;
 
 /* "k=v" → attrs[k]; v typed as JSON scalar when it parses as one. */
 static int assign_add_attr(cJSON *attrs, const char *kv, nb_err *err)
@@ -127,7 +126,7 @@ static int assign_flush(PGconn *conn, const nb_pg_experiment *e, struct assign_l
 		} else {
 			o = nb_pg_assignment_to_json(e->key, lines[i].user, &res[k++]);
 		}
-		cli_print_json(o);
+		nb_front_print_json(o);
 		cJSON_Delete(o);
 	}
 	for (int i = 0; i < n; i++) {
@@ -234,9 +233,9 @@ fail:
 	return -1;
 }
 
-int cmd_assign(cli_ctx *ctx, int argc, char **argv)
+int cmd_assign(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		fputs(assign_help, stdout);
 		return 0;
 	}
@@ -245,7 +244,7 @@ int cmd_assign(cli_ctx *ctx, int argc, char **argv)
 	nb_err_clear(&err);
 	if (assign_parse(argc, argv, &o, &err) < 0) {
 		cJSON_Delete(o.attrs);
-		return cli_usage_error("assign", "%s", err.msg);
+		return nb_front_usage_error("assign", "%s", err.msg);
 	}
 	int rc = 0;
 	PGconn *conn = NULL;
@@ -253,21 +252,21 @@ int cmd_assign(cli_ctx *ctx, int argc, char **argv)
 	if (nb_config_require_pg(&ctx->cfg, &err) < 0 ||
 	    !(conn = nb_pg_connect(&ctx->cfg, &err)) ||
 	    nb_pg_assign_load(conn, o.exp, &e, &err) < 0) {
-		rc = cli_fail(&err);
+		rc = nb_front_fail(&err);
 		goto out;
 	}
 	if (o.users_path) {
 		if (assign_bulk(conn, &e, o.users_path, &err) < 0)
-			rc = cli_fail(&err);
+			rc = nb_front_fail(&err);
 	} else {
 		nb_pg_assignment a;
 		const char *users[1] = {o.user};
 		const cJSON *attrs[1] = {o.attrs->child ? o.attrs : NULL};
 		if (nb_pg_assign_batch(conn, &e, 1, users, attrs, &a, &err) < 0) {
-			rc = cli_fail(&err);
+			rc = nb_front_fail(&err);
 		} else if (o.json) {
 			cJSON *j = nb_pg_assignment_to_json(e.key, o.user, &a);
-			cli_print_json(j);
+			nb_front_print_json(j);
 			cJSON_Delete(j);
 		} else {
 			assign_print_text(e.key, o.user, &a);

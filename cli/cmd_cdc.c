@@ -45,9 +45,9 @@ static const char cdc_help[] =
     "                  confirmed_flush_lsn); -1 when the slot does not exist\n"
     "  drop-slot       drop the slot: the next start snapshots again\n"
     "\n"
-    "Needs --pg and --kafka (or NEONBLUE_PG, NEONBLUE_KAFKA). See docs/cdc.md.\n\n" CLI_GLOBAL_HELP;
+    "Needs --pg and --kafka (or NEONBLUE_PG, NEONBLUE_KAFKA). See docs/cdc.md.\n\n" NB_FRONT_GLOBAL_HELP;
 
-static int cdc_admin(cli_ctx *ctx, int argc, char **argv)
+static int cdc_admin(nb_front *ctx, int argc, char **argv)
 {
 	const char *slot = "neonblue_cdc";
 	int json = 0;
@@ -57,16 +57,16 @@ static int cdc_admin(cli_ctx *ctx, int argc, char **argv)
 		else if (!strcmp(argv[i], "--json"))
 			json = 1;
 		else
-			return cli_usage_error("cdc", "unknown argument '%s'", argv[i]);
+			return nb_front_usage_error("cdc", "unknown argument '%s'", argv[i]);
 	}
 	nb_err err;
 	if (nb_config_require_pg(&ctx->cfg, &err) < 0)
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	if (!strcmp(argv[1], "drop-slot"))
-		return nb_cdc_drop_slot(ctx->cfg.pg, slot, &err) ? cli_fail(&err) : 0;
+		return nb_cdc_drop_slot(ctx->cfg.pg, slot, &err) ? nb_front_fail(&err) : 0;
 	int64_t lag;
 	if (nb_cdc_lag_bytes(ctx->cfg.pg, slot, &lag, &err))
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	if (json)
 		printf("{\"slot\":\"%s\",\"lag_bytes\":%lld}\n", slot, (long long)lag);
 	else
@@ -74,15 +74,15 @@ static int cdc_admin(cli_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
-int cmd_cdc(cli_ctx *ctx, int argc, char **argv)
+int cmd_cdc(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		fputs(cdc_help, stdout);
 		return 0;
 	}
 	if (argc > 1 && (!strcmp(argv[1], "lag") || !strcmp(argv[1], "drop-slot")))
 		return cdc_admin(ctx, argc, argv);
-	nb_cdc_opts o = {.log = cli_log_line, .log_ud = (void *)"cdc"};
+	nb_cdc_opts o = {.log = nb_front_log_line, .log_ud = (void *)"cdc"};
 	o.prefix = ctx->cfg.topic_prefix[0] ? ctx->cfg.topic_prefix : "neonblue";
 	const char *status = NULL;
 	int embedded = 0;
@@ -102,11 +102,11 @@ int cmd_cdc(cli_ctx *ctx, int argc, char **argv)
 		else if (!strcmp(a, "--embedded"))
 			embedded = 1;
 		else if (!strcmp(a, "--window") && ++i)
-			rc = cli_positive_int("cdc", a, v, &o.window_msgs);
+			rc = nb_front_positive_int("cdc", a, v, &o.window_msgs);
 		else if (!strcmp(a, "--quiet"))
 			o.log = NULL;
 		else
-			return cli_usage_error("cdc", "unknown argument '%s'", a);
+			return nb_front_usage_error("cdc", "unknown argument '%s'", a);
 		if (rc)
 			return rc;
 	}
@@ -114,7 +114,7 @@ int cmd_cdc(cli_ctx *ctx, int argc, char **argv)
 	if (nb_config_require_pg(&ctx->cfg, &err) < 0 ||
 	    nb_config_require_kafka(&ctx->cfg, &err) < 0 ||
 	    (embedded && nb_config_require_clickhouse(&ctx->cfg, &err) < 0))
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	o.pg = ctx->cfg.pg;
 	o.kafka = ctx->cfg.kafka;
 	o.clickhouse = embedded ? ctx->cfg.clickhouse : NULL;
@@ -137,6 +137,6 @@ int cmd_cdc(cli_ctx *ctx, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (nb_cdc_run(&o, &cdc_stop, &err) < 0)
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	return 0;
 }

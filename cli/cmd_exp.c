@@ -1,7 +1,6 @@
 /* cmd_exp.c — `neonblue exp`: create, list, show, edit and the lifecycle of experiments. */
 #include "cli.h"
-#include "neonblue/buf.h"
-#include "neonblue/json.h"
+#include "neonblue/base.h"
 #include "neonblue/pg.h"
 
 #include <errno.h>
@@ -38,7 +37,7 @@ static const char *exp_usage =
 	"Variants: KEY:WEIGHT,... (weights sum to 1 or 100, normalised) or KEY,KEY (equal);\n"
 	"the first variant is the control.\n"
 	"Exit status: 0 success, 2 bad input or refused change, 1 server failure.\n"
-	"\n" CLI_GLOBAL_HELP;
+	"\n" NB_FRONT_GLOBAL_HELP;
 
 enum {
 	O_KEY = 1000, O_NAME, O_DESC, O_HYP, O_OWNER, O_VARIANTS, O_METRICS, O_COVERAGE, O_HASHV,
@@ -83,9 +82,9 @@ static int parse_args(const char *cmd, int argc, char **argv, struct exp_args *a
 	int c;
 	while ((c = getopt_long(argc, argv, ":", exp_opts, NULL)) != -1) {
 		if (c == '?')
-			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			return nb_front_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		if (c == ':')
-			return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+			return nb_front_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
 		if (c == O_JSON)
 			a->json = 1;
 		else if (c == O_RESEED)
@@ -112,7 +111,7 @@ static int only_opts(const char *cmd, const struct exp_args *a, const int *allow
 		for (const int *p = allowed; *p; p++)
 			ok |= *p == id;
 		if (!ok)
-			return cli_usage_error(cmd, "option '--%s' does not apply here",
+			return nb_front_usage_error(cmd, "option '--%s' does not apply here",
 					       exp_opts[id - O_KEY].name);
 	}
 	return 0;
@@ -121,7 +120,7 @@ static int only_opts(const char *cmd, const struct exp_args *a, const int *allow
 static int need_key(const char *cmd, const struct exp_args *a)
 {
 	if (a->npos != 1)
-		return cli_usage_error(cmd, "expects exactly one experiment KEY (got %d arguments)",
+		return nb_front_usage_error(cmd, "expects exactly one experiment KEY (got %d arguments)",
 				       a->npos);
 	return 0;
 }
@@ -271,7 +270,7 @@ static void print_exp(const nb_pg_experiment *e, int json)
 {
 	if (json) {
 		cJSON *j = nb_pg_experiment_to_json(e);
-		cli_print_json(j);
+		nb_front_print_json(j);
 		cJSON_Delete(j);
 	} else {
 		print_exp_text(e);
@@ -280,7 +279,7 @@ static void print_exp(const nb_pg_experiment *e, int json)
 
 /* ---- actions -------------------------------------------------------------------- */
 
-static PGconn *connect_pg(cli_ctx *ctx, nb_err *err)
+static PGconn *connect_pg(nb_front *ctx, nb_err *err)
 {
 	return nb_pg_connect(&ctx->cfg, err);
 }
@@ -289,10 +288,10 @@ static int finish(PGconn *conn, nb_err *err, int rc)
 {
 	if (conn)
 		PQfinish(conn);
-	return rc ? cli_fail(err) : 0;
+	return rc ? nb_front_fail(err) : 0;
 }
 
-static int act_create(cli_ctx *ctx, const struct exp_args *a)
+static int act_create(nb_front *ctx, const struct exp_args *a)
 {
 	static const int ok[] = {O_KEY,	   O_NAME, O_DESC, O_HYP,  O_OWNER, O_VARIANTS,
 				 O_METRICS, O_COVERAGE, O_HASHV, O_SEED, O_COND,  O_NS,
@@ -300,7 +299,7 @@ static int act_create(cli_ctx *ctx, const struct exp_args *a)
 	if (only_opts("exp create", a, ok))
 		return 2;
 	if (a->npos)
-		return cli_usage_error("exp create", "takes no positional argument (got '%s')",
+		return nb_front_usage_error("exp create", "takes no positional argument (got '%s')",
 				       a->pos);
 	nb_err err;
 	nb_err_clear(&err);
@@ -309,14 +308,14 @@ static int act_create(cli_ctx *ctx, const struct exp_args *a)
 	if (ARG(a, O_FILE)) {
 		for (int id = O_KEY; id <= O_NS; id++)
 			if (ARG(a, id))
-				return cli_usage_error("exp create",
+				return nb_front_usage_error("exp create",
 						       "--file cannot be combined with --%s",
 						       exp_opts[id - O_KEY].name);
 		if (def_from_file(ARG(a, O_FILE), &e, &err))
-			return cli_fail(&err);
+			return nb_front_fail(&err);
 	} else if (def_from_flags(a, &e, &err)) {
 		nb_pg_experiment_done(&e);
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	}
 	PGconn *conn = connect_pg(ctx, &err);
 	int rc = !conn || nb_pg_experiment_create(conn, &e, ctx->cfg.actor, &err);
@@ -334,17 +333,17 @@ static int act_create(cli_ctx *ctx, const struct exp_args *a)
 	return finish(conn, &err, rc);
 }
 
-static int act_list(cli_ctx *ctx, const struct exp_args *a)
+static int act_list(nb_front *ctx, const struct exp_args *a)
 {
 	static const int ok[] = {O_STATUS, O_JSON, 0};
 	if (only_opts("exp list", a, ok))
 		return 2;
 	if (a->npos)
-		return cli_usage_error("exp list", "takes no positional argument (got '%s')", a->pos);
+		return nb_front_usage_error("exp list", "takes no positional argument (got '%s')", a->pos);
 	const char *st = ARG(a, O_STATUS);
 	if (st && strcmp(st, "draft") && strcmp(st, "running") && strcmp(st, "paused") &&
 	    strcmp(st, "stopped") && strcmp(st, "archived"))
-		return cli_usage_error("exp list",
+		return nb_front_usage_error("exp list",
 				       "status '%s' must be draft, running, paused, stopped or archived",
 				       st);
 	nb_err err;
@@ -357,7 +356,7 @@ static int act_list(cli_ctx *ctx, const struct exp_args *a)
 		cJSON *arr = cJSON_CreateArray();
 		for (int i = 0; i < n; i++)
 			cJSON_AddItemToArray(arr, nb_pg_experiment_to_json(&list[i]));
-		cli_print_json(arr);
+		nb_front_print_json(arr);
 		cJSON_Delete(arr);
 	} else if (!rc) {
 		printf("%-24s %-9s %7s %8s  %s\n", "KEY", "STATUS", "VERSION", "VARIANTS", "NAME");
@@ -371,7 +370,7 @@ static int act_list(cli_ctx *ctx, const struct exp_args *a)
 	return finish(conn, &err, rc);
 }
 
-static int act_show(cli_ctx *ctx, const struct exp_args *a)
+static int act_show(nb_front *ctx, const struct exp_args *a)
 {
 	static const int ok[] = {O_JSON, 0};
 	if (only_opts("exp show", a, ok) || need_key("exp show", a))
@@ -414,7 +413,7 @@ static int edit_from_args(const struct exp_args *a, nb_pg_experiment_edit *ed, n
 	return 0;
 }
 
-static int act_edit(cli_ctx *ctx, const struct exp_args *a)
+static int act_edit(nb_front *ctx, const struct exp_args *a)
 {
 	static const int ok[] = {O_NAME,    O_DESC,	O_HYP,	O_OWNER, O_VARIANTS, O_METRICS,
 				 O_COVERAGE, O_HASHV, O_SEED, O_COND,	O_NS,	    O_RESEED,
@@ -425,17 +424,17 @@ static int act_edit(cli_ctx *ctx, const struct exp_args *a)
 	for (int id = O_NAME; id <= O_FILE; id++)
 		any |= ARG(a, id) != NULL;
 	if (!any)
-		return cli_usage_error("exp edit", "nothing to change: give at least one option");
+		return nb_front_usage_error("exp edit", "nothing to change: give at least one option");
 	nb_err err;
 	nb_err_clear(&err);
 	nb_pg_experiment_edit ed;
 	nb_pg_experiment def;
 	memset(&def, 0, sizeof def);
 	if (edit_from_args(a, &ed, &err))
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	if (ARG(a, O_FILE)) {
 		if (def_from_file(ARG(a, O_FILE), &def, &err))
-			return cli_fail(&err);
+			return nb_front_fail(&err);
 		ed.replace = &def;
 	}
 	PGconn *conn = connect_pg(ctx, &err);
@@ -453,7 +452,7 @@ static int act_edit(cli_ctx *ctx, const struct exp_args *a)
 	return finish(conn, &err, rc);
 }
 
-static int act_transition(cli_ctx *ctx, const char *action, const struct exp_args *a)
+static int act_transition(nb_front *ctx, const char *action, const struct exp_args *a)
 {
 	static const int ok[] = {O_JSON, 0};
 	char cmd[32];
@@ -495,7 +494,7 @@ static void changed_fields(const cJSON *b, const cJSON *a, char *out, size_t n)
 	}
 }
 
-static int act_history(cli_ctx *ctx, const struct exp_args *a)
+static int act_history(nb_front *ctx, const struct exp_args *a)
 {
 	static const int ok[] = {O_JSON, 0};
 	if (only_opts("exp history", a, ok) || need_key("exp history", a))
@@ -509,7 +508,7 @@ static int act_history(cli_ctx *ctx, const struct exp_args *a)
 		rc = nb_err_set(&err, NB_EINPUT, "no history for experiment '%s' (see `neonblue exp list`)",
 				a->pos);
 	if (!rc && a->json) {
-		cli_print_json(rows);
+		nb_front_print_json(rows);
 	} else if (!rc) {
 		for (const cJSON *r = rows->child; r; r = r->next) {
 			char fields[512];
@@ -524,7 +523,7 @@ static int act_history(cli_ctx *ctx, const struct exp_args *a)
 	return finish(conn, &err, rc);
 }
 
-static int act_delete(cli_ctx *ctx, const struct exp_args *a)
+static int act_delete(nb_front *ctx, const struct exp_args *a)
 {
 	static const int ok[] = {0};
 	if (only_opts("exp delete", a, ok) || need_key("exp delete", a))
@@ -538,14 +537,14 @@ static int act_delete(cli_ctx *ctx, const struct exp_args *a)
 	return finish(conn, &err, rc);
 }
 
-int cmd_exp(cli_ctx *ctx, int argc, char **argv)
+int cmd_exp(nb_front *ctx, int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		fputs(exp_usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	if (cli_wants_help(argc - 1, argv + 1)) {
+	if (nb_front_wants_help(argc - 1, argv + 1)) {
 		fputs(exp_usage, stdout);
 		return 0;
 	}
@@ -570,5 +569,5 @@ int cmd_exp(cli_ctx *ctx, int argc, char **argv)
 	if (!strcmp(action, "start") || !strcmp(action, "pause") || !strcmp(action, "stop") ||
 	    !strcmp(action, "archive"))
 		return act_transition(ctx, action, &a);
-	return cli_usage_error("exp", "unknown action '%s'", action);
+	return nb_front_usage_error("exp", "unknown action '%s'", action);
 }

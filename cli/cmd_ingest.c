@@ -1,9 +1,8 @@
 /* cmd_ingest.c — `neonblue ingest`: load events from JSON Lines with COPY,
  * all or nothing. */
 #include "cli.h"
-#include "neonblue/buf.h"
+#include "neonblue/base.h"
 #include "neonblue/pg.h"
-#include "neonblue/pg_events.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +25,10 @@ static const char ingest_help[] =
 	"\n"
 	"  --skip-invalid  load the valid lines, report (on stderr) the invalid ones\n"
 	"  --json          print {lines, valid, invalid, inserted, skipped}\n"
-	"\n" CLI_GLOBAL_HELP;
+	"\n" NB_FRONT_GLOBAL_HELP;
 
 struct ingest_state {
-	cli_ctx *ctx;
+	nb_front *ctx;
 	int skip;
 	nb_pg_event *batch; /* valid events not yet handed to the loader */
 	size_t n;
@@ -120,7 +119,7 @@ static void ingest_report(const struct ingest_state *s, const nb_pg_load_stats *
 		cJSON_AddNumberToObject(j, "invalid", (double)s->invalid);
 		cJSON_AddNumberToObject(j, "inserted", (double)st->inserted);
 		cJSON_AddNumberToObject(j, "skipped", (double)st->skipped);
-		cli_print_json(j);
+		nb_front_print_json(j);
 		cJSON_Delete(j);
 		return;
 	}
@@ -131,9 +130,9 @@ static void ingest_report(const struct ingest_state *s, const nb_pg_load_stats *
 	printf("\n");
 }
 
-int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
+int cmd_ingest(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		fputs(ingest_help, stdout);
 		return 0;
 	}
@@ -148,7 +147,7 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 		else if ((argv[i][0] != '-' || !argv[i][1]) && !path)
 			path = argv[i];
 		else
-			return cli_usage_error("ingest", "unexpected argument \"%s\"", argv[i]);
+			return nb_front_usage_error("ingest", "unexpected argument \"%s\"", argv[i]);
 	}
 	if (!path)
 		path = "-";
@@ -160,9 +159,9 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 	int rc = 0;
 	nb_pg_load_stats st = {0};
 	if (ingest_read(path, &s, &err) < 0) {
-		rc = cli_fail(&err);
+		rc = nb_front_fail(&err);
 	} else if (s.failed) {
-		rc = cli_fail(&s.err);
+		rc = nb_front_fail(&s.err);
 	} else if (s.invalid && !s.skip) {
 		fprintf(stderr, "%s", s.errors.data);
 		nb_err_set(&err, NB_EINPUT,
@@ -170,7 +169,7 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 			   "(--skip-invalid loads the %ld valid ones)",
 			   s.invalid, s.invalid == 1 ? "" : "s",
 			   strcmp(path, "-") ? path : "standard input", s.valid);
-		rc = cli_fail(&err);
+		rc = nb_front_fail(&err);
 	} else {
 		if (s.invalid)
 			fprintf(stderr, "%s", s.errors.data);
@@ -178,7 +177,7 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 			nb_pg_events_loader *l = s.loader;
 			s.loader = NULL;
 			if (nb_pg_events_loader_finish(l, 1, &st, &err) < 0)
-				rc = cli_fail(&err);
+				rc = nb_front_fail(&err);
 		}
 		if (rc == 0)
 			ingest_report(&s, &st, json);

@@ -1,6 +1,6 @@
 /* cmd_metric.c — `neonblue metric`: create, list, show and edit metric definitions. */
 #include "cli.h"
-#include "neonblue/json.h"
+#include "neonblue/base.h"
 #include "neonblue/pg.h"
 
 #include <errno.h>
@@ -27,7 +27,7 @@ static const char *metric_usage =
 	"(sum over the first event type / sum over the second). --winsorize caps values\n"
 	"at that percentile (e.g. 99). Every change is written to the audit log.\n"
 	"Exit status: 0 success, 2 bad input, 1 server failure.\n"
-	"\n" CLI_GLOBAL_HELP;
+	"\n" NB_FRONT_GLOBAL_HELP;
 
 enum { M_KEY = 1000, M_NAME, M_KIND, M_EVENTS, M_VALUE, M_DIR, M_WINS, M_DESC, M_JSON };
 
@@ -61,9 +61,9 @@ static int parse_args(const char *cmd, int argc, char **argv, struct metric_args
 	int c;
 	while ((c = getopt_long(argc, argv, ":", metric_opts, NULL)) != -1) {
 		if (c == '?')
-			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			return nb_front_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		if (c == ':')
-			return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+			return nb_front_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
 		if (c == M_JSON)
 			a->json = 1;
 		else
@@ -148,7 +148,7 @@ static void print_metric(const nb_pg_metric *m, int json)
 {
 	if (json) {
 		cJSON *j = nb_pg_metric_to_json(m);
-		cli_print_json(j);
+		nb_front_print_json(j);
 		cJSON_Delete(j);
 		return;
 	}
@@ -168,7 +168,7 @@ static void print_metric(const nb_pg_metric *m, int json)
 static int need_key(const char *cmd, const struct metric_args *a)
 {
 	if (a->npos != 1)
-		return cli_usage_error(cmd, "expects exactly one metric KEY (got %d arguments)",
+		return nb_front_usage_error(cmd, "expects exactly one metric KEY (got %d arguments)",
 				       a->npos);
 	return 0;
 }
@@ -190,7 +190,7 @@ static int build_new(const struct metric_args *a, nb_pg_metric *m, nb_err *err)
 	return apply_flags(a, m, err);
 }
 
-static int act_create(PGconn *conn, cli_ctx *ctx, const struct metric_args *a, nb_pg_metric *m,
+static int act_create(PGconn *conn, nb_front *ctx, const struct metric_args *a, nb_pg_metric *m,
 		      nb_err *err)
 {
 	if (nb_pg_metric_create(conn, m, ctx->cfg.actor, err))
@@ -206,7 +206,7 @@ static int act_create(PGconn *conn, cli_ctx *ctx, const struct metric_args *a, n
 	return 0;
 }
 
-static int act_edit(PGconn *conn, cli_ctx *ctx, const struct metric_args *a, nb_err *err)
+static int act_edit(PGconn *conn, nb_front *ctx, const struct metric_args *a, nb_err *err)
 {
 	if (MARG(a, M_KEY))
 		return nb_err_set(err, NB_EINPUT, "metric edit: the key cannot be changed");
@@ -235,7 +235,7 @@ static int act_list(PGconn *conn, const struct metric_args *a, nb_err *err)
 		cJSON *arr = cJSON_CreateArray();
 		for (int i = 0; i < n; i++)
 			cJSON_AddItemToArray(arr, nb_pg_metric_to_json(&list[i]));
-		cli_print_json(arr);
+		nb_front_print_json(arr);
 		cJSON_Delete(arr);
 	} else {
 		printf("%-24s %-9s %-9s %s\n", "KEY", "KIND", "DIRECTION", "EVENTS");
@@ -252,14 +252,14 @@ static int act_list(PGconn *conn, const struct metric_args *a, nb_err *err)
 	return 0;
 }
 
-int cmd_metric(cli_ctx *ctx, int argc, char **argv)
+int cmd_metric(nb_front *ctx, int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		fputs(metric_usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	if (cli_wants_help(argc - 1, argv + 1)) {
+	if (nb_front_wants_help(argc - 1, argv + 1)) {
 		fputs(metric_usage, stdout);
 		return 0;
 	}
@@ -272,24 +272,24 @@ int cmd_metric(cli_ctx *ctx, int argc, char **argv)
 	int known = !strcmp(action, "create") || !strcmp(action, "list") ||
 		    !strcmp(action, "show") || !strcmp(action, "edit");
 	if (!known)
-		return cli_usage_error("metric", "unknown action '%s'", action);
+		return nb_front_usage_error("metric", "unknown action '%s'", action);
 	if (strcmp(action, "create") && strcmp(action, "edit")) {
 		for (int id = M_KEY; id < M_JSON; id++)
 			if (MARG(&a, id))
-				return cli_usage_error(cmd, "option '--%s' does not apply here",
+				return nb_front_usage_error(cmd, "option '--%s' does not apply here",
 						       metric_opts[id - M_KEY].name);
 	}
 	if ((!strcmp(action, "show") || !strcmp(action, "edit")) && need_key(cmd, &a))
 		return 2;
 	if (!strcmp(action, "list") && a.npos)
-		return cli_usage_error(cmd, "takes no positional argument (got '%s')", a.pos);
+		return nb_front_usage_error(cmd, "takes no positional argument (got '%s')", a.pos);
 	nb_err err;
 	nb_err_clear(&err);
 	nb_pg_metric fresh;
 	memset(&fresh, 0, sizeof fresh);
 	if (!strcmp(action, "create") && build_new(&a, &fresh, &err)) {
 		nb_pg_metric_done(&fresh);
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	}
 	PGconn *conn = nb_pg_connect(&ctx->cfg, &err);
 	int rc = -1;
@@ -310,5 +310,5 @@ int cmd_metric(cli_ctx *ctx, int argc, char **argv)
 	nb_pg_metric_done(&fresh);
 	if (conn)
 		PQfinish(conn);
-	return rc ? cli_fail(&err) : 0;
+	return rc ? nb_front_fail(&err) : 0;
 }

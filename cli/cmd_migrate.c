@@ -16,11 +16,11 @@ static const char *migrate_usage =
 	"ClickHouse migrations. Running it again does nothing. --json prints\n"
 	"{\"postgresql_applied\": N, \"clickhouse_applied\": N or null}.\n"
 	"Exit status: 0 success, 1 server failure, 2 bad usage.\n"
-	"\n" CLI_GLOBAL_HELP;
+	"\n" NB_FRONT_GLOBAL_HELP;
 
-int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
+int cmd_migrate(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		fputs(migrate_usage, stdout);
 		return 0;
 	}
@@ -29,24 +29,24 @@ int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
 		else
-			return cli_usage_error("migrate", "unexpected argument '%s'", argv[i]);
+			return nb_front_usage_error("migrate", "unexpected argument '%s'", argv[i]);
 	}
 	nb_err err;
 	nb_err_clear(&err);
 	PGconn *conn = nb_pg_connect(&ctx->cfg, &err);
 	if (!conn)
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	int pg_applied = 0;
 	int rc = nb_pg_migrate(conn, &pg_applied, &err);
 	PQfinish(conn);
 	if (rc)
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 
 	int ch_applied = -1; /* -1: no ClickHouse configured */
 	if (ctx->cfg.clickhouse_set) {
 		ch_applied = nb_ch_migrate(ctx->cfg.clickhouse, &err);
 		if (ch_applied < 0)
-			return cli_fail(&err);
+			return nb_front_fail(&err);
 	}
 	if (json) {
 		printf("{\"postgresql_applied\":%d,\"clickhouse_applied\":", pg_applied);

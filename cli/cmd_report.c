@@ -2,7 +2,7 @@
  * analytics on ClickHouse (nb_an) rendered by nb_report. */
 #include "cli.h"
 #include "neonblue/analytics.h"
-#include "neonblue/json.h"
+#include "neonblue/base.h"
 #include "neonblue/report.h"
 
 #include <stdio.h>
@@ -21,7 +21,7 @@ static const char report_common_help[] =
 	"  --scan             read the replicated tables instead of the per-user rollup\n"
 	"                     (same numbers, slower; docs/analytics.md)\n"
 	"Output: --json (docs/report.md), --csv, or --md (the default).\n"
-	"\n" CLI_GLOBAL_HELP;
+	"\n" NB_FRONT_GLOBAL_HELP;
 
 static const char report_help[] =
 	"usage: neonblue report EXP [--metric M] [--from T] [--to T] [--segment P=V]\n"
@@ -86,7 +86,7 @@ static int rp_number(const char *cmd, const char *flag, const char *v, double *o
 	char *end;
 	*out = strtod(v, &end);
 	if (!*v || *end)
-		return cli_usage_error(cmd, "%s \"%s\" is not a number", flag, v);
+		return nb_front_usage_error(cmd, "%s \"%s\" is not a number", flag, v);
 	return 0;
 }
 
@@ -101,7 +101,7 @@ static int rp_flag(const char *cmd, const char *a, const char *v, rp_args *r)
 		r->by = v;
 	else if (!strcmp(a, "--series")) {
 		if (strcmp(v, "hour") && strcmp(v, "day"))
-			return cli_usage_error(cmd, "--series must be hour or day, got \"%s\"", v), -1;
+			return nb_front_usage_error(cmd, "--series must be hour or day, got \"%s\"", v), -1;
 		r->series = v;
 	} else if (!strcmp(a, "--database"))
 		r->db = v;
@@ -109,34 +109,34 @@ static int rp_flag(const char *cmd, const char *a, const char *v, rp_args *r)
 		r->event_type = v;
 	else if (!strcmp(a, "--from") || !strcmp(a, "--to")) {
 		if (nb_report_parse_time(v, a[2] == 'f' ? &r->from : &r->to))
-			return cli_usage_error(cmd, "%s \"%s\" is not a time (ISO-8601 UTC or unix "
+			return nb_front_usage_error(cmd, "%s \"%s\" is not a time (ISO-8601 UTC or unix "
 						    "seconds)", a, v), -1;
 	} else if (!strcmp(a, "--segment")) {
 		const char *eq = strchr(v, '=');
 		if (!eq)
-			return cli_usage_error(cmd, "--segment wants PROP=VALUE, got \"%s\"", v), -1;
+			return nb_front_usage_error(cmd, "--segment wants PROP=VALUE, got \"%s\"", v), -1;
 		r->seg_prop = strndup(v, (size_t)(eq - v));
 		r->seg_value = strdup(eq + 1);
 	} else if (!strcmp(a, "--window")) {
 		if ((r->window = nb_report_parse_duration(v)) < 0)
-			return cli_usage_error(cmd, "--window \"%s\" is not a duration (90s, 30m, "
+			return nb_front_usage_error(cmd, "--window \"%s\" is not a duration (90s, 30m, "
 						    "1h, 7d)", v), -1;
 	} else if (!strcmp(a, "--period")) {
 		if (strcmp(v, "day") && strcmp(v, "week"))
-			return cli_usage_error(cmd, "--period must be day or week, got \"%s\"", v), -1;
+			return nb_front_usage_error(cmd, "--period must be day or week, got \"%s\"", v), -1;
 		r->period = v[0] == 'd' ? 86400 : 604800;
 	} else if (!strcmp(a, "--periods") || !strcmp(a, "--top")) {
 		char *end;
 		long n = strtol(v, &end, 10);
 		if (!*v || *end || n < 1 || n > (a[2] == 't' ? 1000 : 32))
-			return cli_usage_error(cmd, "%s \"%s\" is out of range", a, v), -1;
+			return nb_front_usage_error(cmd, "%s \"%s\" is out of range", a, v), -1;
 		*(a[2] == 't' ? &r->top : &r->nper) = (int)n;
 	} else if (!strcmp(a, "--mde")) {
 		if (rp_number(cmd, a, v, &r->mde))
 			return -1;
 	} else if (!strcmp(a, "--alpha")) {
 		if (rp_number(cmd, a, v, &r->alpha) || !(r->alpha > 0 && r->alpha < 1))
-			return cli_usage_error(cmd, "--alpha must be between 0 and 1"), -1;
+			return nb_front_usage_error(cmd, "--alpha must be between 0 and 1"), -1;
 	} else
 		return 0;
 	return 1;
@@ -161,23 +161,23 @@ static int rp_parse(const char *cmd, int argc, char **argv, rp_args *r)
 		}
 		if (a[0] == '-' && a[1]) {
 			if (i + 1 >= argc)
-				return cli_usage_error(cmd, "%s needs a value", a);
+				return nb_front_usage_error(cmd, "%s needs a value", a);
 			int k = rp_flag(cmd, a, argv[i + 1], r);
 			if (k < 0)
 				return 2;
 			if (k == 0)
-				return cli_usage_error(cmd, "unknown option %s", a);
+				return nb_front_usage_error(cmd, "unknown option %s", a);
 			i++;
 			continue;
 		}
 		if (r->exp)
-			return cli_usage_error(cmd, "unexpected argument \"%s\"", a);
+			return nb_front_usage_error(cmd, "unexpected argument \"%s\"", a);
 		r->exp = a;
 	}
 	if (!r->exp)
-		return cli_usage_error(cmd, "which experiment? (give its key)");
+		return nb_front_usage_error(cmd, "which experiment? (give its key)");
 	if (r->from && r->to && r->to <= r->from)
-		return cli_usage_error(cmd, "--to must be after --from");
+		return nb_front_usage_error(cmd, "--to must be after --from");
 	return 0;
 }
 
@@ -194,7 +194,7 @@ static nb_an_scope rp_scope(const rp_args *r)
 	return s;
 }
 
-static nb_ch *rp_connect(cli_ctx *ctx, nb_err *err)
+static nb_ch *rp_connect(nb_front *ctx, nb_err *err)
 {
 	if (nb_config_require_clickhouse(&ctx->cfg, err))
 		return NULL;
@@ -208,7 +208,7 @@ static nb_ch *rp_connect(cli_ctx *ctx, nb_err *err)
 static void rp_print_table(const cJSON *o, const char *key, enum rp_format fmt, const char *title)
 {
 	if (fmt == RP_JSON) {
-		cli_print_json(o);
+		nb_front_print_json(o);
 		return;
 	}
 	nb_buf b;
@@ -224,11 +224,11 @@ static void rp_print_table(const cJSON *o, const char *key, enum rp_format fmt, 
 	nb_buf_done(&b);
 }
 
-static int rp_series(cli_ctx *ctx, int argc, char **argv);
+static int rp_series(nb_front *ctx, int argc, char **argv);
 
-int cmd_report(cli_ctx *ctx, int argc, char **argv)
+int cmd_report(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		printf("%s%s", report_help, report_common_help);
 		return 0;
 	}
@@ -251,11 +251,11 @@ int cmd_report(cli_ctx *ctx, int argc, char **argv)
 	if (!ch || nb_report_build(ch, &o, &rep, &err)) {
 		nb_ch_free(ch);
 		rp_args_done(&a);
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	}
 	if (a.fmt == RP_JSON) {
 		cJSON *j = nb_report_json(&rep);
-		cli_print_json(j);
+		nb_front_print_json(j);
 		cJSON_Delete(j);
 	} else {
 		nb_buf b;
@@ -271,7 +271,7 @@ int cmd_report(cli_ctx *ctx, int argc, char **argv)
 }
 
 /* Common start of the analyses: parse, connect, load the experiment. */
-static int rp_begin(cli_ctx *ctx, const char *cmd, int argc, char **argv, rp_args *a, nb_ch **ch,
+static int rp_begin(nb_front *ctx, const char *cmd, int argc, char **argv, rp_args *a, nb_ch **ch,
 		    nb_an_experiment *e, nb_err *err)
 {
 	*ch = NULL;
@@ -280,7 +280,7 @@ static int rp_begin(cli_ctx *ctx, const char *cmd, int argc, char **argv, rp_arg
 	if (rc)
 		return rc;
 	if (!(*ch = rp_connect(ctx, err)) || nb_an_experiment_load(*ch, a->db, a->exp, e, err))
-		return cli_fail(err);
+		return nb_front_fail(err);
 	return 0;
 }
 
@@ -304,9 +304,9 @@ static int rp_split(char *s, const char **out, int max)
 	return n;
 }
 
-int cmd_funnel(cli_ctx *ctx, int argc, char **argv)
+int cmd_funnel(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		printf("%s%s", funnel_help, report_common_help);
 		return 0;
 	}
@@ -318,7 +318,7 @@ int cmd_funnel(cli_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return rp_end(rc, &a, ch, &e);
 	if (!a.steps)
-		return rp_end(cli_usage_error("funnel", "--steps a,b,c is required"), &a, ch, &e);
+		return rp_end(nb_front_usage_error("funnel", "--steps a,b,c is required"), &a, ch, &e);
 	char *steps_s = strdup(a.steps);
 	const char *steps[NB_AN_FUNNEL_MAX + 1];
 	int n = rp_split(steps_s, steps, NB_AN_FUNNEL_MAX);
@@ -327,11 +327,11 @@ int cmd_funnel(cli_ctx *ctx, int argc, char **argv)
 	double *reached = calloc((size_t)e.nvariants * NB_AN_FUNNEL_MAX + 1, sizeof *reached);
 	if (nb_an_funnel(ch, &s, &e, steps, n, a.window, reached, &err) ||
 	    nb_an_exposure(ch, &s, &e, users, &err)) {
-		rc = cli_fail(&err);
+		rc = nb_front_fail(&err);
 	} else {
 		cJSON *o = nb_report_funnel_json(&e, users, steps, n, a.window, reached);
 		if (a.fmt == RP_JSON) {
-			cli_print_json(o);
+			nb_front_print_json(o);
 		} else {
 			/* one flat row per variant × step */
 			cJSON *flat = cJSON_CreateArray();
@@ -357,9 +357,9 @@ int cmd_funnel(cli_ctx *ctx, int argc, char **argv)
 	return rp_end(rc, &a, ch, &e);
 }
 
-int cmd_cohort(cli_ctx *ctx, int argc, char **argv)
+int cmd_cohort(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		printf("%s%s", cohort_help, report_common_help);
 		return 0;
 	}
@@ -374,7 +374,7 @@ int cmd_cohort(cli_ctx *ctx, int argc, char **argv)
 	nb_an_cohort_row *rows;
 	size_t n;
 	if (nb_an_cohorts(ch, &s, &e, a.period, a.nper, &rows, &n, &err))
-		return rp_end(cli_fail(&err), &a, ch, &e);
+		return rp_end(nb_front_fail(&err), &a, ch, &e);
 	cJSON *o = nb_report_cohorts_json(&e, a.period, a.nper, rows, n);
 	rp_print_table(o, "cohorts", a.fmt, "Retention cohorts");
 	cJSON_Delete(o);
@@ -382,9 +382,9 @@ int cmd_cohort(cli_ctx *ctx, int argc, char **argv)
 	return rp_end(0, &a, ch, &e);
 }
 
-int cmd_revenue(cli_ctx *ctx, int argc, char **argv)
+int cmd_revenue(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		printf("%s%s", revenue_help, report_common_help);
 		return 0;
 	}
@@ -400,7 +400,7 @@ int cmd_revenue(cli_ctx *ctx, int argc, char **argv)
 	nb_an_revenue *rev = calloc((size_t)e.nvariants, sizeof *rev);
 	if (m < 0 || nb_an_revenue_get(ch, &s, &e, m, rev, &err)) {
 		free(rev);
-		return rp_end(cli_fail(&err), &a, ch, &e);
+		return rp_end(nb_front_fail(&err), &a, ch, &e);
 	}
 	cJSON *o = nb_report_revenue_json(&e, e.metrics[m].key, rev);
 	rp_print_table(o, "variants", a.fmt, "Revenue");
@@ -409,9 +409,9 @@ int cmd_revenue(cli_ctx *ctx, int argc, char **argv)
 	return rp_end(0, &a, ch, &e);
 }
 
-int cmd_segments(cli_ctx *ctx, int argc, char **argv)
+int cmd_segments(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		printf("%s%s", segments_help, report_common_help);
 		return 0;
 	}
@@ -423,17 +423,17 @@ int cmd_segments(cli_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return rp_end(rc, &a, ch, &e);
 	if (!a.by)
-		return rp_end(cli_usage_error("segments", "--by PROP is required"), &a, ch, &e);
+		return rp_end(nb_front_usage_error("segments", "--by PROP is required"), &a, ch, &e);
 	int m = nb_an_pick_metric(&e, a.metric, NULL, &err);
 	nb_an_scope s = rp_scope(&a);
 	char **values;
 	nb_an_agg *aggs;
 	int n;
 	if (m < 0 || nb_an_segments(ch, &s, &e, m, a.by, a.top, &values, &aggs, &n, &err))
-		return rp_end(cli_fail(&err), &a, ch, &e);
+		return rp_end(nb_front_fail(&err), &a, ch, &e);
 	cJSON *o = nb_report_segments_json(&e, m, a.by, values, aggs, n, a.alpha);
 	if (a.fmt == RP_JSON) {
-		cli_print_json(o);
+		nb_front_print_json(o);
 	} else {
 		cJSON *flat = cJSON_CreateArray();
 		const cJSON *sg, *x;
@@ -459,7 +459,7 @@ int cmd_segments(cli_ctx *ctx, int argc, char **argv)
 	return rp_end(0, &a, ch, &e);
 }
 
-static int rp_series(cli_ctx *ctx, int argc, char **argv)
+static int rp_series(nb_front *ctx, int argc, char **argv)
 {
 	rp_args a;
 	nb_ch *ch;
@@ -474,7 +474,7 @@ static int rp_series(cli_ctx *ctx, int argc, char **argv)
 	size_t n = 0;
 	int period = a.series[0] == 'h' ? 3600 : 86400;
 	if (m < 0 || nb_an_timeseries(ch, &s, &e, m, period, &pts, &n, &err))
-		return rp_end(cli_fail(&err), &a, ch, &e);
+		return rp_end(nb_front_fail(&err), &a, ch, &e);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "experiment", e.key);
 	cJSON_AddStringToObject(o, "metric", e.metrics[m].key);

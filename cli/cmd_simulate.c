@@ -2,10 +2,8 @@
  * through the real write path (nb_sim: assignments and events into
  * PostgreSQL), or as JSON Lines with --dry-run. */
 #include "cli.h"
-#include "neonblue/buf.h"
-#include "neonblue/json.h"
+#include "neonblue/base.h"
 #include "neonblue/pg.h"
-#include "neonblue/pg_events.h"
 #include "neonblue/sim.h"
 
 #include <math.h>
@@ -39,7 +37,7 @@ static const char simulate_help[] =
 	"  --json            print the summary as JSON (counts, true conversion per variant)\n"
 	"  --dry-run         no database: print the events as JSON Lines (`ingest` input)\n"
 	"  --print-scenario  print the scenario JSON and exit\n"
-	"\n" CLI_GLOBAL_HELP;
+	"\n" NB_FRONT_GLOBAL_HELP;
 
 typedef struct sim_args {
 	const char *scenario, *start;
@@ -276,7 +274,7 @@ static void sim_print_text(const cJSON *s)
 	}
 }
 
-static int sim_write(cli_ctx *ctx, const sim_args *a, const nb_sim_scenario *sc,
+static int sim_write(nb_front *ctx, const sim_args *a, const nb_sim_scenario *sc,
 		     nb_sim_run_opts *ro)
 {
 	nb_err err = {0};
@@ -285,7 +283,7 @@ static int sim_write(cli_ctx *ctx, const sim_args *a, const nb_sim_scenario *sc,
 	if (conn)
 		PQfinish(conn);
 	if (rc)
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	ro->reset = a->reset;
 	ro->actor = ctx->cfg.actor;
 	ro->stop = &sim_stop;
@@ -294,36 +292,36 @@ static int sim_write(cli_ctx *ctx, const sim_args *a, const nb_sim_scenario *sc,
 	if (rc == 0) {
 		cJSON *s = sim_summary(sc, ro, &st);
 		if (a->json)
-			cli_print_json(s);
+			nb_front_print_json(s);
 		else
 			sim_print_text(s);
 		cJSON_Delete(s);
 	}
 	free(st.per_variant);
-	return rc ? cli_fail(&err) : 0;
+	return rc ? nb_front_fail(&err) : 0;
 }
 
-int cmd_simulate(cli_ctx *ctx, int argc, char **argv)
+int cmd_simulate(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		fputs(simulate_help, stdout);
 		return 0;
 	}
 	sim_args a;
 	nb_err err = {0};
 	if (sim_parse_args(argc, argv, &a, &err))
-		return cli_usage_error("simulate", "%s", err.msg);
+		return nb_front_usage_error("simulate", "%s", err.msg);
 	if (a.print && !strcmp(a.scenario, "demo")) {
 		fputs(nb_sim_demo_json(), stdout);
 		return 0;
 	}
 	nb_sim_scenario sc;
 	if (nb_sim_scenario_load(a.scenario, &sc, &err))
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	nb_sim_run_opts ro;
 	int rc = 0;
 	if (sim_resolve(&a, &sc, &ro, &err)) {
-		rc = cli_usage_error("simulate", "%s", err.msg);
+		rc = nb_front_usage_error("simulate", "%s", err.msg);
 	} else if (a.print) {
 		printf("scenario \"%s\" is valid: %d experiments, %d metrics\n", sc.name, sc.nexps,
 		       sc.nmetrics);
@@ -333,7 +331,7 @@ int cmd_simulate(cli_ctx *ctx, int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		if (!ro.pace && !ro.gen.users && !ro.gen.duration && !ro.gen.days)
-			rc = cli_usage_error("simulate", "nothing bounds the run: give --users");
+			rc = nb_front_usage_error("simulate", "nothing bounds the run: give --users");
 		else
 			rc = a.dry_run ? sim_dry_run(&sc, &ro.gen) : sim_write(ctx, &a, &sc, &ro);
 	}

@@ -41,17 +41,17 @@ static const char sink_help[] =
 	"  --verbose      a log line for every batch stored\n"
 	"\n"
 	"Needs --kafka and --clickhouse (or NEONBLUE_KAFKA, NEONBLUE_CLICKHOUSE).\n"
-	"See docs/sink.md.\n\n" CLI_GLOBAL_HELP;
+	"See docs/sink.md.\n\n" NB_FRONT_GLOBAL_HELP;
 
-int cmd_sink(cli_ctx *ctx, int argc, char **argv)
+int cmd_sink(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		fputs(sink_help, stdout);
 		return 0;
 	}
 	nb_sink_opts o = {.group = "neonblue-sink",
 			  .migrate = 1,
-			  .log = cli_log_line,
+			  .log = nb_front_log_line,
 			  .log_ud = (void *)"sink"};
 	o.prefix = ctx->cfg.topic_prefix[0] ? ctx->cfg.topic_prefix : "neonblue";
 	const char *status = NULL;
@@ -65,11 +65,11 @@ int cmd_sink(cli_ctx *ctx, int argc, char **argv)
 		else if (!strcmp(a, "--status") && v)
 			status = argv[++i];
 		else if (!strcmp(a, "--batch-rows") && ++i)
-			rc = cli_positive_int("sink", a, v, &o.batch_rows);
+			rc = nb_front_positive_int("sink", a, v, &o.batch_rows);
 		else if (!strcmp(a, "--batch-ms") && ++i)
-			rc = cli_positive_int("sink", a, v, &o.batch_ms);
+			rc = nb_front_positive_int("sink", a, v, &o.batch_ms);
 		else if (!strcmp(a, "--threads") && ++i)
-			rc = cli_positive_int("sink", a, v, &o.threads);
+			rc = nb_front_positive_int("sink", a, v, &o.threads);
 		else if (!strcmp(a, "--no-migrate"))
 			o.migrate = 0;
 		else if (!strcmp(a, "--quiet"))
@@ -77,14 +77,14 @@ int cmd_sink(cli_ctx *ctx, int argc, char **argv)
 		else if (!strcmp(a, "--verbose"))
 			o.verbose = 1;
 		else
-			return cli_usage_error("sink", "unknown argument '%s'", a);
+			return nb_front_usage_error("sink", "unknown argument '%s'", a);
 		if (rc)
 			return rc;
 	}
 	nb_err err;
 	if (nb_config_require_kafka(&ctx->cfg, &err) < 0 ||
 	    nb_config_require_clickhouse(&ctx->cfg, &err) < 0)
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	o.kafka = ctx->cfg.kafka;
 	o.clickhouse = ctx->cfg.clickhouse;
 	char path[NB_PATH_MAX + 32];
@@ -106,6 +106,6 @@ int cmd_sink(cli_ctx *ctx, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (nb_sink_run(&o, &sink_stop, &err) < 0)
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	return 0;
 }

@@ -47,7 +47,7 @@ static int int_arg(const char *cmd, const char *flag, const char *v, int *out)
 	char *end;
 	long x = strtol(v, &end, 10);
 	if (!*v || *end || x < 0 || x > 65535)
-		return cli_usage_error(cmd, "%s wants a number from 0 to 65535, not '%s'", flag, v);
+		return nb_front_usage_error(cmd, "%s wants a number from 0 to 65535, not '%s'", flag, v);
 	*out = (int)x;
 	return 0;
 }
@@ -125,14 +125,14 @@ static void print_status(const nb_stack_status *s)
 	}
 }
 
-static void print_json(cli_ctx *ctx, const nb_stack_status *s)
+static void print_json(nb_front *ctx, const nb_stack_status *s)
 {
 	cJSON *j = nb_stack_status_json(ctx->cfg.home, s);
-	cli_print_json(j);
+	nb_front_print_json(j);
 	cJSON_Delete(j);
 }
 
-static int do_up(cli_ctx *ctx, int argc, char **argv)
+static int do_up(nb_front *ctx, int argc, char **argv)
 {
 	nb_stack_opts o;
 	memset(&o, 0, sizeof o);
@@ -153,7 +153,7 @@ static int do_up(cli_ctx *ctx, int argc, char **argv)
 			if (strcmp(argv[i], nums[k].flag))
 				continue;
 			if (i + 1 >= argc)
-				return cli_usage_error("stack up", "%s needs a value", argv[i]);
+				return nb_front_usage_error("stack up", "%s needs a value", argv[i]);
 			if (int_arg("stack up", argv[i], argv[i + 1], nums[k].slot))
 				return 2;
 			i++;
@@ -168,14 +168,14 @@ static int do_up(cli_ctx *ctx, int argc, char **argv)
 		else if (!strcmp(argv[i], "--pipeline"))
 			o.pipeline = 1;
 		else
-			return cli_usage_error("stack up", "unknown option '%s'", argv[i]);
+			return nb_front_usage_error("stack up", "unknown option '%s'", argv[i]);
 	}
 	nb_stack_status s;
 	nb_err err;
 	nb_err_clear(&err);
 	double t0 = now_s();
 	if (nb_stack_up(ctx->cfg.home, NULL, &o, &s, &err))
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	if (json) {
 		print_json(ctx, &s);
 		return 0;
@@ -189,20 +189,20 @@ static int do_up(cli_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
-static int do_status(cli_ctx *ctx, int argc, char **argv)
+static int do_status(nb_front *ctx, int argc, char **argv)
 {
 	int json = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
 		else
-			return cli_usage_error("stack status", "unknown option '%s'", argv[i]);
+			return nb_front_usage_error("stack status", "unknown option '%s'", argv[i]);
 	}
 	nb_stack_status s;
 	nb_err err;
 	nb_err_clear(&err);
 	if (nb_stack_status_get(ctx->cfg.home, &s, &err))
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	if (json)
 		print_json(ctx, &s);
 	else
@@ -210,10 +210,10 @@ static int do_status(cli_ctx *ctx, int argc, char **argv)
 	return nb_stack_status_ok(&s) ? 0 : 1;
 }
 
-static int do_down(cli_ctx *ctx, int argc, char **argv)
+static int do_down(nb_front *ctx, int argc, char **argv)
 {
 	if (argc > 1)
-		return cli_usage_error("stack down", "unknown option '%s'", argv[1]);
+		return nb_front_usage_error("stack down", "unknown option '%s'", argv[1]);
 	nb_stack_opts o;
 	memset(&o, 0, sizeof o);
 	o.say = say_stderr;
@@ -222,7 +222,7 @@ static int do_down(cli_ctx *ctx, int argc, char **argv)
 	nb_err_clear(&err);
 	double t0 = now_s();
 	if (nb_stack_down(ctx->cfg.home, &o, &was, &err))
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	if (was)
 		printf("stack down in %s (%.1f s); the data stays\n", ctx->cfg.home, now_s() - t0);
 	else
@@ -245,19 +245,19 @@ static int do_kafka(int argc, char **argv)
 				return 2;
 	}
 	if (!n)
-		return cli_usage_error("stack kafka", "--ports P[,P…] is required");
+		return nb_front_usage_error("stack kafka", "--ports P[,P…] is required");
 	nb_err err;
 	nb_err_clear(&err);
 	if (nb_stack_kafka_serve(ports, n, &err))
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	return 0;
 }
 
-int cmd_stack(cli_ctx *ctx, int argc, char **argv)
+int cmd_stack(nb_front *ctx, int argc, char **argv)
 {
-	if (argc < 2 || cli_wants_help(argc, argv)) {
+	if (argc < 2 || nb_front_wants_help(argc, argv)) {
 		fputs(usage_text, argc < 2 ? stderr : stdout);
-		fputs("\n" CLI_GLOBAL_HELP, argc < 2 ? stderr : stdout);
+		fputs("\n" NB_FRONT_GLOBAL_HELP, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
 	const char *sub = argv[1];
@@ -272,7 +272,7 @@ int cmd_stack(cli_ctx *ctx, int argc, char **argv)
 	if (!strcmp(sub, "supervise")) {
 		nb_err err;
 		nb_err_clear(&err);
-		return nb_stack_supervise(ctx->cfg.home, &err) ? cli_fail(&err) : 0;
+		return nb_stack_supervise(ctx->cfg.home, &err) ? nb_front_fail(&err) : 0;
 	}
-	return cli_usage_error("stack", "unknown subcommand '%s' (up, status, down)", sub);
+	return nb_front_usage_error("stack", "unknown subcommand '%s' (up, status, down)", sub);
 }

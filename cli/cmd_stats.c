@@ -1,8 +1,7 @@
 /* cmd_stats.c — `neonblue stats FAMILY`: one JSON object in (stdin or flags),
  * one JSON object out (or a short table), through nb_stats. */
 #include "cli.h"
-#include "neonblue/buf.h"
-#include "neonblue/json.h"
+#include "neonblue/base.h"
 #include "neonblue/stats.h"
 
 #include <ctype.h>
@@ -960,7 +959,7 @@ static int stats_run(const stats_family *fam, int argc, char **argv)
 		const char *f = argv[i], *eq = strchr(f, '='), *v;
 		char name[64];
 		if (strncmp(f, "--", 2)) {
-			rc = cli_usage_error("stats", "unexpected argument '%s'", f);
+			rc = nb_front_usage_error("stats", "unexpected argument '%s'", f);
 			goto done;
 		}
 		if (eq) {
@@ -968,14 +967,14 @@ static int stats_run(const stats_family *fam, int argc, char **argv)
 			v = eq + 1;
 		} else {
 			if (i + 1 >= argc) {
-				rc = cli_usage_error("stats", "%s needs a value", f);
+				rc = nb_front_usage_error("stats", "%s needs a value", f);
 				goto done;
 			}
 			snprintf(name, sizeof name, "%s", f);
 			v = argv[++i];
 		}
 		if (fam->flag(name, v, in, &err)) {
-			rc = cli_fail(&err);
+			rc = nb_front_fail(&err);
 			goto done;
 		}
 		nflags++;
@@ -990,16 +989,16 @@ static int stats_run(const stats_family *fam, int argc, char **argv)
 			parse_error(text, end ? end : cJSON_GetErrorPtr(), &err);
 		free(text);
 		if (!in) {
-			rc = cli_fail(&err);
+			rc = nb_front_fail(&err);
 			goto done;
 		}
 	}
 	if (check_keys(fam, in, &err) || fam->run(in, out, &err)) {
-		rc = cli_fail(&err);
+		rc = nb_front_fail(&err);
 		goto done;
 	}
 	if (json)
-		cli_print_json(out);
+		nb_front_print_json(out);
 	else
 		print_table(fam->name, out, 0);
 done:
@@ -1008,7 +1007,7 @@ done:
 	return rc;
 }
 
-int cmd_stats(cli_ctx *ctx, int argc, char **argv)
+int cmd_stats(nb_front *ctx, int argc, char **argv)
 {
 	(void)ctx;
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -1018,11 +1017,11 @@ int cmd_stats(cli_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < NFAMILIES; i++) {
 		if (strcmp(argv[1], families[i].name))
 			continue;
-		if (cli_wants_help(argc - 1, argv + 1)) {
+		if (nb_front_wants_help(argc - 1, argv + 1)) {
 			family_usage(&families[i]);
 			return 0;
 		}
 		return stats_run(&families[i], argc - 1, argv + 1);
 	}
-	return cli_usage_error("stats", "unknown family '%s'", argv[1]);
+	return nb_front_usage_error("stats", "unknown family '%s'", argv[1]);
 }

@@ -1,7 +1,6 @@
 /* cmd_track.c — `neonblue track`: record one event for a user. */
 #include "cli.h"
 #include "neonblue/pg.h"
-#include "neonblue/pg_events.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +19,7 @@ static const char track_help[] =
 	"  --exp KEY        the experiment the event belongs to\n"
 	"  --event-id UUID  idempotency key (default: a new random uuid)\n"
 	"  --json           print {event_id, user_id, type, ts, inserted}\n"
-	"\n" CLI_GLOBAL_HELP;
+	"\n" NB_FRONT_GLOBAL_HELP;
 
 /* Builds the event object from the command line; errors name the flag. */
 static cJSON *track_object(int argc, char **argv, int *json, nb_err *err)
@@ -84,9 +83,9 @@ fail:
 	return NULL;
 }
 
-int cmd_track(cli_ctx *ctx, int argc, char **argv)
+int cmd_track(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		fputs(track_help, stdout);
 		return 0;
 	}
@@ -95,11 +94,11 @@ int cmd_track(cli_ctx *ctx, int argc, char **argv)
 	int json = 0;
 	cJSON *o = track_object(argc, argv, &json, &err);
 	if (!o)
-		return cli_usage_error("track", "%s", err.msg);
+		return nb_front_usage_error("track", "%s", err.msg);
 	nb_pg_event ev;
 	if (nb_pg_event_from_json(o, &ev, &err) < 0) {
 		cJSON_Delete(o);
-		return cli_usage_error("track", "%s", err.msg);
+		return nb_front_usage_error("track", "%s", err.msg);
 	}
 	cJSON_Delete(o);
 	int rc = 0;
@@ -108,7 +107,7 @@ int cmd_track(cli_ctx *ctx, int argc, char **argv)
 	if (nb_config_require_pg(&ctx->cfg, &err) < 0 ||
 	    !(conn = nb_pg_connect(&ctx->cfg, &err)) ||
 	    nb_pg_events_load(conn, &ev, 1, &st, &err) < 0) {
-		rc = cli_fail(&err);
+		rc = nb_front_fail(&err);
 	} else if (json) {
 		cJSON *j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "event_id", ev.event_id);
@@ -116,7 +115,7 @@ int cmd_track(cli_ctx *ctx, int argc, char **argv)
 		cJSON_AddStringToObject(j, "type", ev.type);
 		cJSON_AddStringToObject(j, "ts", ev.ts);
 		cJSON_AddBoolToObject(j, "inserted", st.inserted == 1);
-		cli_print_json(j);
+		nb_front_print_json(j);
 		cJSON_Delete(j);
 	} else {
 		printf("%s event %s\n", st.inserted ? "tracked" : "already stored (skipped)",

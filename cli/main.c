@@ -1,6 +1,6 @@
 /* main.c — `neonblue`: global options, then dispatch through commands.def. */
 #include "cli.h"
-#include "neonblue/json.h"
+#include "neonblue/base.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,68 +20,11 @@ static const struct cli_cmd commands[] = {
 #undef NB_CMD
 };
 
-int cli_fail(const nb_err *err)
-{
-	fprintf(stderr, "neonblue: %s\n", err->msg[0] ? err->msg : "failed");
-	return err->code ? err->code : 1;
-}
 
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "neonblue %s: ", cmd);
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, " (see `neonblue %s --help`)\n", cmd);
-	va_end(ap);
-	return 2;
-}
-
-int cli_wants_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--"))
-			break;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return 1;
-	}
-	return 0;
-}
-
-void cli_log_line(void *ud, const char *line)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char ts[32];
-	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s %s: %s\n", ts, ud ? (const char *)ud : "neonblue", line);
-}
-
-int cli_positive_int(const char *cmd, const char *flag, const char *v, int *out)
-{
-	char *end;
-	errno = 0;
-	long n = v ? strtol(v, &end, 10) : 0;
-	if (!v || errno || *end || n <= 0 || n > 10000000)
-		return cli_usage_error(cmd, "%s needs a positive number, got '%s'", flag,
-				       v ? v : "");
-	*out = (int)n;
-	return 0;
-}
-
-void cli_print_json(const cJSON *item)
-{
-	char *s = nb_json_print(item);
-	fputs(s, stdout);
-	fputc('\n', stdout);
-	free(s);
-}
-
-int cmd_version(cli_ctx *ctx, int argc, char **argv)
+int cmd_version(nb_front *ctx, int argc, char **argv)
 {
 	(void)ctx;
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		puts("usage: neonblue version [--json]\n\nPrints the version of neonblue.");
 		return 0;
 	}
@@ -99,7 +42,7 @@ static void usage(FILE *f)
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n" CLI_GLOBAL_HELP "\n"
+	fprintf(f, "\n" NB_FRONT_GLOBAL_HELP "\n"
 		   "Every command takes --help; read commands take --json.\n"
 		   "Exit status: 0 success, 1 a server failed, 2 bad input.\n");
 }
@@ -144,7 +87,7 @@ static int take_globals(int *argc, char **argv, nb_config_flags *fl)
 
 int main(int argc, char **argv)
 {
-	cli_ctx ctx;
+	nb_front ctx;
 	memset(&ctx, 0, sizeof ctx);
 	if (take_globals(&argc, argv, &ctx.flags))
 		return 2;
@@ -163,7 +106,7 @@ int main(int argc, char **argv)
 	nb_err err;
 	nb_err_clear(&err);
 	if (nb_config_load(&ctx.cfg, &ctx.flags, &err))
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(&ctx, argc - 1, argv + 1);

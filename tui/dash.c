@@ -2,8 +2,7 @@
  * loop (poll on the terminal, the workers' wake-up fd, signals and timers),
  * header, footer and the overlays (help, palette, filter, confirm). */
 #include "tui.h"
-
-#include "../cli/cli.h"
+#include "neonblue/front.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -994,27 +993,27 @@ static int parse_opts(int argc, char **argv, dash_opts *o)
 		else if (!strcmp(s, "--bench-frames"))
 			idst = &o->bench;
 		else
-			return cli_usage_error(argv[0], "unknown option %s", s);
+			return nb_front_usage_error(argv[0], "unknown option %s", s);
 		if (dst || idst) {
 			if (i + 1 >= argc)
-				return cli_usage_error(argv[0], "%s needs a value", s);
+				return nb_front_usage_error(argv[0], "%s needs a value", s);
 			if (dst) {
 				*dst = argv[++i];
 			} else {
 				char *end;
 				long v = strtol(argv[++i], &end, 10);
 				if (*end || v < 0 || v > 100000)
-					return cli_usage_error(argv[0], "%s: \"%s\" is not a whole number ≥ 0",
+					return nb_front_usage_error(argv[0], "%s: \"%s\" is not a whole number ≥ 0",
 							       s, argv[i]);
 				*idst = (int)v;
 			}
 		}
 	}
 	if (o->view && view_by_name(o->view) < 0)
-		return cli_usage_error(argv[0], "--view: unknown view \"%s\"", o->view);
+		return nb_front_usage_error(argv[0], "--view: unknown view \"%s\"", o->view);
 	if (o->colors && strcmp(o->colors, "0") && strcmp(o->colors, "8") &&
 	    strcmp(o->colors, "16") && strcmp(o->colors, "256") && strcmp(o->colors, "truecolor"))
-		return cli_usage_error(argv[0], "--colors: \"%s\" is not 0, 8, 16, 256 or truecolor",
+		return nb_front_usage_error(argv[0], "--colors: \"%s\" is not 0, 8, 16, 256 or truecolor",
 				       o->colors);
 	return 0;
 }
@@ -1202,11 +1201,11 @@ static int depth_from_opt(const char *c)
 	return atoi(c);
 }
 
-int cmd_dash(cli_ctx *ctx, int argc, char **argv)
+int cmd_dash(nb_front *ctx, int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
+	if (nb_front_wants_help(argc, argv)) {
 		fputs(usage, stdout);
-		fputs(CLI_GLOBAL_HELP, stdout);
+		fputs(NB_FRONT_GLOBAL_HELP, stdout);
 		return 0;
 	}
 	dash_opts o;
@@ -1216,7 +1215,7 @@ int cmd_dash(cli_ctx *ctx, int argc, char **argv)
 	if (!isatty(0) || !isatty(1)) {
 		nb_err err;
 		nb_err_set(&err, NB_EINPUT, "neonblue dash needs a terminal on stdin and stdout");
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	}
 	setlocale(LC_ALL, "");
 	static app A;
@@ -1249,7 +1248,7 @@ int cmd_dash(cli_ctx *ctx, int argc, char **argv)
 	if (a->wake_fd < 0 || pipe2(g_sig_pipe, O_NONBLOCK | O_CLOEXEC)) {
 		nb_err err;
 		nb_err_set(&err, NB_ESERVER, "eventfd/pipe: %s", strerror(errno));
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	}
 	install_signals();
 	atexit(restore_terminal);
@@ -1257,7 +1256,7 @@ int cmd_dash(cli_ctx *ctx, int argc, char **argv)
 		nb_err err;
 		nb_err_set(&err, NB_EINPUT, "cannot initialise the terminal (TERM=%s)",
 			   getenv("TERM") ? getenv("TERM") : "");
-		return cli_fail(&err);
+		return nb_front_fail(&err);
 	}
 	g_curses_on = 1;
 	raw();

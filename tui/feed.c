@@ -4,7 +4,7 @@
  * main thread reads. */
 #include "tui.h"
 
-#include "neonblue/debezium.h"
+#include "neonblue/cdc.h"
 #include "neonblue/kafka.h"
 
 #include <librdkafka/rdkafka.h>

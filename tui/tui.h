@@ -3,8 +3,7 @@
 #ifndef TUI_TUI_H
 #define TUI_TUI_H
 
-#include "neonblue/config.h"
-#include "neonblue/err.h"
+#include "neonblue/base.h"
 #include "widgets.h"
 
 #include <cjson/cJSON.h>
@@ -290,5 +289,10 @@ void health_lag(app *a, pipe_lag *out);
  * experiment key, each behind a confirmation; the result of those jobs. */
 void manage_action(app *a, const char *key, enum action act, int from_view);
 void manage_result(app *a, job *j);
+
+/* The dashboard's entry point, a front end of the library like the CLI:
+ * `neonblue dash` dispatches here (dash.c). */
+struct nb_front;
+int cmd_dash(struct nb_front *ctx, int argc, char **argv);
 
 #endif

@@ -8,9 +8,8 @@
 #include "tui.h"
 
 #include "neonblue/analytics.h"
-#include "neonblue/buf.h"
+#include "neonblue/base.h"
 #include "neonblue/ch.h"
-#include "neonblue/json.h"
 #include "neonblue/pg.h"
 #include "neonblue/report.h"
 #include "neonblue/stack.h"

@@ -1,6 +1,6 @@
 /* analytics.h — nb_an: experiment analytics on ClickHouse (per-variant metric
  * aggregates, exposure, time series, funnels, retention cohorts, revenue,
- * segments). All SQL text is built in core/analytics_sql.c; every value and
+ * segments). All SQL text is built in core/analytics/sql.c; every value and
  * identifier goes through nb_ch_escape. Definitions: docs/analytics.md.
  *
  * Reentrant: no globals; each call uses only the nb_ch handle passed in (one
@@ -10,7 +10,7 @@
 #define NEONBLUE_ANALYTICS_H
 
 #include "neonblue/ch.h"
-#include "neonblue/err.h"
+#include "neonblue/base.h"
 
 #define NB_AN_KEY_MAX 64
 

@@ -9,8 +9,7 @@
 
 #include <stddef.h>
 
-#include "neonblue/buf.h"
-#include "neonblue/err.h"
+#include "neonblue/base.h"
 
 /* One connection (a libcurl easy handle kept alive between requests). */
 typedef struct nb_ch nb_ch;

@@ -5,7 +5,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "neonblue/err.h"
+#include "neonblue/base.h"
 
 /* Sets key=value on conf; on failure err names the key and value. */
 int nb_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value, nb_err *err);

@@ -6,14 +6,14 @@
 #ifndef NEONBLUE_PG_H
 #define NEONBLUE_PG_H
 
+#include "neonblue/base.h"
 #include "neonblue/assign.h"
-#include "neonblue/config.h"
-#include "neonblue/err.h"
+
 
 #include <cjson/cJSON.h>
 #include <libpq-fe.h>
 
-/* ---- connection, queries, migrations (core/pg.c) ---------------------- */
+/* ---- connection, queries, migrations (core/pg/pg.c) ---------------------- */
 
 /* Connects with cfg->pg (libpq conninfo; "" lets libpq use PG*), after
  * nb_config_require_pg. The error names host and port. Sets client_encoding
@@ -43,7 +43,7 @@ void nb_pg_rollback(PGconn *conn);
  * PostgreSQL timestamptz text). Call before writing events with those ts. */
 int nb_pg_ensure_event_partitions(PGconn *conn, const char *from, const char *to, nb_err *err);
 
-/* ---- audit log (core/pg_audit.c) --------------------------------------- */
+/* ---- audit log (core/pg/audit.c) --------------------------------------- */
 
 /* Appends an audit_log row in the caller's transaction. entity is
  * "experiment", "metric" or "assignment"; before/after may be NULL. */
@@ -54,7 +54,7 @@ int nb_pg_audit(PGconn *conn, const char *actor, const char *action, const char 
  * {id, at, actor, action, entity, key, before, after}. Caller deletes. */
 cJSON *nb_pg_audit_list(PGconn *conn, const char *entity, const char *key, nb_err *err);
 
-/* ---- the experiment model (pure: core/pg_model.c) ---------------------- */
+/* ---- the experiment model (pure: core/pg/model.c) ---------------------- */
 
 #define NB_PG_KEY_MAX 64
 
@@ -127,7 +127,7 @@ void nb_pg_exp_metrics_free(nb_pg_exp_metric *m, int n);
  * action leads to, or NULL with err (NB_EINPUT) naming the current state. */
 const char *nb_pg_transition(const char *status, const char *action, nb_err *err);
 
-/* ---- experiments in PostgreSQL (core/pg_experiments.c) ----------------- */
+/* ---- experiments in PostgreSQL (core/pg/experiments.c) ----------------- */
 
 /* Loads an experiment with its variants and metrics. Unknown key → NB_EINPUT.
  * for_update: lock the experiment row (inside the caller's transaction). */
@@ -164,7 +164,7 @@ int nb_pg_experiment_transition(PGconn *conn, const char *key, const char *actio
 /* Deletes a draft (refused otherwise), with audit row. */
 int nb_pg_experiment_delete(PGconn *conn, const char *key, const char *actor, nb_err *err);
 
-/* ---- metrics (core/pg_metrics.c) --------------------------------------- */
+/* ---- metrics (core/pg/metrics.c) --------------------------------------- */
 
 typedef struct nb_pg_metric {
 	char *key, *name, *description;
@@ -186,5 +186,112 @@ int nb_pg_metric_list(PGconn *conn, nb_pg_metric **out, int *n, nb_err *err);
 int nb_pg_metric_create(PGconn *conn, const nb_pg_metric *m, const char *actor, nb_err *err);
 /* Replaces every field but key with those of m (validated), with audit row. */
 int nb_pg_metric_update(PGconn *conn, const nb_pg_metric *m, const char *actor, nb_err *err);
+
+/* ==== pg_assign ==== */
+/* sticky, persisted assignment: the first decision of nb_assign
+ * for (experiment, user) is stored in PostgreSQL and returned ever after. */
+
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
+
+/* Users decided and stored per round trip by nb_pg_assign_batch callers. */
+#define NB_PG_ASSIGN_BATCH 1000
+
+typedef struct nb_pg_assignment {
+	int in_experiment;
+	int is_new;             /* this call created the stored row */
+	const char *reason;     /* static sentence: "stored assignment", "assigned by hash", ... */
+	char variant[NB_PG_KEY_MAX + 1];
+	char source[16];        /* hash | forced; "" when not in experiment */
+	char assigned_at[40];   /* ISO-8601 UTC; "" when not in experiment */
+} nb_pg_assignment;
+
+/* Loads experiment key for assignment: unknown key or a status other than
+ * running → NB_EINPUT with a sentence naming the status. */
+int nb_pg_assign_load(PGconn *conn, const char *key, nb_pg_experiment *out, nb_err *err);
+
+/* Assigns n users (attrs[i] may be NULL; attrs itself may be NULL): stored
+ * assignments win; the others are decided with nb_assign and inserted with
+ * INSERT … ON CONFLICT DO NOTHING, then read back, so concurrent callers agree.
+ * Users outside targeting/namespace/coverage get in_experiment 0 and a reason,
+ * and nothing is stored. At most NB_PG_ASSIGN_BATCH users per call is
+ * efficient; any n works. */
+int nb_pg_assign_batch(PGconn *conn, const nb_pg_experiment *e, int n, const char *const *users,
+		       const cJSON *const *attrs, nb_pg_assignment *out, nb_err *err);
+
+/* The JSON of one result: experiment, user, in_experiment, variant (key or
+ * null), reason, source, assigned_at, new. Caller deletes. */
+cJSON *nb_pg_assignment_to_json(const char *experiment, const char *user,
+				const nb_pg_assignment *a);
+
+/* Appends s to b as one element of a PostgreSQL array literal (quoted,
+ * escaped; NULL → NULL), preceded by a comma unless first. */
+struct nb_buf;
+void nb_pg_array_elem(struct nb_buf *b, const char *s, int first);
+
+/* ==== pg_events ==== */
+/* events into PostgreSQL: validation of the JSON Lines fields
+ * shared by `neonblue track` and `neonblue ingest`, and the COPY loader. */
+
+#include <cjson/cJSON.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+
+/* Rows per COPY batch (and per event_id lookup) of nb_pg_events_load. */
+#define NB_PG_EVENTS_BATCH 20000
+
+typedef struct nb_pg_event {
+	char event_id[37];  /* lowercase uuid */
+	char *user_id;
+	char *type;
+	char ts[40];        /* normalised "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
+	double epoch;       /* ts as seconds since 1970 (UTC) */
+	int has_value;
+	double value;
+	char *properties;   /* JSON object text, or NULL */
+	char *experiment;   /* key, or NULL */
+} nb_pg_event;
+
+/* Validates one event object (event_id uuid optional → generated, user_id,
+ * type, ts ISO-8601 optional → now, value number, properties object,
+ * experiment key); unknown fields are refused. The error names the field and
+ * why. out owns its strings: nb_pg_event_done. */
+int nb_pg_event_from_json(const cJSON *j, nb_pg_event *out, nb_err *err);
+void nb_pg_event_done(nb_pg_event *ev);
+
+/* Parses an ISO-8601 timestamp (YYYY-MM-DD, optionally [T ]HH:MM[:SS[.f]]
+ * and Z / ±HH[:MM]; no zone means UTC) into seconds since 1970. -1 if bad. */
+int nb_pg_event_parse_ts(const char *s, double *epoch);
+/* Formats seconds since 1970 as "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
+void nb_pg_event_format_ts(double epoch, char *out, size_t n);
+/* A random (version 4) uuid, lowercase. */
+void nb_pg_event_uuid(char out[37]);
+
+typedef struct nb_pg_load_stats {
+	long inserted; /* new rows */
+	long skipped;  /* event_id already stored (or repeated in the input) */
+} nb_pg_load_stats;
+
+/* A load in one transaction on conn, all or nothing. begin opens the
+ * transaction and takes an advisory lock (one loader at a time decides which
+ * event_ids are new). Each add, per NB_PG_EVENTS_BATCH rows: creates the
+ * monthly partitions the rows need, skips event_ids repeated in this load or
+ * already stored, and streams the rest into one open COPY — returning without
+ * waiting for the server, so the caller reads the next batch meanwhile (evs
+ * may be freed on return). aux, a second connection (or NULL), runs the
+ * lookups and partition creation while the COPY on conn stays open; without
+ * it the COPY is ended for each lookup. finish commits (commit = 1) or rolls
+ * back, reports the totals in st (zero unless committed) and frees the
+ * loader; after a failed add it rolls back whatever commit says. */
+typedef struct nb_pg_events_loader nb_pg_events_loader;
+nb_pg_events_loader *nb_pg_events_loader_begin(PGconn *conn, PGconn *aux, nb_err *err);
+int nb_pg_events_loader_add(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
+			    nb_err *err);
+int nb_pg_events_loader_finish(nb_pg_events_loader *l, int commit, nb_pg_load_stats *st,
+			       nb_err *err);
+
+/* begin + add + finish for events already in memory (`track`). */
+int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
+		      nb_err *err);
 
 #endif

@@ -6,8 +6,7 @@
 #define NEONBLUE_REPORT_H
 
 #include "neonblue/analytics.h"
-#include "neonblue/buf.h"
-#include "neonblue/err.h"
+#include "neonblue/base.h"
 
 #include <cjson/cJSON.h>
 

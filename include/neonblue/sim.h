@@ -2,12 +2,12 @@
  * describes metrics, experiments and the true behaviour of each variant;
  * the generator turns a seed into users (arrival time, properties, the
  * variant nb_assign gives them) and their events, deterministically; the
- * writer (core/sim_pg.c) stores them through nb_pg_assign_batch and the
+ * writer (core/sim/pg.c) stores them through nb_pg_assign_batch and the
  * events COPY loader. Generation is pure: no I/O. */
 #ifndef NEONBLUE_SIM_H
 #define NEONBLUE_SIM_H
 
-#include "neonblue/err.h"
+#include "neonblue/base.h"
 #include "neonblue/pg.h"
 
 #include <cjson/cJSON.h>
@@ -174,7 +174,7 @@ void nb_sim_rng_seed(nb_sim_rng *r, uint64_t seed, uint64_t stream);
 uint64_t nb_sim_rng_next(nb_sim_rng *r);
 double nb_sim_rng_unif(nb_sim_rng *r); /* [0, 1) */
 
-/* ---- writing into PostgreSQL (core/sim_pg.c) ---- */
+/* ---- writing into PostgreSQL (core/sim/pg.c) ---- */
 
 typedef struct nb_sim_run_opts {
 	nb_sim_opts gen;

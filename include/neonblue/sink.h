@@ -13,8 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "neonblue/buf.h"
-#include "neonblue/err.h"
+#include "neonblue/base.h"
 
 /* ---- the mapping ---- */
 

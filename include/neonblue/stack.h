@@ -3,8 +3,7 @@
 #ifndef NEONBLUE_STACK_H
 #define NEONBLUE_STACK_H
 
-#include "neonblue/config.h"
-#include "neonblue/err.h"
+#include "neonblue/base.h"
 
 #include <cjson/cJSON.h>
 
@@ -35,7 +34,7 @@ void nb_stack_argv_add(nb_stack_argv *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void nb_stack_argv_done(nb_stack_argv *a);
 
-/* One supervised process. The table nb_stack_components (core/stack_components.c)
+/* One supervised process. The table nb_stack_components (core/stack/components.c)
  * lists them in start order; the supervisor stops them in reverse order. */
 typedef struct nb_stack_component {
 	const char *name;   /* "postgresql", "clickhouse", "kafka", later "cdc", "sink" */

@@ -14,7 +14,7 @@
 #ifndef NEONBLUE_STATS_H
 #define NEONBLUE_STATS_H
 
-#include "neonblue/err.h"
+#include "neonblue/base.h"
 
 #include <stddef.h>
 

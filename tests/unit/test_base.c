@@ -1,8 +1,6 @@
 /* test_base.c — nb_buf, nb_json and nb_config. */
 #include "nbtest.h"
-#include "neonblue/buf.h"
-#include "neonblue/config.h"
-#include "neonblue/json.h"
+#include "neonblue/base.h"
 
 #include <errno.h>
 #include <stdlib.h>

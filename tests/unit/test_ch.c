@@ -3,7 +3,7 @@
 #include "nbtest.h"
 #include "neonblue/ch.h"
 
-#include "../../core/sql_embed.h"
+#include "../../core/sql/embed.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

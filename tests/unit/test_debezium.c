@@ -1,6 +1,6 @@
 /* test_debezium.c — nb_debezium: rendering, parsing, round trips, real-Debezium shapes. */
 #include "nbtest.h"
-#include "neonblue/debezium.h"
+#include "neonblue/cdc.h"
 
 #include <cjson/cJSON.h>
 #include <time.h>

@@ -1,6 +1,6 @@
 /* test_events.c — event validation of track/ingest lines (no server). */
 #include "nbtest.h"
-#include "neonblue/pg_events.h"
+#include "neonblue/pg.h"
 
 #include <time.h>
 

@@ -1,7 +1,7 @@
 /* test_pg_model.c — the pure part of nb_pg: slugs, weights, variant specs, definitions, lifecycle. */
 #include "nbtest.h"
 
-#include "neonblue/json.h"
+#include "neonblue/base.h"
 #include "neonblue/pg.h"
 
 static void slugs(void)

@@ -1,8 +1,7 @@
 /* test_pgoutput.c — nb_pgoutput on messages recorded from PostgreSQL 15
  * (tests/ref/pgoutput/stream.hex, workload in stream.sql). */
 #include "nbtest.h"
-#include "neonblue/debezium.h"
-#include "neonblue/pgoutput.h"
+#include "neonblue/cdc.h"
 
 #include <cjson/cJSON.h>
 

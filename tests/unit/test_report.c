@@ -2,7 +2,7 @@
  * the CSV and Markdown renderers, and the numbers that follow directly from
  * the aggregates (rates, lifts, control nulls, SRM, recommendation). */
 #include "nbtest.h"
-#include "neonblue/json.h"
+#include "neonblue/base.h"
 #include "neonblue/report.h"
 
 #include <math.h>

@@ -5,7 +5,7 @@
  * segment effects, SRM loss, extra events. No I/O but reading
  * scenarios/demo.json. */
 #include "nbtest.h"
-#include "neonblue/buf.h"
+#include "neonblue/base.h"
 #include "neonblue/sim.h"
 #include "neonblue/stats.h"
 

@@ -2,7 +2,7 @@
  * hand-written real Debezium, with and without schema) → ClickHouse TSV rows. */
 #include "nbtest.h"
 #include "neonblue/ch.h"
-#include "neonblue/debezium.h"
+#include "neonblue/cdc.h"
 #include "neonblue/sink.h"
 
 #include <time.h>

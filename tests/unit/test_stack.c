@@ -1,7 +1,7 @@
 /* test_stack.c — nb_stack pieces that need no database server: stack.conf,
  * home checks, status of a stopped stack, port choice, the Kafka host on a
  * fixed port. (tests/integration/stack.sh runs the real stack.) */
-#include "../../core/stack_int.h"
+#include "../../core/stack/internal.h"
 #include "nbtest.h"
 #include "neonblue/stack.h"
 

@@ -8,7 +8,7 @@
 #include "../../tui/theme.c"
 #include "../../tui/widgets.c"
 
-#include "neonblue/debezium.h"
+#include "neonblue/cdc.h"
 
 #include <locale.h>
 

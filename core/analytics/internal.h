@@ -1,0 +1,48 @@
+/* analytics/internal.h — what the nb_an files share (SQL builders of analytics/sql.c). */
+#ifndef NB_ANALYTICS_INT_H
+#define NB_ANALYTICS_INT_H
+
+#include "neonblue/analytics.h"
+
+#include <stdlib.h>
+
+void an_str(nb_buf *b, const char *s);
+void an_table(nb_buf *b, const nb_an_scope *s, const char *table);
+void an_sql_prop_string(nb_buf *b, const char *column, const char *prop);
+void an_sql_assignments(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
+			const char *seg_prop);
+void an_sql_joined(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
+		   char *const *types, int ntypes, const char *seg_prop, int props);
+void an_sql_value_of(nb_buf *b, const char *prop);
+/* The per-metric aggregate columns over per-user rows n<i>, x<i>, d<i>. */
+void an_sql_agg_cols(nb_buf *b, const nb_an_experiment *e);
+int an_winsorized(const nb_an_metric *m);
+int an_has_den(const nb_an_metric *m);
+int an_sql_aggregate(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
+		     const char *seg_prop, nb_err *err);
+void an_sql_exposure(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
+		     const char *seg_prop);
+void an_sql_series_events(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
+			  const nb_an_metric *m, int period);
+void an_sql_series_assigned(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
+			    int period);
+void an_sql_funnel(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
+		   char *const *steps, int nsteps, long window);
+void an_sql_cohorts(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e, int period,
+		    int nper);
+void an_sql_revenue(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
+		    const nb_an_metric *m);
+/* what: 0 experiment, 1 variants, 2 metrics, 3 metric event types */
+void an_sql_load(nb_buf *b, const char *db, const char *key, int what);
+
+/* ---- the rollup (analytics/rollup.c) ---- */
+/* 1 when the rollup can answer for (s, e): no time range or event-type
+ * filter, and the database has the rollup tables. */
+int an_rollup_usable(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb_err *err);
+/* Brings e's rollup up to date, then runs the aggregate over it: rows of
+ * variant, [seg], users, then an_sql_agg_cols' columns. */
+int an_rollup_aggregate(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e,
+			const char *seg_prop, nb_ch_rows *rows, nb_err *err);
+int an_rows(nb_ch *ch, const nb_buf *sql, nb_ch_rows *rows, nb_err *err);
+
+#endif

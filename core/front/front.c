@@ -1,0 +1,67 @@
+/* front/front.c — the helpers every front end shares (neonblue/front.h). */
+#include "neonblue/front.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int nb_front_fail(const nb_err *err)
+{
+	fprintf(stderr, "neonblue: %s\n", err->msg[0] ? err->msg : "failed");
+	return err->code ? err->code : 1;
+}
+
+int nb_front_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "neonblue %s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, " (see `neonblue %s --help`)\n", cmd);
+	va_end(ap);
+	return 2;
+}
+
+int nb_front_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	}
+	return 0;
+}
+
+void nb_front_log_line(void *ud, const char *line)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char ts[32];
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s %s: %s\n", ts, ud ? (const char *)ud : "neonblue", line);
+}
+
+int nb_front_positive_int(const char *cmd, const char *flag, const char *v, int *out)
+{
+	char *end;
+	errno = 0;
+	long n = v ? strtol(v, &end, 10) : 0;
+	if (!v || errno || *end || n <= 0 || n > 10000000)
+		return nb_front_usage_error(cmd, "%s needs a positive number, got '%s'", flag,
+				       v ? v : "");
+	*out = (int)n;
+	return 0;
+}
+
+void nb_front_print_json(const cJSON *item)
+{
+	char *s = nb_json_print(item);
+	fputs(s, stdout);
+	fputc('\n', stdout);
+	free(s);
+}

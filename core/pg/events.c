@@ -1,0 +1,713 @@
+/* pg/events.c — event validation (the fields of `track` and `ingest` lines)
+ * and the all-or-nothing COPY loader into the partitioned events table. */
+#include "neonblue/pg.h"
+#include "neonblue/base.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* Timestamps outside these years are refused (partitions are monthly). */
+#define EV_YEAR_MIN 1970
+#define EV_YEAR_MAX 2199
+
+void nb_pg_event_done(nb_pg_event *ev)
+{
+	if (!ev)
+		return;
+	free(ev->user_id);
+	free(ev->type);
+	free(ev->properties);
+	free(ev->experiment);
+	memset(ev, 0, sizeof *ev);
+}
+
+void nb_pg_event_uuid(char out[37])
+{
+	unsigned char b[16];
+	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+		/* never expected on Linux; fall back to a time-seeded generator */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		srandom((unsigned)(ts.tv_nsec ^ ts.tv_sec));
+		for (int i = 0; i < 16; i++)
+			b[i] = (unsigned char)random();
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	static const char hex[] = "0123456789abcdef";
+	int k = 0;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[k++] = '-';
+		out[k++] = hex[b[i] >> 4];
+		out[k++] = hex[b[i] & 15];
+	}
+	out[k] = '\0';
+}
+
+/* 8-4-4-4-12 hex digits → lowercase copy in out. */
+static int ev_uuid_ok(const char *s, char out[37])
+{
+	if (strlen(s) != 36)
+		return 0;
+	for (int i = 0; i < 36; i++) {
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return 0;
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	out[36] = '\0';
+	return 1;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static long ev_days(int y, int m, int d)
+{
+	y -= m <= 2;
+	long era = (y >= 0 ? y : y - 399) / 400;
+	long yoe = y - era * 400;
+	long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int ev_mdays(int y, int m)
+{
+	static const int md[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return m == 2 && leap ? 29 : md[m - 1];
+}
+
+/* Reads exactly n digits. */
+static int ev_digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+int nb_pg_event_parse_ts(const char *s, double *epoch)
+{
+	const char *p = s;
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+	long us = 0;
+	if (ev_digits(&p, 4, &y) || *p++ != '-' || ev_digits(&p, 2, &mo) || *p++ != '-' ||
+	    ev_digits(&p, 2, &d))
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > ev_mdays(y, mo))
+		return -1;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if (ev_digits(&p, 2, &h) || *p++ != ':' || ev_digits(&p, 2, &mi))
+			return -1;
+		if (*p == ':') {
+			p++;
+			if (ev_digits(&p, 2, &sec))
+				return -1;
+			if (*p == '.' || *p == ',') {
+				p++;
+				int nd = 0;
+				long scale = 100000;
+				while (isdigit((unsigned char)*p)) {
+					if (nd++ < 6) {
+						us += (*p - '0') * scale;
+						scale /= 10;
+					}
+					p++;
+				}
+				if (!nd)
+					return -1;
+			}
+		}
+		if (h > 23 || mi > 59 || sec > 59)
+			return -1;
+	}
+	long off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+		if (ev_digits(&p, 2, &oh))
+			return -1;
+		if (*p == ':')
+			p++;
+		if (isdigit((unsigned char)*p) && ev_digits(&p, 2, &om))
+			return -1;
+		if (oh > 18 || om > 59)
+			return -1;
+		off = sign * (oh * 3600L + om * 60L);
+	}
+	if (*p)
+		return -1;
+	double t = (double)(ev_days(y, mo, d) * 86400L + h * 3600L + mi * 60L + sec - off);
+	int yr = y;
+	if (yr < EV_YEAR_MIN || yr > EV_YEAR_MAX)
+		return -1;
+	*epoch = t + us / 1e6;
+	return 0;
+}
+
+void nb_pg_event_format_ts(double epoch, char *out, size_t n)
+{
+	double whole = floor(epoch);
+	long long us = llround((epoch - whole) * 1e6);
+	long long secs = (long long)whole;
+	if (us >= 1000000) {
+		secs++;
+		us -= 1000000;
+	}
+	time_t t = (time_t)secs;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+}
+
+static const char *const ev_fields[] = {"event_id", "user_id",    "type",      "ts",
+					"value",    "properties", "experiment", NULL};
+
+static int ev_slug_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > 64)
+		return 0;
+	for (; *s; s++) {
+		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_' ||
+		      *s == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int ev_check_fields(const cJSON *j, nb_err *err)
+{
+	for (const cJSON *c = j->child; c; c = c->next) {
+		int known = 0;
+		for (int i = 0; ev_fields[i]; i++)
+			known |= !strcmp(c->string, ev_fields[i]);
+		if (!known)
+			return nb_err_set(err, NB_EINPUT,
+					  "unknown field \"%s\" (fields: event_id, user_id, type, "
+					  "ts, value, properties, experiment)",
+					  c->string);
+	}
+	return 0;
+}
+
+static int ev_string(const cJSON *j, const char *field, int required, char **out, nb_err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, field);
+	if (!v || cJSON_IsNull(v)) {
+		if (required)
+			return nb_err_set(err, NB_EINPUT, "%s is missing", field);
+		return 0;
+	}
+	if (!cJSON_IsString(v))
+		return nb_err_set(err, NB_EINPUT, "%s must be a string", field);
+	if (!v->valuestring[0])
+		return nb_err_set(err, NB_EINPUT, "%s must not be empty", field);
+	*out = nb_xstrdup(v->valuestring);
+	return 0;
+}
+
+static int ev_ts(const cJSON *j, nb_pg_event *out, nb_err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "ts");
+	if (!v || cJSON_IsNull(v)) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		out->epoch = (double)now.tv_sec + (double)(now.tv_nsec / 1000) / 1e6;
+	} else if (!cJSON_IsString(v)) {
+		return nb_err_set(err, NB_EINPUT, "ts must be an ISO-8601 string");
+	} else if (nb_pg_event_parse_ts(v->valuestring, &out->epoch) < 0) {
+		return nb_err_set(err, NB_EINPUT,
+				  "ts \"%.60s\" is not an ISO-8601 timestamp between %d and %d",
+				  v->valuestring, EV_YEAR_MIN, EV_YEAR_MAX);
+	}
+	nb_pg_event_format_ts(out->epoch, out->ts, sizeof out->ts);
+	return 0;
+}
+
+int nb_pg_event_from_json(const cJSON *j, nb_pg_event *out, nb_err *err)
+{
+	memset(out, 0, sizeof *out);
+	if (!cJSON_IsObject(j))
+		return nb_err_set(err, NB_EINPUT, "an event must be a JSON object");
+	if (ev_check_fields(j, err) < 0)
+		goto fail;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "event_id");
+	if (!id || cJSON_IsNull(id)) {
+		nb_pg_event_uuid(out->event_id);
+	} else if (!cJSON_IsString(id) || !ev_uuid_ok(id->valuestring, out->event_id)) {
+		nb_err_set(err, NB_EINPUT, "event_id must be a uuid (8-4-4-4-12 hex digits)");
+		goto fail;
+	}
+	if (ev_string(j, "user_id", 1, &out->user_id, err) < 0 ||
+	    ev_string(j, "type", 1, &out->type, err) < 0 ||
+	    ev_string(j, "experiment", 0, &out->experiment, err) < 0 || ev_ts(j, out, err) < 0)
+		goto fail;
+	if (out->experiment && !ev_slug_ok(out->experiment)) {
+		nb_err_set(err, NB_EINPUT, "experiment \"%.64s\" is not a key ([a-z0-9_-]{1,64})",
+			   out->experiment);
+		goto fail;
+	}
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "value");
+	if (v && !cJSON_IsNull(v)) {
+		if (!cJSON_IsNumber(v)) {
+			nb_err_set(err, NB_EINPUT, "value must be a number");
+			goto fail;
+		}
+		out->has_value = 1;
+		out->value = v->valuedouble;
+	}
+	const cJSON *pr = cJSON_GetObjectItemCaseSensitive(j, "properties");
+	if (pr && !cJSON_IsNull(pr)) {
+		if (!cJSON_IsObject(pr)) {
+			nb_err_set(err, NB_EINPUT, "properties must be a JSON object");
+			goto fail;
+		}
+		out->properties = cJSON_PrintUnformatted(pr);
+	}
+	return 0;
+fail:
+	nb_pg_event_done(out);
+	return -1;
+}
+
+/* ---- loading ---- */
+
+/* Appends s in COPY text format (backslash escapes). */
+static void ev_copy_text(nb_buf *b, const char *s)
+{
+	if (!s) {
+		nb_buf_puts(b, "\\N");
+		return;
+	}
+	const char *run = s;
+	for (; *s; s++) {
+		const char *esc = NULL;
+		switch (*s) {
+		case '\\':
+			esc = "\\\\";
+			break;
+		case '\t':
+			esc = "\\t";
+			break;
+		case '\n':
+			esc = "\\n";
+			break;
+		case '\r':
+			esc = "\\r";
+			break;
+		}
+		if (esc) {
+			nb_buf_append(b, run, (size_t)(s - run));
+			nb_buf_puts(b, esc);
+			run = s + 1;
+		}
+	}
+	nb_buf_append(b, run, (size_t)(s - run));
+}
+
+static void ev_copy_row(nb_buf *b, const nb_pg_event *ev)
+{
+	nb_buf_puts(b, ev->event_id);
+	nb_buf_putc(b, '\t');
+	ev_copy_text(b, ev->user_id);
+	nb_buf_putc(b, '\t');
+	ev_copy_text(b, ev->type);
+	nb_buf_putc(b, '\t');
+	nb_buf_puts(b, ev->ts);
+	nb_buf_putc(b, '\t');
+	if (ev->has_value)
+		nb_buf_printf(b, "%.17g", ev->value);
+	else
+		nb_buf_puts(b, "\\N");
+	nb_buf_putc(b, '\t');
+	ev_copy_text(b, ev->properties);
+	nb_buf_putc(b, '\t');
+	ev_copy_text(b, ev->experiment);
+	nb_buf_putc(b, '\n');
+}
+
+/* ---- the loader ---- */
+
+/* A set of 16-byte uuids (open addressing), for event_ids seen in this load. */
+struct ev_set {
+	unsigned char (*keys)[16];
+	char *used;
+	size_t cap, len;
+};
+
+static void ev_uuid_bytes(const char *s, unsigned char out[16])
+{
+	int k = 0;
+	for (int i = 0; s[i] && k < 32; i++) {
+		if (s[i] == '-')
+			continue;
+		int v = isdigit((unsigned char)s[i]) ? s[i] - '0' : tolower((unsigned char)s[i]) - 'a' + 10;
+		if (k % 2)
+			out[k / 2] |= (unsigned char)v;
+		else
+			out[k / 2] = (unsigned char)(v << 4);
+		k++;
+	}
+}
+
+static size_t ev_set_slot(const struct ev_set *set, const unsigned char key[16])
+{
+	uint64_t h;
+	memcpy(&h, key, sizeof h); /* uuids are random enough; v4 bits are further in */
+	h ^= h >> 29;
+	h *= 0x9e3779b97f4a7c15ull;
+	size_t i = (size_t)(h >> 7) & (set->cap - 1);
+	while (set->used[i] && memcmp(set->keys[i], key, 16))
+		i = (i + 1) & (set->cap - 1);
+	return i;
+}
+
+/* Adds key; returns 1 if it was already there. */
+static int ev_set_add(struct ev_set *set, const unsigned char key[16])
+{
+	if (2 * (set->len + 1) > set->cap) {
+		struct ev_set big = {.cap = set->cap ? set->cap * 2 : 1 << 16};
+		big.keys = nb_xmalloc(big.cap * 16);
+		big.used = nb_xcalloc(big.cap, 1);
+		for (size_t i = 0; i < set->cap; i++) {
+			if (set->used[i]) {
+				size_t j = ev_set_slot(&big, set->keys[i]);
+				memcpy(big.keys[j], set->keys[i], 16);
+				big.used[j] = 1;
+				big.len++;
+			}
+		}
+		free(set->keys);
+		free(set->used);
+		*set = big;
+	}
+	size_t i = ev_set_slot(set, key);
+	if (set->used[i])
+		return 1;
+	memcpy(set->keys[i], key, 16);
+	set->used[i] = 1;
+	set->len++;
+	return 0;
+}
+
+struct nb_pg_events_loader {
+	PGconn *conn;          /* the transaction and its COPY */
+	PGconn *aux;           /* lookups and partitions (autocommit); may be conn */
+	struct ev_set seen;
+	int copy_open;         /* a COPY on conn is taking rows */
+	int wrote;             /* conn has started a COPY into events */
+	double part_lo, part_hi; /* the range whose partitions exist (lo > hi: none) */
+	nb_pg_load_stats st;
+	int failed;
+};
+
+static int ev_copy_error(PGconn *conn, const char *what, nb_err *err)
+{
+	return nb_err_set(err, NB_ESERVER, "COPY of events failed (%s): %s", what,
+			  PQerrorMessage(conn));
+}
+
+static int ev_copy_start(nb_pg_events_loader *l, nb_err *err)
+{
+	if (l->copy_open)
+		return 0;
+	PGresult *r = PQexec(l->conn, "COPY events (event_id, user_id, type, ts, value,"
+				      " properties, experiment) FROM STDIN");
+	int ok = PQresultStatus(r) == PGRES_COPY_IN;
+	PQclear(r);
+	if (!ok)
+		return ev_copy_error(l->conn, "start", err);
+	l->copy_open = 1;
+	l->wrote = 1;
+	return 0;
+}
+
+/* Ends the open COPY (if any) and reads its result. */
+static int ev_copy_end(nb_pg_events_loader *l, int abort_it, nb_err *err)
+{
+	if (!l->copy_open)
+		return 0;
+	l->copy_open = 0;
+	int rc = 0;
+	if (PQputCopyEnd(l->conn, abort_it ? "aborted by neonblue" : NULL) != 1)
+		rc = ev_copy_error(l->conn, "end", err);
+	PGresult *r;
+	while ((r = PQgetResult(l->conn))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0 && !abort_it)
+			rc = nb_err_set(err, NB_ESERVER, "COPY of events failed: %s",
+					PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	return rc;
+}
+
+/* Streams the rows selected by keep into the open COPY; the server works on
+ * them while the caller reads the next batch. */
+static int ev_copy_put(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
+		       const char *keep, nb_err *err)
+{
+	nb_buf b;
+	nb_buf_init(&b);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (keep[i])
+			ev_copy_row(&b, &evs[i]);
+		if (b.len >= 256 * 1024 || (i + 1 == n && b.len)) {
+			if (PQputCopyData(l->conn, b.data, (int)b.len) != 1)
+				rc = ev_copy_error(l->conn, "send", err);
+			nb_buf_reset(&b);
+		}
+	}
+	nb_buf_done(&b);
+	return rc;
+}
+
+/* How many months of [from, to] have no events partition yet (read-only). */
+static int ev_missing_months(PGconn *conn, const char *from, const char *to, long *missing,
+			     nb_err *err)
+{
+	const char *p[2] = {from, to};
+	PGresult *r = nb_pg_exec(
+		conn,
+		"SELECT count(*) FROM generate_series("
+		" date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC'),"
+		" date_trunc('month', $2::timestamptz AT TIME ZONE 'UTC'), interval '1 month') m"
+		" WHERE to_regclass(format('public.events_y%s', to_char(m, 'YYYY\"m\"MM'))) IS NULL",
+		2, p, err);
+	if (!r)
+		return -1;
+	*missing = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+/* Creates missing monthly partitions before rows of new months are sent. A
+ * COPY only routes to partitions that existed when it began, so an open COPY
+ * is ended first. Creating a partition locks the events table exclusively:
+ * before this load has written anything that happens on aux (committed at
+ * once); afterwards this transaction already holds a lock on events that the
+ * creation would wait for, so it happens here, and the lookups move to this
+ * connection too (they would wait for the exclusive lock). */
+static int ev_partitions(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n, nb_err *err)
+{
+	double lo = evs[0].epoch, hi = evs[0].epoch;
+	for (size_t i = 1; i < n; i++) {
+		if (evs[i].epoch < lo)
+			lo = evs[i].epoch;
+		if (evs[i].epoch > hi)
+			hi = evs[i].epoch;
+	}
+	if (l->part_lo <= l->part_hi && lo >= l->part_lo && hi <= l->part_hi)
+		return 0;
+	if (l->part_lo <= l->part_hi) {
+		lo = lo < l->part_lo ? lo : l->part_lo;
+		hi = hi > l->part_hi ? hi : l->part_hi;
+	}
+	char from[40], to[40];
+	nb_pg_event_format_ts(lo, from, sizeof from);
+	nb_pg_event_format_ts(hi, to, sizeof to);
+	PGconn *where = l->aux;
+	if (l->wrote && l->aux != l->conn) {
+		long missing;
+		if (ev_missing_months(l->aux, from, to, &missing, err) < 0)
+			return -1;
+		if (missing) {
+			where = l->conn;
+			l->aux = l->conn;
+		}
+	}
+	if (where == l->conn && ev_copy_end(l, 0, err) < 0)
+		return -1;
+	if (nb_pg_ensure_event_partitions(where, from, to, err) < 0)
+		return -1;
+	l->part_lo = lo;
+	l->part_hi = hi;
+	return 0;
+}
+
+static int ev_cmp_id(const void *a, const void *b, void *evs)
+{
+	const nb_pg_event *e = evs;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(e[x].event_id, e[y].event_id);
+	return c ? c : (x > y) - (x < y);
+}
+
+/* Positions of evs sorted by event_id (then position). */
+static size_t *ev_sorted_ids(const nb_pg_event *evs, size_t n)
+{
+	size_t *order = nb_xmalloc(n * sizeof *order);
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	qsort_r(order, n, sizeof *order, ev_cmp_id, (void *)evs);
+	return order;
+}
+
+/* Position in order of the first event with this id, or -1. */
+static long ev_find(const nb_pg_event *evs, const size_t *order, size_t n, const char *id)
+{
+	long lo = 0, hi = (long)n - 1, hit = -1;
+	while (lo <= hi) {
+		long mid = (lo + hi) / 2;
+		int c = strcmp(evs[order[mid]].event_id, id);
+		if (c < 0) {
+			lo = mid + 1;
+		} else {
+			if (!c)
+				hit = mid;
+			hi = mid - 1;
+		}
+	}
+	return hit;
+}
+
+/* keep[i] = 1 for events whose id is neither repeated in this load nor stored. */
+static int ev_mark_new(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n, char *keep,
+		       long *rows, nb_err *err)
+{
+	nb_buf arr;
+	nb_buf_init(&arr);
+	nb_buf_putc(&arr, '{');
+	*rows = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char key[16];
+		ev_uuid_bytes(evs[i].event_id, key);
+		keep[i] = !ev_set_add(&l->seen, key);
+		if (!keep[i])
+			continue;
+		if ((*rows)++)
+			nb_buf_putc(&arr, ',');
+		nb_buf_puts(&arr, evs[i].event_id);
+	}
+	nb_buf_putc(&arr, '}');
+	int rc = 0;
+	if (*rows && l->aux == l->conn)
+		rc = ev_copy_end(l, 0, err);
+	if (*rows && rc == 0) {
+		const char *p[1] = {arr.data};
+		PGresult *r = nb_pg_exec(l->aux,
+					 "SELECT DISTINCT e.event_id::text FROM unnest($1::uuid[]) AS u(id)"
+					 " JOIN events e ON e.event_id = u.id",
+					 1, p, err);
+		if (!r)
+			rc = -1;
+		int stored = r ? PQntuples(r) : 0;
+		size_t *order = stored ? ev_sorted_ids(evs, n) : NULL;
+		for (int row = 0; row < stored; row++) {
+			long at = ev_find(evs, order, n, PQgetvalue(r, row, 0));
+			for (; at >= 0 && (size_t)at < n &&
+			       !strcmp(evs[order[at]].event_id, PQgetvalue(r, row, 0));
+			     at++) {
+				if (keep[order[at]]) {
+					keep[order[at]] = 0;
+					(*rows)--;
+				}
+			}
+		}
+		free(order);
+		PQclear(r);
+	}
+	nb_buf_done(&arr);
+	return rc;
+}
+
+nb_pg_events_loader *nb_pg_events_loader_begin(PGconn *conn, PGconn *aux, nb_err *err)
+{
+	if (nb_pg_begin(conn, err) < 0)
+		return NULL;
+	/* one loader at a time decides which event_ids are new */
+	if (nb_pg_run(conn, "SELECT pg_advisory_xact_lock(hashtext('neonblue_events_load'))", 0,
+		      NULL, err) < 0) {
+		nb_pg_rollback(conn);
+		return NULL;
+	}
+	nb_pg_events_loader *l = nb_xcalloc(1, sizeof *l);
+	l->conn = conn;
+	l->aux = aux ? aux : conn;
+	l->part_lo = 1;
+	l->part_hi = 0;
+	return l;
+}
+
+int nb_pg_events_loader_add(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
+			    nb_err *err)
+{
+	if (l->failed)
+		return nb_err_set(err, NB_ESERVER, "the event load already failed");
+	for (size_t i = 0; i < n; i += NB_PG_EVENTS_BATCH) {
+		size_t k = n - i < NB_PG_EVENTS_BATCH ? n - i : NB_PG_EVENTS_BATCH;
+		char *keep = nb_xmalloc(k);
+		long rows = 0;
+		int rc = ev_partitions(l, evs + i, k, err);
+		if (rc == 0)
+			rc = ev_mark_new(l, evs + i, k, keep, &rows, err);
+		if (rc == 0 && rows) {
+			rc = ev_copy_start(l, err);
+			if (rc == 0)
+				rc = ev_copy_put(l, evs + i, k, keep, err);
+		}
+		if (rc == 0) {
+			l->st.inserted += rows;
+			l->st.skipped += (long)k - rows;
+		}
+		free(keep);
+		if (rc < 0) {
+			l->failed = 1;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int nb_pg_events_loader_finish(nb_pg_events_loader *l, int commit, nb_pg_load_stats *st,
+			       nb_err *err)
+{
+	nb_err local;
+	if (!err)
+		err = &local;
+	int rc = l->failed ? -1 : 0;
+	int ok = rc == 0 && commit;
+	if (ev_copy_end(l, !ok, ok ? err : &local) < 0)
+		rc = -1;
+	if (rc == 0 && commit && nb_pg_commit(l->conn, err) < 0)
+		rc = -1;
+	if (rc < 0 || !commit)
+		nb_pg_rollback(l->conn);
+	if (st)
+		*st = rc == 0 && commit ? l->st : (nb_pg_load_stats){0};
+	free(l->seen.keys);
+	free(l->seen.used);
+	free(l);
+	return rc;
+}
+
+int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
+		      nb_err *err)
+{
+	*st = (nb_pg_load_stats){0};
+	if (n == 0)
+		return 0;
+	nb_pg_events_loader *l = nb_pg_events_loader_begin(conn, NULL, err);
+	if (!l)
+		return -1;
+	int rc = nb_pg_events_loader_add(l, evs, n, err);
+	if (nb_pg_events_loader_finish(l, rc == 0, st, err) < 0)
+		rc = -1;
+	return rc;
+}

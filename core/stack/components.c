@@ -1,0 +1,569 @@
+/* stack/components.c — the table of supervised components and how each one
+ * is prepared, started, checked and reached. Add a component here (see
+ * docs/operations.md, "Adding a supervised component"). */
+#include "internal.h"
+
+#include "neonblue/cdc.h"
+#include "neonblue/sink.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------- PostgreSQL ---------- */
+
+static const char *pg_bindir(void)
+{
+	static const char *dirs[] = {"/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin",
+				     "/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/14/bin",
+				     "/usr/lib/postgresql/13/bin"};
+	const char *env = getenv("NEONBLUE_PG_BINDIR");
+	if (env && *env)
+		return env;
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		char p[256];
+		snprintf(p, sizeof p, "%s/postgres", dirs[i]);
+		if (access(p, X_OK) == 0)
+			return dirs[i];
+	}
+	return dirs[0];
+}
+
+/* The unix socket directory: HOME/pg/run, or /tmp when that path is too long
+ * for a socket (the socket's name carries the port, so stacks do not clash). */
+static void pg_sockdir(const nb_stack *st, char *out, size_t n)
+{
+	nb_stack_path(st->home, out, n, "pg/run");
+	if (strlen(out) + sizeof "/.s.PGSQL.65535" > 107)
+		snprintf(out, n, "/tmp");
+}
+
+static void pg_argv(const nb_stack *st, nb_stack_argv *a)
+{
+	char sock[NB_PATH_MAX];
+	pg_sockdir(st, sock, sizeof sock);
+	nb_stack_argv_add(a, "%s/postgres", pg_bindir());
+	nb_stack_argv_add(a, "-D");
+	nb_stack_argv_add(a, "%s/pg/data", st->home);
+	nb_stack_argv_add(a, "-p");
+	nb_stack_argv_add(a, "%d", st->pg_port);
+	nb_stack_argv_add(a, "-h");
+	nb_stack_argv_add(a, "127.0.0.1");
+	nb_stack_argv_add(a, "-k");
+	nb_stack_argv_add(a, "%s", sock);
+}
+
+static void pg_endpoint(const nb_stack *st, char *out, size_t n)
+{
+	snprintf(out, n, "host=127.0.0.1 port=%d user=neonblue dbname=neonblue", st->pg_port);
+}
+
+static int pg_health(const nb_stack *st, int pid, char *why, size_t n)
+{
+	(void)pid;
+	char ci[256];
+	snprintf(ci, sizeof ci,
+		 "host=127.0.0.1 port=%d user=neonblue dbname=postgres connect_timeout=2",
+		 st->pg_port);
+	PGPing r = PQping(ci);
+	if (r == PQPING_OK)
+		return 0;
+	snprintf(why, n, "%s",
+		 r == PQPING_REJECT
+		     ? "PostgreSQL rejects connections (starting up or shutting down)"
+		 : r == PQPING_NO_RESPONSE ? "PostgreSQL does not answer on its port"
+					   : "PostgreSQL answered oddly to a ping");
+	return -1;
+}
+
+/* Settings that need no port: written once into postgresql.conf by initdb time. */
+static const char pg_conf[] = "\n# --- NeonBlue embedded stack ---\n"
+			      "listen_addresses = '127.0.0.1'\n"
+			      "wal_level = logical\n"
+			      "max_wal_senders = 10\n"
+			      "max_replication_slots = 10\n"
+			      "max_connections = 100\n"
+			      "timezone = 'UTC'\n"
+			      "log_timezone = 'UTC'\n"
+			      "logging_collector = off\n"
+			      "log_line_prefix = '%m [%p] '\n";
+
+static const char pg_hba[] = "# NeonBlue embedded stack: loopback only, trust (no passwords).\n"
+			     "local   all          all                 trust\n"
+			     "host    all          all   127.0.0.1/32  trust\n"
+			     "local   replication  all                 trust\n"
+			     "host    replication  all   127.0.0.1/32  trust\n";
+
+static int chown_to(const nb_stack *st, const char *path, const char *user, nb_err *err)
+{
+	if (!st->privileged)
+		return 0;
+	uid_t u;
+	gid_t g;
+	if (nb_stack_user(user, &u, &g))
+		return nb_err_set(err, NB_ESERVER,
+				  "system user '%s' does not exist: install the Debian package "
+				  "that creates it (make deps)",
+				  user);
+	if (chown(path, u, g) != 0)
+		return nb_err_set(err, NB_ESERVER, "cannot chown %s to %s: %s", path, user,
+				  strerror(errno));
+	return 0;
+}
+
+static int mkdir_owned(const nb_stack *st, const char *path, mode_t mode, const char *user,
+		       nb_err *err)
+{
+	if (mkdir(path, mode) != 0 && errno != EEXIST)
+		return nb_err_set(err, NB_ESERVER, "cannot create %s: %s", path, strerror(errno));
+	chmod(path, mode);
+	return user ? chown_to(st, path, user, err) : 0;
+}
+
+static int append_file(const char *path, const char *text, nb_err *err)
+{
+	FILE *f = fopen(path, "a");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+		return nb_err_set(err, NB_ESERVER, "cannot write %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static int pg_prepare(const nb_stack *st, nb_stack_say_fn say, void *ud, nb_err *err)
+{
+	const char *user = st->privileged ? "postgres" : NULL;
+	char dir[NB_PATH_MAX + 64], data[NB_PATH_MAX + 64], ver[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, dir, sizeof dir, "pg");
+	nb_stack_path(st->home, data, sizeof data, "pg/data");
+	nb_stack_path(st->home, ver, sizeof ver, "pg/data/PG_VERSION");
+	if (mkdir_owned(st, dir, 0755, user, err))
+		return -1;
+	nb_stack_path(st->home, dir, sizeof dir, "pg/run");
+	if (mkdir_owned(st, dir, 0755, user, err))
+		return -1;
+	if (access(ver, F_OK) == 0)
+		return 0;
+	if (mkdir_owned(st, data, 0700, user, err))
+		return -1;
+	if (say)
+		say(ud, "initialising the PostgreSQL cluster (initdb)");
+	nb_stack_argv a = {0};
+	nb_stack_argv_add(&a, "%s/initdb", pg_bindir());
+	nb_stack_argv_add(&a, "-D");
+	nb_stack_argv_add(&a, "%s", data);
+	nb_stack_argv_add(&a, "-U");
+	nb_stack_argv_add(&a, "neonblue");
+	nb_stack_argv_add(&a, "--auth=trust");
+	nb_stack_argv_add(&a, "-E");
+	nb_stack_argv_add(&a, "UTF8");
+	nb_stack_argv_add(&a, "--locale=C");
+	nb_stack_argv_add(&a, "--no-sync");
+	char log[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, log, sizeof log, "logs/initdb.log");
+	int rc = nb_stack_run(user, a.v, log, err);
+	nb_stack_argv_done(&a);
+	if (rc)
+		return -1;
+	char conf[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, conf, sizeof conf, "pg/data/postgresql.conf");
+	if (append_file(conf, pg_conf, err))
+		return -1;
+	nb_stack_path(st->home, conf, sizeof conf, "pg/data/pg_hba.conf");
+	if (nb_stack_write_file(conf, pg_hba, err))
+		return -1;
+	return chown_to(st, conf, "postgres", err);
+}
+
+/* ---------- ClickHouse ---------- */
+
+static const char *ch_binary(int *needs_server_arg)
+{
+	static const char *bins[] = {"/usr/bin/clickhouse-server", "/usr/sbin/clickhouse-server"};
+	*needs_server_arg = 0;
+	for (size_t i = 0; i < sizeof bins / sizeof *bins; i++)
+		if (access(bins[i], X_OK) == 0)
+			return bins[i];
+	*needs_server_arg = 1;
+	return "/usr/bin/clickhouse";
+}
+
+static void ch_argv(const nb_stack *st, nb_stack_argv *a)
+{
+	int srv;
+	nb_stack_argv_add(a, "%s", ch_binary(&srv));
+	if (srv)
+		nb_stack_argv_add(a, "server");
+	nb_stack_argv_add(a, "--config-file=%s/clickhouse/config.xml", st->home);
+}
+
+static void ch_endpoint(const nb_stack *st, char *out, size_t n)
+{
+	snprintf(out, n, "http://127.0.0.1:%d", st->ch_http_port);
+}
+
+static int ch_health(const nb_stack *st, int pid, char *why, size_t n)
+{
+	(void)pid;
+	char body[256];
+	if (nb_stack_http(st->ch_http_port, "/?query=SELECT%201", NULL, body, sizeof body, 2000) ==
+		0 &&
+	    !strcmp(body, "1\n"))
+		return 0;
+	snprintf(why, n, "ClickHouse does not answer SELECT 1 over HTTP on port %d",
+		 st->ch_http_port);
+	return -1;
+}
+
+static const char ch_users[] =
+    "<?xml version=\"1.0\"?>\n<!-- NeonBlue embedded stack: user default, no password, "
+    "loopback only. -->\n<yandex>\n"
+    "  <profiles><default><max_memory_usage>4000000000</max_memory_usage>"
+    "<use_uncompressed_cache>0</use_uncompressed_cache></default>"
+    "<readonly><readonly>1</readonly></readonly></profiles>\n"
+    "  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>"
+    "<profile>default</profile><quota>default</quota></default></users>\n"
+    "  <quotas><default><interval><duration>3600</duration><queries>0</queries>"
+    "<errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows>"
+    "<execution_time>0</execution_time></interval></default></quotas>\n"
+    "</yandex>\n";
+
+static int ch_write_config(const nb_stack *st, nb_err *err)
+{
+	const char *h = st->home;
+	char *xml = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&xml, &len);
+	fprintf(
+	    m,
+	    "<?xml version=\"1.0\"?>\n<!-- Written by `neonblue stack up`: rewritten on each "
+	    "start. -->\n<yandex>\n"
+	    "  <logger><level>information</level>"
+	    "<log>%s/clickhouse/logs/clickhouse-server.log</log>"
+	    "<errorlog>%s/clickhouse/logs/clickhouse-server.err.log</errorlog>"
+	    "<size>50M</size><count>3</count></logger>\n"
+	    "  <listen_host>127.0.0.1</listen_host>\n"
+	    "  <http_port>%d</http_port>\n  <tcp_port>%d</tcp_port>\n"
+	    "  <max_connections>256</max_connections>\n"
+	    "  <keep_alive_timeout>10</keep_alive_timeout>\n"
+	    "  <max_concurrent_queries>100</max_concurrent_queries>\n"
+	    "  <uncompressed_cache_size>268435456</uncompressed_cache_size>\n"
+	    "  <mark_cache_size>268435456</mark_cache_size>\n"
+	    "  <path>%s/clickhouse/data/</path>\n"
+	    "  <tmp_path>%s/clickhouse/data/tmp/</tmp_path>\n"
+	    "  <user_files_path>%s/clickhouse/data/user_files/</user_files_path>\n"
+	    "  <format_schema_path>%s/clickhouse/data/format_schemas/</format_schema_path>\n"
+	    "  <users_config>users.xml</users_config>\n"
+	    "  <default_profile>default</default_profile>\n"
+	    "  <default_database>default</default_database>\n"
+	    "  <timezone>UTC</timezone>\n"
+	    "  <mlock_executable>false</mlock_executable>\n"
+	    "  <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>\n"
+	    "  <max_session_timeout>3600</max_session_timeout>\n"
+	    "  <default_session_timeout>60</default_session_timeout>\n"
+	    "</yandex>\n",
+	    h, h, st->ch_http_port, st->ch_tcp_port, h, h, h, h);
+	fclose(m);
+	char path[NB_PATH_MAX + 64];
+	nb_stack_path(h, path, sizeof path, "clickhouse/config.xml");
+	int rc = nb_stack_write_file(path, xml, err);
+	free(xml);
+	if (rc)
+		return -1;
+	chmod(path, 0644);
+	nb_stack_path(h, path, sizeof path, "clickhouse/users.xml");
+	if (nb_stack_write_file(path, ch_users, err))
+		return -1;
+	chmod(path, 0644);
+	return 0;
+}
+
+static int ch_prepare(const nb_stack *st, nb_err *err)
+{
+	const char *user = st->privileged ? "clickhouse" : NULL;
+	static const char *dirs[] = {"clickhouse", "clickhouse/data", "clickhouse/logs"};
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		char p[NB_PATH_MAX + 64];
+		nb_stack_path(st->home, p, sizeof p, "%s", dirs[i]);
+		if (mkdir_owned(st, p, 0755, user, err))
+			return -1;
+	}
+	return ch_write_config(st, err);
+}
+
+/* ---------- Kafka (librdkafka's mock cluster in `neonblue stack kafka`) ---------- */
+
+static void kafka_argv(const nb_stack *st, nb_stack_argv *a)
+{
+	nb_stack_argv_add(a, "%s", st->exe);
+	nb_stack_argv_add(a, "stack");
+	nb_stack_argv_add(a, "kafka");
+	nb_stack_argv_add(a, "--home");
+	nb_stack_argv_add(a, "%s", st->home);
+	char ports[128] = "";
+	for (int i = 0; i < st->kafka_brokers; i++)
+		snprintf(ports + strlen(ports), sizeof ports - strlen(ports), "%s%d", i ? "," : "",
+			 st->kafka_ports[i]);
+	nb_stack_argv_add(a, "--ports");
+	nb_stack_argv_add(a, "%s", ports);
+}
+
+static void kafka_endpoint(const nb_stack *st, char *out, size_t n)
+{
+	out[0] = '\0';
+	for (int i = 0; i < st->kafka_brokers; i++)
+		snprintf(out + strlen(out), n - strlen(out), "%s127.0.0.1:%d", i ? "," : "",
+			 st->kafka_ports[i]);
+}
+
+static int kafka_health(const nb_stack *st, int pid, char *why, size_t n)
+{
+	(void)pid;
+	for (int i = 0; i < st->kafka_brokers; i++)
+		if (nb_stack_tcp_probe(st->kafka_ports[i], 1000)) {
+			snprintf(why, n, "Kafka broker %d does not accept connections on port %d",
+				 i + 1, st->kafka_ports[i]);
+			return -1;
+		}
+	return 0;
+}
+
+int nb_stack_health_alive(const nb_stack *st, int pid, char *why, size_t n)
+{
+	if (nb_stack_pid_alive(pid, st->home))
+		return 0;
+	snprintf(why, n, "not running");
+	return -1;
+}
+
+/* ---------- the pipeline: the relay (cdc) and the sink ----------
+ * Both run against the embedded (non-durable) Kafka, so the relay runs with
+ * --embedded: it confirms an LSN only once ClickHouse holds it. Names are the
+ * defaults; other relays/sinks on the same stack use their own slot,
+ * publication, topic prefix, consumer group and status file. */
+
+#define PIPE_PREFIX "neonblue"
+#define PIPE_SLOT "neonblue_cdc"
+#define PIPE_PUBLICATION "neonblue"
+#define PIPE_GROUP "neonblue-sink"
+
+/* Global flags naming this stack's servers: explicit, so that neither the
+ * supervisor's environment (NEONBLUE_PG …) nor a stale stack.env can point
+ * a component elsewhere. */
+static void pipe_globals(const nb_stack *st, nb_stack_argv *a, int with_pg)
+{
+	char ep[1024];
+	nb_stack_argv_add(a, "%s", st->exe);
+	nb_stack_argv_add(a, "--home");
+	nb_stack_argv_add(a, "%s", st->home);
+	if (with_pg) {
+		pg_endpoint(st, ep, sizeof ep);
+		nb_stack_argv_add(a, "--pg");
+		nb_stack_argv_add(a, "%s", ep);
+	}
+	kafka_endpoint(st, ep, sizeof ep);
+	nb_stack_argv_add(a, "--kafka");
+	nb_stack_argv_add(a, "%s", ep);
+	ch_endpoint(st, ep, sizeof ep);
+	nb_stack_argv_add(a, "--clickhouse");
+	nb_stack_argv_add(a, "%s", ep);
+}
+
+static void cdc_argv(const nb_stack *st, nb_stack_argv *a)
+{
+	pipe_globals(st, a, 1);
+	nb_stack_argv_add(a, "cdc");
+	nb_stack_argv_add(a, "--embedded");
+	nb_stack_argv_add(a, "--prefix");
+	nb_stack_argv_add(a, PIPE_PREFIX);
+	nb_stack_argv_add(a, "--slot");
+	nb_stack_argv_add(a, PIPE_SLOT);
+	nb_stack_argv_add(a, "--publication");
+	nb_stack_argv_add(a, PIPE_PUBLICATION);
+	nb_stack_argv_add(a, "--status");
+	nb_stack_argv_add(a, "%s/run/cdc.status", st->home);
+}
+
+static void sink_argv(const nb_stack *st, nb_stack_argv *a)
+{
+	pipe_globals(st, a, 0);
+	nb_stack_argv_add(a, "sink");
+	nb_stack_argv_add(a, "--prefix");
+	nb_stack_argv_add(a, PIPE_PREFIX);
+	nb_stack_argv_add(a, "--group");
+	nb_stack_argv_add(a, PIPE_GROUP);
+	nb_stack_argv_add(a, "--status");
+	nb_stack_argv_add(a, "%s/run/sink.status", st->home);
+}
+
+static void cdc_endpoint(const nb_stack *st, char *out, size_t n)
+{
+	(void)st;
+	snprintf(out, n, "slot " PIPE_SLOT " -> topics " PIPE_PREFIX ".public.*");
+}
+
+static void sink_endpoint(const nb_stack *st, char *out, size_t n)
+{
+	(void)st;
+	snprintf(out, n, "group " PIPE_GROUP " -> ClickHouse database neonblue");
+}
+
+/* HOME/run/NAME.status as JSON (NULL when missing or unreadable). */
+static cJSON *status_file(const nb_stack *st, const char *name)
+{
+	char path[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, path, sizeof path, "run/%s.status", name);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char buf[16384];
+	size_t len = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	return cJSON_Parse(buf);
+}
+
+static double num_field(const cJSON *o, const char *k, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+/* The relay answers when its status file is its own (pid) and fresh: it
+ * rewrites it every second while it works and at each retry (backoff up to
+ * 10 s) while it waits for a server; what it does is in "state". */
+static int cdc_health(const nb_stack *st, int pid, char *why, size_t n)
+{
+	if (nb_stack_health_alive(st, pid, why, n))
+		return -1;
+	cJSON *j = status_file(st, "cdc");
+	int rc = -1;
+	double age = j ? (double)time(NULL) - num_field(j, "updated_at", 0) : 0;
+	const cJSON *state = j ? cJSON_GetObjectItemCaseSensitive(j, "state") : NULL;
+	const char *s = cJSON_IsString(state) ? state->valuestring : "";
+	if (!j)
+		snprintf(why, n, "no status file %s/run/cdc.status yet", st->home);
+	else if ((int)num_field(j, "pid", 0) != pid)
+		snprintf(why, n, "%s/run/cdc.status is not yet written by this relay (pid %d)",
+			 st->home, pid);
+	else if (age > 15)
+		snprintf(why, n, "its status file is %.0f s old (stuck?); state: %s", age, s);
+	else
+		rc = 0;
+	cJSON_Delete(j);
+	return rc;
+}
+
+static int sink_health(const nb_stack *st, int pid, char *why, size_t n)
+{
+	if (nb_stack_health_alive(st, pid, why, n))
+		return -1;
+	cJSON *j = status_file(st, "sink");
+	int mine = j && (int)num_field(j, "pid", 0) == pid;
+	cJSON_Delete(j);
+	if (!mine) {
+		snprintf(why, n, "%s/run/sink.status is not yet written by this sink (pid %d)",
+			 st->home, pid);
+		return -1;
+	}
+	char path[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, path, sizeof path, "run/sink.status");
+	return nb_sink_status_health(path, 15, why, n); /* as the relay: a busy batch may take seconds */
+}
+
+/* Lag of the relay: WAL bytes the slot is behind (asked of PostgreSQL), and
+ * from its status file what it does and what ClickHouse does not hold yet. */
+static void cdc_describe(const nb_stack *st, cJSON *o)
+{
+	char ci[1100];
+	pg_endpoint(st, ci, sizeof ci);
+	snprintf(ci + strlen(ci), sizeof ci - strlen(ci), " connect_timeout=3");
+	int64_t bytes = -1;
+	nb_err err;
+	nb_err_clear(&err);
+	if (nb_cdc_lag_bytes(ci, PIPE_SLOT, &bytes, &err) == 0 && bytes >= 0)
+		cJSON_AddNumberToObject(o, "wal_bytes_behind", (double)bytes);
+	else
+		cJSON_AddNullToObject(o, "wal_bytes_behind");
+	cJSON_AddStringToObject(o, "slot", PIPE_SLOT);
+	cJSON *j = status_file(st, "cdc");
+	static const char *const keep[] = {"state",    "confirmed_lsn",	 "changes",
+					   "messages", "unacknowledged", "not_in_clickhouse"};
+	for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+		cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, keep[i]) : NULL;
+		cJSON_AddItemToObject(o, keep[i], v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+	}
+	cJSON_Delete(j);
+}
+
+static void sink_describe(const nb_stack *st, cJSON *o)
+{
+	char path[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, path, sizeof path, "run/sink.status");
+	nb_sink_status_describe(path, o);
+}
+
+/* ---------- the table ---------- */
+
+const nb_stack_component nb_stack_components[] = {
+    {"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL, NULL},
+    {"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL, NULL},
+    {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, NULL, NULL},
+    /* phase 2, after the migrations; off with `up --no-pipeline` */
+    {"cdc", NULL, 2, SIGTERM, 40, cdc_argv, cdc_health, cdc_endpoint, cdc_describe, "kafka"},
+    {"sink", NULL, 2, SIGTERM, 30, sink_argv, sink_health, sink_endpoint, sink_describe, "kafka"},
+};
+const int nb_stack_ncomponents = (int)(sizeof nb_stack_components / sizeof *nb_stack_components);
+
+int nb_stack_prepare(const nb_stack *st, nb_stack_say_fn say, void *ud, nb_err *err)
+{
+	if (pg_prepare(st, say, ud, err))
+		return -1;
+	return ch_prepare(st, err);
+}
+
+/* ---------- after the servers answer ---------- */
+
+static int pg_create_db(const nb_stack *st, nb_err *err)
+{
+	char ci[256];
+	snprintf(ci, sizeof ci,
+		 "host=127.0.0.1 port=%d user=neonblue dbname=postgres connect_timeout=5",
+		 st->pg_port);
+	PGconn *c = PQconnectdb(ci);
+	if (PQstatus(c) != CONNECTION_OK) {
+		nb_err_set(err, NB_ESERVER, "cannot connect to PostgreSQL on port %d: %s",
+			   st->pg_port, PQerrorMessage(c));
+		PQfinish(c);
+		return -1;
+	}
+	PGresult *r = PQexec(c, "SELECT 1 FROM pg_database WHERE datname = 'neonblue'");
+	int exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+	PQclear(r);
+	int rc = 0;
+	if (!exists) {
+		r = PQexec(c, "CREATE DATABASE neonblue");
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = nb_err_set(err, NB_ESERVER, "cannot create database neonblue: %s",
+					PQerrorMessage(c));
+		PQclear(r);
+	}
+	PQfinish(c);
+	return rc;
+}
+
+int nb_stack_bootstrap_db(const nb_stack *st, nb_err *err)
+{
+	if (pg_create_db(st, err))
+		return -1;
+	char body[1024];
+	if (nb_stack_http(st->ch_http_port, "/", "CREATE DATABASE IF NOT EXISTS neonblue", body,
+			  sizeof body, 10000))
+		return nb_err_set(err, NB_ESERVER, "cannot create ClickHouse database neonblue: %s",
+				  body);
+	return 0;
+}
