@@ -3,7 +3,6 @@
 #include "neonblue/cdc.h"
 #include "neonblue/base.h"
 #include "neonblue/kafka.h"
-#include "neonblue/sink.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -69,7 +68,7 @@ typedef struct cdc {
 	int ntps;
 	/* The sink's progress when this producer (this Kafka's life) began: a
 	 * row still equal to it may count a dead Kafka's offsets. */
-	nb_sink_progress *baseline;
+	nb_cdc_progress *baseline;
 	size_t nbaseline;
 	int snapshot_pending; /* the snapshot rows of a new slot are not yet safe */
 	uint64_t snapshot_lsn;
@@ -360,7 +359,7 @@ static int producer_open(cdc *c, nb_err *err)
 		free(c->baseline);
 		c->baseline = NULL;
 		c->nbaseline = 0;
-		if (nb_sink_progress_read(c->o->clickhouse, &c->baseline, &c->nbaseline, err) < 0)
+		if (nb_cdc_progress_read(c->o->clickhouse, &c->baseline, &c->nbaseline, err) < 0)
 			return -1;
 	}
 	c->kafka_failed = 0;
@@ -433,7 +432,7 @@ static int all_safe(const cdc *c)
 
 /* True when the sink's row for this partition is not the one it had when
  * this producer began (absent then, or another next_offset). */
-static int baseline_moved(const cdc *c, const nb_sink_progress *row)
+static int baseline_moved(const cdc *c, const nb_cdc_progress *row)
 {
 	for (size_t i = 0; i < c->nbaseline; i++)
 		if (c->baseline[i].partition == row->partition &&
@@ -453,10 +452,10 @@ static void read_progress(cdc *c)
 		pending |= c->tps[i].n > 0;
 	if (!pending && !c->snapshot_pending)
 		return;
-	nb_sink_progress *p;
+	nb_cdc_progress *p;
 	size_t n;
 	nb_err e;
-	if (nb_sink_progress_read(c->o->clickhouse, &p, &n, &e) < 0) {
+	if (nb_cdc_progress_read(c->o->clickhouse, &p, &n, &e) < 0) {
 		if (now - c->last_progress_ok_ms > 5000)
 			set_state(c, "waiting for ClickHouse at %s (the sink's progress): %s",
 				  c->o->clickhouse, e.msg);

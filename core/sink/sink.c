@@ -1055,69 +1055,6 @@ int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *e
 	return rc;
 }
 
-/* ---- progress, for the relay ---- */
-
-int nb_sink_progress_read(const char *clickhouse, nb_sink_progress **out, size_t *n, nb_err *err)
-{
-	*out = NULL;
-	*n = 0;
-	nb_ch *ch = nb_ch_new(clickhouse, err);
-	if (!ch)
-		return -1;
-	nb_buf b;
-	nb_buf_init(&b);
-	int rc = nb_ch_query(ch,
-			     "SELECT topic, partition, source_table, next_offset, lsn FROM "
-			     "neonblue.cdc_progress FINAL ORDER BY topic, partition FORMAT "
-			     "TabSeparated",
-			     &b, err);
-	nb_ch_free(ch);
-	nb_ch_rows r;
-	if (rc == 0)
-		rc = nb_ch_tsv_parse(b.data ? b.data : "", b.len, &r, err);
-	nb_buf_done(&b);
-	if (rc < 0)
-		return -1;
-	if (r.nrows && r.ncols == 5) {
-		*out = nb_xcalloc(r.nrows, sizeof **out);
-		for (size_t i = 0; i < r.nrows; i++) {
-			nb_sink_progress *p = &(*out)[i];
-			snprintf(p->topic, sizeof p->topic, "%s", nb_ch_cell(&r, i, 0));
-			p->partition = atoi(nb_ch_cell(&r, i, 1));
-			snprintf(p->source_table, sizeof p->source_table, "%s", nb_ch_cell(&r, i, 2));
-			p->next_offset = strtoll(nb_ch_cell(&r, i, 3), NULL, 10);
-			p->lsn = strtoull(nb_ch_cell(&r, i, 4), NULL, 10);
-		}
-		*n = r.nrows;
-	}
-	nb_ch_rows_done(&r);
-	return 0;
-}
-
-int nb_sink_committed_lsn(const char *clickhouse, uint64_t *lsn, nb_err *err)
-{
-	nb_sink_progress *p;
-	size_t n;
-	*lsn = 0;
-	if (nb_sink_progress_read(clickhouse, &p, &n, err) < 0)
-		return -1;
-	/* per table: the highest lsn over its partitions; then the minimum */
-	uint64_t best = UINT64_MAX;
-	for (size_t i = 0; i < n; i++) {
-		if (!p[i].source_table[0])
-			continue;
-		uint64_t tmax = 0;
-		for (size_t j = 0; j < n; j++)
-			if (!strcmp(p[j].source_table, p[i].source_table) && p[j].lsn > tmax)
-				tmax = p[j].lsn;
-		if (tmax < best)
-			best = tmax;
-	}
-	*lsn = best == UINT64_MAX ? 0 : best;
-	free(p);
-	return 0;
-}
-
 /* ---- status for `stack status` ---- */
 
 static cJSON *sink_status_load(const char *path)

@@ -318,4 +318,22 @@ int nb_cdc_lag_bytes(const char *pg, const char *slot, int64_t *bytes, nb_err *e
 /* Drops the slot (and nothing else); for tests and re-snapshots. */
 int nb_cdc_drop_slot(const char *pg, const char *slot, nb_err *err);
 
+/* ==== progress ==== */
+/* What the sink has committed to ClickHouse (neonblue.cdc_progress, written
+ * in the same insert as the rows): the relay's embedded mode confirms its
+ * slot from it (core/cdc/progress.c). */
+typedef struct nb_cdc_progress {
+	char topic[256];
+	int partition;
+	char source_table[128];
+	int64_t next_offset; /* every offset below is in ClickHouse */
+	uint64_t lsn;        /* highest source.lsn among the rows committed */
+} nb_cdc_progress;
+
+/* Reads neonblue.cdc_progress FINAL; *out (caller frees) gets *n rows. */
+int nb_cdc_progress_read(const char *clickhouse, nb_cdc_progress **out, size_t *n, nb_err *err);
+/* The smallest, over the tables the sink has seen, of the highest LSN
+ * committed for that table; 0 when nothing was committed yet. */
+int nb_cdc_committed_lsn(const char *clickhouse, uint64_t *lsn, nb_err *err);
+
 #endif

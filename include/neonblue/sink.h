@@ -114,21 +114,6 @@ typedef struct nb_sink_opts {
  * retrying…); outages of Kafka or ClickHouse are waited out. */
 int nb_sink_run(const nb_sink_opts *o, volatile sig_atomic_t *stop, nb_err *err);
 
-/* For the relay in embedded mode: the progress rows ClickHouse holds. */
-typedef struct nb_sink_progress {
-	char topic[256];
-	int partition;
-	char source_table[128];
-	int64_t next_offset; /* every offset below is in ClickHouse */
-	uint64_t lsn;        /* highest source.lsn among the rows committed */
-} nb_sink_progress;
-
-/* Reads neonblue.cdc_progress FINAL; *out (caller frees) gets *n rows. */
-int nb_sink_progress_read(const char *clickhouse, nb_sink_progress **out, size_t *n, nb_err *err);
-/* The smallest, over the tables the sink has seen, of the highest LSN
- * committed for that table; 0 when nothing was committed yet. */
-int nb_sink_committed_lsn(const char *clickhouse, uint64_t *lsn, nb_err *err);
-
 /* ---- for `stack status` ---- */
 
 /* Adds the sink's figures from its status file (nb_sink_opts.status_path,
