@@ -9,10 +9,11 @@ below (the dependency rule, lowest first). Checked:
   2. calls: every undefined symbol of an object file in OBJDIR resolved to the
      object that defines it (nm), module to module;
   3. no circles between files: the file-level call graph has no cycle.
-Exit status 1 and one line per violation naming the file and the symbol."""
+Exit status 1 and one line per violation naming the file and the symbol.
+Usage: tools/check-deps.py [OBJDIR]   (CHECK_DEPS_ROOT: another source tree)"""
 import os, re, subprocess, sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.environ.get('CHECK_DEPS_ROOT') or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OBJDIR = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, 'build/obj')
 
 # module -> modules it may use (transitively closed below)
