@@ -20,19 +20,6 @@ int nb_an_prop_ok(const char *s)
 	return 1;
 }
 
-/* Runs sql and parses its TSV answer; on failure rows is empty. */
-int an_rows(nb_ch *ch, const nb_buf *sql, nb_ch_rows *rows, nb_err *err)
-{
-	nb_buf out;
-	nb_buf_init(&out);
-	memset(rows, 0, sizeof *rows);
-	int rc = nb_ch_query(ch, sql->data, &out, err);
-	if (!rc)
-		rc = nb_ch_tsv_parse(out.data ? out.data : "", out.len, rows, err);
-	nb_buf_done(&out);
-	return rc;
-}
-
 static double an_num(const nb_ch_rows *r, size_t row, size_t col)
 {
 	if (r->is_null[row * r->ncols + col])

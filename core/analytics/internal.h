@@ -1,4 +1,5 @@
-/* analytics/internal.h — what the nb_an files share (SQL builders of analytics/sql.c). */
+/* analytics/internal.h — what the nb_an files share (an_rows and the SQL builders of
+ * analytics/sql.c, the rollup of analytics/rollup.c). */
 #ifndef NB_ANALYTICS_INT_H
 #define NB_ANALYTICS_INT_H
 
@@ -6,6 +7,8 @@
 
 #include <stdlib.h>
 
+/* Runs sql on ch and parses its TSV answer; on failure rows is empty. */
+int an_rows(nb_ch *ch, const nb_buf *sql, nb_ch_rows *rows, nb_err *err);
 void an_str(nb_buf *b, const char *s);
 void an_table(nb_buf *b, const nb_an_scope *s, const char *table);
 void an_sql_prop_string(nb_buf *b, const char *column, const char *prop);
@@ -43,6 +46,5 @@ int an_rollup_usable(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e,
  * variant, [seg], users, then an_sql_agg_cols' columns. */
 int an_rollup_aggregate(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e,
 			const char *seg_prop, nb_ch_rows *rows, nb_err *err);
-int an_rows(nb_ch *ch, const nb_buf *sql, nb_ch_rows *rows, nb_err *err);
 
 #endif

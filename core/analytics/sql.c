@@ -1,12 +1,26 @@
 /* analytics/sql.c — every SQL text nb_an sends to ClickHouse, in one place.
  * Values and identifiers go through nb_ch_escape; numbers are printed by us.
  * Must run on ClickHouse 18.16 and current releases (one JOIN per SELECT,
- * ALL joins, no JSONExtract: properties are read with extract()). */
+ * ALL joins, no JSONExtract: properties are read with extract()). an_rows
+ * sends one to ClickHouse and parses its answer (for analytics.c and rollup.c). */
 #include "internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Runs sql and parses its TSV answer; on failure rows is empty. */
+int an_rows(nb_ch *ch, const nb_buf *sql, nb_ch_rows *rows, nb_err *err)
+{
+	nb_buf out;
+	nb_buf_init(&out);
+	memset(rows, 0, sizeof *rows);
+	int rc = nb_ch_query(ch, sql->data, &out, err);
+	if (!rc)
+		rc = nb_ch_tsv_parse(out.data ? out.data : "", out.len, rows, err);
+	nb_buf_done(&out);
+	return rc;
+}
 
 void an_str(nb_buf *b, const char *s)
 {

@@ -35,8 +35,13 @@ int nb_stack_user(const char *name, uid_t *uid, gid_t *gid);
 /* Makes path and its parents traversable (o+x) for another user; say()s what it changed. */
 int nb_stack_make_traversable(const char *path, nb_stack_say_fn say, void *ud, nb_err *err);
 
+/* ---- stack/super.c ---- */
 /* 1 when the component runs in this stack (phase 2 is off with --no-pipeline). */
 int nb_stack_comp_on(const nb_stack *st, const nb_stack_component *c);
+/* The supervisor's loop over the components comps[0..n) of the loaded stack
+ * st (nb_stack_supervise passes nb_stack_components): runs until SIGTERM,
+ * then stops them. */
+int nb_stack_super_run(const nb_stack *st, const nb_stack_component *comps, int n, nb_err *err);
 
 /* Supervisor's record of each component: "NAME PID RESTARTS" lines in HOME/run/state. */
 int nb_stack_state_get(const char *home, const char *name, int *pid, int *restarts);
@@ -46,6 +51,7 @@ int nb_stack_prepare(const nb_stack *st, nb_stack_say_fn say, void *ud, nb_err *
 /* After PostgreSQL answers: the neonblue database exists; ClickHouse's too. */
 int nb_stack_bootstrap_db(const nb_stack *st, nb_err *err);
 
+/* ---- stack/proc.c ---- */
 /* Starts argv in a new process as user (NULL: same user) with stdout and
  * stderr appended to log and stdin from /dev/null; pdeathsig is sent to it if
  * the calling thread dies (0: none). Returns the pid or -1. */

@@ -1,5 +1,5 @@
-/* stack/stack.c — `neonblue stack up|down|status`: ports, the supervisor's
- * lifecycle, readiness, migrations and HOME/stack.env. */
+/* stack/stack.c — `neonblue stack up|down|status|supervise`: ports, the
+ * supervisor's lifecycle, readiness, migrations and HOME/stack.env. */
 #include "internal.h"
 
 #include "neonblue/base.h"
@@ -435,6 +435,17 @@ cJSON *nb_stack_status_json(const char *home, const nb_stack_status *s)
 		cJSON_AddItemToArray(list, o);
 	}
 	return list;
+}
+
+/* ---------- the supervisor (`neonblue stack supervise`) ---------- */
+
+/* Loads the stack in home and runs the supervisor over the component table. */
+int nb_stack_supervise(const char *home, nb_err *err)
+{
+	nb_stack st;
+	if (nb_stack_load(&st, home, err))
+		return -1;
+	return nb_stack_super_run(&st, nb_stack_components, nb_stack_ncomponents, err);
 }
 
 /* ---------- up ---------- */

@@ -1,113 +1,17 @@
-/* stack/super.c — the supervisor: starts the component table's processes,
- * restarts those that die (with backoff) and stops them all on SIGTERM. */
+/* stack/super.c — the supervisor: starts the processes of the component table
+ * it is given, restarts those that die (with backoff) and stops them all on
+ * SIGTERM. Processes are started with stack/proc.c. */
 #include "internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-void nb_stack_argv_add(nb_stack_argv *a, const char *fmt, ...)
-{
-	if (a->n >= NB_STACK_MAX_ARGS)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = nb_xstrdup("");
-	va_end(ap);
-	a->v[a->n++] = s;
-	a->v[a->n] = NULL;
-}
-
-void nb_stack_argv_done(nb_stack_argv *a)
-{
-	for (int i = 0; i < a->n; i++)
-		free(a->v[i]);
-	a->n = 0;
-	a->v[0] = NULL;
-}
-
-/* In the child after fork: only async-signal-safe calls until exec. */
-static void child_exec(int logfd, int nullfd, const uid_t *uid, const gid_t *gid, int pdeathsig,
-		       char *const argv[])
-{
-	setsid();
-	dup2(nullfd, 0);
-	dup2(logfd, 1);
-	dup2(logfd, 2);
-	for (int fd = 3; fd < 1024; fd++)
-		close(fd);
-	if (uid) {
-		if (setgroups(0, NULL) != 0 || setgid(*gid) != 0 || setuid(*uid) != 0) {
-			static const char m[] = "neonblue: cannot switch user before exec\n";
-			(void)!write(2, m, sizeof m - 1);
-			_exit(126);
-		}
-	}
-	if (pdeathsig)
-		prctl(PR_SET_PDEATHSIG, pdeathsig);
-	execv(argv[0], argv);
-	static const char m[] = "neonblue: exec failed: ";
-	(void)!write(2, m, sizeof m - 1);
-	(void)!write(2, argv[0], strlen(argv[0]));
-	(void)!write(2, "\n", 1);
-	_exit(127);
-}
-
-pid_t nb_stack_spawn(const char *user, char *const argv[], const char *log, int pdeathsig,
-		     nb_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	if (user && nb_stack_user(user, &uid, &gid))
-		return nb_err_set(err, NB_ESERVER,
-				  "system user '%s' does not exist: install the package that "
-				  "creates it (make deps)",
-				  user);
-	int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (logfd < 0)
-		return nb_err_set(err, NB_ESERVER, "cannot open log %s: %s", log, strerror(errno));
-	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0)
-		child_exec(logfd, nullfd, user ? &uid : NULL, user ? &gid : NULL, pdeathsig, argv);
-	int e = errno;
-	close(logfd);
-	if (nullfd >= 0)
-		close(nullfd);
-	if (pid < 0)
-		return nb_err_set(err, NB_ESERVER, "cannot fork for %s: %s", argv[0], strerror(e));
-	return pid;
-}
-
-int nb_stack_run(const char *user, char *const argv[], const char *log, nb_err *err)
-{
-	pid_t pid = nb_stack_spawn(user, argv, log, 0, err);
-	if (pid < 0)
-		return -1;
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return 0;
-	char tail[1024];
-	nb_stack_log_tail(log, tail, sizeof tail, 5);
-	return nb_err_set(err, NB_ESERVER, "%s failed (see %s): %s", argv[0], log, tail);
-}
-
-/* ---------- the supervisor loop ---------- */
 
 struct proc {
 	const nb_stack_component *c;
@@ -341,13 +245,15 @@ static int ready_marker(const nb_stack *st)
 	return access(p, F_OK) == 0;
 }
 
-int nb_stack_supervise(const char *home, nb_err *err)
+/* The supervisor's loop over the table comps[0..n) for the stack st: runs
+ * until SIGTERM, SIGINT or SIGHUP, then stops the components. */
+int nb_stack_super_run(const nb_stack *st, const nb_stack_component *comps, int n, nb_err *err)
 {
-	nb_stack st;
-	if (nb_stack_load(&st, home, err))
-		return -1;
-	if (chdir(st.home) != 0)
-		return nb_err_set(err, NB_ESERVER, "cannot enter the stack home %s", st.home);
+	if (n > NB_STACK_MAX_COMPONENTS)
+		return nb_err_set(err, NB_EINPUT, "%d components, at most %d can be supervised", n,
+				  NB_STACK_MAX_COMPONENTS);
+	if (chdir(st->home) != 0)
+		return nb_err_set(err, NB_ESERVER, "cannot enter the stack home %s", st->home);
 	umask(022);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -358,42 +264,41 @@ int nb_stack_supervise(const char *home, nb_err *err)
 	signal(SIGPIPE, SIG_IGN);
 
 	char pidpath[NB_PATH_MAX + 64], pidtext[32];
-	nb_stack_path(home, pidpath, sizeof pidpath, "run/supervisor.pid");
+	nb_stack_path(st->home, pidpath, sizeof pidpath, "run/supervisor.pid");
 	snprintf(pidtext, sizeof pidtext, "%d\n", (int)getpid());
 	if (nb_stack_write_file(pidpath, pidtext, err))
 		return -1;
-	logf_("supervising the stack in %s", home);
+	logf_("supervising the stack in %s", st->home);
 
-	int n = nb_stack_ncomponents;
 	struct proc ps[NB_STACK_MAX_COMPONENTS];
 	memset(ps, 0, sizeof ps);
 	for (int i = 0; i < n; i++)
-		ps[i].c = &nb_stack_components[i];
-	write_state(&st, ps, n);
+		ps[i].c = &comps[i];
+	write_state(st, ps, n);
 
 	while (!stop_requested) {
-		int changed = reap(&st, ps, n, 0);
+		int changed = reap(st, ps, n, 0);
 		double now = nb_stack_now();
-		int p2 = phase1_healthy(ps, n) && ready_marker(&st);
+		int p2 = phase1_healthy(ps, n) && ready_marker(st);
 		for (int i = 0; i < n && !stop_requested; i++) {
 			struct proc *p = &ps[i];
 			if (!p->pid && now >= p->next_start && (p->c->phase == 1 || p2) &&
-			    nb_stack_comp_on(&st, p->c)) {
-				start_proc(&st, p);
+			    nb_stack_comp_on(st, p->c)) {
+				start_proc(st, p);
 				changed = 1;
 			}
-			check_health(&st, p, now);
+			check_health(st, p, now);
 		}
 		if (changed)
-			write_state(&st, ps, n);
+			write_state(st, ps, n);
 		nb_stack_sleep_ms(100);
 	}
 	logf_("stop requested");
-	stop_all(&st, ps, n);
-	write_state(&st, ps, n);
+	stop_all(st, ps, n);
+	write_state(st, ps, n);
 	unlink(pidpath);
 	char ready[NB_PATH_MAX + 64];
-	nb_stack_path(home, ready, sizeof ready, "run/ready");
+	nb_stack_path(st->home, ready, sizeof ready, "run/ready");
 	unlink(ready);
 	logf_("stopped");
 	return 0;
