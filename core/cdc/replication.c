@@ -1,126 +1,22 @@
-/* cdc/relay.c — the relay: PostgreSQL logical replication (pgoutput) → Debezium
- * envelopes → Kafka, confirming LSNs only for what is safely stored. */
-#include "neonblue/cdc.h"
-#include "neonblue/base.h"
-#include "neonblue/kafka.h"
+/* cdc/replication.c — the relay's PostgreSQL side: connections, the
+ * publication and the slot, the snapshot of a new slot, START_REPLICATION,
+ * the XLogData and keepalive messages of the stream (row changes handed to
+ * cdc/publish.c), standby status (LSN confirmation), `cdc lag` and slot drop. */
+#include "internal.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <libpq-fe.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 const char *const nb_cdc_tables[] = {"experiments", "variants", "metrics",   "experiment_metrics",
 				     "assignments", "events",	"audit_log", NULL};
 
 #define PG_OPTIONS "-c datestyle=ISO -c timezone=UTC -c extra_float_digits=3"
 #define SNAPSHOT_MARK "neonblue cdc: snapshot complete for slot "
-#define PROGRESS_EVERY_MS 200
-
-/* One transaction in stream order; freed once every message is acknowledged. */
-typedef struct cdc_tx {
-	uint64_t commit_lsn, end_lsn;
-	int64_t outstanding;
-	int closed;
-	struct cdc_tx *next;
-} cdc_tx;
-
-/* Embedded mode: what was produced to one partition and is not yet in ClickHouse. */
-typedef struct cdc_entry {
-	uint64_t lsn;
-	int64_t msgs, bytes;
-	int64_t last_offset; /* Kafka offset of its last message */
-} cdc_entry;
-
-typedef struct cdc_tp {
-	char *topic;
-	int32_t partition;
-	cdc_entry *q;
-	int head, n, cap;
-	int64_t msgs, bytes;
-	uint64_t sink_lsn;   /* highest source.lsn the sink stored from here */
-	int64_t sink_next;   /* every offset below it is in ClickHouse */
-	int offsets_current; /* sink_next differs from the baseline: it counts this Kafka's offsets */
-	int64_t max_offset;  /* highest offset acknowledged by this Kafka (-1: none) */
-} cdc_tp;
-
-typedef struct cdc {
-	const nb_cdc_opts *o;
-	volatile sig_atomic_t *stop;
-	const char *prefix, *slot, *pub;
-	int embedded;
-	PGconn *sql, *repl;
-	rd_kafka_t *rk;
-	nb_pgoutput dec;
-	char dbname[128];
-	cdc_tx *head, *tail, *cur;
-	uint64_t received_lsn, kafka_lsn, confirmed_lsn, sent_lsn;
-	int64_t last_status_ms, last_file_ms, last_progress_ms, last_progress_ok_ms;
-	int kafka_failed;
-	char kafka_why[512];
-	int kafka_down;
-	cdc_tp *tps;
-	int ntps;
-	/* The sink's progress when this producer (this Kafka's life) began: a
-	 * row still equal to it may count a dead Kafka's offsets. */
-	nb_cdc_progress *baseline;
-	size_t nbaseline;
-	int snapshot_pending; /* the snapshot rows of a new slot are not yet safe */
-	uint64_t snapshot_lsn;
-	uint64_t changes, messages, acked;
-	int64_t inflight_msgs, inflight_bytes; /* produced, no delivery report yet */
-	char state[256];
-	nb_change ch;
-	struct cdc_pk {
-		uint32_t oid;
-		char **cols;
-		int n;
-	} * pks; /* primary key columns per relation oid (pgoutput flags every
-		  * column of a REPLICA IDENTITY FULL table as key) */
-	int npks;
-	int64_t waiting_since;
-} cdc;
 
 /* ------------------------------------------------------------------ utils */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void cdc_log(cdc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void cdc_log(cdc *c, const char *fmt, ...)
-{
-	if (!c->o->log)
-		return;
-	char line[1500];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	c->o->log(c->o->log_ud, line);
-}
-
-static void set_state(cdc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_state(cdc *c, const char *fmt, ...)
-{
-	char s[sizeof c->state];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(s, sizeof s, fmt, ap);
-	va_end(ap);
-	if (strcmp(s, c->state)) {
-		snprintf(c->state, sizeof c->state, "%s", s);
-		cdc_log(c, "%s", s);
-	}
-}
 
 static void put64(char *p, uint64_t v)
 {
@@ -136,14 +32,8 @@ static uint64_t get64(const char *p)
 	return v;
 }
 
-static char *lsn_str(uint64_t lsn, char out[32])
-{
-	nb_lsn_format(lsn, out);
-	return out;
-}
-
 /* Trims libpq's trailing newline into err. */
-static int pg_fail(nb_err *err, PGconn *pg, const char *what)
+int cdc_pg_fail(nb_err *err, PGconn *pg, const char *what)
 {
 	char msg[600];
 	snprintf(msg, sizeof msg, "%s", pg ? PQerrorMessage(pg) : "out of memory");
@@ -153,7 +43,7 @@ static int pg_fail(nb_err *err, PGconn *pg, const char *what)
 	return nb_err_set(err, NB_ESERVER, "PostgreSQL: %s: %s", what, msg);
 }
 
-static PGconn *pg_connect(const char *conninfo, int replication, nb_err *err)
+PGconn *cdc_pg_connect(const char *conninfo, int replication, nb_err *err)
 {
 	const char *keys[] = {"dbname",
 			      "options",
@@ -164,7 +54,7 @@ static PGconn *pg_connect(const char *conninfo, int replication, nb_err *err)
 	const char *vals[] = {conninfo, PG_OPTIONS, "neonblue-cdc", "10", "database", NULL};
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 	if (!pg || PQstatus(pg) != CONNECTION_OK) {
-		pg_fail(err, pg, replication ? "replication connection" : "connection");
+		cdc_pg_fail(err, pg, replication ? "replication connection" : "connection");
 		PQfinish(pg);
 		return NULL;
 	}
@@ -181,7 +71,7 @@ static PGresult *pg_run(PGconn *pg, const char *sql, int n, const char *const *p
 		return r;
 	char what[200];
 	snprintf(what, sizeof what, "%.160s", sql);
-	pg_fail(err, pg, what);
+	cdc_pg_fail(err, pg, what);
 	PQclear(r);
 	return NULL;
 }
@@ -193,359 +83,10 @@ static int pg_ok(PGconn *pg, const char *sql, int n, const char *const *params, 
 	return r ? 0 : -1;
 }
 
-/* ------------------------------------------------------- kafka callbacks */
-
-static cdc_tp *tp_get(cdc *c, const char *topic, int32_t partition)
-{
-	for (int i = 0; i < c->ntps; i++)
-		if (c->tps[i].partition == partition && !strcmp(c->tps[i].topic, topic))
-			return &c->tps[i];
-	c->tps = nb_xrealloc(c->tps, (size_t)(c->ntps + 1) * sizeof *c->tps);
-	cdc_tp *t = &c->tps[c->ntps++];
-	memset(t, 0, sizeof *t);
-	t->topic = nb_xstrdup(topic);
-	t->partition = partition;
-	t->max_offset = -1;
-	return t;
-}
-
-static void tp_push(cdc_tp *t, uint64_t lsn, int64_t bytes, int64_t offset)
-{
-	t->msgs++;
-	t->bytes += bytes;
-	if (t->n && t->q[(t->head + t->n - 1) % t->cap].lsn == lsn) {
-		cdc_entry *e = &t->q[(t->head + t->n - 1) % t->cap];
-		e->msgs++;
-		e->bytes += bytes;
-		e->last_offset = offset;
-		return;
-	}
-	if (t->n == t->cap) {
-		int ncap = t->cap ? 2 * t->cap : 64;
-		cdc_entry *q = nb_xmalloc((size_t)ncap * sizeof *q);
-		for (int i = 0; i < t->n; i++)
-			q[i] = t->q[(t->head + i) % t->cap];
-		free(t->q);
-		t->q = q;
-		t->cap = ncap;
-		t->head = 0;
-	}
-	t->q[(t->head + t->n++) % t->cap] = (cdc_entry){lsn, 1, bytes, offset};
-}
-
-/* Drops the entries ClickHouse holds. An LSN below the sink's highest is
- * stored (each partition is produced in LSN order). For the same LSN (one
- * transaction; one snapshot) the sink stored at least one of its messages:
- * that settles a complete group of one message; otherwise the sink's next
- * offset must be past the group and count this Kafka's offsets, not a dead
- * Kafka's: the progress row must have changed since this producer began
- * (the baseline), i.e. the sink committed from this Kafka since.
- * kafka_lsn: transactions below it are fully acknowledged. */
-static int entry_stored(const cdc_tp *t, const cdc_entry *e, uint64_t kafka_lsn)
-{
-	if (e->lsn < t->sink_lsn)
-		return 1;
-	if (e->lsn != t->sink_lsn)
-		return 0;
-	if (e->msgs == 1 && e->lsn < kafka_lsn)
-		return 1;
-	return t->offsets_current && e->last_offset < t->sink_next;
-}
-
-static void tp_pop_stored(cdc_tp *t, uint64_t kafka_lsn)
-{
-	while (t->n && entry_stored(t, &t->q[t->head], kafka_lsn)) {
-		t->msgs -= t->q[t->head].msgs;
-		t->bytes -= t->q[t->head].bytes;
-		t->head = (t->head + 1) % t->cap;
-		t->n--;
-	}
-}
-
-static void tps_clear(cdc *c)
-{
-	for (int i = 0; i < c->ntps; i++) {
-		c->tps[i].n = c->tps[i].head = 0;
-		c->tps[i].msgs = c->tps[i].bytes = 0;
-		c->tps[i].offsets_current = 0;
-		c->tps[i].max_offset = -1;
-	}
-}
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-	(void)rk;
-	cdc *c = opaque;
-	cdc_tx *tx = m->_private;
-	c->inflight_msgs--;
-	c->inflight_bytes -= (int64_t)(m->len + m->key_len);
-	if (m->err) {
-		if (!c->kafka_failed)
-			snprintf(c->kafka_why, sizeof c->kafka_why,
-				 "Kafka did not take a message for %s: %s",
-				 rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-		c->kafka_failed = 1;
-		return; /* the transaction stays unconfirmed: it will be replayed */
-	}
-	c->acked++;
-	tx->outstanding--;
-	/* Rows (keyed, with a value) must reach ClickHouse before their LSN is
-	 * confirmed; tombstones and truncates are not stored there. */
-	if (!c->embedded)
-		return;
-	cdc_tp *t = tp_get(c, rd_kafka_topic_name(m->rkt), m->partition);
-	if (m->offset <= t->max_offset) {
-		/* Offsets of one partition only grow while the same log lives: an
-		 * offset at or below one already acknowledged means the embedded
-		 * Kafka restarted (quickly enough that no error was reported) and its
-		 * log, with what it held, is gone. Replay from what ClickHouse holds. */
-		if (!c->kafka_failed)
-			snprintf(c->kafka_why, sizeof c->kafka_why,
-				 "the embedded Kafka restarted (%s [%d] acknowledged offset "
-				 "%lld after %lld): its messages are lost",
-				 rd_kafka_topic_name(m->rkt), (int)m->partition,
-				 (long long)m->offset, (long long)t->max_offset);
-		c->kafka_failed = 1;
-		return;
-	}
-	t->max_offset = m->offset;
-	if (m->key && m->payload)
-		tp_push(t, tx->commit_lsn, (int64_t)(m->len + m->key_len), m->offset);
-}
-
-static void on_kafka_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
-{
-	(void)rk;
-	cdc *c = opaque;
-	if (rd_kafka_fatal_error(c->rk, NULL, 0)) {
-		snprintf(c->kafka_why, sizeof c->kafka_why, "Kafka producer failed: %s", reason);
-		c->kafka_failed = 1;
-		return;
-	}
-	if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__TRANSPORT) {
-		if (c->embedded && !c->kafka_failed) {
-			/* The mock cluster keeps messages in memory: a broker that goes
-			 * away took them along. Replay from what ClickHouse holds. */
-			snprintf(c->kafka_why, sizeof c->kafka_why,
-				 "the embedded Kafka went away (%s): its messages are lost",
-				 reason);
-			c->kafka_failed = 1;
-		}
-		if (!c->kafka_down)
-			cdc_log(c, "waiting for Kafka at %s: %s", c->o->kafka, reason);
-		c->kafka_down = 1;
-	}
-}
-
-static void producer_close(cdc *c, int flush_ms)
-{
-	if (!c->rk)
-		return;
-	if (flush_ms > 0)
-		rd_kafka_flush(c->rk, flush_ms);
-	rd_kafka_purge(c->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-	rd_kafka_poll(c->rk, 0);
-	rd_kafka_destroy(c->rk);
-	c->rk = NULL;
-	c->inflight_msgs = c->inflight_bytes = 0;
-}
-
-static int producer_open(cdc *c, nb_err *err)
-{
-	if (c->rk)
-		return 0;
-	if (c->embedded) {
-		/* Taken before anything is produced to this Kafka. */
-		free(c->baseline);
-		c->baseline = NULL;
-		c->nbaseline = 0;
-		if (nb_cdc_progress_read(c->o->clickhouse, &c->baseline, &c->nbaseline, err) < 0)
-			return -1;
-	}
-	c->kafka_failed = 0;
-	c->kafka_down = 0;
-	c->rk = nb_kafka_producer_new(c->o->kafka, "neonblue-cdc", 5, on_delivery, on_kafka_error,
-				      c, err);
-	return c->rk ? 0 : -1;
-}
-
-/* -------------------------------------------------------- transactions */
-
-static cdc_tx *tx_open(cdc *c, uint64_t commit_lsn)
-{
-	cdc_tx *tx = nb_xcalloc(1, sizeof *tx);
-	tx->commit_lsn = commit_lsn;
-	if (c->tail)
-		c->tail->next = tx;
-	else
-		c->head = tx;
-	c->tail = tx;
-	return tx;
-}
-
-static void txs_free(cdc *c)
-{
-	while (c->head) {
-		cdc_tx *n = c->head->next;
-		free(c->head);
-		c->head = n;
-	}
-	c->tail = c->cur = NULL;
-}
-
-/* Moves kafka_lsn past fully acknowledged transactions, then derives the
- * LSN that may be confirmed. */
-static void advance(cdc *c)
-{
-	while (c->head && c->head->closed && c->head->outstanding == 0) {
-		cdc_tx *tx = c->head;
-		if (tx->end_lsn > c->kafka_lsn)
-			c->kafka_lsn = tx->end_lsn;
-		c->head = tx->next;
-		if (!c->head)
-			c->tail = NULL;
-		free(tx);
-	}
-	uint64_t lsn = c->kafka_lsn;
-	if (c->embedded)
-		for (int i = 0; i < c->ntps; i++)
-			tp_pop_stored(&c->tps[i], c->kafka_lsn);
-	if (c->embedded)
-		for (int i = 0; i < c->ntps; i++)
-			if (c->tps[i].n && c->tps[i].q[c->tps[i].head].lsn < lsn)
-				lsn = c->tps[i].q[c->tps[i].head].lsn;
-	if (lsn > c->confirmed_lsn)
-		c->confirmed_lsn = lsn;
-}
-
-static int all_safe(const cdc *c)
-{
-	if (c->head || c->cur)
-		return 0;
-	for (int i = 0; c->embedded && i < c->ntps; i++)
-		if (c->tps[i].n)
-			return 0;
-	return 1;
-}
-
-/* ------------------------------------------------------ embedded window */
-
-/* True when the sink's row for this partition is not the one it had when
- * this producer began (absent then, or another next_offset). */
-static int baseline_moved(const cdc *c, const nb_cdc_progress *row)
-{
-	for (size_t i = 0; i < c->nbaseline; i++)
-		if (c->baseline[i].partition == row->partition &&
-		    !strcmp(c->baseline[i].topic, row->topic))
-			return c->baseline[i].next_offset != row->next_offset;
-	return 1;
-}
-
-static void read_progress(cdc *c)
-{
-	int64_t now = now_ms();
-	if (now - c->last_progress_ms < PROGRESS_EVERY_MS)
-		return;
-	c->last_progress_ms = now;
-	int pending = 0;
-	for (int i = 0; i < c->ntps; i++)
-		pending |= c->tps[i].n > 0;
-	if (!pending && !c->snapshot_pending)
-		return;
-	nb_cdc_progress *p;
-	size_t n;
-	nb_err e;
-	if (nb_cdc_progress_read(c->o->clickhouse, &p, &n, &e) < 0) {
-		if (now - c->last_progress_ok_ms > 5000)
-			set_state(c, "waiting for ClickHouse at %s (the sink's progress): %s",
-				  c->o->clickhouse, e.msg);
-		return;
-	}
-	c->last_progress_ok_ms = now;
-	for (size_t i = 0; i < n; i++) {
-		for (int k = 0; k < c->ntps; k++) {
-			cdc_tp *t = &c->tps[k];
-			if (t->partition == p[i].partition && !strcmp(t->topic, p[i].topic)) {
-				t->sink_lsn = p[i].lsn;
-				if (!t->offsets_current && baseline_moved(c, &p[i]))
-					t->offsets_current = 1;
-				t->sink_next = p[i].next_offset;
-			}
-		}
-	}
-	free(p);
-	advance(c);
-}
-
-/* True while some partition holds more unstored messages than the window. */
-static int window_full(cdc *c)
-{
-	if (!c->embedded)
-		return 0;
-	/* Messages not yet acknowledged may all land in any one partition. */
-	for (int i = 0; i <= c->ntps; i++) {
-		cdc_tp none = {.topic = "(not yet acknowledged)", .partition = -1};
-		cdc_tp *t = i < c->ntps ? &c->tps[i] : &none;
-		int64_t msgs = t->msgs + c->inflight_msgs, bytes = t->bytes + c->inflight_bytes;
-		if (msgs >= c->o->window_msgs || bytes >= c->o->window_bytes) {
-			if (!c->waiting_since)
-				c->waiting_since = now_ms();
-			if (now_ms() - c->waiting_since > 5000)
-				set_state(c,
-					  "paused: %s [%d] has %" PRId64 " messages (%" PRId64
-					  " KiB) not yet in ClickHouse, counting %" PRId64
-					  " unacknowledged (window %d messages, %ld KiB); "
-					  "waiting for the sink",
-					  t->topic, (int)t->partition, msgs, bytes / 1024,
-					  c->inflight_msgs, c->o->window_msgs,
-					  c->o->window_bytes / 1024);
-			return 1;
-		}
-	}
-	c->waiting_since = 0;
-	return 0;
-}
-
-/* -------------------------------------------------------------- status */
-
-static void write_status_file(cdc *c)
-{
-	int64_t now = now_ms();
-	if (!c->o->status_path || now - c->last_file_ms < 1000)
-		return;
-	c->last_file_ms = now;
-	char a[32], b[32];
-	cJSON *j = cJSON_CreateObject();
-	cJSON_AddStringToObject(j, "component", "cdc");
-	cJSON_AddNumberToObject(j, "pid", getpid());
-	cJSON_AddStringToObject(j, "slot", c->slot);
-	cJSON_AddStringToObject(j, "state", c->state);
-	cJSON_AddStringToObject(j, "received_lsn", lsn_str(c->received_lsn, a));
-	cJSON_AddStringToObject(j, "confirmed_lsn", lsn_str(c->confirmed_lsn, b));
-	cJSON_AddNumberToObject(j, "changes", (double)c->changes);
-	cJSON_AddNumberToObject(j, "messages", (double)c->messages);
-	cJSON_AddNumberToObject(j, "unacknowledged", (double)(c->messages - c->acked));
-	int64_t pending = 0;
-	for (int i = 0; i < c->ntps; i++)
-		pending += c->tps[i].msgs;
-	cJSON_AddNumberToObject(j, "not_in_clickhouse", c->embedded ? (double)pending : 0);
-	cJSON_AddBoolToObject(j, "embedded", c->embedded);
-	cJSON_AddNumberToObject(j, "updated_at", (double)(now / 1000));
-	char *s = nb_json_print(j);
-	cJSON_Delete(j);
-	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s.tmp", c->o->status_path);
-	FILE *f = fopen(tmp, "w");
-	if (f) {
-		fprintf(f, "%s\n", s);
-		if (fclose(f) == 0)
-			rename(tmp, c->o->status_path);
-	}
-	free(s);
-}
+/* --------------------------------------------------------- standby status */
 
 /* Sends a standby status update: written = flushed = applied = confirmed. */
-static int send_status(cdc *c, int reply, nb_err *err)
+int cdc_send_status(cdc *c, int reply, nb_err *err)
 {
 	char m[34];
 	struct timespec ts;
@@ -553,7 +94,7 @@ static int send_status(cdc *c, int reply, nb_err *err)
 	int64_t pg_now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - NB_PG_EPOCH_US;
 	/* write = flush: a walsender whose client has not confirmed everything
 	 * it sent sends a keepalive when it runs out of WAL, which lets us
-	 * confirm WAL that carried no published change (see on_keepalive). */
+	 * confirm WAL that carried no published change (see cdc_on_keepalive). */
 	m[0] = 'r';
 	put64(m + 1, c->confirmed_lsn);
 	put64(m + 9, c->confirmed_lsn);
@@ -561,83 +102,22 @@ static int send_status(cdc *c, int reply, nb_err *err)
 	put64(m + 25, (uint64_t)pg_now);
 	m[33] = (char)reply;
 	if (PQputCopyData(c->repl, m, sizeof m) <= 0 || PQflush(c->repl) < 0)
-		return pg_fail(err, c->repl, "sending the standby status");
-	c->last_status_ms = now_ms();
+		return cdc_pg_fail(err, c->repl, "sending the standby status");
+	c->last_status_ms = cdc_now_ms();
 	c->sent_lsn = c->confirmed_lsn;
 	return 0;
 }
 
-/* ------------------------------------------------------------ producing */
-
-/* Hands one message to Kafka (value NULL = tombstone); waits while the
- * producer queue is full. val is freed. */
-static int produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx *tx, nb_err *err)
+/* While the relay waits on Kafka: the walsender ends a connection whose
+ * client has been silent for wal_sender_timeout. */
+int cdc_status_if_due(cdc *c, nb_err *err)
 {
-	size_t vlen = val ? strlen(val) : 0;
-	for (;;) {
-		rd_kafka_resp_err_t e = rd_kafka_producev(
-		    c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-		    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-		    RD_KAFKA_V_OPAQUE(tx), RD_KAFKA_V_END);
-		if (!e) {
-			tx->outstanding++;
-			c->messages++;
-			c->inflight_msgs++;
-			c->inflight_bytes += (int64_t)((key ? strlen(key) : 0) + vlen);
-			return 0;
-		}
-		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-			free(val);
-			return nb_err_set(err, NB_ESERVER, "Kafka: cannot produce to %s: %s", topic,
-					  rd_kafka_err2str(e));
-		}
-		rd_kafka_poll(c->rk, 50);
-		advance(c);
-		if (c->kafka_failed || *c->stop) {
-			free(val);
-			return nb_err_set(err, NB_ESERVER, "%s",
-					  c->kafka_failed ? c->kafka_why : "stopping");
-		}
-		if (c->repl && now_ms() - c->last_status_ms > c->o->status_interval_ms &&
-		    send_status(c, 0, err))
-			return free(val), -1;
-		set_state(c, "waiting for Kafka at %s: %d messages not yet acknowledged",
-			  c->o->kafka, rd_kafka_outq_len(c->rk));
-		write_status_file(c);
-	}
+	if (c->repl && cdc_now_ms() - c->last_status_ms > c->o->status_interval_ms)
+		return cdc_send_status(c, 0, err);
+	return 0;
 }
 
-static void fill_source(cdc *c, nb_change *ch, uint64_t lsn, int64_t xid, int64_t ts_ms,
-			const char *snapshot)
-{
-	nb_change_set(&ch->source.version, "neonblue-cdc");
-	nb_change_set(&ch->source.name, c->prefix);
-	nb_change_set(&ch->source.db, c->dbname);
-	nb_change_set(&ch->source.snapshot, snapshot);
-	ch->source.lsn = lsn;
-	ch->source.tx_id = xid;
-	ch->source.ts_ms = ts_ms;
-	ch->ts_ms = now_ms();
-}
-
-/* The envelope of ch (and a tombstone after a delete) to its topic. */
-static int emit(cdc *c, nb_change *ch, cdc_tx *tx, nb_err *err)
-{
-	char topic[512];
-	snprintf(topic, sizeof topic, "%s.%s.%s", c->prefix, ch->schema, ch->table);
-	nb_err e2;
-	char *key = nb_debezium_key(ch, c->o->with_schema, &e2); /* NULL: keyless table */
-	char *val = nb_debezium_value(ch, c->o->with_schema, err);
-	if (!val) {
-		free(key);
-		return -1;
-	}
-	int rc = produce(c, topic, key, val, tx, err);
-	if (!rc && ch->op == 'd' && key)
-		rc = produce(c, topic, key, NULL, tx, err);
-	free(key);
-	return rc;
-}
+/* ------------------------------------------------------------ row changes */
 
 static int pk_query(PGconn *pg, const char *where, const char *param, char ***keys, int *n,
 		    nb_err *err);
@@ -671,7 +151,7 @@ static int apply_pk(cdc *c, const nb_pgo_relation *rel, nb_change *ch, nb_err *e
 	return 0;
 }
 
-static void pks_free(cdc *c)
+void cdc_pks_free(cdc *c)
 {
 	for (int i = 0; i < c->npks; i++)
 		free_strv(c->pks[i].cols, c->pks[i].n);
@@ -699,19 +179,19 @@ static int on_row(cdc *c, const nb_pgo_msg *m, uint32_t xid, int64_t ts_ms, nb_e
 	nb_change *ch = &c->ch;
 	if (nb_pgoutput_change(m, ch, err) || apply_pk(c, m->rel, ch, err))
 		return -1;
-	fill_source(c, ch, c->cur->commit_lsn, xid, ts_ms, "false");
+	cdc_fill_source(c, ch, c->cur->commit_lsn, xid, ts_ms, "false");
 	c->changes++;
 	if (ch->op == 'u' && key_changed(ch)) {
 		/* As Debezium does: delete (+ tombstone) of the old key, create of the new. */
 		ch->op = 'd';
 		ch->has_after = 0;
-		if (emit(c, ch, c->cur, err))
+		if (cdc_emit(c, ch, c->cur, err))
 			return -1;
 		ch->op = 'c';
 		ch->has_after = 1;
 		ch->has_before = 0;
 	}
-	return emit(c, ch, c->cur, err);
+	return cdc_emit(c, ch, c->cur, err);
 }
 
 static int on_truncate(cdc *c, const nb_pgo_msg *m, uint32_t xid, int64_t ts_ms, nb_err *err)
@@ -722,24 +202,19 @@ static int on_truncate(cdc *c, const nb_pgo_msg *m, uint32_t xid, int64_t ts_ms,
 		nb_change_set(&ch->schema, m->rels[i]->nspname);
 		nb_change_set(&ch->table, m->rels[i]->relname);
 		ch->op = 't';
-		fill_source(c, ch, c->cur->commit_lsn, xid, ts_ms, "false");
+		cdc_fill_source(c, ch, c->cur->commit_lsn, xid, ts_ms, "false");
 		char topic[512];
 		snprintf(topic, sizeof topic, "%s.%s.%s", c->prefix, ch->schema, ch->table);
 		char *val = nb_debezium_value(ch, c->o->with_schema, err);
-		if (!val || produce(c, topic, NULL, val, c->cur, err))
+		if (!val || cdc_produce(c, topic, NULL, val, c->cur, err))
 			return -1;
 	}
 	return 0;
 }
 
-/* ------------------------------------------------------------ streaming */
+/* -------------------------------------------------------------- streaming */
 
-typedef struct txinfo {
-	uint32_t xid;
-	int64_t ts_ms;
-} txinfo;
-
-static int on_xlogdata(cdc *c, const char *buf, int len, txinfo *ti, nb_err *err)
+int cdc_on_xlogdata(cdc *c, const char *buf, int len, txinfo *ti, nb_err *err)
 {
 	if (len < 25)
 		return nb_err_set(err, NB_ESERVER, "PostgreSQL sent a short XLogData message");
@@ -752,7 +227,7 @@ static int on_xlogdata(cdc *c, const char *buf, int len, txinfo *ti, nb_err *err
 		return -1;
 	switch (m->kind) {
 	case NB_PGO_BEGIN:
-		c->cur = tx_open(c, m->lsn);
+		c->cur = cdc_tx_open(c, m->lsn);
 		ti->xid = m->xid;
 		ti->ts_ms = m->ts_us / 1000;
 		return 0;
@@ -764,7 +239,7 @@ static int on_xlogdata(cdc *c, const char *buf, int len, txinfo *ti, nb_err *err
 		c->cur = NULL;
 		if (m->end_lsn > c->received_lsn)
 			c->received_lsn = m->end_lsn;
-		advance(c);
+		cdc_advance(c);
 		return 0;
 	case NB_PGO_INSERT:
 	case NB_PGO_UPDATE:
@@ -783,95 +258,24 @@ static int on_xlogdata(cdc *c, const char *buf, int len, txinfo *ti, nb_err *err
 	}
 }
 
-static int on_keepalive(cdc *c, const char *buf, int len, nb_err *err)
+int cdc_on_keepalive(cdc *c, const char *buf, int len, nb_err *err)
 {
 	if (len < 18)
 		return nb_err_set(err, NB_ESERVER, "PostgreSQL sent a short keepalive");
 	uint64_t end = get64(buf + 1);
 	if (end > c->received_lsn)
 		c->received_lsn = end;
-	advance(c);
+	cdc_advance(c);
 	/* Everything sent so far is handled and safe: the WAL up to here (changes
 	 * of unpublished tables) need not be retained. */
-	if (all_safe(c) && end > c->kafka_lsn) {
+	if (cdc_all_safe(c) && end > c->kafka_lsn) {
 		c->kafka_lsn = end;
-		advance(c);
+		cdc_advance(c);
 	}
-	return buf[17] ? send_status(c, 0, err) : 0;
+	return buf[17] ? cdc_send_status(c, 0, err) : 0;
 }
 
-static int snapshot_mark_check(cdc *c, nb_err *err);
-
-/* Periodic duties between reads; returns -1 when the session must end. */
-static int housekeeping(cdc *c, nb_err *err)
-{
-	rd_kafka_poll(c->rk, 0);
-	if (c->kafka_failed)
-		return nb_err_set(err, NB_ESERVER, "%s", c->kafka_why);
-	if (c->kafka_down && rd_kafka_outq_len(c->rk) == 0)
-		c->kafka_down = 0;
-	if (c->embedded)
-		read_progress(c);
-	advance(c);
-	int64_t now = now_ms();
-	if (now - c->last_status_ms >= c->o->status_interval_ms ||
-	    (c->confirmed_lsn > c->sent_lsn && now - c->last_status_ms >= 200))
-		if (send_status(c, 0, err))
-			return -1;
-	write_status_file(c);
-	return snapshot_mark_check(c, err);
-}
-
-static int stream(cdc *c, nb_err *err)
-{
-	txinfo ti = {0, 0};
-	int sock = PQsocket(c->repl);
-	while (!*c->stop) {
-		if (housekeeping(c, err))
-			return -1;
-		if (window_full(c)) {
-			usleep(20000);
-			continue;
-		}
-		if (!c->waiting_since && !c->kafka_down)
-			set_state(c, "streaming from slot %s", c->slot);
-		int n = 0, got = 0;
-		char *buf = NULL;
-		while (got < 2000 && (n = PQgetCopyData(c->repl, &buf, 1)) > 0) {
-			int rc = 0;
-			if (buf[0] == 'w')
-				rc = on_xlogdata(c, buf, n, &ti, err);
-			else if (buf[0] == 'k')
-				rc = on_keepalive(c, buf, n, err);
-			PQfreemem(buf);
-			if (rc)
-				return -1;
-			got++;
-		}
-		if (n == -2)
-			return pg_fail(err, c->repl, "replication stream");
-		if (n == -1) {
-			PQclear(PQgetResult(c->repl));
-			return nb_err_set(err, NB_ESERVER,
-					  "PostgreSQL ended the replication stream");
-		}
-		if (got == 2000)
-			continue;
-		/* Drained. After a busy read let the socket fill for a moment: one
-		 * big read beats one small packet per message (ARCHITECTURE.md). */
-		if (got) {
-			usleep(1000);
-		} else {
-			struct pollfd pfd = {sock, POLLIN, 0};
-			poll(&pfd, 1, 50);
-		}
-		if (!PQconsumeInput(c->repl))
-			return pg_fail(err, c->repl, "replication stream");
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------- snapshot */
+/* --------------------------------------------------------------- snapshot */
 
 static int pk_query(PGconn *pg, const char *where, const char *param, char ***keys, int *n,
 		    nb_err *err)
@@ -944,16 +348,16 @@ static int snapshot_rows(cdc *c, PGresult *r, char **keys, int nkeys, const char
 					 PQgetisnull(r, row, k) ? NULL : PQgetvalue(r, row, k));
 			col->is_key = is_in(keys, nkeys, col->name);
 		}
-		fill_source(c, ch, tx->commit_lsn, -1, now_ms(), "true");
+		cdc_fill_source(c, ch, tx->commit_lsn, -1, cdc_now_ms(), "true");
 		c->changes++;
-		if (emit(c, ch, tx, err))
+		if (cdc_emit(c, ch, tx, err))
 			return -1;
 		if (row % 256 == 0)
 			rd_kafka_poll(c->rk, 0);
-		while (window_full(c) && !*c->stop && !c->kafka_failed) {
+		while (cdc_window_full(c) && !*c->stop && !c->kafka_failed) {
 			rd_kafka_poll(c->rk, 20);
-			read_progress(c);
-			write_status_file(c);
+			cdc_read_progress(c);
+			cdc_write_status_file(c);
 		}
 		if (c->kafka_failed)
 			return nb_err_set(err, NB_ESERVER, "%s", c->kafka_why);
@@ -961,7 +365,7 @@ static int snapshot_rows(cdc *c, PGresult *r, char **keys, int nkeys, const char
 			rd_kafka_poll(c->rk, 0);
 			if (c->kafka_failed)
 				return nb_err_set(err, NB_ESERVER, "%s", c->kafka_why);
-			write_status_file(c);
+			cdc_write_status_file(c);
 		}
 	}
 	return 0;
@@ -1008,7 +412,7 @@ static int snapshot_table(cdc *c, const char *schema, const char *table, cdc_tx 
 static int snapshot(cdc *c, const char *snapname, uint64_t lsn, nb_err *err)
 {
 	char l[32];
-	set_state(c, "snapshot of the existing rows at %s", lsn_str(lsn, l));
+	cdc_set_state(c, "snapshot of the existing rows at %s", cdc_lsn_str(lsn, l));
 	if (pg_ok(c->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, err))
 		return -1;
 	char *lit = PQescapeLiteral(c->sql, snapname, strlen(snapname));
@@ -1026,7 +430,7 @@ static int snapshot(cdc *c, const char *snapname, uint64_t lsn, nb_err *err)
 				  1, params, err);
 	if (!r)
 		rc = -1;
-	cdc_tx *tx = rc ? NULL : tx_open(c, lsn);
+	cdc_tx *tx = rc ? NULL : cdc_tx_open(c, lsn);
 	if (tx)
 		tx->end_lsn = lsn;
 	for (int i = 0; !rc && r && i < PQntuples(r) && !*c->stop; i++)
@@ -1043,9 +447,9 @@ static int snapshot(cdc *c, const char *snapname, uint64_t lsn, nb_err *err)
 	return rc;
 }
 
-/* ------------------------------------------------- publication and slot */
+/* --------------------------------------------------- publication and slot */
 
-static int ensure_publication(cdc *c, nb_err *err)
+int cdc_ensure_publication(cdc *c, nb_err *err)
 {
 	const char *params[] = {c->pub};
 	PGresult *r =
@@ -1095,7 +499,7 @@ static int ensure_publication(cdc *c, nb_err *err)
 
 /* 1: the slot exists and its snapshot completed; 0: no usable slot (an
  * incomplete one is dropped). */
-static int slot_usable(cdc *c, nb_err *err)
+int cdc_slot_usable(cdc *c, nb_err *err)
 {
 	const char *params[] = {c->slot};
 	PGresult *r =
@@ -1139,7 +543,7 @@ static int slot_usable(cdc *c, nb_err *err)
 
 /* Appends "snapshot complete for slot S" to the publication's comment (other
  * slots on the same publication keep their marks). */
-static int mark_snapshot_done(cdc *c, nb_err *err)
+int cdc_mark_snapshot_done(cdc *c, nb_err *err)
 {
 	char mark[300];
 	snprintf(mark, sizeof mark, SNAPSHOT_MARK "%s;", c->slot);
@@ -1174,7 +578,7 @@ static int mark_snapshot_done(cdc *c, nb_err *err)
 }
 
 /* Creates the slot and snapshots the rows as of its consistent point. */
-static int create_slot(cdc *c, nb_err *err)
+int cdc_create_slot(cdc *c, nb_err *err)
 {
 	char *s = PQescapeIdentifier(c->repl, c->slot, strlen(c->slot));
 	nb_buf q;
@@ -1190,7 +594,7 @@ static int create_slot(cdc *c, nb_err *err)
 	char *snapname = nb_xstrdup(PQgetvalue(r, 0, 2));
 	PQclear(r);
 	char l[32];
-	cdc_log(c, "created slot %s at %s", c->slot, lsn_str(lsn, l));
+	cdc_log(c, "created slot %s at %s", c->slot, cdc_lsn_str(lsn, l));
 	c->snapshot_pending = 1;
 	c->snapshot_lsn = lsn;
 	int rc = snapshot(c, snapname, lsn, err);
@@ -1198,19 +602,7 @@ static int create_slot(cdc *c, nb_err *err)
 	return rc;
 }
 
-/* The snapshot is safe once its messages are acknowledged (and, embedded,
- * in ClickHouse): only then may a restart skip it. */
-static int snapshot_safe(cdc *c)
-{
-	if (c->head && c->head->commit_lsn == c->snapshot_lsn)
-		return 0;
-	for (int i = 0; c->embedded && i < c->ntps; i++)
-		if (c->tps[i].n && c->tps[i].q[c->tps[i].head].lsn <= c->snapshot_lsn)
-			return 0;
-	return 1;
-}
-
-static int start_replication(cdc *c, nb_err *err)
+int cdc_start_replication(cdc *c, nb_err *err)
 {
 	char *s = PQescapeIdentifier(c->repl, c->slot, strlen(c->slot));
 	char *p = PQescapeIdentifier(c->repl, c->pub, strlen(c->pub));
@@ -1243,150 +635,18 @@ static int start_replication(cdc *c, nb_err *err)
 	 * longer counts (embedded mode), and the slot is the truth anyway. */
 	c->confirmed_lsn = c->kafka_lsn = c->sent_lsn = lsn;
 	char l[32];
-	cdc_log(c, "streaming slot %s from %s to %s.*", c->slot, lsn_str(lsn, l), c->prefix);
+	cdc_log(c, "streaming slot %s from %s to %s.*", c->slot, cdc_lsn_str(lsn, l), c->prefix);
 	return 0;
 }
 
-/* ------------------------------------------------------------- sessions */
-
-static void session_end(cdc *c, int clean)
-{
-	/* Let Kafka acknowledge what it has, confirm it, then drop the rest:
-	 * unconfirmed changes come again from the slot. */
-	if (c->rk) {
-		int64_t until = now_ms() + (clean ? 30000 : 5000);
-		while (rd_kafka_outq_len(c->rk) > 0 && now_ms() < until && !c->kafka_failed)
-			rd_kafka_poll(c->rk, 50);
-		advance(c);
-	}
-	nb_err e;
-	if (c->sql && PQstatus(c->sql) == CONNECTION_OK)
-		snapshot_mark_check(c, &e);
-	if (c->repl && PQstatus(c->repl) == CONNECTION_OK && c->confirmed_lsn > c->sent_lsn &&
-	    !send_status(c, 0, &e)) {
-		char l[32];
-		cdc_log(c, "confirmed %s to PostgreSQL", lsn_str(c->confirmed_lsn, l));
-	}
-	if (c->repl && clean) {
-		PQputCopyEnd(c->repl, NULL);
-		PQflush(c->repl);
-	}
-	int lost = c->rk && (rd_kafka_outq_len(c->rk) > 0 || c->kafka_failed);
-	if (lost || !clean)
-		producer_close(c, 0);
-	if (c->kafka_failed)
-		tps_clear(c); /* whatever Kafka held is replayed from the slot */
-	txs_free(c);
-	PQfinish(c->repl);
-	PQfinish(c->sql);
-	c->repl = c->sql = NULL;
-	nb_pgoutput_done(&c->dec);
-	nb_pgoutput_init(&c->dec);
-	pks_free(c); /* tables may have changed while we were away */
-}
-
-static int session(cdc *c, nb_err *err)
-{
-	set_state(c, "connecting to PostgreSQL");
-	c->sql = pg_connect(c->o->pg, 0, err);
-	if (!c->sql)
-		return -1;
-	snprintf(c->dbname, sizeof c->dbname, "%s", PQdb(c->sql));
-	if (ensure_publication(c, err))
-		return -1;
-	c->repl = pg_connect(c->o->pg, 1, err);
-	if (!c->repl || producer_open(c, err))
-		return -1;
-	int usable = slot_usable(c, err);
-	if (usable < 0)
-		return -1;
-	if (!usable && create_slot(c, err))
-		return -1;
-	if (start_replication(c, err))
-		return -1;
-	c->last_status_ms = 0;
-	return stream(c, err);
-}
-
-/* Also advances the snapshot mark while streaming. */
-static int snapshot_mark_check(cdc *c, nb_err *err)
-{
-	if (c->snapshot_pending && c->sql && snapshot_safe(c))
-		return mark_snapshot_done(c, err);
-	return 0;
-}
-
-static void sleep_ms(volatile sig_atomic_t *stop, int ms)
-{
-	for (int t = 0; t < ms && !*stop; t += 50)
-		usleep(50000);
-}
-
-int nb_cdc_run(const nb_cdc_opts *o, volatile sig_atomic_t *stop, nb_err *err)
-{
-	if (!o->pg || !o->kafka)
-		return nb_err_set(err, NB_EINPUT, "the relay needs PostgreSQL and Kafka endpoints");
-	nb_cdc_opts opts = *o;
-	if (opts.window_msgs <= 0)
-		opts.window_msgs = 20000;
-	if (opts.window_bytes <= 0)
-		opts.window_bytes = 3L << 20;
-	if (opts.status_interval_ms <= 0)
-		opts.status_interval_ms = 10000;
-	cdc c;
-	memset(&c, 0, sizeof c);
-	c.o = &opts;
-	c.stop = stop;
-	c.prefix = o->prefix && *o->prefix ? o->prefix : "neonblue";
-	c.slot = o->slot && *o->slot ? o->slot : "neonblue_cdc";
-	c.pub = o->publication && *o->publication ? o->publication : "neonblue";
-	c.embedded = o->clickhouse && *o->clickhouse;
-	nb_pgoutput_init(&c.dec);
-	nb_change_init(&c.ch);
-	int backoff = 500, rc = 0;
-	while (!*stop) {
-		int64_t started = now_ms();
-		nb_err e = {0};
-		rc = session(&c, &e);
-		session_end(&c, rc == 0);
-		if (rc == 0)
-			break;
-		if (e.code == NB_EINPUT) {
-			*err = e;
-			break;
-		}
-		if (now_ms() - started > 30000)
-			backoff = 500;
-		set_state(&c, "%s; retrying in %.1f s", e.msg, backoff / 1000.0);
-		write_status_file(&c);
-		sleep_ms(stop, backoff);
-		backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
-		rc = 0;
-	}
-	if (c.rk)
-		producer_close(&c, 30000);
-	char l[32];
-	cdc_log(&c, "stopped; %" PRIu64 " changes, %" PRIu64 " messages, confirmed %s", c.changes,
-		c.messages, lsn_str(c.confirmed_lsn, l));
-	nb_change_done(&c.ch);
-	nb_pgoutput_done(&c.dec);
-	for (int i = 0; i < c.ntps; i++) {
-		free(c.tps[i].topic);
-		free(c.tps[i].q);
-	}
-	free(c.baseline);
-	free(c.tps);
-	return rc ? -1 : 0;
-}
-
-/* --------------------------------------------------------- lag, admin */
+/* ------------------------------------------------------------- lag, admin */
 
 int nb_cdc_lag_bytes(const char *pg, const char *slot, int64_t *bytes, nb_err *err)
 {
 	*bytes = -1;
 	PGconn *c = PQconnectdb(pg ? pg : "");
 	if (!c || PQstatus(c) != CONNECTION_OK) {
-		pg_fail(err, c, "connection");
+		cdc_pg_fail(err, c, "connection");
 		PQfinish(c);
 		return -1;
 	}
@@ -1407,7 +667,7 @@ int nb_cdc_drop_slot(const char *pg, const char *slot, nb_err *err)
 {
 	PGconn *c = PQconnectdb(pg ? pg : "");
 	if (!c || PQstatus(c) != CONNECTION_OK) {
-		pg_fail(err, c, "connection");
+		cdc_pg_fail(err, c, "connection");
 		PQfinish(c);
 		return -1;
 	}
