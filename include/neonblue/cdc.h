@@ -6,7 +6,8 @@
 #include "neonblue/base.h"
 
 /* ==== debezium ==== */
-/* row changes ⇄ Debezium PostgreSQL-connector envelope JSON.
+/* row changes ⇄ Debezium PostgreSQL-connector envelope JSON: the row change
+ * and its helpers in core/cdc/change.c, render in render.c, parse in parse.c.
  *
  * Render side (the relay): an nb_change built from pgoutput (PostgreSQL text
  * values plus type OIDs) becomes the Kafka value and key exactly as Debezium
@@ -106,7 +107,7 @@ const nb_col *nb_tuple_find(const nb_tuple *t, const char *name);
 /* Replaces a string field of nb_change/nb_source (frees the old value). */
 void nb_change_set(char **field, const char *value);
 
-/* ---- render (relay) ---- */
+/* ---- render (relay; core/cdc/render.c) ---- */
 
 /* The Kafka value of c; the caller frees it. with_schema adds the
  * JsonConverter wrapper. Returns NULL (err set) for a value PostgreSQL could
@@ -118,7 +119,7 @@ char *nb_debezium_key(const nb_change *c, int with_schema, nb_err *err);
 /* The Debezium rendering of one PostgreSQL text value (a new cJSON). */
 cJSON *nb_debezium_render_value(uint32_t oid, const char *text, nb_err *err);
 
-/* ---- parse (sink) ---- */
+/* ---- parse (sink; core/cdc/parse.c) ---- */
 
 /* Parses a Kafka value. Accepts the wrapped and unwrapped forms, op r/c/u/d/t,
  * and every rendering listed above. A NULL/empty value or JSON null is a
@@ -148,7 +149,7 @@ int nb_debezium_col_bool(const nb_col *c, int *v, nb_err *err);
  * *out is a new string the caller frees. */
 int nb_debezium_col_text(const nb_col *c, char **out, nb_err *err);
 
-/* ---- helpers shared with the relay and tests ---- */
+/* ---- helpers shared with the relay and tests (core/cdc/change.c) ---- */
 
 /* "0/16B3748" ⇄ 64-bit LSN. */
 int nb_lsn_parse(const char *s, uint64_t *lsn);
@@ -263,7 +264,8 @@ int nb_pgoutput_change(const nb_pgo_msg *m, nb_change *out, nb_err *err);
 
 /* ==== cdc ==== */
 /* `neonblue cdc`: the relay PostgreSQL (logical replication,
- * pgoutput) → Kafka (Debezium envelopes), at-least-once.
+ * pgoutput) → Kafka (Debezium envelopes), at-least-once. core/cdc/relay.c is
+ * its loop, replication.c the PostgreSQL side, publish.c the Kafka side.
  *
  * The relay creates the publication and the slot if missing, snapshots the
  * existing rows of a new slot with the slot's exported snapshot (op "r"),
