@@ -1,7 +1,9 @@
 /* dash.c — `neonblue dash`: options, terminal setup and restore, the main
  * loop (poll on the terminal, the workers' wake-up fd, signals and timers),
- * header, footer and the overlays (help, palette, filter, confirm). */
-#include "tui.h"
+ * the app's side of the view interface (app_ops), keys to actions, the
+ * workers' results to the views. The frame is drawn by screen.c, the
+ * overlays by overlay.c. */
+#include "screen.h"
 #include "neonblue/front.h"
 
 #include <errno.h>
@@ -103,43 +105,14 @@ static void install_signals(void)
 
 /* ----------------------------------------------------------------- app */
 
-double app_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+/* The app's side of the view interface (app_ops in tui.h): what the views
+ * ask through app_message, app_submit, app_confirm, app_open, app_back. */
 
-static double mono(void)
+static void dash_message(app *a, int bad, const char *fmt, va_list ap)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-view *app_view(app *a, int idx)
-{
-	return &a->views[idx];
-}
-
-int app_current(app *a)
-{
-	return a->stack[a->nstack - 1];
-}
-
-void app_dirty(app *a)
-{
-	a->dirty_all = 1;
-}
-
-void app_message(app *a, int bad, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(a->msg, sizeof a->msg, fmt, ap);
-	va_end(ap);
 	a->msg_bad = bad;
-	a->msg_at = mono();
+	a->msg_at = app_mono();
 	a->dirty_all = 1;
 }
 
@@ -149,7 +122,7 @@ static int job_server(const job *j)
 	return j->kind == J_CH_PING ? S_CH : j->kind == J_REPORT || j->kind == J_HEALTH ? S_NSRV : S_PG;
 }
 
-void app_submit(app *a, job *j)
+static void dash_submit(app *a, job *j)
 {
 	int s = job_server(j);
 	if (s < S_NSRV && a->srv[s].waiting++ == 0)
@@ -157,7 +130,7 @@ void app_submit(app *a, job *j)
 	worker_submit(a->wk, j);
 }
 
-void app_confirm(app *a, const char *question, job *j)
+static void dash_confirm(app *a, const char *question, job *j)
 {
 	w_copy(a->confirm_q, sizeof a->confirm_q, question);
 	job_free(a->confirm_job);
@@ -166,7 +139,7 @@ void app_confirm(app *a, const char *question, job *j)
 	a->dirty_all = 1;
 }
 
-void app_open(app *a, int idx, const char *arg)
+static void dash_open(app *a, int idx, const char *arg)
 {
 	if (idx < 0 || idx >= V_COUNT)
 		return;
@@ -189,7 +162,7 @@ void app_open(app *a, int idx, const char *arg)
 	a->dirty_all = 1;
 }
 
-void app_back(app *a)
+static void dash_back(app *a)
 {
 	if (a->nstack > 1)
 		a->nstack--;
@@ -198,6 +171,14 @@ void app_back(app *a)
 		v->ops->enter(v, a, NULL);
 	a->dirty_all = 1;
 }
+
+static const app_ops dash_ops = {
+	.open = dash_open,
+	.back = dash_back,
+	.message = dash_message,
+	.confirm = dash_confirm,
+	.submit = dash_submit,
+};
 
 /* ---------------------------------------------------------------- layout */
 
@@ -224,517 +205,7 @@ static void layout(app *a)
 	a->dirty_all = 1;
 }
 
-static void apply_colors(app *a)
-{
-	wbkgdset(stdscr, w_attr(R_NORMAL));
-	if (a->body)
-		wbkgdset(a->body, ' ' | w_attr(R_NORMAL));
-	a->dirty_all = 1;
-}
-
-static int set_theme(app *a, const char *name)
-{
-	nb_err err;
-	if (theme_apply(name, a->no_color ? 0 : a->depth, a->ascii, &err)) {
-		app_message(a, 1, "%s", err.msg);
-		return -1;
-	}
-	w_copy(a->theme, sizeof a->theme, name);
-	apply_colors(a);
-	clearok(curscr, TRUE);
-	return 0;
-}
-
-static void next_theme(app *a)
-{
-	char names[32][32];
-	int n = theme_list(names, 32);
-	if (n == 0) {
-		app_message(a, 1, "no themes/ directory found");
-		return;
-	}
-	int i = 0;
-	while (i < n && strcmp(names[i], a->theme))
-		i++;
-	const char *nx = names[(i + 1) % n];
-	if (set_theme(a, nx) == 0)
-		app_message(a, 0, "theme %s", nx);
-}
-
-/* ---------------------------------------------------------------- header */
-
-/* The header's right side is built as segments, measured, then drawn, so
- * the breadcrumb gets exactly what is left. */
-typedef struct hdr_seg {
-	char text[96];
-	enum w_role role; /* R_HEADER: plain */
-} hdr_seg;
-
-#define HDR_SEGS 16
-
-static void seg_add(hdr_seg *sg, int *n, enum w_role role, const char *text)
-{
-	if (*n < HDR_SEGS) {
-		w_copy(sg[*n].text, sizeof sg[*n].text, text);
-		sg[(*n)++].role = role;
-	}
-}
-
-/* Counts in at most 4 columns: 950, 9.5k, 12k, 3.4M. */
-static void fmt_short(char *out, size_t n, double v)
-{
-	if (v < 1000)
-		snprintf(out, n, "%.0f", v);
-	else if (v < 9950)
-		snprintf(out, n, "%.1fk", v / 1e3);
-	else if (v < 999500)
-		snprintf(out, n, "%.0fk", v / 1e3);
-	else if (v < 9.95e6)
-		snprintf(out, n, "%.1fM", v / 1e6);
-	else
-		snprintf(out, n, "%.0fM", v / 1e6);
-}
-
-/* " NAME ●", " NAME ◐ slow", " NAME ✗ down 12s", " NAME ?" */
-static void srv_segs(app *a, hdr_seg *sg, int *n, const char *name, const srv_state *s)
-{
-	char t[64];
-	snprintf(t, sizeof t, " %s ", name);
-	seg_add(sg, n, R_HEADER, t);
-	int slow = s->state == 1 && s->waiting > 0 && app_now() - s->wait_since > 3;
-	enum w_role r = slow ? R_WARN : s->state == 1 ? R_GOOD : s->state == 0 ? R_BAD : R_DIM;
-	const char *sym = slow		  ? (a->ascii ? "~ slow" : "◐ slow")
-			  : s->state == 1 ? (a->ascii ? "+" : "●")
-			  : s->state == 0 ? (a->ascii ? "x" : "✗")
-					  : "?";
-	if (s->state == 0) {
-		char age[16];
-		w_fmt_age(age, sizeof age, app_now() - s->since);
-		snprintf(t, sizeof t, "%s down %s", sym, age);
-		sym = t;
-	}
-	seg_add(sg, n, r, sym);
-}
-
-/* " lag ● 0": messages not yet in ClickHouse, with the relay's WAL lag when
- * it is amber or worse and how long the sink/relay has been silent. */
-static void lag_segs(app *a, hdr_seg *sg, int *n)
-{
-	pipe_lag l;
-	health_lag(a, &l);
-	seg_add(sg, n, R_HEADER, " lag ");
-	enum w_role r = l.state == 1 ? R_GOOD : l.state == 2 ? R_WARN : l.state == 0 ? R_BAD : R_DIM;
-	const char *sym = l.state == 1	 ? (a->ascii ? "+" : "●")
-			  : l.state == 2 ? (a->ascii ? "~" : "◐")
-			  : l.state == 0 ? (a->ascii ? "x" : "✗")
-					 : "?";
-	char t[96], m[16] = "?", wal[24] = "", st[24] = "";
-	if (!isnan(l.msgs))
-		fmt_short(m, sizeof m, l.msgs);
-	if (!isnan(l.wal) && l.wal >= LAG_WAL_AMBER) {
-		char b[16];
-		fmt_short(b, sizeof b, l.wal / 1048576);
-		snprintf(wal, sizeof wal, " WAL %sMB", b);
-	}
-	if (!isnan(l.stale) && l.stale > LAG_STALE_AMBER) {
-		char age[16];
-		w_fmt_age(age, sizeof age, l.stale);
-		snprintf(st, sizeof st, " %s", age);
-	}
-	if (l.state < 0)
-		snprintf(t, sizeof t, "?");
-	else
-		snprintf(t, sizeof t, "%s %s%s%s", sym, m, wal, st);
-	seg_add(sg, n, r, t);
-}
-
-/* "NeonBlue › Experiments › Detail" in width columns: the middle views
- * become "…" first, then the text is cut. */
-static void draw_crumb(app *a, WINDOW *w, int width)
-{
-	const char *sep = a->ascii ? " > " : " › ";
-	char crumb[512];
-	for (int skip = 0; skip < a->nstack; skip++) { /* views before the last elided */
-		snprintf(crumb, sizeof crumb, "NeonBlue%s", a->read_only ? " [read-only]" : "");
-		for (int i = 0; i < a->nstack; i++) {
-			size_t l = strlen(crumb);
-			if (i < skip) {
-				if (i == 0)
-					snprintf(crumb + l, sizeof crumb - l, "%s%s", sep, a->ascii ? "..." : "…");
-				continue;
-			}
-			snprintf(crumb + l, sizeof crumb - l, "%s%s", sep, a->views[a->stack[i]].ops->title);
-		}
-		if (w_strwidth(crumb) <= width)
-			break;
-	}
-	w_put(w, 0, 0, width, crumb, 1);
-}
-
-static void draw_header(app *a)
-{
-	WINDOW *w = a->hdr;
-	wattrset(w, w_attr(R_HEADER));
-	w_put(w, 0, 0, a->W, "", 1);
-	int narrow = a->W < 100;
-	hdr_seg sg[HDR_SEGS];
-	int n = 0;
-	srv_segs(a, sg, &n, "PG", &a->srv[S_PG]);
-	srv_segs(a, sg, &n, "Kafka", &a->srv[S_KAFKA]);
-	lag_segs(a, sg, &n);
-	srv_segs(a, sg, &n, "CH", &a->srv[S_CH]);
-	/* the live event rate (with a 20-second sparkline from 100 columns) */
-	double rate[20];
-	feed_rate(a->fd, rate, 20);
-	char t[256];
-	seg_add(sg, &n, R_HEADER, "  ");
-	if (!narrow) {
-		w_spark_str(t, sizeof t, rate, 20, 20);
-		seg_add(sg, &n, R_HEADER, t);
-		seg_add(sg, &n, R_HEADER, " ");
-		w_fmt_int(t, sizeof t, (long long)rate[19]);
-	} else {
-		fmt_short(t, sizeof t, rate[19]);
-	}
-	size_t l = strlen(t);
-	snprintf(t + l, sizeof t - l, "/s  ");
-	seg_add(sg, &n, R_HEADER, t);
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	strftime(t, sizeof t, a->W < 80 ? "%H:%M" : "%H:%M:%S", &tm);
-	seg_add(sg, &n, R_HEADER, t);
-	int right = 0;
-	for (int i = 0; i < n; i++)
-		right += w_strwidth(sg[i].text);
-	int lw = a->W - right - 1;
-	draw_crumb(a, w, lw > 0 ? lw : 0);
-	wmove(w, 0, lw > 0 ? lw + 1 : 0);
-	attr_t base = w_attr(R_HEADER);
-	for (int i = 0; i < n; i++) {
-		if (sg[i].role == R_HEADER) {
-			waddstr(w, sg[i].text);
-			continue;
-		}
-		/* colour and a symbol: the state reads without colour too */
-		wattroff(w, base);
-		wattron(w, w_attr(sg[i].role) | A_BOLD);
-		waddstr(w, sg[i].text);
-		wattroff(w, w_attr(sg[i].role) | A_BOLD);
-		wattron(w, base);
-	}
-	wnoutrefresh(w);
-}
-
-/* ---------------------------------------------------------------- footer */
-
-static void view_hints(app *a, char *out, size_t n)
-{
-	view *v = app_view(a, app_current(a));
-	size_t o = 0;
-	out[0] = '\0';
-	enum action common[] = {ACT_HELP, ACT_PALETTE, ACT_QUIT, ACT_NONE};
-	for (int pass = 0; pass < 2; pass++) {
-		const enum action *acts = pass == 0 ? v->ops->actions : common;
-		for (int i = 0; acts && acts[i] != ACT_NONE; i++) {
-			const action_info *ai = &keymap_actions[acts[i]];
-			if (ai->writes && a->read_only)
-				continue;
-			char keys[64];
-			keymap_keys_of(acts[i], keys, sizeof keys);
-			char *comma = strchr(keys, ',');
-			if (comma)
-				*comma = '\0';
-			if (!keys[0])
-				continue;
-			int w = snprintf(out + o, n - o, "%s%s %s", o ? "  " : "", keys, ai->name);
-			if (w < 0 || (size_t)w >= n - o)
-				return;
-			o += (size_t)w;
-		}
-	}
-}
-
-static void draw_footer(app *a)
-{
-	WINDOW *w = a->ftr;
-	if (a->palette || a->filtering) {
-		char line[300];
-		snprintf(line, sizeof line, "%s%s", a->palette ? ":" : "/", a->input);
-		w_statusbar(w, 0, line, a->filtering ? "Enter apply  Esc cancel  ! inverts" : "Enter run  Esc cancel", R_FOOTER);
-		wnoutrefresh(w);
-		return;
-	}
-	char hints[512];
-	view_hints(a, hints, sizeof hints);
-	if (a->msg[0] && mono() - a->msg_at < 6) {
-		/* colour-blind safe: a failure also starts with a symbol */
-		char m[600];
-		snprintf(m, sizeof m, "%s%s", a->msg_bad ? (a->ascii ? "! " : "✗ ") : "", a->msg);
-		w_statusbar(w, 0, m, NULL, a->msg_bad ? R_BAD : R_FOOTER);
-	} else {
-		w_statusbar(w, 0, hints, NULL, R_FOOTER);
-	}
-	wnoutrefresh(w);
-}
-
-/* ------------------------------------------------------------- overlays */
-
-/* The help overlay: the current view's bindings, then the global ones, all
- * from the keymap; in two columns when one does not fit. */
-static void draw_help(app *a)
-{
-	WINDOW *w = a->body;
-	view *v = app_view(a, app_current(a));
-	enum action global[] = {ACT_QUIT,      ACT_HELP,      ACT_PALETTE, ACT_FILTER,  ACT_UP,
-				ACT_DOWN,      ACT_TOP,       ACT_BOTTOM,  ACT_PGUP,    ACT_PGDN,
-				ACT_ENTER,     ACT_BACK,      ACT_NEXT_VIEW, ACT_PREV_VIEW, ACT_REFRESH,
-				ACT_REPAINT,   ACT_THEME,     ACT_NONE};
-	char lines[64][160];
-	int n = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		const enum action *acts = pass == 0 ? v->ops->actions : global;
-		for (int i = 0; acts && acts[i] != ACT_NONE && n < 62; i++) {
-			const action_info *ai = &keymap_actions[acts[i]];
-			int dup = 0;
-			for (int k = 0; pass == 1 && v->ops->actions && v->ops->actions[k] != ACT_NONE; k++)
-				dup |= v->ops->actions[k] == acts[i];
-			if ((ai->writes && a->read_only) || dup)
-				continue;
-			char keys[64];
-			keymap_keys_of(acts[i], keys, sizeof keys);
-			snprintf(lines[n++], sizeof lines[0], "%-12s %s", keys, ai->help);
-		}
-	}
-	snprintf(lines[n++], sizeof lines[0], "%-12s %s", "1-9", "jump to a view");
-	/* the view's keys outside the keymap (Shift+column letter…) */
-	const char *more = v->ops->help_extra ? v->ops->help_extra(v) : NULL;
-	while (more && *more && n < 63) {
-		const char *nl = strchr(more, '\n'), *tab = strchr(more, '\t');
-		int len = nl ? (int)(nl - more) : (int)strlen(more);
-		int kl = tab && tab < more + len ? (int)(tab - more) : 0;
-		snprintf(lines[n++], sizeof lines[0], "%-12.*s %.*s", kl, more, len - kl - !!kl,
-			 more + kl + !!kl);
-		more = nl ? nl + 1 : NULL;
-	}
-	int H = getmaxy(w), W = getmaxx(w);
-	int rows = H - 2, cols = n > rows ? 2 : 1;
-	int bw = W - 2 < (cols == 2 ? 150 : 76) ? W - 2 : (cols == 2 ? 150 : 76);
-	int x0 = (W - bw) / 2, cw = bw / cols;
-	for (int r = 0; r < H; r++)
-		w_put(w, r, 0, W, "", 1);
-	wattron(w, w_attr(R_TITLE));
-	char t[160];
-	snprintf(t, sizeof t, "Keys %s %s (any key closes; rebind with `bind KEY ACTION` in dash.conf)",
-		 a->ascii ? "-" : "—", v->ops->title);
-	w_put(w, 0, x0, bw, t, 1);
-	wattroff(w, w_attr(R_TITLE));
-	for (int i = 0; i < n; i++) {
-		int c = i / rows, r = i % rows;
-		if (c >= cols)
-			break;
-		w_put(w, 1 + r, x0 + c * cw + 1, cw - 2, lines[i], 1);
-	}
-}
-
-/* ---------------------------------------------------------------- render */
-
-static void render(app *a)
-{
-	if (a->too_small) {
-		werase(stdscr);
-		char m[96];
-		snprintf(m, sizeof m, "terminal too small (need %dx%d, have %dx%d)", MIN_W, MIN_H, a->W,
-			 a->H);
-		if (!a->ascii)
-			snprintf(m, sizeof m, "terminal too small (need %d×%d, have %d×%d)", MIN_W, MIN_H,
-				 a->W, a->H);
-		mvwaddstr(stdscr, a->H / 2, 0, "");
-		w_put(stdscr, a->H / 2, a->W > 48 ? (a->W - 48) / 2 : 0, a->W, m, 0);
-		wnoutrefresh(stdscr);
-		doupdate();
-		return;
-	}
-	view *v = app_view(a, app_current(a));
-	draw_header(a);
-	if (a->dirty_all || v->dirty) {
-		werase(a->body);
-		v->ops->draw(v, a, a->body);
-		if (a->help)
-			draw_help(a);
-		if (a->confirm)
-			w_confirm_draw(a->body, "Confirm", a->confirm_q);
-		v->dirty = 0;
-		wnoutrefresh(a->body);
-	}
-	draw_footer(a);
-	int want_cursor = a->palette || a->filtering || (v->text_input && !a->confirm && !a->help);
-	curs_set(want_cursor ? 1 : 0);
-	if (a->palette || a->filtering) {
-		int cx = 1 + w_strwidth(a->input);
-		wmove(a->ftr, 0, cx < a->W ? cx : a->W - 1);
-		wnoutrefresh(a->ftr);
-	} else if (want_cursor) {
-		wnoutrefresh(a->body); /* the form left the cursor on its field */
-	}
-	doupdate();
-	a->dirty_all = 0;
-}
-
-/* --------------------------------------------------------------- palette */
-
-static int view_by_name(const char *s)
-{
-	static const struct {
-		const char *n;
-		int v;
-	} m[] = {{"experiments", V_EXPS}, {"exps", V_EXPS},     {"home", V_EXPS},
-		 {"detail", V_DETAIL},    {"exp", V_DETAIL},    {"feed", V_FEED},
-		 {"live", V_FEED},        {"funnel", V_FUNNEL}, {"cohort", V_COHORT},
-		 {"cohorts", V_COHORT},   {"revenue", V_REVENUE}, {"segments", V_SEGMENTS},
-		 {"segment", V_SEGMENTS}, {"health", V_HEALTH}, {"pipeline", V_HEALTH},
-		 {"new", V_MANAGE},       {"manage", V_MANAGE}, {"create", V_MANAGE}};
-	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-		if (!strcmp(s, m[i].n))
-			return m[i].v;
-	return -1;
-}
-
-void app_palette_run(app *a, const char *line)
-{
-	char buf[256];
-	w_copy(buf, sizeof buf, line);
-	char *save = NULL;
-	char *cmd = strtok_r(buf, " \t", &save);
-	char *arg = strtok_r(NULL, " \t", &save);
-	char *rest = arg ? strtok_r(NULL, "", &save) : NULL;
-	if (!cmd)
-		return;
-	if (!strcmp(cmd, "q") || !strcmp(cmd, "quit") || !strcmp(cmd, "q!")) {
-		raise(SIGTERM);
-		return;
-	}
-	if (!strcmp(cmd, "theme")) {
-		if (!arg)
-			next_theme(a);
-		else if (set_theme(a, arg) == 0)
-			app_message(a, 0, "theme %s", arg);
-		return;
-	}
-	if (!strcmp(cmd, "bind")) {
-		nb_err err;
-		if (!arg || !rest || keymap_bind(arg, rest, &err))
-			app_message(a, 1, "%s", !arg || !rest ? "usage: :bind KEY ACTION" : err.msg);
-		else
-			app_message(a, 0, "%s bound to %s", arg, rest);
-		return;
-	}
-	if (!strcmp(cmd, "help")) {
-		a->help = 1;
-		a->dirty_all = 1;
-		return;
-	}
-	int v = view_by_name(cmd);
-	if (v < 0) {
-		app_message(a, 1, "unknown command \":%s\" (exp KEY, feed, funnel, cohort, revenue, "
-				  "segments, health, new, theme NAME, bind KEY ACTION, q)", cmd);
-		return;
-	}
-	if (arg && v != V_FEED && v != V_HEALTH && v != V_MANAGE && v != V_EXPS)
-		w_copy(a->selected_exp, sizeof a->selected_exp, arg);
-	app_open(a, v, arg);
-}
-
 /* ------------------------------------------------------------------ keys */
-
-static void line_edit(char *buf, size_t n, int ch, int is_code)
-{
-	size_t l = strlen(buf);
-	if ((is_code && ch == KEY_BACKSPACE) || (!is_code && (ch == 127 || ch == 8))) {
-		while (l > 0 && ((unsigned char)buf[l - 1] & 0xC0) == 0x80)
-			l--;
-		if (l > 0)
-			l--;
-		buf[l] = '\0';
-	} else if (!is_code && ch == 21) {
-		buf[0] = '\0';
-	} else if (!is_code && ch >= 32) {
-		char mb[8];
-		mbstate_t st;
-		memset(&st, 0, sizeof st);
-		size_t k = wcrtomb(mb, (wchar_t)ch, &st);
-		if (k != (size_t)-1 && l + k + 1 < n) {
-			memcpy(buf + l, mb, k);
-			buf[l + k] = '\0';
-		}
-	}
-}
-
-static int is_enter(int ch, int is_code)
-{
-	return (!is_code && (ch == '\n' || ch == '\r')) || (is_code && ch == KEY_ENTER);
-}
-
-/* Sends the filter text to the current view as a pseudo action. */
-static void apply_filter(app *a)
-{
-	view *v = app_view(a, app_current(a));
-	if (v->ops->key)
-		v->ops->key(v, a, ACT_FILTER, -1, 0);
-}
-
-static int handle_overlay_key(app *a, int ch, int is_code)
-{
-	if (a->confirm) {
-		if (!is_code && (ch == 'y' || ch == 'Y')) {
-			a->confirm = 0;
-			if (a->confirm_job) {
-				app_submit(a, a->confirm_job);
-				a->confirm_job = NULL;
-				app_message(a, 0, "working…");
-			}
-		} else if (!is_code && (ch == 'n' || ch == 'N' || ch == 27 || ch == 'q')) {
-			a->confirm = 0;
-			job_free(a->confirm_job);
-			a->confirm_job = NULL;
-			app_message(a, 0, "cancelled");
-		}
-		a->dirty_all = 1;
-		return 1;
-	}
-	if (a->palette || a->filtering) {
-		if (!is_code && ch == 27) {
-			a->palette = 0;
-			if (a->filtering) {
-				a->filtering = 0;
-				a->input[0] = '\0';
-				apply_filter(a);
-			}
-		} else if (is_enter(ch, is_code)) {
-			if (a->palette) {
-				a->palette = 0;
-				char line[256];
-				w_copy(line, sizeof line, a->input);
-				app_palette_run(a, line);
-			} else {
-				a->filtering = 0;
-				apply_filter(a);
-			}
-		} else {
-			line_edit(a->input, sizeof a->input, ch, is_code);
-			if (a->filtering)
-				apply_filter(a); /* filter as you type */
-		}
-		a->dirty_all = 1;
-		return 1;
-	}
-	if (a->help) {
-		a->help = 0;
-		a->dirty_all = 1;
-		return 1;
-	}
-	return 0;
-}
 
 /* The wheel scrolls the current view; a click is handed to it as
  * ACT_ENTER-less selection (ch = body row, is_code = -1). */
@@ -759,14 +230,14 @@ static int handle_mouse(app *a)
 
 static int handle_key(app *a, int ch, int is_code)
 {
-	a->last_key_at = mono();
+	a->last_key_at = app_mono();
 	if (!is_code && ch == 3)
 		return VF_QUIT; /* Ctrl-C always quits */
 	if (is_code && ch == KEY_RESIZE)
 		return 0;
 	if (is_code && ch == KEY_MOUSE)
 		return handle_mouse(a);
-	if (handle_overlay_key(a, ch, is_code))
+	if (overlay_key(a, ch, is_code))
 		return 0;
 	view *v = app_view(a, app_current(a));
 	if (v->text_input) {
@@ -809,7 +280,7 @@ static int handle_key(app *a, int ch, int is_code)
 		clearok(curscr, TRUE);
 		break;
 	case ACT_THEME:
-		next_theme(a);
+		theme_next(a);
 		break;
 	case ACT_NEXT_VIEW:
 	case ACT_PREV_VIEW: {
@@ -1066,10 +537,10 @@ static void bench_frames(app *a)
 	int n = a->bench_frames;
 	double *t = nb_xcalloc((size_t)n, sizeof *t), sum = 0, cpu0 = thread_cpu();
 	for (int i = 0; i < n; i++) {
-		double t0 = mono();
+		double t0 = app_mono();
 		a->dirty_all = 1;
-		render(a);
-		t[i] = (mono() - t0) * 1e6;
+		screen_render(a);
+		t[i] = (app_mono() - t0) * 1e6;
 		sum += t[i];
 	}
 	a->bench_us[3] = (thread_cpu() - cpu0) * 1e6 / n;
@@ -1082,12 +553,12 @@ static void bench_frames(app *a)
 
 static int run_loop(app *a)
 {
-	double bench_at = mono() + 4; /* data loaded by then */
+	double bench_at = app_mono() + 4; /* data loaded by then */
 	struct pollfd pf[3] = {{0, POLLIN, 0}, {a->wake_fd, POLLIN, 0}, {g_sig_pipe[0], POLLIN, 0}};
 	double last_frame = 0, next_tick = 0, next_second = 0, resize_at = -1;
 	int quit = 0, first = 1, key_pending = 0;
 	while (!quit) {
-		double now = mono();
+		double now = app_mono();
 		view *v = app_view(a, app_current(a));
 		int dirty = a->dirty_all || v->dirty;
 		double wait = next_second - now;
@@ -1104,7 +575,7 @@ static int run_loop(app *a)
 			unsigned char c;
 			while (read(g_sig_pipe[0], &c, 1) == 1) {
 				if (c == SIGWINCH)
-					resize_at = mono(); /* debounced below */
+					resize_at = app_mono(); /* debounced below */
 				else
 					quit = 1;
 			}
@@ -1114,7 +585,7 @@ static int run_loop(app *a)
 			int r, n = 0;
 			while (!quit && n++ < 256 && (r = wget_wch(stdscr, &wc)) != ERR) {
 				if (r == KEY_CODE_YES && wc == KEY_RESIZE) {
-					resize_at = mono(); /* debounced below */
+					resize_at = app_mono(); /* debounced below */
 					continue;
 				}
 				if (handle_key(a, (int)wc, r == KEY_CODE_YES) & VF_QUIT)
@@ -1136,14 +607,14 @@ static int run_loop(app *a)
 			if (app_current(a) == V_FEED)
 				fv->dirty = 1;
 		}
-		now = mono();
+		now = app_mono();
 		if (resize_at >= 0 && now - resize_at >= 0.05) {
 			resize_at = -1;
 			struct winsize ws;
 			if (ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
 				resizeterm(ws.ws_row, ws.ws_col);
 			layout(a);
-			apply_colors(a);
+			theme_bkgd(a);
 			clearok(curscr, TRUE);
 		}
 		if (now >= next_second) {
@@ -1167,7 +638,7 @@ static int run_loop(app *a)
 		 * 100 ms slot (at most ~10 frames a second however fast the feed) */
 		if (key_pending ||
 		    ((a->dirty_all || v->dirty || now - last_frame >= 1) && now - last_frame >= 0.1)) {
-			render(a);
+			screen_render(a);
 			last_frame = now;
 			key_pending = 0;
 		}
@@ -1222,6 +693,7 @@ int cmd_dash(nb_front *ctx, int argc, char **argv)
 	app *a = &A;
 	memset(a, 0, sizeof *a);
 	g_app = a;
+	a->ops = &dash_ops;
 	a->cfg = ctx->cfg;
 	a->refresh_s = 5;
 	snprintf(a->theme, sizeof a->theme, "default");
@@ -1282,8 +754,8 @@ int cmd_dash(nb_front *ctx, int argc, char **argv)
 	layout(a);
 	char saved_msg[512];
 	w_copy(saved_msg, sizeof saved_msg, a->msg);
-	if (set_theme(a, a->theme) && strcmp(a->theme, "default"))
-		set_theme(a, "default");
+	if (theme_set(a, a->theme) && strcmp(a->theme, "default"))
+		theme_set(a, "default");
 	if (saved_msg[0] && !a->msg[0])
 		app_message(a, 1, "%s", saved_msg);
 	a->stack[0] = V_EXPS;
@@ -1293,7 +765,7 @@ int cmd_dash(nb_front *ctx, int argc, char **argv)
 	app_open(a, V_EXPS, NULL);
 	if (o.filter) {
 		w_copy(a->input, sizeof a->input, o.filter);
-		apply_filter(a);
+		overlay_filter(a);
 		a->input[0] = '\0';
 	}
 	if (o.view && view_by_name(o.view) != V_EXPS)

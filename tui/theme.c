@@ -1,6 +1,7 @@
 /* theme.c — themes/NAME.theme files (flat `role.fg = #rrggbb | colorN | name | default`)
- * mapped to the terminal's colours: truecolor → 256 → 16 → 8, or none. */
-#include "tui.h"
+ * mapped to the terminal's colours: truecolor → 256 → 16 → 8, or none; the
+ * running dashboard's theme (set at startup, `T`, `:theme NAME`). */
+#include "screen.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -352,4 +353,47 @@ int theme_apply(const char *name, int depth, int ascii, nb_err *err)
 		w_cur.attr[r] = COLOR_PAIR(r + 1) | extra;
 	}
 	return 0;
+}
+
+/* --------------------------------------------- the running dashboard */
+
+/* The windows' background in the current theme (also after a resize). */
+void theme_bkgd(app *a)
+{
+	wbkgdset(stdscr, w_attr(R_NORMAL));
+	if (a->body)
+		wbkgdset(a->body, ' ' | w_attr(R_NORMAL));
+	a->dirty_all = 1;
+}
+
+/* Switches the running dashboard to theme name; on failure says why in the
+ * footer and returns -1. */
+int theme_set(app *a, const char *name)
+{
+	nb_err err;
+	if (theme_apply(name, a->no_color ? 0 : a->depth, a->ascii, &err)) {
+		app_message(a, 1, "%s", err.msg);
+		return -1;
+	}
+	w_copy(a->theme, sizeof a->theme, name);
+	theme_bkgd(a);
+	clearok(curscr, TRUE);
+	return 0;
+}
+
+/* Switches to the next theme found (`T`, `:theme`). */
+void theme_next(app *a)
+{
+	char names[32][32];
+	int n = theme_list(names, 32);
+	if (n == 0) {
+		app_message(a, 1, "no themes/ directory found");
+		return;
+	}
+	int i = 0;
+	while (i < n && strcmp(names[i], a->theme))
+		i++;
+	const char *nx = names[(i + 1) % n];
+	if (theme_set(a, nx) == 0)
+		app_message(a, 0, "theme %s", nx);
 }

@@ -1,5 +1,6 @@
-/* tui.h — private interface of the dashboard: the app, the view interface,
- * keymap, themes, the query worker and the live-feed worker. */
+/* tui.h — private interface of the dashboard: the app, the view interface
+ * (view_ops one way, app_ops the other), keymap, themes, the query worker,
+ * the live-feed worker and the pure helpers of util.c. */
 #ifndef TUI_TUI_H
 #define TUI_TUI_H
 
@@ -8,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 /* ---------------------------------------------------------------- keymap */
@@ -185,6 +187,13 @@ typedef struct view_ops {
 	/* Optional: more help-overlay lines, "KEYS\tTEXT" separated by '\n'
 	 * (keys the keymap does not hold, e.g. Shift+column letter). */
 	const char *(*help_extra)(view *v);
+	/* Optional hooks other views reach through the app (app_exp_find,
+	 * app_manage, app_manage_result): the list view's experiment JSON by
+	 * key; the management view's lifecycle actions and its report of a
+	 * management job's result. */
+	cJSON *(*find)(view *v, const char *key);
+	void (*manage)(view *v, app *a, const char *key, enum action act, int from_view);
+	void (*result)(view *v, app *a, job *j);
 } view_ops;
 
 struct view {
@@ -208,6 +217,7 @@ typedef struct srv_state {
 } srv_state;
 
 struct app {
+	const struct app_ops *ops; /* the app's side of the view interface (dash.c) */
 	nb_config cfg;
 	char exe[4096];
 	int read_only, ascii, no_color, depth;
@@ -241,32 +251,111 @@ struct app {
 #define MIN_W 60
 #define MIN_H 15
 
-double app_now(void);
-view *app_view(app *a, int idx);
-int app_current(app *a);
-/* Switches to view idx (pushes it on the breadcrumb); arg goes to enter(). */
-void app_open(app *a, int idx, const char *arg);
-void app_back(app *a);
-void app_message(app *a, int bad, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Asks a yes/no question; j is submitted on yes, freed on no. */
-void app_confirm(app *a, const char *question, job *j);
-void app_submit(app *a, job *j);
-/* Marks the current view for redraw. */
-void app_dirty(app *a);
-/* Parses a shell-like palette line and runs it. */
-void app_palette_run(app *a, const char *line);
+/* ----------------------------------------------------------------- util */
+
+/* Pure helpers shared by the dashboard's files (util.c; it calls nothing
+ * above it in tui/). */
+double app_now(void);  /* wall clock, seconds since the epoch */
+double app_mono(void); /* monotonic clock, seconds */
+/* ISO-8601 UTC → epoch seconds (NaN when empty). */
+double iso_epoch(const char *s);
+/* SRM from assignment counts and the experiment's weights: -1 unknown, 0
+ * fine, 1 mismatch; *p_out gets the χ² p-value. */
+int exps_srm(const cJSON *exp, const cJSON *users, double *p_out);
+/* The view a palette command or --view names (V_EXPS…), -1 if none. */
+int view_by_name(const char *s);
+
+/* ------------------------------------------------------ the app interface */
+
+/* What a view asks of the app, as tig's views and htop's panels do: dash.c
+ * sets a->ops at startup; views call the wrappers below, never dash.c. */
+typedef struct app_ops {
+	/* Switches to view idx (pushes it on the breadcrumb); arg goes to enter(). */
+	void (*open)(app *a, int idx, const char *arg);
+	void (*back)(app *a);
+	void (*message)(app *a, int bad, const char *fmt, va_list ap);
+	/* Asks a yes/no question; j is submitted on yes, freed on no. */
+	void (*confirm)(app *a, const char *question, job *j);
+	void (*submit)(app *a, job *j);
+} app_ops;
+
+static inline view *app_view(app *a, int idx)
+{
+	return &a->views[idx];
+}
+
+static inline int app_current(app *a)
+{
+	return a->stack[a->nstack - 1];
+}
+
+/* Marks the whole screen for redraw. */
+static inline void app_dirty(app *a)
+{
+	a->dirty_all = 1;
+}
+
+static inline void app_open(app *a, int idx, const char *arg)
+{
+	a->ops->open(a, idx, arg);
+}
+
+static inline void app_back(app *a)
+{
+	a->ops->back(a);
+}
+
+static inline void app_message(app *a, int bad, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static inline void app_message(app *a, int bad, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	a->ops->message(a, bad, fmt, ap);
+	va_end(ap);
+}
+
+static inline void app_confirm(app *a, const char *question, job *j)
+{
+	a->ops->confirm(a, question, j);
+}
+
+static inline void app_submit(app *a, job *j)
+{
+	a->ops->submit(a, j);
+}
+
+/* The experiment key's JSON from the home list (NULL: not loaded yet),
+ * through the list view's find hook. */
+static inline cJSON *app_exp_find(app *a, const char *key)
+{
+	view *v = app_view(a, V_EXPS);
+	return v->ops->find ? v->ops->find(v, key) : NULL;
+}
+
+/* Start/pause, stop, archive or edit the experiment key (each behind a
+ * confirmation), through the management view's manage hook. */
+static inline void app_manage(app *a, const char *key, enum action act, int from_view)
+{
+	view *v = app_view(a, V_MANAGE);
+	if (v->ops->manage)
+		v->ops->manage(v, a, key, act, from_view);
+}
+
+/* Reports a management job (J_CREATE, J_TRANSITION, J_EDIT) that came back
+ * to a view, through the management view's result hook. */
+static inline void app_manage_result(app *a, job *j)
+{
+	view *v = app_view(a, V_MANAGE);
+	if (v->ops->result)
+		v->ops->result(v, a, j);
+}
 
 extern const view_ops view_exps_ops, view_detail_ops, view_feed_ops, view_funnel_ops,
 	view_cohort_ops, view_revenue_ops, view_segments_ops, view_health_ops, view_manage_ops;
 
-/* Shared by the experiment views (view_exps.c): the experiment's JSON from
- * the last list, its last report, the primary metric's best treatment
- * result in a report, SRM from assignment counts (-1 unknown, 0, 1). */
-cJSON *exps_find(app *a, const char *key);
-cJSON *exps_report(app *a, const char *key);
+/* The primary metric's best treatment result in a report (view_exps.c). */
 const cJSON *report_primary(const cJSON *rep, const cJSON **metric);
-int exps_srm(const cJSON *exp, const cJSON *users, double *p_out);
-double iso_epoch(const char *s);
 
 /* The pipeline's lag (view_health.c), for the header and the health view,
  * from the health view's last data (asked for at every refresh). */
@@ -284,11 +373,6 @@ typedef struct pipe_lag {
 	char why[96]; /* what made it amber or red */
 } pipe_lag;
 void health_lag(app *a, pipe_lag *out);
-
-/* Management (view_manage.c): start/pause, stop, archive or edit the
- * experiment key, each behind a confirmation; the result of those jobs. */
-void manage_action(app *a, const char *key, enum action act, int from_view);
-void manage_result(app *a, job *j);
 
 /* The dashboard's entry point, a front end of the library like the CLI:
  * `neonblue dash` dispatches here (dash.c). */

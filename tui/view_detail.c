@@ -99,7 +99,7 @@ static void detail_data(view *v, app *a, job *j)
 {
 	detail_st *s = v->st;
 	if (j->kind == J_CREATE || j->kind == J_TRANSITION || j->kind == J_EDIT) {
-		manage_result(a, j);
+		app_manage_result(a, j);
 		request(s, a);
 		return;
 	}
@@ -404,7 +404,7 @@ static int detail_key(view *v, app *a, enum action act, int ch, int is_code)
 	case ACT_STOP:
 	case ACT_ARCHIVE:
 		if (s->key[0])
-			manage_action(a, s->key, act, V_DETAIL);
+			app_manage(a, s->key, act, V_DETAIL);
 		break;
 	case ACT_FILTER:
 		return ch == -1 ? VF_HANDLED : 0;

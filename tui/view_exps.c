@@ -11,10 +11,9 @@
  * REP_INFLIGHT requests out and REP_BUDGET refreshes per tick (first fills
  * are limited only by the in-flight bound). Running experiments are due
  * every refresh period, the others every REP_STILL periods; failures back
- * off. The last numbers stay, with their age. */
+ * off. The last numbers stay, with their age. The other views read the list
+ * through the view interface (app_exp_find). */
 #include "tui.h"
-
-#include "neonblue/stats.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -94,9 +93,9 @@ static void exps_free(view *v)
 	free(s);
 }
 
-cJSON *exps_find(app *a, const char *key)
+/* The experiment key's JSON in the last list (NULL: not in it). */
+static cJSON *list_find(exps_st *s, const char *key)
 {
-	exps_st *s = app_view(a, V_EXPS)->st;
 	cJSON *list = cJSON_GetObjectItemCaseSensitive(s->data, "experiments"), *e;
 	cJSON_ArrayForEach(e, list)
 	{
@@ -105,6 +104,13 @@ cJSON *exps_find(app *a, const char *key)
 			return e;
 	}
 	return NULL;
+}
+
+/* The find hook of the view interface (app_exp_find): the experiment key's
+ * JSON from the list, for the other views. */
+static cJSON *exps_find(view *v, const char *key)
+{
+	return list_find(v->st, key);
 }
 
 static rstat *rs_find(exps_st *s, const char *key, int add)
@@ -124,12 +130,6 @@ static rstat *rs_find(exps_st *s, const char *key, int add)
 	return r;
 }
 
-cJSON *exps_report(app *a, const char *key)
-{
-	exps_st *s = app_view(a, V_EXPS)->st;
-	return cJSON_GetObjectItemCaseSensitive(s->reports, key);
-}
-
 static double num(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -140,16 +140,6 @@ static const char *str(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-/* ISO-8601 UTC → epoch seconds (NaN when empty). */
-double iso_epoch(const char *s)
-{
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	if (!s || !*s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
-		return NAN;
-	return (double)timegm(&tm);
 }
 
 /* The primary metric's best treatment result in a report (NULL if none). */
@@ -174,34 +164,6 @@ const cJSON *report_primary(const cJSON *rep, const cJSON **metric)
 			best = r;
 	}
 	return best;
-}
-
-/* SRM from assignment counts and weights; -1 unknown, 0 fine, 1 mismatch. */
-int exps_srm(const cJSON *exp, const cJSON *users, double *p_out)
-{
-	const cJSON *vs = cJSON_GetObjectItemCaseSensitive(exp, "variants"), *v;
-	double obs[NB_STATS_BAYES_MAX_ARMS], w[NB_STATS_BAYES_MAX_ARMS], exp_c[NB_STATS_BAYES_MAX_ARMS];
-	size_t k = 0;
-	double total = 0;
-	cJSON_ArrayForEach(v, vs)
-	{
-		if (k >= NB_STATS_BAYES_MAX_ARMS)
-			return -1;
-		obs[k] = num(users, str(v, "key"));
-		if (isnan(obs[k]))
-			obs[k] = 0;
-		total += obs[k];
-		w[k++] = num(v, "weight");
-	}
-	if (k < 2 || total < 20)
-		return -1;
-	nb_stats_srm_out o;
-	nb_err err;
-	if (nb_stats_srm(obs, w, k, exp_c, &o, &err))
-		return -1;
-	if (p_out)
-		*p_out = o.p_value;
-	return o.mismatch;
 }
 
 static void fill_row(exps_st *s, app *a, const cJSON *e)
@@ -400,7 +362,7 @@ static void schedule(exps_st *s, app *a)
 		w_copy(j->arg, sizeof j->arg, "report");
 		w_copy(j->key, sizeof j->key, st->key);
 		/* the worker reuses the definition until the experiment changes */
-		w_copy(j->tag, sizeof j->tag, str(exps_find(a, st->key), "updated_at"));
+		w_copy(j->tag, sizeof j->tag, str(list_find(s, st->key), "updated_at"));
 		j->bg = 1;
 		s->rep_inflight++;
 		app_submit(a, j);
@@ -470,7 +432,7 @@ static void exps_data(view *v, app *a, job *j)
 	} else if (j->kind == J_REPORT) {
 		report_done(s, a, j);
 	} else if (j->kind == J_CREATE || j->kind == J_TRANSITION || j->kind == J_EDIT) {
-		manage_result(a, j);
+		app_manage_result(a, j);
 	}
 }
 
@@ -591,7 +553,7 @@ static int exps_key(view *v, app *a, enum action act, int ch, int is_code)
 	case ACT_STOP:
 	case ACT_ARCHIVE:
 		if (key)
-			manage_action(a, key, act, V_EXPS);
+			app_manage(a, key, act, V_EXPS);
 		break;
 	default:
 		return 0;
@@ -642,4 +604,5 @@ const view_ops view_exps_ops = {
 	.enter = exps_enter,
 	.free = exps_free,
 	.help_extra = exps_help_extra,
+	.find = exps_find,
 };

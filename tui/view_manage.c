@@ -1,7 +1,8 @@
 /* view_manage.c — experiment management: the create and edit forms
  * (targeting JSON validated as you type), start/pause/stop/archive, each
  * behind a confirmation naming the experiment and the change. Every write
- * goes through nb_pg with the actor, so it lands in the audit log. */
+ * goes through nb_pg with the actor, so it lands in the audit log. The other
+ * views reach the actions through the view interface (app_manage). */
 #include "tui.h"
 
 #include "neonblue/pg.h"
@@ -193,7 +194,7 @@ static void metrics_spec(const cJSON *e, char *out, size_t n)
 
 static int reset_edit(manage_st *s, app *a, const char *key)
 {
-	const cJSON *e = exps_find(a, key);
+	const cJSON *e = app_exp_find(a, key);
 	if (!e)
 		return -1;
 	w_copy(s->edit_key, sizeof s->edit_key, key);
@@ -333,8 +334,12 @@ static void submit_edit(manage_st *s, app *a)
 
 /* ------------------------------------------------------ lifecycle actions */
 
-void manage_action(app *a, const char *key, enum action act, int from_view)
+/* The manage hook of the view interface (app_manage): start/pause, stop,
+ * archive or edit the experiment key, each behind a confirmation; the job
+ * comes back to from_view. */
+static void manage_action(view *v, app *a, const char *key, enum action act, int from_view)
 {
+	(void)v;
 	if (a->read_only) {
 		app_message(a, 1, "read-only: changes are disabled (--read-only)");
 		return;
@@ -345,7 +350,7 @@ void manage_action(app *a, const char *key, enum action act, int from_view)
 		app_open(a, V_MANAGE, arg);
 		return;
 	}
-	const cJSON *e = exps_find(a, key);
+	const cJSON *e = app_exp_find(a, key);
 	if (!e) {
 		app_message(a, 1, "experiment %s is not loaded yet", key);
 		return;
@@ -378,8 +383,11 @@ void manage_action(app *a, const char *key, enum action act, int from_view)
 	app_confirm(a, q, j);
 }
 
-void manage_result(app *a, job *j)
+/* The result hook (app_manage_result): a management job's outcome in the
+ * footer. */
+static void manage_result(view *v, app *a, job *j)
 {
+	(void)v;
 	if (j->rc) {
 		app_message(a, 1, "%s: %s", j->key, j->err.msg);
 		return;
@@ -456,7 +464,7 @@ static int manage_key(view *v, app *a, enum action act, int ch, int is_code)
 static void manage_data(view *v, app *a, job *j)
 {
 	manage_st *s = v->st;
-	manage_result(a, j);
+	manage_result(v, a, j);
 	if (j->rc == 0) {
 		if (j->kind == J_CREATE)
 			reset_create(s);
@@ -476,4 +484,6 @@ const view_ops view_manage_ops = {
 	.data = manage_data,
 	.enter = manage_enter,
 	.free = manage_free,
+	.manage = manage_action,
+	.result = manage_result,
 };

@@ -1,6 +1,7 @@
-/* widgets.h — the dashboard's shared widgets: number formatting, glyphs,
- * table, sparkline, bar, interval plot, heat map, form, confirm dialog,
- * status bar. Pure drawing into a WINDOW; no I/O, no threads. */
+/* widgets.h — the dashboard's shared widgets: the style, number formatting
+ * and UTF-8 text (text.c); table, sparkline, bar, interval plot, heat map,
+ * form, confirm dialog, status bar (widgets.c). Pure drawing into a WINDOW;
+ * no I/O, no threads. */
 #ifndef TUI_WIDGETS_H
 #define TUI_WIDGETS_H
 
@@ -10,6 +11,7 @@
 
 #include <curses.h>
 #include <stddef.h>
+#include <wchar.h>
 
 /* ---- colour roles (a theme maps each to a pair; monochrome to attributes) ---- */
 enum w_role {
@@ -61,6 +63,11 @@ int w_strwidth(const char *s);
 void w_fit(char *out, size_t n, const char *s, int width);
 /* Draws s at (y,x) clipped to width columns, padded with spaces when pad. */
 void w_put(WINDOW *w, int y, int x, int width, const char *s, int pad);
+/* Decodes one UTF-8 character of s into *wc; returns its byte length (1 for
+ * bad bytes). */
+int w_u8_next(const char *s, wchar_t *wc);
+/* Display columns of one character (1 for unprintable ones). */
+int w_wc_cols(wchar_t wc);
 
 /* ---- sparkline: the last `width` values scaled to 8 levels ---- */
 /* Renders into out (UTF-8 blocks or ASCII "_.-~^" levels); returns columns used. */

@@ -5,8 +5,8 @@
 
 #include "../../tui/feed.c"
 #include "../../tui/keymap.c"
+#include "../../tui/text.c"
 #include "../../tui/theme.c"
-#include "../../tui/widgets.c"
 
 #include "neonblue/cdc.h"
 

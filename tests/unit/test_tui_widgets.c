@@ -2,6 +2,7 @@
  * curses window (newterm on /dev/null) and read back cell by cell. */
 #include "nbtest.h"
 
+#include "../../tui/text.c"
 #include "../../tui/widgets.c"
 
 #include <locale.h>

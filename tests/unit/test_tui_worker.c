@@ -6,7 +6,7 @@
  * through the wake-up fd. */
 #include "nbtest.h"
 
-#include "../../tui/widgets.c"
+#include "../../tui/text.c"
 #include "../../tui/worker.c"
 
 #include <arpa/inet.h>

@@ -1,0 +1,92 @@
+/* util.c — the dashboard's pure helpers shared by several files: the wall and
+ * monotonic clocks, ISO-8601 times, SRM from assignment counts, the view
+ * names. Calls nothing above it in tui/ (see tui.h). */
+#include "tui.h"
+
+#include "neonblue/stats.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+double app_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double app_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* ISO-8601 UTC → epoch seconds (NaN when empty). */
+double iso_epoch(const char *s)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	if (!s || !*s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+		return NAN;
+	return (double)timegm(&tm);
+}
+
+/* SRM from assignment counts and weights; -1 unknown, 0 fine, 1 mismatch. */
+int exps_srm(const cJSON *exp, const cJSON *users, double *p_out)
+{
+	const cJSON *vs = cJSON_GetObjectItemCaseSensitive(exp, "variants"), *v;
+	double obs[NB_STATS_BAYES_MAX_ARMS], w[NB_STATS_BAYES_MAX_ARMS], exp_c[NB_STATS_BAYES_MAX_ARMS];
+	size_t k = 0;
+	double total = 0;
+	cJSON_ArrayForEach(v, vs)
+	{
+		if (k >= NB_STATS_BAYES_MAX_ARMS)
+			return -1;
+		obs[k] = num(users, str(v, "key"));
+		if (isnan(obs[k]))
+			obs[k] = 0;
+		total += obs[k];
+		w[k++] = num(v, "weight");
+	}
+	if (k < 2 || total < 20)
+		return -1;
+	nb_stats_srm_out o;
+	nb_err err;
+	if (nb_stats_srm(obs, w, k, exp_c, &o, &err))
+		return -1;
+	if (p_out)
+		*p_out = o.p_value;
+	return o.mismatch;
+}
+
+/* The view a palette command or --view names, -1 if none. */
+int view_by_name(const char *s)
+{
+	static const struct {
+		const char *n;
+		int v;
+	} m[] = {{"experiments", V_EXPS}, {"exps", V_EXPS},     {"home", V_EXPS},
+		 {"detail", V_DETAIL},    {"exp", V_DETAIL},    {"feed", V_FEED},
+		 {"live", V_FEED},        {"funnel", V_FUNNEL}, {"cohort", V_COHORT},
+		 {"cohorts", V_COHORT},   {"revenue", V_REVENUE}, {"segments", V_SEGMENTS},
+		 {"segment", V_SEGMENTS}, {"health", V_HEALTH}, {"pipeline", V_HEALTH},
+		 {"new", V_MANAGE},       {"manage", V_MANAGE}, {"create", V_MANAGE}};
+	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+		if (!strcmp(s, m[i].n))
+			return m[i].v;
+	return -1;
+}
