@@ -1,0 +1,329 @@
+/* sink/store.c — the sink's store side: the batches the main thread hands
+ * over, and the store thread that inserts them into ClickHouse with their
+ * progress rows, drains the DLQ, then commits the offsets; ClickHouse setup. */
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the store thread: ClickHouse, then the DLQ, then the offsets ---- */
+
+static int sink_insert_progress(sink *s, sink_batch *b, nb_err *err)
+{
+	nb_buf *t = &s->ptmp;
+	nb_buf_reset(t);
+	int64_t now = sink_now_ms();
+	for (int i = 0; i < b->nparts; i++) {
+		sink_bpart *p = &b->parts[i];
+		const char *tab = p->table >= 0 ? s->schema.tables[p->table].name : "";
+		nb_ch_escape(t, p->topic, strlen(p->topic), NB_CH_TSV);
+		nb_buf_printf(t, "\t%d\t", (int)p->partition);
+		nb_ch_escape(t, tab, strlen(tab), NB_CH_TSV);
+		nb_buf_printf(t, "\t%" PRId64 "\t%" PRIu64 "\t%010" PRId64 "\t%" PRIu64 "\n", p->next,
+			      p->lsn, now / 1000, (uint64_t)now * 1000 + (s->seq++ % 1000));
+	}
+	if (!t->len)
+		return 0;
+	return nb_ch_insert(s->ch,
+			    "INSERT INTO neonblue.cdc_progress (topic, partition, source_table, "
+			    "next_offset, lsn, updated_at, seq) FORMAT TabSeparated",
+			    t->data, t->len, err);
+}
+
+/* Inserts every table's rows, then the progress rows. Tables already
+ * inserted are emptied, so a retry sends only what is left. */
+static int sink_insert_all(sink *s, sink_batch *b, nb_err *err)
+{
+	for (int t = 0; t < s->schema.ntables; t++) {
+		if (!b->buf_rows[t])
+			continue;
+		if (nb_ch_insert(s->ch, s->schema.tables[t].insert_sql, b->bufs[t].data,
+				 b->bufs[t].len, err) < 0)
+			return -1;
+		b->stored_rows += (uint64_t)b->buf_rows[t];
+		b->stored_ms = sink_now_ms();
+		nb_buf_reset(&b->bufs[t]);
+		b->buf_rows[t] = 0;
+	}
+	return sink_insert_progress(s, b, err);
+}
+
+/* Waits until the DLQ producer has every message acknowledged. */
+static int sink_dlq_drain(sink *s)
+{
+	while (rd_kafka_outq_len(s->dlq) > 0) {
+		if (sink_gave_up(s))
+			return -1;
+		rd_kafka_flush(s->dlq, 200);
+		if (rd_kafka_outq_len(s->dlq) > 0)
+			sink_set_waiting(s, "Kafka to acknowledge %d dead-letter messages",
+					 rd_kafka_outq_len(s->dlq));
+	}
+	return 0;
+}
+
+static void sink_commit(sink *s, sink_batch *b)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(b->nparts + 1);
+	for (int i = 0; i < b->nparts; i++)
+		rd_kafka_topic_partition_list_add(l, b->parts[i].topic, b->parts[i].partition)
+			->offset = b->parts[i].next;
+	rd_kafka_resp_err_t e = l->cnt ? rd_kafka_commit(s->rk, l, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
+	if (e)
+		sink_log(s, "committing offsets failed: %s (the rows are in ClickHouse; a replay "
+			    "of them is deduplicated)",
+			 rd_kafka_err2str(e));
+	for (int i = 0; i < l->cnt && !e; i++)
+		b->parts[i].committed = !l->elems[i].err;
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Stores one batch (retrying with backoff while ClickHouse is down), waits
+ * for the DLQ, then commits. -1 only when a stop's grace period ran out: the
+ * batch is then dropped uncommitted. */
+static int sink_store(sink *s, sink_batch *b)
+{
+	int backoff = 100, attempt = 0;
+	int64_t t0 = sink_now_ms();
+	nb_err err;
+	if (s->o->verbose)
+		sink_log(s, "storing %d rows (%d messages) after %lld ms of batching", b->rows,
+			 b->msgs, (long long)(t0 - b->start_ms));
+	while (sink_insert_all(s, b, &err) < 0) {
+		attempt++;
+		pthread_mutex_lock(&s->mu);
+		s->ch_ok = 0;
+		snprintf(s->waiting, sizeof s->waiting, "ClickHouse (%d rows held): %s", b->rows,
+			 err.msg);
+		pthread_mutex_unlock(&s->mu);
+		if (attempt == 1 || attempt % 10 == 0)
+			sink_log(s, "holding %d rows and their offsets, retry %d in %d ms: %s",
+				 b->rows, attempt, backoff, err.msg);
+		if (sink_gave_up(s)) {
+			sink_log(s, "stopping with %d rows not stored; their offsets stay "
+				    "uncommitted and are consumed again on restart",
+				 b->rows);
+			return -1;
+		}
+		sink_sleep(s, backoff);
+		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+	}
+	if (attempt)
+		sink_log(s, "ClickHouse is back: stored the held batch after %d retries", attempt);
+	pthread_mutex_lock(&s->mu);
+	s->ch_ok = 1;
+	pthread_mutex_unlock(&s->mu);
+	if (sink_dlq_drain(s) < 0)
+		return -1;
+	sink_set_waiting(s, "%s", "");
+	sink_commit(s, b);
+	if (s->o->verbose)
+		sink_log(s, "stored and committed in %lld ms", (long long)(sink_now_ms() - t0));
+	return 0;
+}
+
+void *sink_store_main(void *arg)
+{
+	sink *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->busy && !s->quit)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (!s->busy)
+			break;
+		sink_batch *b = s->flight;
+		pthread_mutex_unlock(&s->mu);
+		b->result = sink_store(s, b) < 0 ? -1 : 1;
+		pthread_mutex_lock(&s->mu);
+		s->busy = 0;
+		s->done = 1;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* ---- handing batches over (main thread) ---- */
+
+static void sink_batch_reset(sink *s, sink_batch *b)
+{
+	for (int t = 0; t < s->schema.ntables; t++) {
+		nb_buf_reset(&b->bufs[t]);
+		b->buf_rows[t] = 0;
+	}
+	b->rows = b->msgs = b->nparts = 0;
+	b->result = 0;
+	b->stored_rows = 0;
+	b->stored_ms = 0;
+}
+
+/* Applies a finished batch's results to the partitions and counters.
+ * Called with mu held. */
+void sink_collect(sink *s)
+{
+	if (!s->done)
+		return;
+	s->done = 0;
+	sink_batch *b = s->flight;
+	for (int i = 0; i < b->nparts; i++) {
+		sink_part *p = &s->parts[b->parts[i].idx];
+		if (b->result > 0 && b->parts[i].committed)
+			p->committed = b->parts[i].next;
+		if (b->result > 0 && b->parts[i].lsn > p->lsn)
+			p->lsn = b->parts[i].lsn;
+	}
+	s->rows += b->stored_rows;
+	if (b->stored_rows)
+		s->last_row_ms = b->stored_ms;
+	if (b->result > 0)
+		s->batches++;
+	sink_batch_reset(s, b);
+}
+
+/* Waits (with mu held) until the store thread is idle, keeping the status
+ * file fresh. */
+static void sink_wait_idle(sink *s)
+{
+	while (s->busy) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		pthread_mutex_unlock(&s->mu);
+		sink_status_tick(s);
+		rd_kafka_poll(s->dlq, 0);
+		pthread_mutex_lock(&s->mu);
+	}
+	sink_collect(s);
+}
+
+/* Hands the filling batch to the store thread. Without `block` it returns
+ * at once if the store thread is still busy (and the filling batch is not
+ * yet twice the batch size). */
+void sink_handoff(sink *s, int block)
+{
+	pthread_mutex_lock(&s->mu);
+	sink_collect(s);
+	if (s->busy && !block && s->fill->rows < 2 * s->o->batch_rows) {
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	sink_wait_idle(s);
+	sink_batch *b = s->fill;
+	for (int i = 0; i < s->nparts; i++) {
+		sink_part *p = &s->parts[i];
+		if (!p->dirty)
+			continue;
+		if (b->nparts == b->cap) {
+			b->cap = b->cap ? b->cap * 2 : 16;
+			b->parts = nb_xrealloc(b->parts, (size_t)b->cap * sizeof *b->parts);
+		}
+		b->parts[b->nparts++] = (sink_bpart){.idx = i, .topic = p->topic,
+						     .partition = p->partition, .table = p->table,
+						     .next = p->batch_next, .lsn = p->batch_lsn};
+		p->dirty = 0;
+		p->batch_lsn = 0;
+	}
+	s->flight = b;
+	s->fill = b == &s->batch[0] ? &s->batch[1] : &s->batch[0];
+	s->busy = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Stores everything consumed so far and waits for it. */
+void sink_flush_sync(sink *s)
+{
+	if (!s->store_started)
+		return;
+	if (s->fill->msgs)
+		sink_handoff(s, 1);
+	pthread_mutex_lock(&s->mu);
+	sink_wait_idle(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- ClickHouse setup ---- */
+
+int sink_ch_open(sink *s, nb_err *err)
+{
+	s->ch = nb_ch_new(s->o->clickhouse, err);
+	if (!s->ch)
+		return -1;
+	int backoff = 200, attempt = 0;
+	for (;;) {
+		nb_buf b;
+		nb_buf_init(&b);
+		int rc = 0;
+		if (s->o->migrate)
+			rc = nb_ch_migrate(s->o->clickhouse, err) < 0 ? -1 : 0;
+		if (rc == 0)
+			rc = nb_ch_query(s->ch, NB_SINK_SCHEMA_SQL, &b, err);
+		if (rc == 0) {
+			rc = nb_sink_schema_parse(b.data ? b.data : "", b.len, &s->schema, err);
+			nb_buf_done(&b);
+			if (rc < 0)
+				return -1;
+			if (s->schema.ntables == 0) {
+				nb_sink_schema_done(&s->schema);
+				nb_err_set(err, NB_ESERVER,
+					   "ClickHouse has no tables in database neonblue (run "
+					   "`neonblue migrate`)");
+			} else {
+				break;
+			}
+		} else {
+			nb_buf_done(&b);
+		}
+		if (err->code == NB_EINPUT)
+			return -1;
+		attempt++;
+		sink_set_waiting(s, "ClickHouse: %s", err->msg);
+		if (attempt == 1 || attempt % 10 == 0)
+			sink_log(s, "waiting for ClickHouse (attempt %d): %s", attempt, err->msg);
+		if (*s->stop)
+			return -1;
+		sink_sleep(s, backoff);
+		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+		sink_status_tick(s);
+	}
+	sink_set_waiting(s, "%s", "");
+	s->ch_ok = 1;
+	for (int i = 0; i < 2; i++) {
+		s->batch[i].bufs = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->batch[i].bufs);
+		s->batch[i].buf_rows =
+			nb_xcalloc((size_t)s->schema.ntables, sizeof *s->batch[i].buf_rows);
+	}
+	nb_buf b;
+	nb_buf_init(&b);
+	for (int i = 0; i < s->schema.ntables; i++)
+		nb_buf_printf(&b, "%s%s", i ? ", " : "", s->schema.tables[i].name);
+	sink_log(s, "ClickHouse %s: tables %s", s->o->clickhouse, b.data);
+	nb_buf_done(&b);
+	return 0;
+}
+
+void sink_store_stop(sink *s)
+{
+	if (!s->store_started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->quit = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->store, NULL);
+	s->store_started = 0;
+}
