@@ -49,6 +49,7 @@ static const char cohort_help[] =
 	"\n"
 	"Users by assignment day (or week) and the share active in period 0..N-1 after\n"
 	"it (default N = 8), per variant, with the difference against control.\n"
+	"Periods that have not started yet (at --to, or now) are blank (null), not 0.\n"
 	"\n";
 static const char revenue_help[] =
 	"usage: neonblue revenue EXP [--metric M] [scope] [--json|--csv|--md]\n"

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 int nb_an_prop_ok(const char *s)
 {
@@ -647,6 +648,7 @@ int nb_an_cohorts(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, in
 	nb_buf_done(&sql);
 	if (rc)
 		return -1;
+	long long as_of = s->to ? s->to : (long long)time(NULL);
 	*rows = nb_xcalloc(r.nrows + 1, sizeof **rows);
 	for (size_t i = 0; i < r.nrows; i++) {
 		int v = an_variant_index(e, nb_ch_cell(&r, i, 1));
@@ -656,8 +658,12 @@ int nb_an_cohorts(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, in
 		c->cohort = atoll(nb_ch_cell(&r, i, 0));
 		c->variant = v;
 		c->users = an_num(&r, i, 2);
+		/* a period that starts at or after the end of the scope (or now)
+		 * has not happened yet: unknown (NAN, blank), not 0 */
 		for (int k = 0; k < nper; k++)
-			c->retained[k] = an_num(&r, i, 3 + (size_t)k);
+			c->retained[k] = c->cohort + (long long)k * period >= as_of
+						 ? NAN
+						 : an_num(&r, i, 3 + (size_t)k);
 	}
 	nb_ch_rows_done(&r);
 	return 0;

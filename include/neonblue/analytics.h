@@ -133,7 +133,9 @@ typedef struct nb_an_cohort_row {
 	long long cohort; /* unix seconds of the UTC day (or Monday) of assignment */
 	int variant;
 	double users;          /* users assigned in the cohort */
-	double retained[32];   /* users with an event in period k after assignment */
+	double retained[32];   /* users with an event in period k after assignment;
+				  NAN for a period that starts at or after the
+				  scope's `to` (or now): it has not happened yet */
 } nb_an_cohort_row;
 
 /* period: 86400 (days) or 604800 (weeks, Monday-based); periods 0..nper-1

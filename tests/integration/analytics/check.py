@@ -4,6 +4,7 @@
 # assignments. Equal results, compared as exact doubles. Prints the PASS/FAIL
 # lines of tests/lib/t.sh. Usage: check.py PGCONNINFO CHURL CHDB DIR
 import json
+import time
 import os
 import subprocess
 import sys
@@ -215,8 +216,11 @@ def check_funnel(exp, steps, window):
             {v["variant"]: [s["users"] for s in v["steps"]] for v in got["variants"]}, want)
 
 
-def check_cohorts(exp, period, nper):
-    got = nb("cohort", exp, "--period", period, "--periods", str(nper))
+def check_cohorts(exp, period, nper, scope=None, args=()):
+    """Every cell equal to PostgreSQL; a period that starts at or after the
+    scope's end (or now) has not happened: null, not 0."""
+    scope = scope or {}
+    got = nb("cohort", exp, "--period", period, "--periods", str(nper), *args)
     unit = "day" if period == "day" else "week"
     div = 1 if period == "day" else 7
     cohort = "date_trunc('%s', a.assigned_at AT TIME ZONE 'UTC')" % unit
@@ -225,11 +229,22 @@ def check_cohorts(exp, period, nper):
     sel = ", ".join("count(DISTINCT a.user_id) FILTER (WHERE %s = %d)" % (diff, k)
                     for k in range(nper))
     rows = psql("WITH %s SELECT to_char(%s, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), a.variant, "
-                "count(DISTINCT a.user_id), %s FROM a LEFT JOIN ev ON ev.user_id = a.user_id "
-                "GROUP BY 1, 2 ORDER BY 1, 2" % (scope_ctes(exp, {}), cohort, sel))
-    want = [[r[0], r[1], float(r[2])] + [float(x) for x in r[3:]] for r in rows]
-    have = sorted([[c["cohort"], c["variant"], c["users"]] + c["retained"] for c in got["cohorts"]])
-    compare("cohorts-%s-%s" % (exp, period), have, sorted(want))
+                "count(DISTINCT a.user_id), extract(epoch FROM %s)::bigint, %s FROM a "
+                "LEFT JOIN ev ON ev.user_id = a.user_id "
+                "GROUP BY 1, 2, 4 ORDER BY 1, 2" % (scope_ctes(exp, scope), cohort, cohort, sel))
+    as_of = scope.get("to") or time.time()
+    step = 86400 if period == "day" else 7 * 86400
+    want = [[r[0], r[1], float(r[2])] +
+            [None if int(r[3]) + k * step >= as_of else float(x) for k, x in enumerate(r[4:])]
+            for r in rows]
+    have = sorted([[c["cohort"], c["variant"], c["users"]] + c["retained"] for c in got["cohorts"]],
+                  key=repr)
+    compare("cohorts-%s-%s%s" % (exp, period, "-to" if scope.get("to") else ""), have,
+            sorted(want, key=repr))
+    if scope.get("to"):
+        blank = sum(1 for c in got["cohorts"] for x in c["retained"] if x is None)
+        if not blank:
+            raise AssertionError("cohorts up to %d: no period left blank" % scope["to"])
 
 
 def check_revenue(exp, metric):
@@ -353,6 +368,9 @@ run("funnel", check_funnel, "exp_a", ["view", "add_to_cart", "checkout", "purcha
 run("funnel-short", check_funnel, "exp_b", ["view", "add_to_cart", "checkout"], 30)
 run("cohorts-day", check_cohorts, "exp_a", "day", 6)
 run("cohorts-week", check_cohorts, "exp_b", "week", 3)
+run("cohorts-future-blank", check_cohorts, "exp_a", "day", 6, {"to": BASE + 2 * 86400},
+    ("--to", __import__("datetime").datetime.fromtimestamp(
+        BASE + 2 * 86400, __import__("datetime").timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")))
 run("revenue", check_revenue, "exp_a", "revenue")
 run("revenue-value", check_revenue, "exp_b", "revenue")
 run("segments", check_segments, "exp_a", "revenue", "country", 3)
