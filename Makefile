@@ -1,5 +1,5 @@
 # NeonBlue — build, test, bench, demo. Libraries come from pkg-config.
-PKGS      := ncursesw libcurl rdkafka libpq libcjson gsl
+PKGS      := ncursesw libcurl rdkafka libpq libcjson gsl libcrypto libmicrohttpd
 CC        ?= cc
 WARN      := -Wall -Wextra -Werror
 BASEFLAGS  = -std=c17 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP $(shell pkg-config --cflags $(PKGS))
@@ -11,6 +11,7 @@ SAN       := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sa
 CORE_SRC  := $(sort $(shell find core -name '*.c'))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 TUI_SRC   := $(sort $(wildcard tui/*.c))
+SERVE_SRC := $(sort $(wildcard serve/*.c))
 SQL_SRC   := $(sort $(wildcard core/sql/pg/*.sql core/sql/ch/*.sql))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
@@ -21,8 +22,8 @@ $(patsubst %.c,$(1)/obj/%.o,$(CORE_SRC)) $(1)/obj/gen/sql_embed.o
 endef
 REL_LIB_OBJ := $(call objs,build)
 SAN_LIB_OBJ := $(call objs,build/asan)
-REL_APP_OBJ := $(patsubst %.c,build/obj/%.o,$(CLI_SRC) $(TUI_SRC))
-SAN_APP_OBJ := $(patsubst %.c,build/asan/obj/%.o,$(CLI_SRC) $(TUI_SRC))
+REL_APP_OBJ := $(patsubst %.c,build/obj/%.o,$(CLI_SRC) $(TUI_SRC) $(SERVE_SRC))
+SAN_APP_OBJ := $(patsubst %.c,build/asan/obj/%.o,$(CLI_SRC) $(TUI_SRC) $(SERVE_SRC))
 UNIT_BIN    := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
 BENCH_BIN   := $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
 

@@ -294,4 +294,47 @@ int nb_pg_events_loader_finish(nb_pg_events_loader *l, int commit, nb_pg_load_st
 int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
 		      nb_err *err);
 
+/* ==== tokens ==== */
+/* API tokens of `neonblue serve` (core/pg/tokens.c): a random secret shown
+ * once, its SHA-256 stored, scopes, a rate, an expiry, revocation. */
+
+enum nb_pg_scope {
+	NB_SCOPE_ASSIGN = 1,
+	NB_SCOPE_TRACK = 2,
+	NB_SCOPE_READ = 4,
+	NB_SCOPE_ADMIN = 8,
+	NB_SCOPE_FEATURES = 16,
+};
+
+typedef struct nb_pg_token {
+	char name[NB_PG_KEY_MAX + 1];
+	char hash[65];     /* lowercase hex SHA-256 of the secret */
+	int scopes;        /* enum nb_pg_scope bits */
+	double rate;       /* requests/s; 0: unlimited */
+	double expires;    /* unix seconds; 0: never */
+	double revoked;    /* unix seconds; 0: active */
+} nb_pg_token;
+
+/* "assign,track" → bits; an unknown or empty scope is an NB_EINPUT error
+ * naming it. */
+int nb_pg_scopes_parse(const char *list, int *scopes, nb_err *err);
+/* Bits → "assign,track" into out. */
+void nb_pg_scopes_format(int scopes, char *out, size_t n);
+/* Lowercase hex SHA-256 of s (OpenSSL's libcrypto). */
+void nb_pg_token_hash(const char *s, char out[65]);
+/* Creates token name: a new secret "nbt_" + 43 base64url characters (256
+ * random bits) into secret (the only time it exists outside the caller);
+ * expires_s 0 = never, rate 0 = unlimited. Audited. A name in use →
+ * NB_EINPUT. */
+int nb_pg_token_create(PGconn *conn, const char *name, int scopes, double rate, double expires_s,
+		       const char *actor, char secret[64], nb_err *err);
+/* Revokes token name (audited); unknown or already revoked → NB_EINPUT. */
+int nb_pg_token_revoke(PGconn *conn, const char *name, const char *actor, nb_err *err);
+/* Every token, oldest first: {name, scopes[], rate, created_at, expires_at,
+ * revoked_at, active}. Never the hash. Caller deletes. */
+cJSON *nb_pg_token_list(PGconn *conn, nb_err *err);
+/* The tokens a server may accept (not revoked, not expired) into *out
+ * (caller frees), *n of them. */
+int nb_pg_tokens_active(PGconn *conn, nb_pg_token **out, size_t *n, nb_err *err);
+
 #endif

@@ -42,6 +42,10 @@ vg ingest 0 -- ingest "$NB_TEST_TMP/vg_events.jsonl"
 printf '{"user_id":"u2","type":"purchase"}\nnot json\n' >"$NB_TEST_TMP/vg_bad.jsonl"
 vg ingest_invalid 2 -- ingest "$NB_TEST_TMP/vg_bad.jsonl"
 vg stack_status_json 0 -- stack status --json
+vg token_create 0 -- token create --name "${key}-tok" --scopes read,track --rate 5/s --json
+vg token_list 0 -- token list --json
+vg token_bad_scope 2 -- token create --name "${key}-bad" --scopes nope
+vg token_revoke 0 -- token revoke "${key}-tok"
 # the report reads ClickHouse: wait for the pipeline to bring the experiment there
 for _ in $(seq 60); do "$REL" report "$key" --json >/dev/null 2>&1 && break; sleep 0.5; done
 vg report_json 0 -- report "$key" --json

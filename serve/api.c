@@ -1,0 +1,371 @@
+/* api.c — the /v1 routes of `neonblue serve` (docs/api.md): the same library
+ * calls as the CLI — sticky assignment, events with ingest's validation and
+ * idempotency, experiments and their lifecycle audited with the token's name. */
+#include "serve.h"
+
+#include "neonblue/base.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void api_error(serve_resp *rs, int status, const char *field, const char *msg)
+{
+	rs->status = status;
+	cJSON_Delete(rs->body);
+	rs->body = cJSON_CreateObject();
+	cJSON_AddStringToObject(rs->body, "error", msg);
+	if (field)
+		cJSON_AddStringToObject(rs->body, "field", field);
+}
+
+/* A library error as an answer: input → 400 with the field the message
+ * starts with ("name: …"), else deflt; a missing thing → 404; a server → 503. */
+static void api_fail(serve_resp *rs, const nb_err *err, const char *prefix)
+{
+	if (err->code != NB_EINPUT) {
+		api_error(rs, 503, NULL, err->msg[0] ? err->msg : "PostgreSQL failed");
+		return;
+	}
+	char field[128] = "", msg[1200];
+	size_t n = strcspn(err->msg, ": ");
+	if (n && n < 64 && err->msg[n] == ':') {
+		int ident = 1;
+		for (size_t i = 0; i < n; i++)
+			ident &= isalnum((unsigned char)err->msg[i]) || err->msg[i] == '_' ||
+				 err->msg[i] == '.' || err->msg[i] == '[' || err->msg[i] == ']';
+		if (ident)
+			snprintf(field, sizeof field, "%.*s", (int)n, err->msg);
+	}
+	if (!field[0] && prefix)
+		snprintf(field, sizeof field, "%s", prefix);
+	snprintf(msg, sizeof msg, "%s", err->msg);
+	int status = strstr(err->msg, "no experiment") || strstr(err->msg, "unknown experiment") ||
+				     strstr(err->msg, "not found") || strstr(err->msg, "no such")
+			     ? 404
+			     : 400;
+	api_error(rs, status, field[0] ? field : NULL, msg);
+}
+
+/* ---- POST /v1/assign ---- */
+
+static void api_assign(const serve_req *rq, serve_resp *rs)
+{
+	cJSON *j = cJSON_ParseWithLength(rq->body, rq->len);
+	if (!cJSON_IsObject(j)) {
+		cJSON_Delete(j);
+		api_error(rs, 400, NULL, "the body is not a JSON object");
+		return;
+	}
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(j, "user_id");
+	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(j, "experiment");
+	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(j, "attributes");
+	const cJSON *it;
+	cJSON_ArrayForEach(it, j) if (strcmp(it->string, "user_id") && strcmp(it->string, "experiment") &&
+				      strcmp(it->string, "attributes"))
+	{
+		char m[200];
+		snprintf(m, sizeof m, "unknown field \"%.100s\"", it->string);
+		api_error(rs, 400, it->string, m);
+		cJSON_Delete(j);
+		return;
+	}
+	if (!cJSON_IsString(uid) || !uid->valuestring[0] || strlen(uid->valuestring) > 256) {
+		api_error(rs, 400, "user_id", "user_id: a non-empty string of at most 256 bytes is required");
+	} else if (exp && !cJSON_IsString(exp)) {
+		api_error(rs, 400, "experiment", "experiment: must be a string (an experiment key)");
+	} else if (attrs && !cJSON_IsObject(attrs) && !cJSON_IsNull(attrs)) {
+		api_error(rs, 400, "attributes", "attributes: must be an object");
+	} else {
+		nb_err err;
+		nb_err_clear(&err);
+		const char *user = uid->valuestring;
+		const cJSON *a1[] = {cJSON_IsObject(attrs) ? attrs : NULL};
+		if (exp) {
+			nb_pg_experiment e;
+			nb_pg_assignment a;
+			memset(&e, 0, sizeof e);
+			if (nb_pg_assign_load(rq->conn, exp->valuestring, &e, &err)) {
+				api_fail(rs, &err, "experiment");
+			} else {
+				if (nb_pg_assign_batch(rq->conn, &e, 1, &user, a1, &a, &err)) {
+					api_fail(rs, &err, NULL);
+				} else {
+					rs->status = 200;
+					rs->body = nb_pg_assignment_to_json(exp->valuestring, user, &a);
+					rs->assigned += a.in_experiment;
+				}
+				nb_pg_experiment_done(&e);
+			}
+		} else {
+			nb_pg_experiment *list;
+			int n;
+			if (nb_pg_experiment_list(rq->conn, "running", &list, &n, &err)) {
+				api_fail(rs, &err, NULL);
+			} else {
+				cJSON *o = cJSON_CreateObject();
+				cJSON_AddStringToObject(o, "user_id", user);
+				cJSON *arr = cJSON_AddArrayToObject(o, "assignments");
+				int failed = 0;
+				for (int i = 0; i < n && !failed; i++) {
+					nb_pg_assignment a;
+					if (nb_pg_assign_batch(rq->conn, &list[i], 1, &user, a1, &a, &err)) {
+						failed = 1;
+						break;
+					}
+					cJSON_AddItemToArray(arr, nb_pg_assignment_to_json(list[i].key, user, &a));
+					rs->assigned += a.in_experiment;
+				}
+				for (int i = 0; i < n; i++)
+					nb_pg_experiment_done(&list[i]);
+				free(list);
+				if (failed) {
+					cJSON_Delete(o);
+					api_fail(rs, &err, NULL);
+				} else {
+					rs->status = 200;
+					rs->body = o;
+				}
+			}
+		}
+	}
+	cJSON_Delete(j);
+}
+
+/* ---- POST /v1/events ---- */
+
+/* The event field an error of nb_pg_event_from_json names, into out
+ * (prefixed "[i]." when i >= 0); "" when it names none. */
+static void event_field(const char *msg, char *out, size_t n, int i)
+{
+	static const char *const names[] = {"event_id", "user_id", "type", "ts", "value",
+					    "properties", "experiment", NULL};
+	const char *f = NULL;
+	char quoted[100];
+	for (int k = 0; names[k] && !f; k++) {
+		size_t l = strlen(names[k]);
+		if (!strncmp(msg, names[k], l) && (msg[l] == ' ' || msg[l] == ':'))
+			f = names[k];
+	}
+	const char *q = strstr(msg, "field \"");
+	if (!f && q && sscanf(q + 7, "%99[^\"]", quoted) == 1)
+		f = quoted;
+	out[0] = '\0';
+	if (f && i >= 0)
+		snprintf(out, n, "[%d].%s", i, f);
+	else if (f)
+		snprintf(out, n, "%s", f);
+}
+
+static void api_events(const serve_req *rq, serve_resp *rs)
+{
+	cJSON *j = cJSON_ParseWithLength(rq->body, rq->len);
+	if (!cJSON_IsObject(j) && !cJSON_IsArray(j)) {
+		cJSON_Delete(j);
+		api_error(rs, 400, NULL, "the body is not a JSON event object or an array of them");
+		rs->events_bad++;
+		return;
+	}
+	int arr = cJSON_IsArray(j);
+	int n = arr ? cJSON_GetArraySize(j) : 1;
+	if (n > SERVE_EVENTS_MAX) {
+		char m[120];
+		snprintf(m, sizeof m, "%d events in one request; at most %d", n, SERVE_EVENTS_MAX);
+		api_error(rs, 413, NULL, m);
+		rs->events_bad += n;
+		cJSON_Delete(j);
+		return;
+	}
+	nb_pg_event *evs = nb_xcalloc(n ? (size_t)n : 1, sizeof *evs);
+	int ok = 0;
+	nb_err err;
+	nb_err_clear(&err);
+	const cJSON *e = arr ? j->child : j;
+	for (; e && ok < n; e = e->next, ok++) {
+		if (!cJSON_IsObject(e)) {
+			nb_err_set(&err, NB_EINPUT, "not a JSON object");
+			break;
+		}
+		if (nb_pg_event_from_json(e, &evs[ok], &err))
+			break;
+		if (!arr)
+			break;
+	}
+	if (!arr && !err.msg[0])
+		ok = 1;
+	if (err.msg[0]) {
+		/* the field the message names ("type must be a string"); of event i
+		 * of an array it is "[i].type" */
+		char field[160] = "", msg[1200];
+		event_field(err.msg, field, sizeof field, arr ? ok : -1);
+		if (arr)
+			snprintf(msg, sizeof msg, "event %d: %.1100s", ok, err.msg);
+		else
+			snprintf(msg, sizeof msg, "%s", err.msg);
+		api_error(rs, 400, field[0] ? field : NULL, msg);
+		cJSON_AddNumberToObject(rs->body, "index", arr ? ok : 0);
+		rs->events_bad += n;
+	} else if (n == 0) {
+		rs->status = 200;
+		rs->body = cJSON_CreateObject();
+		cJSON_AddNumberToObject(rs->body, "accepted", 0);
+	} else {
+		nb_pg_load_stats st;
+		if (commit_events(evs, (size_t)n, &st, &err)) {
+			api_fail(rs, &err, NULL);
+			rs->events_bad += n;
+		} else {
+			rs->status = 200;
+			rs->body = cJSON_CreateObject();
+			cJSON_AddNumberToObject(rs->body, "accepted", n);
+			rs->events_ok += n;
+		}
+	}
+	for (int i = 0; i < ok && i < n; i++)
+		nb_pg_event_done(&evs[i]);
+	if (err.msg[0] && ok < n)
+		nb_pg_event_done(&evs[ok]);
+	free(evs);
+	cJSON_Delete(j);
+}
+
+/* ---- experiments ---- */
+
+static void api_experiments(const serve_req *rq, serve_resp *rs)
+{
+	nb_err err;
+	nb_err_clear(&err);
+	nb_pg_experiment *list;
+	int n;
+	const char *status = rq->query ? rq->query(rq->query_ud, "status") : NULL;
+	if (nb_pg_experiment_list(rq->conn, status, &list, &n, &err)) {
+		api_fail(rs, &err, NULL);
+		return;
+	}
+	rs->status = 200;
+	rs->body = cJSON_CreateArray();
+	for (int i = 0; i < n; i++) {
+		cJSON_AddItemToArray(rs->body, nb_pg_experiment_to_json(&list[i]));
+		nb_pg_experiment_done(&list[i]);
+	}
+	free(list);
+}
+
+static const char *const api_actions[] = {"start", "pause", "stop", "archive", NULL};
+
+/* "/v1/experiments/KEY[/ACTION]" → key (and action) into buffers. */
+static int api_exp_path(const char *path, char *key, size_t kn, char *act, size_t an)
+{
+	const char *p = path + strlen("/v1/experiments/");
+	size_t k = strcspn(p, "/");
+	if (!k || k >= kn)
+		return -1;
+	snprintf(key, kn, "%.*s", (int)k, p);
+	act[0] = '\0';
+	if (p[k] == '/')
+		snprintf(act, an, "%s", p + k + 1);
+	return 0;
+}
+
+static void api_experiment(const serve_req *rq, serve_resp *rs)
+{
+	char key[NB_PG_KEY_MAX + 2], act[32];
+	nb_err err;
+	nb_err_clear(&err);
+	if (api_exp_path(rq->path, key, sizeof key, act, sizeof act) || !nb_pg_slug_ok(key)) {
+		api_error(rs, 404, NULL, "no such experiment");
+		return;
+	}
+	nb_pg_experiment e;
+	memset(&e, 0, sizeof e);
+	if (!act[0]) {
+		if (nb_pg_experiment_get(rq->conn, key, 0, &e, &err)) {
+			api_fail(rs, &err, NULL);
+			return;
+		}
+	} else if (nb_pg_experiment_transition(rq->conn, key, act, rq->actor, &e, &err)) {
+		api_fail(rs, &err, NULL);
+		return;
+	}
+	rs->status = 200;
+	rs->body = nb_pg_experiment_to_json(&e);
+	nb_pg_experiment_done(&e);
+}
+
+static void api_experiment_create(const serve_req *rq, serve_resp *rs)
+{
+	cJSON *j = cJSON_ParseWithLength(rq->body, rq->len);
+	nb_err err;
+	nb_err_clear(&err);
+	nb_pg_experiment e;
+	memset(&e, 0, sizeof e);
+	if (!cJSON_IsObject(j))
+		api_error(rs, 400, NULL, "the body is not a JSON object (an experiment definition)");
+	else if (nb_pg_experiment_from_json(j, &e, &err) || nb_pg_experiment_validate(&e, &err) ||
+		 nb_pg_experiment_create(rq->conn, &e, rq->actor, &err))
+		api_fail(rs, &err, NULL);
+	else {
+		rs->status = 201;
+		rs->body = nb_pg_experiment_to_json(&e);
+	}
+	nb_pg_experiment_done(&e);
+	cJSON_Delete(j);
+}
+
+/* ---- routing ---- */
+
+static int api_is_exp_path(const char *path, int with_action)
+{
+	if (strncmp(path, "/v1/experiments/", 16))
+		return 0;
+	const char *p = path + 16;
+	size_t k = strcspn(p, "/");
+	if (!k)
+		return 0;
+	if (!p[k])
+		return !with_action;
+	if (!with_action)
+		return 0;
+	for (int i = 0; api_actions[i]; i++)
+		if (!strcmp(p + k + 1, api_actions[i]))
+			return 1;
+	return 0;
+}
+
+const char *api_route(const char *method, const char *path, int *scope)
+{
+	int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+	*scope = 0;
+	if (post && !strcmp(path, "/v1/assign"))
+		return *scope = NB_SCOPE_ASSIGN, "assign";
+	if (post && !strcmp(path, "/v1/events"))
+		return *scope = NB_SCOPE_TRACK, "events";
+	if (get && !strcmp(path, "/v1/experiments"))
+		return *scope = NB_SCOPE_READ, "experiments";
+	if (post && !strcmp(path, "/v1/experiments"))
+		return *scope = NB_SCOPE_ADMIN, "experiment_create";
+	if (get && api_is_exp_path(path, 0))
+		return *scope = NB_SCOPE_READ, "experiment";
+	if (post && api_is_exp_path(path, 1))
+		return *scope = NB_SCOPE_ADMIN, "experiment_lifecycle";
+	return "";
+}
+
+void api_handle(const serve_req *rq, serve_resp *rs)
+{
+	int scope;
+	const char *r = api_route(rq->method, rq->path, &scope);
+	if (!strcmp(r, "assign"))
+		api_assign(rq, rs);
+	else if (!strcmp(r, "events"))
+		api_events(rq, rs);
+	else if (!strcmp(r, "experiments"))
+		api_experiments(rq, rs);
+	else if (!strcmp(r, "experiment_create"))
+		api_experiment_create(rq, rs);
+	else if (!strcmp(r, "experiment") || !strcmp(r, "experiment_lifecycle"))
+		api_experiment(rq, rs);
+	else
+		api_error(rs, 404, NULL, "no such route");
+}

@@ -1,0 +1,53 @@
+/* serve.h — what the files of `neonblue serve` share (not public): a request
+ * as the routes see it, their answer, and the group committer of events.
+ * Calls go serve.c (the HTTP server) → api.c (the routes) → commit.c. */
+#ifndef NB_SERVE_H
+#define NB_SERVE_H
+
+#include "neonblue/front.h"
+#include "neonblue/pg.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#define SERVE_BODY_MAX (1u << 20)         /* 1 MiB */
+#define SERVE_EVENTS_BODY_MAX (16u << 20) /* 16 MiB for POST /v1/events */
+#define SERVE_EVENTS_MAX 10000            /* events per request */
+
+typedef struct serve_req {
+	const char *method, *path; /* path without the query */
+	const char *body;          /* NUL-terminated; "" when none */
+	size_t len;
+	const char *actor;         /* the token's name */
+	int scopes;                /* the token's nb_pg_scope bits */
+	PGconn *conn;              /* this thread's connection, reachable */
+	/* query parameter by name, or NULL */
+	const char *(*query)(void *ud, const char *name);
+	void *query_ud;
+} serve_req;
+
+typedef struct serve_resp {
+	int status;
+	cJSON *body; /* owned; NULL: no body */
+	long assigned, events_ok, events_bad; /* for /metrics */
+} serve_resp;
+
+/* The route for method + path: its name for /metrics ("" if none) and the
+ * scope it needs (0: none). */
+const char *api_route(const char *method, const char *path, int *scope);
+/* Answers one authorised request of a /v1 route. */
+void api_handle(const serve_req *rq, serve_resp *rs);
+/* {"error": msg, "field": field (when not NULL)} with status. */
+void api_error(serve_resp *rs, int status, const char *field, const char *msg);
+
+/* The group committer: one thread, one connection, every queued batch of
+ * events of concurrent requests in one transaction. */
+int commit_start(const nb_config *cfg, nb_err *err);
+void commit_stop(void);
+/* Blocks until evs are committed (0) or not (-1, err: NB_ESERVER when
+ * PostgreSQL failed, NB_EINPUT when the load refused them). */
+int commit_events(const nb_pg_event *evs, size_t n, nb_pg_load_stats *st, nb_err *err);
+
+int cmd_serve(nb_front *ctx, int argc, char **argv);
+
+#endif
