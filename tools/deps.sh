@@ -4,19 +4,39 @@ set -eu
 pkgs=(gcc make pkg-config libncurses-dev libcurl4-openssl-dev librdkafka-dev libpq-dev
       libcjson-dev libgsl-dev postgresql postgresql-contrib clickhouse-server clickhouse-client
       kcat tmux python3 python3-scipy python3-statsmodels python3-mpmath docker-compose valgrind
-      curl procps libssl-dev libmicrohttpd-dev)
+      curl procps libssl-dev libmicrohttpd-dev libpcre2-dev nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[ "$st" = "install ok installed" ] || missing+=("$p")
 done
+# nodejs from another repository (e.g. NodeSource's, which bundles npm) also counts
+if command -v node >/dev/null && command -v npm >/dev/null; then
+	keep=()
+	for p in "${missing[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || keep+=("$p"); done
+	missing=("${keep[@]}")
+fi
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps: all ${#pkgs[@]} packages present"
-	exit 0
+else
+	sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-sudo=
-[ "$(id -u)" -eq 0 ] || sudo=sudo
-echo "deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The official GrowthBook SDK for tests/cli/sdk_diff.sh, pinned by
+# tests/sdk/package.json and package-lock.json; installed again only when the
+# installed version is not the pinned one.
+sdk=$(cd "$(dirname "$0")/../tests/sdk" && pwd)
+want=$(sed -n 's/.*"@growthbook\/growthbook": *"\([^"]*\)".*/\1/p' "$sdk/package.json")
+have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+	"$sdk/node_modules/@growthbook/growthbook/package.json" 2>/dev/null | head -n 1)
+if [ -n "$want" ] && [ "$have" = "$want" ]; then
+	echo "deps: GrowthBook SDK $have present"
+else
+	echo "deps: installing the GrowthBook SDK $want into $sdk/node_modules"
+	(cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error)
+fi
