@@ -6,6 +6,7 @@
 #include "neonblue/base.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +314,52 @@ static void api_experiment_create(const serve_req *rq, serve_resp *rs)
 	cJSON_Delete(j);
 }
 
+/* ---- GET /api/features/{client_key}: the GrowthBook SDK payload ---- */
+
+static struct {
+	pthread_mutex_t mu;
+	char version[64];
+	char *text;
+} fcache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Rebuilt only when the running experiments changed (a cheap version query
+ * per request); otherwise the cached text. */
+static void api_features(const serve_req *rq, serve_resp *rs)
+{
+	nb_err err;
+	nb_err_clear(&err);
+	char v[64];
+	if (nb_pg_features_version(rq->conn, v, sizeof v, &err)) {
+		api_fail(rs, &err, NULL);
+		return;
+	}
+	pthread_mutex_lock(&fcache.mu);
+	if (!fcache.text || strcmp(v, fcache.version)) {
+		cJSON *p = nb_pg_features_payload(rq->conn, &err);
+		if (p) {
+			free(fcache.text);
+			fcache.text = nb_json_print(p);
+			snprintf(fcache.version, sizeof fcache.version, "%s", v);
+			cJSON_Delete(p);
+		}
+	}
+	if (fcache.text) {
+		rs->status = 200;
+		rs->text = nb_xstrdup(fcache.text);
+	}
+	pthread_mutex_unlock(&fcache.mu);
+	if (!rs->text)
+		api_fail(rs, &err, NULL);
+}
+
+void api_done(void)
+{
+	pthread_mutex_lock(&fcache.mu);
+	free(fcache.text);
+	fcache.text = NULL;
+	pthread_mutex_unlock(&fcache.mu);
+}
+
 /* ---- routing ---- */
 
 static int api_is_exp_path(const char *path, int with_action)
@@ -337,6 +384,8 @@ const char *api_route(const char *method, const char *path, int *scope)
 {
 	int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
 	*scope = 0;
+	if (get && !strncmp(path, "/api/features/", 14) && path[14] && !strchr(path + 14, '/'))
+		return *scope = NB_SCOPE_FEATURES, "features";
 	if (post && !strcmp(path, "/v1/assign"))
 		return *scope = NB_SCOPE_ASSIGN, "assign";
 	if (post && !strcmp(path, "/v1/events"))
@@ -364,6 +413,8 @@ void api_handle(const serve_req *rq, serve_resp *rs)
 		api_experiments(rq, rs);
 	else if (!strcmp(r, "experiment_create"))
 		api_experiment_create(rq, rs);
+	else if (!strcmp(r, "features"))
+		api_features(rq, rs);
 	else if (!strcmp(r, "experiment") || !strcmp(r, "experiment_lifecycle"))
 		api_experiment(rq, rs);
 	else

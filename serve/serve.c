@@ -278,7 +278,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *c
 
 static enum MHD_Result reply_json(struct MHD_Connection *c, serve_resp *rs, double retry)
 {
-	char *text = rs->body ? nb_json_print(rs->body) : nb_xstrdup("{}");
+	char *text = rs->text ? rs->text : rs->body ? nb_json_print(rs->body) : nb_xstrdup("{}");
+	rs->text = NULL;
 	size_t n = strlen(text);
 	text = nb_xrealloc(text, n + 2);
 	text[n] = '\n';
@@ -359,9 +360,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		route = "other";
 		api_error(&rs, 404, NULL, "no such route (see docs/api.md)");
 	} else {
-		char name[NB_PG_KEY_MAX + 1] = "";
-		enum auth a = tokens_check(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
-					   scope, name, sizeof name, &retry);
+		char name[NB_PG_KEY_MAX + 1] = "", keyhdr[300];
+		const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+		if (!strcmp(route, "features")) { /* the client key is in the path */
+			snprintf(keyhdr, sizeof keyhdr, "Bearer %.280s", url + strlen("/api/features/"));
+			authz = keyhdr;
+		}
+		enum auth a = tokens_check(authz, scope, name, sizeof name, &retry);
 		if (a == AUTH_NONE) {
 			api_error(&rs, 401, NULL, "a valid bearer token is required (Authorization: Bearer TOKEN)");
 		} else if (a == AUTH_SCOPE) {
@@ -514,6 +519,7 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 	}
 	MHD_stop_daemon(d);
 	commit_stop();
+	api_done();
 	for (size_t i = 0; i < nconns; i++)
 		if (conns[i])
 			PQfinish(conns[i]);

@@ -29,6 +29,7 @@ typedef struct serve_req {
 typedef struct serve_resp {
 	int status;
 	cJSON *body; /* owned; NULL: no body */
+	char *text;  /* owned JSON text sent instead of body when set */
 	long assigned, events_ok, events_bad; /* for /metrics */
 } serve_resp;
 
@@ -37,6 +38,8 @@ typedef struct serve_resp {
 const char *api_route(const char *method, const char *path, int *scope);
 /* Answers one authorised request of a /v1 route. */
 void api_handle(const serve_req *rq, serve_resp *rs);
+/* Frees the routes' caches (at exit). */
+void api_done(void);
 /* {"error": msg, "field": field (when not NULL)} with status. */
 void api_error(serve_resp *rs, int status, const char *field, const char *msg);
 

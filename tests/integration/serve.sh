@@ -26,6 +26,8 @@ t_match token-said-once "$T_ERR" "shown only this once"
 want_hash=$(printf %s "$TOK" | sha256sum | cut -d' ' -f1)
 t_eq token-hash-stored "$(sql "SELECT hash FROM api_tokens WHERE name = 'app-$run'")" "$want_hash"
 t_eq token-secret-not-stored "$(sql "SELECT count(*) FROM api_tokens t WHERE t::text LIKE '%$TOK%'")" 0
+t_run token-create-2 0 "$NB" token create --name "app2-$run" --scopes assign
+TOK2=$T_OUT
 t_run token-create-json 0 "$NB" token create --name "adm-$run" --scopes admin,read --json
 ADM=$(jf "$T_OUT" 'j["token"]')
 t_eq token-json-scopes "$(jf "$T_OUT" 'j["scopes"]')" "['read', 'admin']"
@@ -120,6 +122,59 @@ t_eq exp-pause-audited "$(sql "SELECT actor FROM audit_log WHERE entity = 'exper
 t_eq exp-bad-transition-400 "$(code -XPOST -H "Authorization: Bearer $ADM" "$U/v1/experiments/$E/pause")" 400
 t_eq exp-create-201 "$(code -XPOST -H "Authorization: Bearer $ADM" "$U/v1/experiments" -d "{\"key\":\"$E-new\",\"variants\":[{\"key\":\"a\",\"weight\":50},{\"key\":\"b\",\"weight\":50}]}")" 201
 t_eq exp-create-audited "$(sql "SELECT actor FROM audit_log WHERE entity = 'experiment' AND key = '$E-new'")" "adm-$run"
+
+# ---- /api/features: the official GrowthBook SDK agrees with /v1/assign ----
+t_run sdk-present 0 test -f "$NB_ROOT/tests/sdk/node_modules/@growthbook/growthbook/package.json"
+t_run fexp1 0 "$NB" exp create --key "$E-f1" --variants a:20,b:30,c:50 --coverage 0.7 --hash-version 2
+t_run fexp2 0 "$NB" exp create --key "$E-f2" --variants a,b --hash-version 1 --namespace "ns$run:0.2:0.7"
+t_run fexp3 0 "$NB" exp create --key "$E-f3" --variants a:50,b:50 --seed "s-$run" \
+	--condition '{"country": {"$in": ["de", "fr"]}, "age": {"$gte": 18}}'
+for k in f1 f2 f3; do "$NB" exp start "$E-$k" >/dev/null; done
+t_run features-client-key 0 "$NB" token create --name "fk-$run" --scopes features --json
+FK=$(jf "$T_OUT" 'j["token"]')
+t_eq features-bad-key-401 "$(code "$U/api/features/nbt_nope")" 401
+t_eq features-needs-scope-403 "$(code "$U/api/features/$ADM")" 403
+t_eq features-200 "$(code "$U/api/features/$FK")" 200
+cp "$tmp/body" "$tmp/payload.json"
+t_eq features-rule "$(jf "$(cat "$tmp/payload.json")" "[(r['key'], r['variations'], r['weights'], r['hashVersion'], r['namespace'], r['hashAttribute']) for r in j['features']['$E-f2']['rules']]")" "[('$E-f2', ['a', 'b'], [0.5, 0.5], 1, ['ns$run', 0.2, 0.7], 'id')]"
+python3 - "$run" >"$tmp/users.json" <<'PY'
+import json, random, sys
+rnd = random.Random(int(sys.argv[1]))
+print(json.dumps([{"user_id": "sdk-%s-%d" % (sys.argv[1], i),
+                   "attributes": {"country": rnd.choice(["de", "fr", "us", "nl"]),
+                                  "age": rnd.randint(10, 70)}} for i in range(1000)]))
+PY
+node "$NB_ROOT/tests/integration/serve_sdk.js" "$tmp/payload.json" "$tmp/users.json" >"$tmp/sdk.tsv"
+t_run sdk-ran 0 test -s "$tmp/sdk.tsv"
+python3 - "$U" "$TOK2" "$E" "$tmp/users.json" "$tmp/sdk.tsv" >"$tmp/diff.out" <<'PY'
+import http.client, json, sys
+url, tok, E, users, sdk = sys.argv[1:]
+host, port = url[7:].split(":")
+sdkv = {}
+for line in open(sdk):
+    u, k, v = line.rstrip("\n").split("\t")
+    if k.startswith(E + "-f"):
+        sdkv[(u, k)] = None if v == "null" else v
+c = http.client.HTTPConnection(host, int(port))
+agree = differ = 0
+first = None
+for u in json.load(open(users)):
+    c.request("POST", "/v1/assign", json.dumps(u), {"Authorization": "Bearer " + tok})
+    r = json.loads(c.getresponse().read())
+    got = {a["experiment"]: (a["variant"] if a["in_experiment"] else None) for a in r["assignments"]}
+    for k in (E + "-f1", E + "-f2", E + "-f3"):
+        if got.get(k, "missing") == sdkv.get((u["user_id"], k), "missing"):
+            agree += 1
+        else:
+            differ += 1
+            first = first or (u, k, got.get(k, "missing"), sdkv.get((u["user_id"], k), "missing"))
+print(agree, differ, first)
+PY
+t_match sdk-agrees-3000 "$(cat "$tmp/diff.out")" '^3000 0 None$'
+t_match sdk-some-in-some-out "$(grep -c $'\tnull$' "$tmp/sdk.tsv")" '^[1-9][0-9]*$'
+t_eq features-cached-same "$(curl -s "$U/api/features/$FK" | md5sum)" "$(md5sum <"$tmp/payload.json")"
+"$NB" exp stop "$E-f3" >/dev/null
+t_run features-rebuilt-on-change 1 grep -q "\"$E-f3\"" <(curl -s "$U/api/features/$FK")
 
 # ---- rate limit: burst 2, then 429 with Retry-After ----
 for i in 1 2 3; do curl -s -o /dev/null -D "$tmp/h$i" -H "Authorization: Bearer $LIM" "$U/v1/experiments"; done

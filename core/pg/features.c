@@ -1,0 +1,80 @@
+/* pg/features.c — the running experiments as a GrowthBook SDK payload: one
+ * feature per experiment whose one rule is an experiment rule (variations,
+ * weights, coverage, hashAttribute, seed, hashVersion, namespace, condition),
+ * so an official SDK evaluating it locally picks the variant nb_assign picks
+ * (docs/api.md, GET /api/features). */
+#include "neonblue/pg.h"
+
+#include "neonblue/base.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static cJSON *feature_of(const nb_pg_experiment *e)
+{
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddNullToObject(f, "defaultValue"); /* not in the experiment */
+	cJSON *rules = cJSON_AddArrayToObject(f, "rules");
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "id", e->key);
+	cJSON_AddStringToObject(r, "key", e->key);
+	if (e->name && *e->name)
+		cJSON_AddStringToObject(r, "name", e->name);
+	cJSON *vars = cJSON_AddArrayToObject(r, "variations");
+	cJSON *w = cJSON_AddArrayToObject(r, "weights");
+	cJSON *meta = cJSON_AddArrayToObject(r, "meta");
+	for (int i = 0; i < e->nvariants; i++) {
+		cJSON_AddItemToArray(vars, cJSON_CreateString(e->variants[i].key));
+		cJSON_AddItemToArray(w, cJSON_CreateNumber(e->variants[i].weight));
+		cJSON *m = cJSON_CreateObject();
+		cJSON_AddStringToObject(m, "key", e->variants[i].key);
+		cJSON_AddStringToObject(m, "name", e->variants[i].name && *e->variants[i].name
+							   ? e->variants[i].name
+							   : e->variants[i].key);
+		cJSON_AddItemToArray(meta, m);
+	}
+	cJSON_AddNumberToObject(r, "coverage", e->coverage);
+	cJSON_AddStringToObject(r, "hashAttribute", "id");
+	cJSON_AddStringToObject(r, "seed", e->seed && *e->seed ? e->seed : e->key);
+	cJSON_AddNumberToObject(r, "hashVersion", e->hash_version);
+	if (e->ns_id) {
+		cJSON *ns = cJSON_AddArrayToObject(r, "namespace");
+		cJSON_AddItemToArray(ns, cJSON_CreateString(e->ns_id));
+		cJSON_AddItemToArray(ns, cJSON_CreateNumber(e->ns_start));
+		cJSON_AddItemToArray(ns, cJSON_CreateNumber(e->ns_end));
+	}
+	if (e->condition)
+		cJSON_AddItemToObject(r, "condition", cJSON_Duplicate(e->condition, 1));
+	cJSON_AddItemToArray(rules, r);
+	return f;
+}
+
+cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err)
+{
+	nb_pg_experiment *list;
+	int n;
+	if (nb_pg_experiment_list(conn, "running", &list, &n, err))
+		return NULL;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *fs = cJSON_AddObjectToObject(o, "features");
+	for (int i = 0; i < n; i++) {
+		cJSON_AddItemToObject(fs, list[i].key, feature_of(&list[i]));
+		nb_pg_experiment_done(&list[i]);
+	}
+	free(list);
+	return o;
+}
+
+int nb_pg_features_version(PGconn *conn, char *out, size_t n, nb_err *err)
+{
+	PGresult *r = nb_pg_exec(conn,
+				 "SELECT coalesce(md5(string_agg(key || ':' || version || ':' || "
+				 "updated_at::text, ',' ORDER BY key)), '') FROM experiments "
+				 "WHERE status = 'running'",
+				 0, NULL, err);
+	if (!r)
+		return -1;
+	snprintf(out, n, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	return 0;
+}
