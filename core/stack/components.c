@@ -507,15 +507,50 @@ static void sink_describe(const nb_stack *st, cJSON *o)
 	nb_sink_status_describe(path, o);
 }
 
+/* ---------- the HTTP API: `neonblue serve` (docs/api.md) ---------- */
+
+static void serve_argv(const nb_stack *st, nb_stack_argv *a)
+{
+	char ep[1024];
+	nb_stack_argv_add(a, "%s", st->exe);
+	nb_stack_argv_add(a, "--home");
+	nb_stack_argv_add(a, "%s", st->home);
+	pg_endpoint(st, ep, sizeof ep);
+	nb_stack_argv_add(a, "--pg");
+	nb_stack_argv_add(a, "%s", ep);
+	nb_stack_argv_add(a, "serve");
+	nb_stack_argv_add(a, "--listen");
+	nb_stack_argv_add(a, "127.0.0.1:%d", st->api_port);
+}
+
+static void serve_endpoint(const nb_stack *st, char *out, size_t n)
+{
+	snprintf(out, n, "http://127.0.0.1:%d", st->api_port);
+}
+
+static int serve_health(const nb_stack *st, int pid, char *why, size_t n)
+{
+	(void)pid;
+	char body[512];
+	if (nb_stack_http(st->api_port, "/readyz", NULL, body, sizeof body, 2000) ||
+	    !strstr(body, "\"ready\"")) {
+		snprintf(why, n, "GET /readyz on port %d: %.200s", st->api_port, body);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---------- the table ---------- */
 
 const nb_stack_component nb_stack_components[] = {
     {"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL, NULL},
     {"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL, NULL},
     {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, NULL, NULL},
-    /* phase 2, after the migrations; off with `up --no-pipeline` */
+    /* phase 2, after the migrations; off with `up --no-pipeline` (the relay, the
+     * sink and the HTTP API) */
     {"cdc", NULL, 2, SIGTERM, 40, cdc_argv, cdc_health, cdc_endpoint, cdc_describe, "kafka"},
     {"sink", NULL, 2, SIGTERM, 30, sink_argv, sink_health, sink_endpoint, sink_describe, "kafka"},
+    {"serve", NULL, 2, SIGTERM, 15, serve_argv, serve_health, serve_endpoint, NULL, NULL},
 };
 const int nb_stack_ncomponents = (int)(sizeof nb_stack_components / sizeof *nb_stack_components);
 

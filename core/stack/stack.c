@@ -31,6 +31,8 @@ static void conf_kv(const char *k, const char *v, void *ud)
 		st->ch_http_port = x;
 	else if (!strcmp(k, "CLICKHOUSE_TCP_PORT"))
 		st->ch_tcp_port = x;
+	else if (!strcmp(k, "API_PORT"))
+		st->api_port = x;
 	else if (!strcmp(k, "PIPELINE"))
 		st->no_pipeline = x == 0;
 	else if (!strcmp(k, "KAFKA_PORTS")) {
@@ -71,8 +73,8 @@ static int save_conf(const nb_stack *st, nb_err *err)
 	nb_buf_printf(&b,
 		      "# Ports of the embedded stack, kept from one `neonblue stack up` to the "
 		      "next.\n# Edit only while the stack is down.\nPG_PORT=%d\n"
-		      "CLICKHOUSE_HTTP_PORT=%d\nCLICKHOUSE_TCP_PORT=%d\nKAFKA_PORTS=",
-		      st->pg_port, st->ch_http_port, st->ch_tcp_port);
+		      "CLICKHOUSE_HTTP_PORT=%d\nCLICKHOUSE_TCP_PORT=%d\nAPI_PORT=%d\nKAFKA_PORTS=",
+		      st->pg_port, st->ch_http_port, st->ch_tcp_port, st->api_port);
 	for (int i = 0; i < st->kafka_brokers; i++)
 		nb_buf_printf(&b, "%s%d", i ? "," : "", st->kafka_ports[i]);
 	nb_buf_printf(&b,
@@ -96,10 +98,11 @@ static const nb_stack_component *find_comp(const char *name)
 
 static int write_env(const nb_stack *st, nb_err *err)
 {
-	char pg[1024], kafka[1024], ch[1024];
+	char pg[1024], kafka[1024], ch[1024], api[256];
 	find_comp("postgresql")->endpoint(st, pg, sizeof pg);
 	find_comp("kafka")->endpoint(st, kafka, sizeof kafka);
 	find_comp("clickhouse")->endpoint(st, ch, sizeof ch);
+	find_comp("serve")->endpoint(st, api, sizeof api);
 	nb_buf b;
 	nb_buf_init(&b);
 	nb_buf_printf(&b,
@@ -107,6 +110,8 @@ static int write_env(const nb_stack *st, nb_err *err)
 		      "NEONBLUE_PG='%s'\nNEONBLUE_KAFKA='%s'\nNEONBLUE_CLICKHOUSE='%s'\n"
 		      "NEONBLUE_CLICKHOUSE_TCP_PORT='%d'\n",
 		      pg, kafka, ch, st->ch_tcp_port);
+	if (!st->no_pipeline)
+		nb_buf_printf(&b, "NEONBLUE_API='%s'\n", api);
 	char path[NB_PATH_MAX + 64];
 	nb_stack_path(st->home, path, sizeof path, "stack.env");
 	int rc = nb_stack_write_file(path, b.data, err);
@@ -164,7 +169,8 @@ static int choose_ports(nb_stack *st, const nb_stack_opts *o, nb_err *err)
 	    choose_port(&st->ch_http_port, o->ch_http_port, "ClickHouse HTTP", "--ch-port", o,
 			err) ||
 	    choose_port(&st->ch_tcp_port, o->ch_tcp_port, "ClickHouse native", "--ch-tcp-port", o,
-			err))
+			err) ||
+	    choose_port(&st->api_port, 0, "the HTTP API", "API_PORT", o, err))
 		return -1;
 	int brokers =
 	    o->kafka_brokers ? o->kafka_brokers : (st->kafka_brokers ? st->kafka_brokers : 1);
@@ -181,10 +187,11 @@ static int choose_ports(nb_stack *st, const nb_stack_opts *o, nb_err *err)
 				"--kafka-port", o, err))
 			return -1;
 	/* all distinct (a recorded port may collide with a freshly picked one) */
-	int all[3 + NB_STACK_MAX_BROKERS] = {st->pg_port, st->ch_http_port, st->ch_tcp_port};
+	int all[4 + NB_STACK_MAX_BROKERS] = {st->pg_port, st->ch_http_port, st->ch_tcp_port,
+					     st->api_port};
 	for (int i = 0; i < brokers; i++)
-		all[3 + i] = st->kafka_ports[i];
-	for (int i = 0; i < 3 + brokers; i++)
+		all[4 + i] = st->kafka_ports[i];
+	for (int i = 0; i < 4 + brokers; i++)
 		for (int j = 0; j < i; j++)
 			if (all[i] == all[j])
 				return nb_err_set(err, NB_EINPUT,

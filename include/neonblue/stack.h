@@ -18,6 +18,7 @@ typedef struct nb_stack {
 	char exe[NB_PATH_MAX];	/* the neonblue binary that starts child components */
 	int pg_port;
 	int ch_http_port, ch_tcp_port;
+	int api_port;	 /* `neonblue serve`, the HTTP API (NEONBLUE_API) */
 	int kafka_ports[NB_STACK_MAX_BROKERS];
 	int kafka_brokers;
 	int privileged;	 /* started by root: servers run as postgres / clickhouse */

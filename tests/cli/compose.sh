@@ -15,7 +15,7 @@ t_run compose_profiles_valid 0 docker-compose -f docker-compose.yml --profile de
 # (Debian's python3 has PyYAML: docker-compose depends on it)
 dflt=$(/usr/bin/python3 -c 'import yaml; d = yaml.safe_load(open("docker-compose.yml"))
 print(" ".join(sorted(k for k, v in d["services"].items() if not v.get("profiles"))))')
-t_eq compose_default_services "$dflt" "clickhouse kafka migrate postgres sink"
+t_eq compose_default_services "$dflt" "clickhouse kafka migrate postgres serve sink"
 relay=$(/usr/bin/python3 -c 'import yaml; d = yaml.safe_load(open("docker-compose.yml"))
 print(d["services"]["relay"]["profiles"], d["services"]["connect"]["profiles"])')
 t_eq compose_cdc_profiles "$relay" "['relay'] ['debezium']"

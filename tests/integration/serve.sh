@@ -48,6 +48,19 @@ t_match token-list-has "$T_OUT" "\"name\":\"app-$run\""
 t_run token-revoke-unknown 2 "$NB" token revoke "nope-$run"
 t_eq token-audited "$(sql "SELECT count(*) FROM audit_log WHERE entity = 'token' AND key = 'app-$run' AND action = 'create'")" 1
 
+# ---- under `stack up`: a supervised component, NEONBLUE_API in stack.env ----
+t_match stack-api-env "${NEONBLUE_API:-}" '^http://127\.0\.0\.1:[0-9]+$'
+t_eq stack-api-ready "$(curl -s -o /dev/null -w '%{http_code}' "$NEONBLUE_API/readyz")" 200
+spid_of() { "$NB" stack status --json | python3 -c 'import json,sys; print(next((c["pid"] for c in json.load(sys.stdin) if c["name"] == "serve" and c.get("healthy")), ""))'; }
+old=$(spid_of)
+t_match stack-serve-healthy "$old" '^[0-9]+$'
+kill -9 "$old"
+new=
+for _ in $(seq 60); do new=$(spid_of); [ -n "$new" ] && [ "$new" != "$old" ] && break; sleep 0.5; done
+t_match stack-serve-restarted "$new" '^[0-9]+$'
+[ "$new" != "$old" ] && t_pass stack-serve-new-pid || t_fail stack-serve-new-pid "still $old"
+t_eq stack-api-ready-again "$(curl -s -o /dev/null -w '%{http_code}' "$NEONBLUE_API/readyz")" 200
+
 # ---- the server ----
 t_run exp-create 0 "$NB" exp create --key "$E" --variants control:50,treatment:50
 t_run exp-start 0 "$NB" exp start "$E"
