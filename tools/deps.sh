@@ -4,7 +4,7 @@ set -eu
 pkgs=(gcc make pkg-config libncurses-dev libcurl4-openssl-dev librdkafka-dev libpq-dev
       libcjson-dev libgsl-dev postgresql postgresql-contrib clickhouse-server clickhouse-client
       kcat tmux python3 python3-scipy python3-statsmodels python3-mpmath docker-compose valgrind
-      curl procps)
+      curl procps clang)
 missing=()
 for p in "${pkgs[@]}"; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
