@@ -27,7 +27,7 @@ SAN_APP_OBJ := $(patsubst %.c,build/asan/obj/%.o,$(CLI_SRC) $(TUI_SRC) $(SERVE_S
 UNIT_BIN    := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
 BENCH_BIN   := $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test bench asan clean demo check-format check-deps
+.PHONY: all deps test bench asan clean demo check-format check-deps fuzz fuzz-build
 all: build/libneonblue.a build/neonblue
 
 deps:
@@ -74,7 +74,7 @@ asan: build/asan/neonblue $(UNIT_BIN)
 
 # The README's test command: deps, sanitizer build, every suite, one summary line.
 test: deps
-	@$(MAKE) -j$$(nproc) --no-print-directory asan all
+	@$(MAKE) -j$$(nproc) --no-print-directory asan all fuzz-build
 	tests/run.sh $(T)
 
 # The dependency rule of docs/architecture.md, over includes and the release objects' symbols.
@@ -84,6 +84,35 @@ check-deps: build/libneonblue.a build/neonblue
 bench: deps
 	@$(MAKE) -j$$(nproc) --no-print-directory all $(BENCH_BIN)
 	bench/run.sh $(B)
+
+# ---- fuzzing (docs/fuzzing.md): libFuzzer harnesses in tests/fuzz/, built with clang ----
+FUZZ_CC     := clang
+FUZZ_SAN    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIB_OBJ := $(call objs,build/fuzz)
+FUZZ_TIME   ?= 60
+# The theme harness compiles the dashboard's theme parser in (tui/ is private to the dashboard).
+FUZZ_THEME  := -Wno-unknown-warning-option -Itui -DFUZZ_THEME_C='"$(CURDIR)/tui/theme.c"'
+
+build/fuzz/obj/gen/sql_embed.o: build/gen/sql_embed.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(BASEFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Icore -c $< -o $@
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(BASEFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+build/fuzz/libneonblue.a: $(FUZZ_LIB_OBJ)
+	rm -f $@.$$$$.tmp && ar qcs $@.$$$$.tmp $^ && mv -f $@.$$$$.tmp $@
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libneonblue.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(BASEFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $(if $(filter theme,$*),$(FUZZ_THEME)) -MT $@ -MF $@.d -o $@.$$$$.tmp $< build/fuzz/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
+
+fuzz-build: $(FUZZ_BIN)
+
+# Every target for FUZZ_TIME seconds (F=NAME: only fuzz_NAME); fails on any crash, leak or timeout.
+fuzz: deps
+	@$(MAKE) -j$$(nproc) --no-print-directory fuzz-build
+	tests/fuzz/run.sh $(FUZZ_TIME) $(F)
 
 clean:
 	rm -rf build

@@ -233,9 +233,11 @@ static const nb_pgo_msg *read_row(nb_pgoutput *d, rd *r, nb_pgo_msg *m, nb_err *
 	} else if (!m->old_kind) {
 		return fail(err, "row", m->kind);
 	}
-	nb_pgo_tuple *ts[2] = {&m->old_tuple, &m->new_tuple};
+	/* every tuple sent has one value per column, even a key-only one ('K') */
+	nb_pgo_tuple *ts[2] = {m->old_kind ? &m->old_tuple : NULL,
+			       m->kind != NB_PGO_DELETE ? &m->new_tuple : NULL};
 	for (int i = 0; i < 2; i++)
-		if (ts[i]->n && ts[i]->n != m->rel->natts)
+		if (ts[i] && ts[i]->n != m->rel->natts)
 			return nb_err_set(
 				   err, NB_EINPUT,
 				   "pgoutput '%c' message for %s.%s has %d columns, the relation "

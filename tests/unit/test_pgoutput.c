@@ -341,6 +341,36 @@ static void truncated_messages_rejected(void)
 	nb_pgoutput_done(&d);
 }
 
+/* Found by tests/fuzz/fuzz_pgoutput.c (corpus crash-empty-old-tuple): an
+ * Update whose old tuple has no columns while the new one has an unchanged
+ * TOASTed value made nb_pgoutput_change read the missing old column. A tuple
+ * with fewer columns than its relation is refused, whichever tuple it is. */
+static void tuple_without_columns_rejected(void)
+{
+	const uint8_t rel[] = {'R', 0, 0, 0, 1, 'p', 0, 't', 0, 'f', 0, 1,
+			       1, 'i', 'd', 0, 0, 0, 0, 25, 0xff, 0xff, 0xff, 0xff};
+	const uint8_t empty_old[] = {'U', 0, 0, 0, 1, 'O', 0, 0, 'N', 0, 1, 'u'};
+	const uint8_t empty_new[] = {'I', 0, 0, 0, 1, 'N', 0, 0};
+	const uint8_t empty_key[] = {'D', 0, 0, 0, 1, 'K', 0, 0};
+	const uint8_t good[] = {'U', 0, 0, 0, 1, 'O', 0, 1, 't', 0, 0, 0, 1, 'x', 'N', 0, 1, 'u'};
+	nb_pgoutput d;
+	nb_pgoutput_init(&d);
+	nb_err e;
+	CHECK(nb_pgoutput_decode(&d, rel, sizeof rel, &e) != NULL);
+	CHECK(nb_pgoutput_decode(&d, empty_old, sizeof empty_old, &e) == NULL);
+	CHECKF(strstr(e.msg, "has 0 columns, the relation has 1") != NULL, "%s", e.msg);
+	CHECK(nb_pgoutput_decode(&d, empty_new, sizeof empty_new, &e) == NULL);
+	CHECK(nb_pgoutput_decode(&d, empty_key, sizeof empty_key, &e) == NULL);
+	const nb_pgo_msg *m = nb_pgoutput_decode(&d, good, sizeof good, &e);
+	CHECK(m != NULL);
+	nb_change ch;
+	nb_change_init(&ch);
+	CHECK(m && nb_pgoutput_change(m, &ch, &e) == 0);
+	CHECK(ch.after.n == 1 && ch.after.cols[0].text && !strcmp(ch.after.cols[0].text, "x"));
+	nb_change_done(&ch);
+	nb_pgoutput_done(&d);
+}
+
 int main(void)
 {
 	nbt_suite = "pgoutput";
@@ -353,6 +383,7 @@ int main(void)
 	RUN(unchanged_toast);
 	RUN(nokey_truncate_origin);
 	RUN(truncated_messages_rejected);
+	RUN(tuple_without_columns_rejected);
 	for (int i = 0; i < nrecs; i++)
 		free(recs[i].buf);
 	return NBT_DONE();

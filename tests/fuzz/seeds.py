@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+# seeds.py — (re)writes the seed corpora in tests/fuzz/corpus/<target>/ from
+# the project's real inputs (docs/fuzzing.md says which). Run from anywhere:
+#   tests/fuzz/seeds.py [GROWTHBOOK_CASES_JSON]
+# The GrowthBook cases default to ../shared/conformance/growthbook/cases.json
+# beside the checkout; without them the condition seeds already committed stay.
+import ast
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import sys
+
+root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+corpus = os.path.join(root, "tests", "fuzz", "corpus")
+
+
+def target_dir(name):
+    d = os.path.join(corpus, name)
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def write(target, name, data):
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(target_dir(target), name), "wb") as f:
+        f.write(data)
+
+
+def clear(target):
+    d = target_dir(target)
+    for f in os.listdir(d):
+        if not f.startswith("crash-"):  # found by fuzzing: kept
+            os.remove(os.path.join(d, f))
+
+
+# ---- pgoutput: tests/ref/pgoutput/stream.hex, one seed per transaction ----
+def pgoutput():
+    clear("pgoutput")
+    msgs = []
+    with open(os.path.join(root, "tests/ref/pgoutput/stream.hex")) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3:
+                msgs.append(bytes.fromhex(parts[2]))
+    frame = lambda m: struct.pack(">H", len(m)) + m
+    described = []  # Relation and Type messages seen so far, for later transactions
+    tx, n = [], 0
+    for m in msgs:
+        if m[:1] in (b"R", b"Y"):
+            described.append(m)
+        tx.append(m)
+        if m[:1] == b"C":
+            n += 1
+            head = [d for d in described if d not in tx]
+            write("pgoutput", "tx%02d" % n, b"".join(frame(x) for x in head + tx))
+            tx = []
+    write("pgoutput", "stream", b"".join(frame(m) for m in msgs))
+
+
+# ---- debezium: the envelopes of tests/unit/test_debezium.c ----
+def c_strings(src, var):
+    """The value of `var = "..." "..." ;` in C source, its literals joined."""
+    m = re.search(r"\b%s\s*=\s*((?:\s*\"(?:[^\"\\]|\\.)*\")+)\s*;" % re.escape(var), src)
+    if not m:
+        sys.exit("seeds.py: no %s in test_debezium.c" % var)
+    lits = re.findall(r"\"(?:[^\"\\]|\\.)*\"", m.group(1))
+    return "".join(ast.literal_eval(x) for x in lits)
+
+
+def debezium():
+    clear("debezium")
+    with open(os.path.join(root, "tests/unit/test_debezium.c")) as f:
+        src = f.read()
+    for var in ("real_wrapped", "upd", "old", "w"):
+        write("debezium", var, c_strings(src, var))
+    # the rejected shapes of rejects_bad_messages()
+    block = src[src.index("rejects_bad_messages"):]
+    block = block[:block.index("};")]
+    for i, lit in enumerate(re.findall(r"\{(\"(?:[^\"\\]|\\.)*\"),", block)):
+        write("debezium", "bad%d" % i, ast.literal_eval(lit))
+    write("debezium", "key", '{"event_id":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}')
+    write("debezium", "key_wrapped",
+          '{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,'
+          '"field":"id"}],"optional":false,"name":"neonblue.public.experiments.Key"},'
+          '"payload":{"id":7}}')
+
+
+# ---- condition: GrowthBook's evalCondition cases (condition \0 attributes [\0 groups]) ----
+def condition(cases):
+    if not os.path.exists(cases):
+        print("seeds.py: %s not found, condition seeds left as they are" % cases)
+        return
+    clear("condition")
+    with open(cases) as f:
+        rows = json.load(f)["evalCondition"]
+    for row in rows:
+        parts = [json.dumps(row[1]), json.dumps(row[2])]
+        if len(row) > 4:
+            parts.append(json.dumps(row[4]))
+        data = "\0".join(parts).encode()
+        write("condition", "gb-" + hashlib.sha1(data).hexdigest()[:12], data)
+
+
+# ---- config: stack.env as `stack up` writes it, a config file as docs/operations.md shows ----
+def config():
+    clear("config")
+    write("config", "stack.env",
+          "# Endpoints of the embedded stack in this directory (neonblue stack up).\n"
+          "NEONBLUE_PG='host=127.0.0.1 port=35432 dbname=neonblue user=neonblue'\n"
+          "NEONBLUE_KAFKA='127.0.0.1:39092'\n"
+          "NEONBLUE_CLICKHOUSE='http://127.0.0.1:38123'\n"
+          "NEONBLUE_CLICKHOUSE_TCP_PORT='39000'\n")
+    write("config", "config",
+          "# ~/.config/neonblue/config\n"
+          "pg = \"host=db.internal dbname=neonblue\"\n"
+          "export kafka=broker1:9092,broker2:9092\n"
+          "clickhouse=http://127.0.0.1:8123\n"
+          "topic_prefix = shop\n")
+
+
+# ---- theme and scenario: the shipped files ----
+def copy_dir(target, src_dir, suffix):
+    clear(target)
+    for f in sorted(os.listdir(os.path.join(root, src_dir))):
+        if f.endswith(suffix):
+            shutil.copy(os.path.join(root, src_dir, f), os.path.join(target_dir(target), f))
+
+
+pgoutput()
+debezium()
+condition(sys.argv[1] if len(sys.argv) > 1 else
+          os.path.join(root, "..", "shared", "conformance", "growthbook", "cases.json"))
+config()
+copy_dir("theme", "themes", ".theme")
+copy_dir("scenario", "scenarios", ".json")
