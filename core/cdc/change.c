@@ -132,7 +132,8 @@ int cdc_parse_date_part(const char **p, int64_t *days)
 	if (read_digits(p, 2, &mo) || **p != '-')
 		return -1;
 	(*p)++;
-	if (read_digits(p, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31)
+	/* 294276: PostgreSQL's last year; larger ones would overflow the µs */
+	if (read_digits(p, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31 || y > 294276)
 		return -1;
 	*days = nb_days_from_civil(y, (unsigned)mo, (unsigned)d);
 	return 0;
@@ -220,7 +221,11 @@ int nb_pg_parse_timestamp(const char *s, int64_t *us, int *has_tz)
 	}
 	if (*p)
 		return -1;
-	*us = days * US_PER_DAY + tod - off * 1000000;
+	int64_t t;
+	if (__builtin_mul_overflow(days, US_PER_DAY, &t) || __builtin_add_overflow(t, tod, &t) ||
+	    __builtin_sub_overflow(t, off * 1000000, &t))
+		return -1;
+	*us = t;
 	if (has_tz)
 		*has_tz = tz;
 	return 0;

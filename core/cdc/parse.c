@@ -54,10 +54,16 @@ static const char *get_str(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* 1 when d converts to an int64_t (|d| < 2^63, not NaN), else 0. */
+static int i64_fits(double d)
+{
+	return d > -9223372036854775808.0 && d < 9223372036854775808.0;
+}
+
 static int64_t get_int(const cJSON *o, const char *k, int64_t dflt)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+	return cJSON_IsNumber(v) && i64_fits(v->valuedouble) ? (int64_t)v->valuedouble : dflt;
 }
 
 /* The "fields" array of the struct field named field inside schema. */
@@ -271,6 +277,9 @@ int nb_debezium_col_epoch_us(const nb_col *c, int64_t *us, nb_err *err)
 	else if (sem_is(c, "io.debezium.time.Date") ||
 		 sem_is(c, "org.apache.kafka.connect.data.Date"))
 		d *= (double)US_PER_DAY;
+	if (!i64_fits(d))
+		return nb_err_set(err, NB_EINPUT, "column %s: timestamp %g is out of range",
+				  c->name, v->valuedouble);
 	*us = (int64_t)llround(d);
 	return 0;
 }
@@ -282,7 +291,11 @@ int nb_debezium_col_days(const nb_col *c, int32_t *days, nb_err *err)
 	if (cJSON_IsNumber(c->json) && !sem_is(c, "io.debezium.time.MicroTimestamp") &&
 	    !sem_is(c, "io.debezium.time.Timestamp") &&
 	    !sem_is(c, "io.debezium.time.NanoTimestamp")) {
-		*days = (int32_t)c->json->valuedouble;
+		double d = c->json->valuedouble;
+		if (!(d > -2147483649.0 && d < 2147483648.0))
+			return nb_err_set(err, NB_EINPUT, "column %s: %g days is out of range",
+					  c->name, d);
+		*days = (int32_t)d;
 		return 0;
 	}
 	int64_t us;
@@ -297,6 +310,9 @@ int nb_debezium_col_int(const nb_col *c, int64_t *v, nb_err *err)
 	if (col_absent(c))
 		return 1;
 	if (cJSON_IsNumber(c->json)) {
+		if (!i64_fits(c->json->valuedouble))
+			return nb_err_set(err, NB_EINPUT, "column %s: %g is out of range", c->name,
+					  c->json->valuedouble);
 		*v = (int64_t)c->json->valuedouble;
 		return 0;
 	}

@@ -485,6 +485,33 @@ static void time_and_lsn_helpers(void)
 	CHECK_INT(nb_lsn_parse("16B374D848", &lsn), -1);
 }
 
+/* Found by tests/fuzz/fuzz_debezium.c (corpus crash-*-out-of-range,
+ * crash-year-overflow): numbers and years no integer can hold are refused
+ * instead of converted (undefined behaviour). */
+static void out_of_range_numbers(void)
+{
+	const char *v = "{\"op\":\"c\",\"after\":{\"day\":1601213844598,\"n\":1e300,"
+			"\"at\":\"99999999999-11-27T05:31:55Z\"},\"source\":{\"table\":\"t\","
+			"\"lsn\":1e300,\"txId\":-1e300}}";
+	nb_change p;
+	nb_change_init(&p);
+	nb_err e;
+	CHECKF(nb_debezium_parse(v, strlen(v), &p, &e) == 0, "%s", e.msg);
+	CHECK_INT(p.source.lsn, 0);
+	CHECK_INT(p.source.tx_id, -1);
+	int32_t days;
+	int64_t x;
+	CHECK_INT(nb_debezium_col_days(nb_tuple_find(&p.after, "day"), &days, &e), -1);
+	CHECK(strstr(e.msg, "out of range") != NULL);
+	CHECK_INT(nb_debezium_col_int(nb_tuple_find(&p.after, "n"), &x, &e), -1);
+	CHECK_INT(nb_debezium_col_epoch_us(nb_tuple_find(&p.after, "n"), &x, &e), -1);
+	CHECK_INT(nb_debezium_col_epoch_us(nb_tuple_find(&p.after, "at"), &x, &e), -1);
+	nb_change_done(&p);
+	int tz;
+	CHECK_INT(nb_pg_parse_timestamp("294277-01-01 00:00:00", &x, &tz), -1);
+	CHECK_INT(nb_pg_parse_timestamp("200000-01-01 00:00:00+00", &x, &tz), 0);
+}
+
 int main(void)
 {
 	nbt_suite = "debezium";
@@ -496,6 +523,7 @@ int main(void)
 	RUN(rejects_bad_messages);
 	RUN(parses_real_debezium_wrapped);
 	RUN(parses_real_debezium_plain);
+	RUN(out_of_range_numbers);
 	RUN(time_and_lsn_helpers);
 	return NBT_DONE();
 }
