@@ -96,7 +96,8 @@ const REGEX = ["^.$", "a**", "\\x41", "\\u00e9", "(a)\\1", "[^]", "^[^]$", "^\\d
 	"^\\s*1", "a|b", "^.{2}$", "[\\d-x]", "x/y", "x\\/y", "^\\S+$", "\\s", "^[\\s\\S]+$",
 	"(a|)+b", "^US$", "^u\\d+$", "^[\\w-]+$", "(?<n>a)\\k<n>", "a{2,}", "\\D", "\\W",
 	"[A-Z]", "école", "^[à-ÿ]", "(?:", ")", "+a", "\\", "ß", "Ω", "^1\\.", "\\.", "^null$",
-	"^(true|false)$", "^\\[object", "\\t", "\\n", "\\cJ", "[\\b]", "\\0", "a$", "^A\\u0301$"];
+	"^(true|false)$", "^\\[object", "\\t", "\\n", "\\cJ", "[\\b]", "\\0", "a$", "^A\\u0301$",
+	"\\Qa", "\\p{L}", "^\\v$", "\\k<n>", "\\h", "\\z", "\\Aa", "[\\s]", "\\u{2}", "^\\x4"];
 const VERS = ["1.2.3", "v1.2.3", "1.2.3-rc.1", "1.2.3-beta", "1.2.3+b5", "1.10.0", "1.9.0",
 	"2", "1.0", "0.0.1", "1.2.3.4", "", "v", 1, 1.5, 10];
 
@@ -142,6 +143,10 @@ function condition(depth = 0) {
 			c[op] = list;
 		} else if (depth < 2 && r < 0.2) {
 			c.$not = condition(depth + 1);
+		} else if (r < 0.25) {
+			c.$savedGroup = pick([{ id: "l1" }, { id: "l1", attributeKey: "b" }, { id: "c1" },
+				{ id: "cyc" }, { id: "g1", attributeKey: "a" }, { id: 5 }, "l1",
+				{ id: "l1", attributeKey: 3 }, { id: "missing" }]);
 		} else {
 			const k = pick(KEYS.concat(["tags.length", "tags.0", "o.a", "o.1", "x.y", "missing"]));
 			c[k] = condValue(depth + 1);
@@ -154,6 +159,9 @@ function savedGroups() {
 	for (const id of ["g1", "g2", "g3"]) {
 		if (rnd() < 0.8) g[id] = array(1);
 	}
+	g.l1 = { type: "list", attributeKey: pick(["a", "n", "tags", "missing"]), values: array(1) };
+	if (rnd() < 0.8) g.c1 = { type: "condition", condition: condition(2) };
+	g.cyc = { type: "condition", condition: { $savedGroup: { id: "cyc" } } };
 	if (rnd() < 0.5) g.bad = pick([{ type: "list", values: array(1) }, { type: "list" }, 5, "x",
 		{ type: "condition", condition: {} }]);
 	return g;
@@ -185,7 +193,15 @@ for (let i = 0; i < total; i++) {
 	if (r < 0.04) cases.push(hashCase());
 	else if (r < 0.06) cases.push(rangesCase());
 	else if (r < 0.08) cases.push(chooseCase());
-	else {
+	else if (r < 0.45) {
+		// one operator on one attribute, so that each operator's own answer shows
+		const op = operators(1);
+		const k = Object.keys(op)[0];
+		const a = { a: op[k] && /^\$regex/.test(k) && rnd() < 0.7 ? pick(STR.concat(NUMSTR)) : value() };
+		const c = { condition: { a: { [k]: op[k] } }, attributes: a };
+		if (rnd() < 0.7) c.savedGroups = savedGroups();
+		cases.push(c);
+	} else {
 		const c = { condition: condition(), attributes: attributes() };
 		if (rnd() < 0.7) c.savedGroups = savedGroups();
 		cases.push(c);
@@ -207,12 +223,13 @@ if (run.status !== 0) {
 	process.exit(1);
 }
 const got = run.stdout.toString().split("\n");
-let conds = 0, others = 0, bad = 0, first = null;
+let conds = 0, others = 0, bad = 0, first = null, trues = 0;
 for (let i = 0; i < cases.length; i++) {
 	const want = sdk(cases[i]);
 	const nb = JSON.parse(got[i]);
 	const same = JSON.stringify(want) === JSON.stringify(nb);
 	if (cases[i].condition) conds++; else others++;
+	if (want === true) trues++;
 	if (!same) {
 		bad++;
 		if (!first) first = `case ${i}: ${JSON.stringify(cases[i])}\n  SDK: ${JSON.stringify(want)}  NeonBlue: ${got[i]}`;
@@ -220,7 +237,7 @@ for (let i = 0; i < cases.length; i++) {
 	}
 }
 console.error = console_error;
-console.log(`sdk_diff: ${cases.length} cases (${conds} conditions, ${others} hashing/bucketing), ${bad} disagreements`);
+console.log(`sdk_diff: ${cases.length} cases (${conds} conditions, ${trues} of them true; ${others} hashing/bucketing), ${bad} disagreements`);
 if (first) {
 	console.log(`first disagreement: ${first}`);
 	process.exit(1);
