@@ -1,5 +1,5 @@
 # NeonBlue — build, test, bench, demo. Libraries come from pkg-config.
-PKGS      := ncursesw libcurl rdkafka libpq libcjson gsl libcrypto libmicrohttpd
+PKGS      := ncursesw libcurl rdkafka libpq libcjson gsl libcrypto libmicrohttpd libpcre2-8
 CC        ?= cc
 WARN      := -Wall -Wextra -Werror
 BASEFLAGS  = -std=c17 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP $(shell pkg-config --cflags $(PKGS))
@@ -66,11 +66,16 @@ build/asan/tests/%: tests/unit/%.c build/asan/libneonblue.a tests/nbtest.h
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(SAN) -MT $@ -MF $@.d -Itests -o $@.$$$$.tmp $< build/asan/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
 
+# NeonBlue's side of the differential test against the GrowthBook SDK (tests/cli/sdk_diff.sh).
+build/asan/tests/sdk/nb_eval: tests/sdk/nb_eval.c build/asan/libneonblue.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(SAN) -MT $@ -MF $@.d -o $@.$$$$.tmp $< build/asan/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
+
 build/bench/%: bench/%.c build/libneonblue.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(OPT) -Itests -o $@ $< build/libneonblue.a $(LDLIBS)
 
-asan: build/asan/neonblue $(UNIT_BIN)
+asan: build/asan/neonblue $(UNIT_BIN) build/asan/tests/sdk/nb_eval
 
 # The README's test command: deps, sanitizer build, every suite, one summary line.
 test: deps

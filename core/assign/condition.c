@@ -1,11 +1,18 @@
 /* assign/condition.c — GrowthBook targeting conditions (MongoDB-like operators)
- * evaluated with the JavaScript comparison rules of the reference SDK. */
+ * evaluated as the official SDK 1.8.0 does: JavaScript's comparison and
+ * conversion rules, $regex through PCRE2, saved groups ($inGroup, $notInGroup,
+ * $savedGroup). tests/cli/sdk_diff.sh checks it against the SDK itself. */
 #include "neonblue/assign.h"
 #include "neonblue/base.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
+#include <locale.h>
 #include <math.h>
-#include <regex.h>
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <wctype.h>
 #include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,15 +180,86 @@ static void cond_prim_done(cond_prim *p)
 	p->owned = NULL;
 }
 
-/* JavaScript's ToNumber of a string: trimmed decimal, hex/octal/binary
- * literals, Infinity; "" is 0; anything else NaN. */
+/* Decodes the UTF-8 character at s (of n bytes left) into *cp; returns its
+ * length, or 1 with *cp = U+FFFD for a byte that starts no valid sequence. */
+static int cond_utf8(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	int len;
+	uint32_t c;
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] < 0xe0)
+		len = 2, c = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] < 0xf0)
+		len = 3, c = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] < 0xf5)
+		len = 4, c = s[0] & 0x07;
+	else
+		goto bad;
+	if ((size_t)len > n)
+		goto bad;
+	for (int i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			goto bad;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
+		goto bad;
+	*cp = c;
+	return len;
+bad:
+	*cp = 0xfffd;
+	return 1;
+}
+
+/* JavaScript's WhiteSpace and LineTerminator, what String.prototype.trim and
+ * ToNumber strip. */
+static int cond_js_space(uint32_t c)
+{
+	return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0xa0 || c == 0x1680 ||
+	       (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+	       c == 0x205f || c == 0x3000 || c == 0xfeff;
+}
+
+/* Length of the JavaScript white space at the start of s (n bytes). */
+static size_t cond_space_prefix(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		uint32_t c;
+		int k = cond_utf8((const unsigned char *)s + i, n - i, &c);
+		if (!cond_js_space(c))
+			break;
+		i += (size_t)k;
+	}
+	return i;
+}
+
+/* Length of s (n bytes) without its trailing JavaScript white space. */
+static size_t cond_space_trim_end(const char *s, size_t n)
+{
+	size_t keep = 0, i = 0;
+	while (i < n) {
+		uint32_t c;
+		int k = cond_utf8((const unsigned char *)s + i, n - i, &c);
+		i += (size_t)k;
+		if (!cond_js_space(c))
+			keep = i;
+	}
+	return keep;
+}
+
+/* JavaScript's ToNumber of a string: trimmed of Unicode white space, decimal,
+ * hex/octal/binary literals, Infinity; "" is 0; anything else NaN. */
 static double cond_str_num(const char *s)
 {
-	while (isspace((unsigned char)*s))
-		s++;
 	size_t n = strlen(s);
-	while (n && isspace((unsigned char)s[n - 1]))
-		n--;
+	size_t lead = cond_space_prefix(s, n);
+	s += lead;
+	n = cond_space_trim_end(s, n - lead);
 	if (!n)
 		return 0;
 	char tmp[128];
@@ -274,6 +352,32 @@ static int cond_str_equals(const cJSON *v, const char *s)
 	return r;
 }
 
+static int cond_lower_eq(const char *a, const char *b);
+
+/* String(v).toLowerCase() === s.toLowerCase() */
+static int cond_str_lower_equals(const cJSON *v, const char *s)
+{
+	char num[40];
+	const char *str;
+	cond_prim p = {0};
+	if (IS_STR(v))
+		str = v->valuestring;
+	else if (cond_is_null(v))
+		str = "null";
+	else if (IS_BOOL(v))
+		str = IS_TRUE(v) ? "true" : "false";
+	else if (IS_NUM(v)) {
+		cond_num_str(v->valuedouble, num, sizeof num);
+		str = num;
+	} else {
+		cond_to_prim(v, &p);
+		str = p.str;
+	}
+	int r = cond_lower_eq(str, s);
+	cond_prim_done(&p);
+	return r;
+}
+
 static int cond_truthy(const cJSON *v)
 {
 	if (cond_is_null(v) || IS_FALSE(v))
@@ -283,6 +387,30 @@ static int cond_truthy(const cJSON *v)
 	if (IS_STR(v))
 		return v->valuestring[0] != '\0';
 	return 1;
+}
+
+/* Compares two UTF-8 strings in UTF-16 code unit order, as JavaScript's < does:
+ * code point order except that U+E000..U+FFFF sort after the surrogate pairs
+ * of U+10000 and above. */
+static int cond_u16cmp(const char *a, const char *b)
+{
+	const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+	size_t nx = strlen(a), ny = strlen(b);
+	while (nx && ny) {
+		uint32_t cx, cy;
+		int kx = cond_utf8(x, nx, &cx), ky = cond_utf8(y, ny, &cy);
+		if (cx != cy) {
+			/* the first UTF-16 unit: a lead surrogate for astral code points */
+			uint32_t ux = cx >= 0x10000 ? 0xd800 + ((cx - 0x10000) >> 10) : cx;
+			uint32_t uy = cy >= 0x10000 ? 0xd800 + ((cy - 0x10000) >> 10) : cy;
+			if (ux != uy)
+				return ux < uy ? -1 : 1;
+			return cx < cy ? -1 : 1; /* same lead: trail order = code point order */
+		}
+		x += kx, nx -= (size_t)kx;
+		y += ky, ny -= (size_t)ky;
+	}
+	return nx ? 1 : ny ? -1 : 0;
 }
 
 /* Abstract relational comparison a ? b: -1, 0, 1, or 2 when undefined (NaN). */
@@ -297,14 +425,77 @@ static int cond_compare(const cJSON *a, const cJSON *b)
 	cond_to_prim(b, &pb);
 	int r;
 	if (pa.kind == P_STR && pb.kind == P_STR) {
-		int c = strcmp(pa.str, pb.str);
-		r = (c > 0) - (c < 0);
+		r = cond_u16cmp(pa.str, pb.str);
 	} else {
 		double x = cond_prim_num(&pa), y = cond_prim_num(&pb);
 		r = isnan(x) || isnan(y) ? 2 : (x > y) - (x < y);
 	}
 	cond_prim_done(&pa);
 	cond_prim_done(&pb);
+	return r;
+}
+
+static locale_t cond_utf8_locale;
+static pthread_once_t cond_locale_once = PTHREAD_ONCE_INIT;
+
+static void cond_locale_init(void)
+{
+	cond_utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* Appends the UTF-8 encoding of code point c. */
+static void cond_put_utf8(nb_buf *b, uint32_t c)
+{
+	if (c < 0x80) {
+		nb_buf_putc(b, (char)c);
+	} else if (c < 0x800) {
+		nb_buf_putc(b, (char)(0xc0 | (c >> 6)));
+		nb_buf_putc(b, (char)(0x80 | (c & 0x3f)));
+	} else if (c < 0x10000) {
+		nb_buf_putc(b, (char)(0xe0 | (c >> 12)));
+		nb_buf_putc(b, (char)(0x80 | ((c >> 6) & 0x3f)));
+		nb_buf_putc(b, (char)(0x80 | (c & 0x3f)));
+	} else {
+		nb_buf_putc(b, (char)(0xf0 | (c >> 18)));
+		nb_buf_putc(b, (char)(0x80 | ((c >> 12) & 0x3f)));
+		nb_buf_putc(b, (char)(0x80 | ((c >> 6) & 0x3f)));
+		nb_buf_putc(b, (char)(0x80 | (c & 0x3f)));
+	}
+}
+
+/* String.prototype.toLowerCase of s into b: Unicode simple lower-case mapping
+ * (glibc's C.UTF-8 tables), plus U+0130 → "i\u0307" as JavaScript does. */
+static void cond_lower(const char *s, nb_buf *b)
+{
+	pthread_once(&cond_locale_once, cond_locale_init);
+	size_t n = strlen(s);
+	nb_buf_puts(b, "");
+	for (size_t i = 0; i < n;) {
+		uint32_t c;
+		int k = cond_utf8((const unsigned char *)s + i, n - i, &c);
+		i += (size_t)k;
+		if (c < 0x80)
+			c = (uint32_t)tolower((int)c);
+		else if (c == 0x130) {
+			nb_buf_puts(b, "i\xcc\x87");
+			continue;
+		} else if (cond_utf8_locale)
+			c = (uint32_t)towlower_l((wint_t)c, cond_utf8_locale);
+		cond_put_utf8(b, c);
+	}
+}
+
+/* a.toLowerCase() === b.toLowerCase() */
+static int cond_lower_eq(const char *a, const char *b)
+{
+	nb_buf x, y;
+	nb_buf_init(&x);
+	nb_buf_init(&y);
+	cond_lower(a, &x);
+	cond_lower(b, &y);
+	int r = x.len == y.len && !memcmp(x.data, y.data, x.len);
+	nb_buf_done(&x);
+	nb_buf_done(&y);
 	return r;
 }
 
@@ -319,7 +510,7 @@ static int cond_strict_eq(const cJSON *a, const cJSON *b, int fold)
 	if (IS_NUM(a) && IS_NUM(b))
 		return a->valuedouble == b->valuedouble;
 	if (IS_STR(a) && IS_STR(b))
-		return fold ? !strcasecmp(a->valuestring, b->valuestring)
+		return fold ? cond_lower_eq(a->valuestring, b->valuestring)
 			    : !strcmp(a->valuestring, b->valuestring);
 	return 0;
 }
@@ -356,7 +547,53 @@ static int cond_is_in(const cJSON *actual, const cJSON *expected, int fold)
 	return cond_includes(expected, actual, fold);
 }
 
-/* JSON.stringify(a) === JSON.stringify(b): deep, ordered equality. */
+/* An array index key ("0", "7", "42"; not "01" or "-1"): JavaScript lists
+ * these first, in numeric order, then the other keys in insertion order. */
+static int cond_index_key(const char *k, double *idx)
+{
+	if (!*k || (k[0] == '0' && k[1]) || strlen(k) > 10)
+		return 0;
+	double v = 0;
+	for (const char *p = k; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return 0;
+		v = v * 10 + (*p - '0');
+	}
+	if (v >= 4294967295.0)
+		return 0;
+	*idx = v;
+	return 1;
+}
+
+/* The i-th member of object o in JavaScript's property order, or NULL. */
+static const cJSON *cond_js_member(const cJSON *o, int i)
+{
+	/* index keys, ascending */
+	double last = -1;
+	for (;;) {
+		const cJSON *best = NULL;
+		double bi = 0, v;
+		for (const cJSON *c = o->child; c; c = c->next) {
+			if (c->string && cond_index_key(c->string, &v) && v > last &&
+			    (!best || v < bi))
+				best = c, bi = v;
+		}
+		if (!best)
+			break;
+		if (i-- == 0)
+			return best;
+		last = bi;
+	}
+	double v;
+	for (const cJSON *c = o->child; c; c = c->next) {
+		if (!(c->string && cond_index_key(c->string, &v)) && i-- == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* JSON.stringify(a) === JSON.stringify(b): deep equality, objects compared in
+ * JavaScript's property order (index keys first), which is what the SDK sees. */
 static int cond_deep_eq(const cJSON *a, const cJSON *b)
 {
 	int na = cond_is_null(a) || (IS_NUM(a) && !isfinite(a->valuedouble));
@@ -365,7 +602,18 @@ static int cond_deep_eq(const cJSON *a, const cJSON *b)
 		return na && nb;
 	if (IS_ARR(a) != IS_ARR(b) || IS_OBJ(a) != IS_OBJ(b))
 		return 0;
-	if (IS_ARR(a) || IS_OBJ(a)) {
+	if (IS_OBJ(a)) {
+		int n = cJSON_GetArraySize(a);
+		if (n != cJSON_GetArraySize(b))
+			return 0;
+		for (int i = 0; i < n; i++) {
+			const cJSON *x = cond_js_member(a, i), *y = cond_js_member(b, i);
+			if (!x || !y || strcmp(x->string, y->string) || !cond_deep_eq(x, y))
+				return 0;
+		}
+		return 1;
+	}
+	if (IS_ARR(a)) {
 		const cJSON *x = a->child, *y = b->child;
 		for (; x && y; x = x->next, y = y->next) {
 			if (IS_OBJ(a) && strcmp(x->string, y->string))
@@ -514,141 +762,118 @@ static int cond_version_cmp(const cJSON *actual, const cJSON *expected)
 
 /* ---- regular expressions ---- */
 
-/* Rewrites the common JavaScript regex syntax into POSIX ERE (GNU flavour,
- * which already knows \w \W \s \S \b \B). Returns -1 for constructs ERE
- * cannot express (lookaround, backreferences by name). */
-static int cond_regex_translate(const char *src, nb_buf *out)
+/* JavaScript's \s: ASCII white space plus the Unicode spaces PCRE2 leaves out
+ * without PCRE2_UCP (which would also widen \d and \w, unlike JavaScript). */
+#define COND_RX_USPACE                                                                     \
+	"\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+
+/* Rewrites a JavaScript (non-unicode-mode) pattern for PCRE2 where their
+ * escapes differ: \s/\S get the Unicode spaces, \v is U+000B, letters that
+ * JavaScript does not give a meaning are themselves (PCRE2 would read \Q \E
+ * \A \Z \z \G \K \N \R \X \h \H \p \P \g \o \e \a \C \l \L \U as its own),
+ * and \k is a letter unless the pattern has named groups. */
+static void cond_regex_translate(const char *src, nb_buf *out)
 {
-	const char *p = src;
-	while (*p) {
-		if (*p == '[') {
-			/* bracket expression: escapes are not special in POSIX */
-			nb_buf set, tail;
-			nb_buf_init(&set);
-			nb_buf_init(&tail);
-			nb_buf_puts(&set, "");
-			nb_buf_puts(&tail, "");
-			int neg = 0, rbracket = 0;
-			p++;
-			if (*p == '^')
-				neg = 1, p++;
-			if (*p == ']')
-				rbracket = 1, p++;
-			while (*p && *p != ']') {
-				if (*p == '\\' && p[1]) {
-					char c = p[1];
-					p += 2;
-					if (c == 'd')
-						nb_buf_puts(&set, "0-9");
-					else if (c == 'w')
-						nb_buf_puts(&set, "[:alnum:]_");
-					else if (c == 's')
-						nb_buf_puts(&set, "[:space:]");
-					else if (c == 'n')
-						nb_buf_putc(&set, '\n');
-					else if (c == 't')
-						nb_buf_putc(&set, '\t');
-					else if (c == ']')
-						rbracket = 1;
-					else if (c == '-')
-						nb_buf_putc(&tail, '-');
-					else
-						nb_buf_putc(&set, c);
-					continue;
-				}
-				nb_buf_putc(&set, *p++);
-			}
-			int closed = *p == ']';
-			if (closed)
-				p++;
-			nb_buf_putc(out, '[');
-			if (neg)
-				nb_buf_putc(out, '^');
-			if (rbracket)
-				nb_buf_putc(out, ']');
-			nb_buf_append(out, set.data, set.len);
-			nb_buf_append(out, tail.data, tail.len);
-			if (closed)
-				nb_buf_putc(out, ']');
-			nb_buf_done(&set);
-			nb_buf_done(&tail);
-			continue;
-		}
-		if (*p == '(' && p[1] == '?') {
-			if (p[2] != ':')
-				return -1;
-			nb_buf_putc(out, '(');
-			p += 3;
-			continue;
-		}
+	int in_class = 0, named = strstr(src, "(?<") != NULL;
+	for (const char *p = src; *p;) {
 		if (*p == '\\' && p[1]) {
 			char c = p[1];
-			p += 2;
-			if (c == 'd')
-				nb_buf_puts(out, "[0-9]");
-			else if (c == 'D')
-				nb_buf_puts(out, "[^0-9]");
-			else if (c == 'n')
-				nb_buf_putc(out, '\n');
-			else if (c == 't')
-				nb_buf_putc(out, '\t');
-			else if (c == '/')
-				nb_buf_putc(out, '/');
-			else if (strchr("wWsSbB", c) || !isalnum((unsigned char)c)) {
+			if (c == 's' && !in_class)
+				nb_buf_puts(out, "[\\s" COND_RX_USPACE "]");
+			else if (c == 's')
+				nb_buf_puts(out, "\\s" COND_RX_USPACE);
+			else if (c == 'S' && !in_class)
+				nb_buf_puts(out, "[^\\s" COND_RX_USPACE "]");
+			else if (c == 'v')
+				nb_buf_puts(out, "\\x0b");
+			else if (c == 'k' && !named)
+				nb_buf_putc(out, 'k');
+			else if (isalpha((unsigned char)c) && !strchr("bBdDwWSfnrtcxuk", c))
+				nb_buf_putc(out, c);
+			else if (c == 'B' && in_class)
+				nb_buf_putc(out, 'B');
+			else {
 				nb_buf_putc(out, '\\');
 				nb_buf_putc(out, c);
-			} else
-				return -1;
+			}
+			p += 2;
+			/* a class escape next to '-' in a class: JavaScript reads a literal '-' */
+			if (in_class && strchr("dDwWsS", c) && p[0] == '-' && p[1] && p[1] != ']') {
+				nb_buf_puts(out, "\\-");
+				p++;
+			}
 			continue;
 		}
+		if (in_class && *p == '-' && p[1] == '\\' && p[2] && strchr("dDwWsS", p[2])) {
+			nb_buf_puts(out, "\\-");
+			p++;
+			continue;
+		}
+		if (*p == '[' && !in_class)
+			in_class = 1;
+		else if (*p == ']' && in_class)
+			in_class = 0;
 		nb_buf_putc(out, *p++);
 	}
 	nb_buf_puts(out, "");
-	return 0;
 }
 
 #define COND_RX_CACHE 32
 struct cond_rx {
 	char *pattern;
 	int icase;
-	int ok;
-	regex_t re;
+	pcre2_code *re;          /* NULL when the pattern does not compile */
+	pcre2_match_data *md;
 };
 static _Thread_local struct cond_rx cond_rx_cache[COND_RX_CACHE];
 static _Thread_local unsigned cond_rx_next;
 
 /* A compiled pattern from the per-thread cache (round-robin eviction), or NULL
- * when it does not compile. */
-static const regex_t *cond_regex(const char *pattern, int icase)
+ * when it does not compile. PCRE2 in UTF mode with the options that bring it
+ * closest to JavaScript's RegExp (docs/assign.md lists what still differs). */
+static struct cond_rx *cond_regex(const char *pattern, int icase)
 {
 	for (int i = 0; i < COND_RX_CACHE; i++) {
 		struct cond_rx *r = &cond_rx_cache[i];
 		if (r->pattern && r->icase == icase && !strcmp(r->pattern, pattern))
-			return r->ok ? &r->re : NULL;
+			return r->re ? r : NULL;
 	}
 	struct cond_rx *r = &cond_rx_cache[cond_rx_next++ % COND_RX_CACHE];
-	if (r->pattern) {
-		free(r->pattern);
-		if (r->ok)
-			regfree(&r->re);
-	}
+	free(r->pattern);
+	pcre2_match_data_free(r->md);
+	pcre2_code_free(r->re);
+	*r = (struct cond_rx){.icase = icase};
 	r->pattern = strdup(pattern);
 	if (!r->pattern)
 		abort();
-	r->icase = icase;
-	nb_buf ere;
-	nb_buf_init(&ere);
-	r->ok = cond_regex_translate(pattern, &ere) == 0 &&
-		regcomp(&r->re, ere.data, REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0)) == 0;
-	nb_buf_done(&ere);
-	return r->ok ? &r->re : NULL;
+	nb_buf pat;
+	nb_buf_init(&pat);
+	cond_regex_translate(pattern, &pat);
+	pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+	if (!cc)
+		abort();
+	pcre2_set_newline(cc, PCRE2_NEWLINE_ANYCRLF);
+	uint32_t opts = PCRE2_UTF | PCRE2_ALT_BSUX | PCRE2_MATCH_UNSET_BACKREF |
+			PCRE2_ALLOW_EMPTY_CLASS | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C |
+			(icase ? PCRE2_CASELESS : 0);
+	int err;
+	PCRE2_SIZE off;
+	r->re = pcre2_compile((PCRE2_SPTR)pat.data, pat.len, opts, &err, &off, cc);
+	pcre2_compile_context_free(cc);
+	nb_buf_done(&pat);
+	if (r->re) {
+		r->md = pcre2_match_data_create_from_pattern(r->re, NULL);
+		if (!r->md)
+			abort();
+	}
+	return r->re ? r : NULL;
 }
 
 static int cond_regex_test(const cJSON *actual, const cJSON *expected, int icase)
 {
 	if (!IS_STR(expected))
 		return 0;
-	const regex_t *re = cond_regex(expected->valuestring, icase);
+	struct cond_rx *re = cond_regex(expected->valuestring, icase);
 	if (!re)
 		return 0;
 	char num[40];
@@ -667,7 +892,7 @@ static int cond_regex_test(const cJSON *actual, const cJSON *expected, int icase
 		cond_to_prim(actual, &p);
 		s = p.str;
 	}
-	int r = regexec(re, s, 0, NULL, 0) == 0;
+	int r = pcre2_match(re->re, (PCRE2_SPTR)s, strlen(s), 0, 0, re->md, NULL) >= 0;
 	cond_prim_done(&p);
 	return r;
 }
@@ -697,8 +922,8 @@ static int cond_elem_match(const cJSON *actual, const cJSON *expected, const cJS
 	const cJSON *c;
 	cJSON_ArrayForEach(c, actual)
 	{
-		if (!cond_truthy(c))
-			continue; /* the reference skips falsy elements */
+		if (cond_is_null(c))
+			continue; /* the SDK skips only null elements */
 		if (op ? cond_value(expected, c, groups) : cond_object(c, expected, groups))
 			return 1;
 	}
@@ -707,7 +932,7 @@ static int cond_elem_match(const cJSON *actual, const cJSON *expected, const cJS
 
 static int cond_all(const cJSON *actual, const cJSON *expected, int fold, const cJSON *groups)
 {
-	if (!IS_ARR(actual))
+	if (!IS_ARR(actual) || !IS_ARR(expected))
 		return 0;
 	const cJSON *e, *a;
 	cJSON_ArrayForEach(e, expected)
@@ -715,9 +940,8 @@ static int cond_all(const cJSON *actual, const cJSON *expected, int fold, const 
 		int passed = 0;
 		cJSON_ArrayForEach(a, actual)
 		{
-			if (fold && IS_STR(e) && IS_STR(a)
-				    ? !strcasecmp(e->valuestring, a->valuestring)
-				    : cond_value(e, a, groups)) {
+			if (fold && IS_STR(e) ? cond_str_lower_equals(a, e->valuestring)
+					      : cond_value(e, a, groups)) {
 				passed = 1;
 				break;
 			}
@@ -728,12 +952,103 @@ static int cond_all(const cJSON *actual, const cJSON *expected, int fold, const 
 	return 1;
 }
 
-static const cJSON *cond_group(const cJSON *groups, const cJSON *id)
+/* The saved group named by key in groups (NULL when absent). */
+static const cJSON *cond_group_entry(const cJSON *groups, const char *key)
 {
-	if (!IS_STR(id) || !IS_OBJ(groups))
+	if (!IS_OBJ(groups))
 		return NULL;
-	const cJSON *g = cJSON_GetObjectItemCaseSensitive(groups, id->valuestring);
-	return IS_ARR(g) ? g : NULL;
+	const cJSON *g = NULL;
+	for (const cJSON *c = groups->child; c; c = c->next) {
+		if (c->string && !strcmp(c->string, key))
+			g = c; /* JSON.parse keeps the last of duplicate keys */
+	}
+	return g;
+}
+
+/* The SDK's getSavedGroupArrayValues for $inGroup/$notInGroup: 1 with *vals
+ * the list (NULL for an unknown id, an empty list), or 0 when the entry is
+ * malformed or a condition group, which matches nobody either way. */
+static int cond_group_values(const cJSON *groups, const cJSON *id, const cJSON **vals)
+{
+	*vals = NULL;
+	char num[40];
+	const char *key;
+	if (IS_STR(id))
+		key = id->valuestring;
+	else if (cond_is_null(id))
+		key = "null";
+	else if (IS_BOOL(id))
+		key = IS_TRUE(id) ? "true" : "false";
+	else if (IS_NUM(id)) {
+		cond_num_str(id->valuedouble, num, sizeof num);
+		key = num;
+	} else
+		return 1; /* "[object Object]" or a joined array: treated as unknown */
+	const cJSON *g = cond_group_entry(groups, key);
+	if (!g)
+		return 1;
+	if (IS_ARR(g)) {
+		*vals = g;
+		return 1;
+	}
+	const cJSON *type = IS_OBJ(g) ? cJSON_GetObjectItemCaseSensitive(g, "type") : NULL;
+	if (IS_STR(type) && !strcmp(type->valuestring, "list")) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(g, "values");
+		if (IS_ARR(v)) {
+			*vals = v;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The condition groups being evaluated, innermost last (the SDK's visited). */
+static _Thread_local const char *cond_seen[32];
+static _Thread_local int cond_nseen;
+
+/* The SDK's $savedGroup: {"id": …, "attributeKey"?: …} naming a "list" group
+ * (its values against the attribute) or a "condition" group (evaluated, with
+ * seen holding the ids on the way to stop cycles). Anything else: no match. */
+static int cond_saved_group(const cJSON *attrs, const cJSON *ref, const cJSON *groups)
+{
+	if (!IS_OBJ(ref))
+		return 0;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(ref, "id");
+	const cJSON *ak = cJSON_GetObjectItemCaseSensitive(ref, "attributeKey");
+	if (!IS_STR(id) || cond_nseen >= 32)
+		return 0;
+	for (int i = 0; i < cond_nseen; i++) {
+		if (!strcmp(cond_seen[i], id->valuestring))
+			return 0;
+	}
+	if (ak && !IS_STR(ak))
+		return 0;
+	const cJSON *g = cond_group_entry(groups, id->valuestring);
+	if (!IS_OBJ(g))
+		return 0;
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(g, "type");
+	if (!IS_STR(type))
+		return 0;
+	if (!strcmp(type->valuestring, "list")) {
+		const cJSON *key = ak ? ak : cJSON_GetObjectItemCaseSensitive(g, "attributeKey");
+		const cJSON *vals = cJSON_GetObjectItemCaseSensitive(g, "values");
+		if (!IS_STR(key) || !IS_ARR(vals))
+			return 0;
+		cJSON scratch;
+		return cond_is_in(cond_get_path(attrs, key->valuestring, &scratch), vals, 0);
+	}
+	if (!strcmp(type->valuestring, "condition")) {
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(g, "condition");
+		if (!c || !(IS_OBJ(c) || IS_ARR(c)))
+			return 0;
+		if (IS_ARR(c))
+			return 1; /* Object.entries of [] is empty; a non-empty array is not a condition */
+		cond_seen[cond_nseen++] = id->valuestring;
+		int r = cond_object(attrs, c, groups);
+		cond_nseen--;
+		return r;
+	}
+	return 0;
 }
 
 enum cond_op {
@@ -810,10 +1125,12 @@ static int cond_operator(const char *name, const cJSON *actual, const cJSON *exp
 	case OP_NINI:
 		return IS_ARR(expected) && !cond_is_in(actual, expected, op == OP_NINI);
 	case OP_INGROUP:
-		g = cond_group(groups, expected);
+		if (!cond_group_values(groups, expected, &g))
+			return 0;
 		return g && cond_is_in(actual, g, 0);
 	case OP_NOTINGROUP:
-		g = cond_group(groups, expected);
+		if (!cond_group_values(groups, expected, &g))
+			return 0;
 		return !g || !cond_is_in(actual, g, 0);
 	case OP_NOT:
 		return !cond_value(expected, actual, groups);
@@ -902,6 +1219,8 @@ static int cond_object(const cJSON *attrs, const cJSON *cond, const cJSON *group
 			ok = cond_and(attrs, k, groups);
 		else if (!strcmp(key, "$not"))
 			ok = !cond_object(attrs, k, groups);
+		else if (!strcmp(key, "$savedGroup"))
+			ok = cond_saved_group(attrs, k, groups);
 		else {
 			cJSON scratch;
 			ok = cond_value(k, cond_get_path(attrs, key, &scratch), groups);

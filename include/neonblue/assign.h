@@ -26,13 +26,14 @@ int nb_choose_variation(double x, const double (*ranges)[2], int n);
 /* GrowthBook's inNamespace: hash("__" + ns_id, user, 1) in [start, end). */
 int nb_in_namespace(const char *user, const char *ns_id, double start, double end);
 
-/* GrowthBook condition evaluation; saved_groups may be NULL. 1 match, 0 not.
- * Comparisons follow JavaScript's rules as the reference SDK does ("8" > 5,
- * a missing attribute compares as null). $regex uses POSIX extended regular
- * expressions with JavaScript's \d \w \s escapes and (?: groups translated;
- * a pattern that does not compile never matches. Compiled patterns are cached
- * per thread. Case-insensitive operators ($ini $nini $alli $regexi) fold
- * ASCII letters only. */
+/* GrowthBook condition evaluation as the SDK 1.8.0 does it; saved_groups may be
+ * NULL. 1 match, 0 not. Comparisons follow JavaScript's rules ("8" > 5, a
+ * missing attribute compares as null, Number() trims Unicode white space,
+ * objects compare in JavaScript's key order). $regex is JavaScript's RegExp
+ * run by PCRE2 (UTF mode, ECMAScript-compatibility options); a pattern that
+ * does not compile never matches. Compiled patterns are cached per thread.
+ * $ini $nini $alli $regexi fold Unicode case. docs/assign.md lists what still
+ * differs from the SDK. */
 int nb_eval_condition(const cJSON *condition, const cJSON *attributes, const cJSON *saved_groups);
 
 /* GrowthBook's paddedVersionString of a version ("v1.2.3+b" → comparable

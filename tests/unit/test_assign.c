@@ -352,13 +352,65 @@ static void condition_js_semantics(void)
 	CHECK(!eval("{\"id\":{\"$regex\":\"^u\\\\d+$\"}}", "{\"id\":\"uabc\"}"));
 	CHECK(eval("{\"id\":{\"$regex\":\"^[\\\\w-]+$\"}}", "{\"id\":\"a-b_c\"}"));
 	CHECK(eval("{\"id\":{\"$regex\":\"(?:ab)+c\"}}", "{\"id\":\"ababc\"}"));
-	CHECK(!eval("{\"id\":{\"$regex\":\"a(?=b)\"}}", "{\"id\":\"ab\"}"));
-	CHECK(!eval("{\"v\":{\"$elemMatch\":{\"$eq\":0}}}", "{\"v\":[0]}")); /* falsy skipped */
+	CHECK(eval("{\"id\":{\"$regex\":\"a(?=b)\"}}", "{\"id\":\"ab\"}")); /* PCRE2 lookahead */
+	CHECK(eval("{\"v\":{\"$elemMatch\":{\"$eq\":0}}}", "{\"v\":[0]}")); /* only null skipped */
+	CHECK(!eval("{\"v\":{\"$elemMatch\":{\"$eq\":null}}}", "{\"v\":[null]}"));
 	CHECK(eval("{\"v\":{\"$gt\":1}}", "{\"v\":[5]}")); /* [5] → "5" → 5 */
 	CHECK(!eval("{\"v\":{\"$gt\":1}}", "{\"v\":{\"a\":5}}"));
 	CHECK(eval("{\"v\":{\"$vgt\":\"1.9\"}}", "{\"v\":\"1.10\"}"));
 	CHECK(eval("{\"$nor\":[]}", "{}") == 0);
 	CHECK(nb_eval_condition(NULL, NULL, NULL) == 1);
+}
+
+static int eval_groups(const char *cond, const char *attrs, const char *groups)
+{
+	cJSON *c = cJSON_Parse(cond), *a = cJSON_Parse(attrs), *g = cJSON_Parse(groups);
+	CHECKF(c && a && g, "bad JSON in test: %s / %s / %s", cond, attrs, groups);
+	int r = nb_eval_condition(c, a, g);
+	cJSON_Delete(c);
+	cJSON_Delete(a);
+	cJSON_Delete(g);
+	return r;
+}
+
+/* Issue 13 §2: what the GrowthBook SDK 1.8.0 answers (checked with its
+ * evalCondition), where NeonBlue used to differ. */
+static void condition_matches_sdk(void)
+{
+	/* $regex is JavaScript's RegExp (PCRE2 in UTF mode) */
+	CHECK(!eval("{\"s\":{\"$regex\":\"a**\"}}", "{\"s\":\"aaa\"}")); /* JS rejects it */
+	CHECK(eval("{\"s\":{\"$regex\":\"^\\\\x41$\"}}", "{\"s\":\"A\"}"));
+	CHECK(eval("{\"s\":{\"$regex\":\"^\\\\u00e9$\"}}", "{\"s\":\"\u00e9\"}"));
+	CHECK(eval("{\"s\":{\"$regex\":\"^(a)\\\\1$\"}}", "{\"s\":\"aa\"}"));
+	CHECK(eval("{\"s\":{\"$regex\":\"^[^]$\"}}", "{\"s\":\"\\n\"}"));
+	CHECK(eval("{\"s\":{\"$regex\":\"^.$\"}}", "{\"s\":\"\u00e9\"}"));
+	CHECK(eval("{\"s\":{\"$regex\":\"^\\\\s$\"}}", "{\"s\":\"\\u00a0\"}"));
+	CHECK(eval("{\"s\":{\"$regexi\":\"^\u00c9COLE$\"}}", "{\"s\":\"\u00e9cole\"}"));
+	/* ToNumber trims every Unicode white space */
+	CHECK(eval("{\"n\":12}", "{\"n\":\"\\u00a012\\u2028\"}"));
+	CHECK(eval("{\"n\":{\"$gt\":11}}", "{\"n\":\"\\u3000 12\\ufeff\"}"));
+	CHECK(eval("{\"n\":0}", "{\"n\":\"\\u2029\"}"));
+	/* strings compare in UTF-16 order: a surrogate pair sorts before U+FFFD */
+	CHECK(eval("{\"n\":{\"$lt\":\"\\ufffd\"}}", "{\"n\":\"\\ud83d\\ude00\"}"));
+	/* deep equality in JavaScript's key order: index keys first */
+	CHECK(eval("{\"o\":{\"b\":1,\"2\":2,\"1\":1}}", "{\"o\":{\"1\":1,\"2\":2,\"b\":1}}"));
+	CHECK(!eval("{\"o\":{\"b\":1,\"a\":2}}", "{\"o\":{\"a\":2,\"b\":1}}"));
+	/* $alli compares String(value) lower-cased; $ini folds strings only */
+	CHECK(eval("{\"t\":{\"$alli\":[\"TRUE\",\"1\"]}}", "{\"t\":[true,1]}"));
+	CHECK(eval("{\"t\":{\"$ini\":[\"\u00c9\"]}}", "{\"t\":\"\u00e9\"}"));
+	CHECK(!eval("{\"t\":{\"$ini\":[\"1\"]}}", "{\"t\":1}"));
+	/* saved groups: unknown id is an empty list, a malformed one matches nobody */
+	CHECK(eval("{\"u\":{\"$notInGroup\":\"nope\"}}", "{\"u\":1}"));
+	CHECK(!eval_groups("{\"u\":{\"$notInGroup\":\"bad\"}}", "{\"u\":1}",
+			   "{\"bad\":{\"type\":\"list\"}}"));
+	CHECK(eval_groups("{\"u\":{\"$inGroup\":\"g\"}}", "{\"u\":2}",
+			  "{\"g\":{\"type\":\"list\",\"values\":[2]}}"));
+	CHECK(eval_groups("{\"$savedGroup\":{\"id\":\"g\",\"attributeKey\":\"u\"}}", "{\"u\":2}",
+			  "{\"g\":{\"type\":\"list\",\"values\":[2]}}"));
+	CHECK(eval_groups("{\"$savedGroup\":{\"id\":\"c\"}}", "{\"u\":2}",
+			  "{\"c\":{\"type\":\"condition\",\"condition\":{\"u\":{\"$gt\":1}}}}"));
+	CHECK(!eval_groups("{\"$savedGroup\":{\"id\":\"c\"}}", "{\"u\":2}",
+			   "{\"c\":{\"type\":\"condition\",\"condition\":{\"$savedGroup\":{\"id\":\"c\"}}}}"));
 }
 
 static void version_padding(void)
@@ -395,6 +447,7 @@ int main(void)
 	RUN(hash_uses_utf16_units);
 	RUN(version_padding);
 	RUN(condition_js_semantics);
+	RUN(condition_matches_sdk);
 	cJSON_Delete(cases);
 	return NBT_DONE();
 }

@@ -1,0 +1,82 @@
+/* tests/sdk/nb_eval.c — NeonBlue's side of the differential test against the
+ * GrowthBook SDK (tests/sdk/diff.js): reads JSON Lines from stdin, one case a
+ * line, and prints one answer a line:
+ *   {"condition":…, "attributes":…, "savedGroups":…}  → true | false
+ *   {"hash":[seed, value, version]}                   → number | null
+ *   {"ranges":[n, coverage, weights|null]}            → [[a,b],…]
+ *   {"choose":[x, [[a,b],…]]}                         → index */
+#include "neonblue/assign.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Prints one answer for the case in line; -1 when the line is not a case. */
+static int nbe_case(const char *line)
+{
+	cJSON *c = cJSON_Parse(line);
+	if (!cJSON_IsObject(c)) {
+		cJSON_Delete(c);
+		return -1;
+	}
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(c, "hash");
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(c, "ranges");
+	const cJSON *ch = cJSON_GetObjectItemCaseSensitive(c, "choose");
+	if (cJSON_IsArray(h)) {
+		double v = nb_hash(cJSON_GetArrayItem(h, 0)->valuestring,
+				   cJSON_GetArrayItem(h, 1)->valuestring,
+				   cJSON_GetArrayItem(h, 2)->valueint);
+		if (v < 0)
+			printf("null\n");
+		else
+			printf("%.17g\n", v);
+	} else if (cJSON_IsArray(r)) {
+		int n = cJSON_GetArrayItem(r, 0)->valueint;
+		double cov = cJSON_GetArrayItem(r, 1)->valuedouble;
+		const cJSON *w = cJSON_GetArrayItem(r, 2);
+		double weights[NB_ASSIGN_MAX_VARIANTS], ranges[NB_ASSIGN_MAX_VARIANTS][2];
+		int nw = cJSON_IsArray(w) ? cJSON_GetArraySize(w) : 0;
+		for (int i = 0; i < nw && i < NB_ASSIGN_MAX_VARIANTS; i++)
+			weights[i] = cJSON_GetArrayItem(w, i)->valuedouble;
+		nb_bucket_ranges(n, cov, cJSON_IsArray(w) ? weights : NULL, nw, ranges);
+		printf("[");
+		for (int i = 0; i < n; i++)
+			printf("%s[%.17g,%.17g]", i ? "," : "", ranges[i][0], ranges[i][1]);
+		printf("]\n");
+	} else if (cJSON_IsArray(ch)) {
+		double x = cJSON_GetArrayItem(ch, 0)->valuedouble;
+		const cJSON *rs = cJSON_GetArrayItem(ch, 1);
+		int n = cJSON_GetArraySize(rs);
+		double ranges[NB_ASSIGN_MAX_VARIANTS][2];
+		for (int i = 0; i < n && i < NB_ASSIGN_MAX_VARIANTS; i++) {
+			ranges[i][0] = cJSON_GetArrayItem(cJSON_GetArrayItem(rs, i), 0)->valuedouble;
+			ranges[i][1] = cJSON_GetArrayItem(cJSON_GetArrayItem(rs, i), 1)->valuedouble;
+		}
+		printf("%d\n", nb_choose_variation(x, (const double(*)[2])ranges, n));
+	} else {
+		const cJSON *cond = cJSON_GetObjectItemCaseSensitive(c, "condition");
+		const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(c, "attributes");
+		const cJSON *groups = cJSON_GetObjectItemCaseSensitive(c, "savedGroups");
+		printf("%s\n", nb_eval_condition(cond, attrs, groups) ? "true" : "false");
+	}
+	cJSON_Delete(c);
+	return 0;
+}
+
+int main(void)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	long lineno = 0;
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		lineno++;
+		if (nbe_case(line) < 0) {
+			fprintf(stderr, "nb_eval: line %ld is not a JSON object\n", lineno);
+			free(line);
+			return 2;
+		}
+	}
+	free(line);
+	return 0;
+}
