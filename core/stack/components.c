@@ -532,9 +532,11 @@ static int serve_health(const nb_stack *st, int pid, char *why, size_t n)
 {
 	(void)pid;
 	char body[512];
-	if (nb_stack_http(st->api_port, "/readyz", NULL, body, sizeof body, 2000) ||
-	    !strstr(body, "\"ready\"")) {
-		snprintf(why, n, "GET /readyz on port %d: %.200s", st->api_port, body);
+	/* liveness, not readiness: while PostgreSQL restarts the API answers 503
+	 * by itself and must not be restarted for it */
+	if (nb_stack_http(st->api_port, "/healthz", NULL, body, sizeof body, 2000) ||
+	    !strstr(body, "\"alive\"")) {
+		snprintf(why, n, "GET /healthz on port %d: %.200s", st->api_port, body);
 		return -1;
 	}
 	return 0;
