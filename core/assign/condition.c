@@ -689,7 +689,15 @@ size_t nb_version_pad(const char *v, char *out, size_t n)
 		v = "0";
 	if (*v == 'v')
 		v++;
-	size_t end = strcspn(v, "+");
+	/* JavaScript's /\+.*$/: the first '+' with no line terminator after it */
+	size_t len = strlen(v), from = 0;
+	for (size_t k = 0; k < len; k++) {
+		if (v[k] == '\n' || v[k] == '\r' ||
+		    (k + 2 < len && !memcmp(v + k, "\xe2\x80", 2) &&
+		     (v[k + 2] == '\xa8' || v[k + 2] == '\xa9')))
+			from = k + 1;
+	}
+	size_t end = from + strcspn(v + from, "+");
 	nb_buf b;
 	nb_buf_init(&b);
 	nb_buf_puts(&b, "");

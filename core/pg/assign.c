@@ -144,11 +144,12 @@ struct pga_arrays {
 /* Decides every distinct user; in-experiment ones go to the INSERT, the
  * others keep their reason unless a stored row turns up. */
 static int pga_decide(const nb_pg_experiment *e, struct pga_batch *bt, const cJSON *const *attrs,
-		      int *decided_in, enum nb_assign_reason *reason, struct pga_arrays *a,
-		      nb_err *err)
+		      const cJSON *groups, int *decided_in, enum nb_assign_reason *reason,
+		      struct pga_arrays *a, nb_err *err)
 {
 	nb_assign_exp view;
 	nb_pg_experiment_assign_view(e, &view);
+	view.saved_groups = groups;
 	for (int i = 0; i < bt->n; i++) {
 		if (!pga_is_first(bt, i))
 			continue;
@@ -227,7 +228,11 @@ int nb_pg_assign_batch(PGconn *conn, const nb_pg_experiment *e, int n, const cha
 		out[i] = (nb_pg_assignment){.reason = ""};
 	}
 	qsort_r(bt.order, (size_t)n, sizeof(int), pga_cmp_pos, (void *)users);
-	int rc = pga_decide(e, &bt, attrs, decided_in, reason, &a, err);
+	/* the saved groups, for $inGroup / $notInGroup / $savedGroup */
+	cJSON *groups = e->condition ? nb_pg_groups_load(conn, err) : NULL;
+	int rc = e->condition && !groups ? -1
+					 : pga_decide(e, &bt, attrs, groups, decided_in, reason, &a, err);
+	cJSON_Delete(groups);
 	for (int k = 0; k < 4; k++)
 		nb_buf_putc(bufs[k], '}');
 	if (rc == 0)

@@ -280,7 +280,7 @@ static const char *const cond_operators[] = {
 	"$and", "$or", "$nor", "$not", "$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte", "$eq",
 	"$ne", "$lt", "$lte", "$gt", "$gte", "$exists", "$in", "$ini", "$nin", "$nini",
 	"$inGroup", "$notInGroup", "$size", "$elemMatch", "$all", "$alli", "$regex", "$regexi",
-	"$type", NULL};
+	"$type", "$savedGroup", NULL};
 
 static int check_operators(const cJSON *c, const char *path, nb_err *err)
 {

@@ -187,6 +187,27 @@ int nb_pg_metric_create(PGconn *conn, const nb_pg_metric *m, const char *actor, 
 /* Replaces every field but key with those of m (validated), with audit row. */
 int nb_pg_metric_update(PGconn *conn, const nb_pg_metric *m, const char *actor, nb_err *err);
 
+/* ==== pg_groups ==== */
+/* saved groups (core/pg/groups.c, table saved_groups) for $inGroup,
+ * $notInGroup and $savedGroup. */
+
+/* The saved groups as a JSON array of {id, attribute_key, values,
+ * description, created_at, updated_at}, by id; only id's when id is not NULL
+ * (an empty array when there is none). Caller deletes. */
+cJSON *nb_pg_group_list(PGconn *conn, const char *id, nb_err *err);
+
+/* Creates (create = 1) or edits saved group id in one audited transaction.
+ * values is a JSON array text (NULL: keep, or [] for a new group);
+ * attribute_key NULL keeps it, "" clears it; description NULL keeps it.
+ * Errors: NB_EINPUT for bad values, a duplicate id or an unknown one. */
+int nb_pg_group_save(PGconn *conn, const char *actor, int create, const char *id,
+		     const char *values, const char *attribute_key, const char *description,
+		     nb_err *err);
+
+/* Every saved group as the evaluator's saved_groups object:
+ * {"id": {"type": "list", "attributeKey"?: …, "values": […]}}. Caller deletes. */
+cJSON *nb_pg_groups_load(PGconn *conn, nb_err *err);
+
 /* ==== pg_assign ==== */
 /* sticky, persisted assignment: the first decision of nb_assign
  * for (experiment, user) is stored in PostgreSQL and returned ever after. */

@@ -10,6 +10,6 @@ t_eq nb_eval_built "$(test -x $nb_eval && echo yes)" yes
 for seed in 13 2026; do
 	t_run "seed_${seed}_zero_disagreements" 0 node tests/sdk/diff.js "$nb_eval" 10000 "$seed"
 	echo "$T_OUT"
-	t_match "seed_${seed}_counts" "$T_OUT" 'sdk_diff: 10000 cases \([0-9]+ conditions, [0-9]+ of them true; [0-9]+ hashing/bucketing\), 0 disagreements'
+	t_match "seed_${seed}_counts" "$T_OUT" 'sdk_diff: 10000 cases \([0-9]+ conditions, [0-9]+ of them true; [0-9]+ hashing/bucketing/decisions\), 0 disagreements'
 done
 t_done

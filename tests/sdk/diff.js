@@ -8,7 +8,7 @@
 "use strict";
 const path = require("path");
 const { spawnSync } = require("child_process");
-const { evalCondition } = require("@growthbook/growthbook");
+const { evalCondition, GrowthBook } = require("@growthbook/growthbook");
 const util = require(path.join(__dirname,
 	"node_modules/@growthbook/growthbook/dist/cjs/util.js"));
 
@@ -187,12 +187,42 @@ function chooseCase() {
 	return { choose: [pick([rnd(), 0, 0.5, 1, 0.25]), r] };
 }
 
+// One experiment and one user, decided end to end (GrowthBook.run).
+function decideCase() {
+	const n = 2 + int(4);
+	let w = [];
+	for (let i = 0; i < n; i++) w.push(1 + int(9));
+	const t = w.reduce((a, b) => a + b, 0);
+	w = w.map((x) => x / t);
+	const user = rnd() < 0.03 ? "" : pick(["u", "user-", "é", "😀"]) + int(100000);
+	const attrs = attributes();
+	attrs.id = user;
+	return { decide: {
+		key: "exp-" + int(1000), seed: rnd() < 0.5 ? "seed-" + int(100) : null,
+		hashVersion: pick([1, 2]), coverage: pick([1, 1, 0.5, rnd()]),
+		namespace: rnd() < 0.3 ? ["ns" + int(3), Math.round(rnd() * 50) / 100, 0.5 + Math.round(rnd() * 50) / 100] : null,
+		condition: rnd() < 0.4 ? condition(1) : null, weights: w, user, attributes: attrs,
+		savedGroups: savedGroups(),
+	} };
+}
+function sdkDecide(d) {
+	const gb = new GrowthBook({ attributes: d.attributes, savedGroups: d.savedGroups });
+	const exp = { key: d.key, variations: d.weights.map((_, i) => i), weights: d.weights,
+		coverage: d.coverage, hashVersion: d.hashVersion };
+	if (d.seed) exp.seed = d.seed;
+	if (d.namespace) exp.namespace = d.namespace;
+	if (d.condition) exp.condition = d.condition;
+	const r = gb.run(exp);
+	return { in: r.inExperiment, variant: r.inExperiment ? r.variationId : -1 };
+}
+
 const cases = [];
 for (let i = 0; i < total; i++) {
 	const r = rnd();
 	if (r < 0.04) cases.push(hashCase());
 	else if (r < 0.06) cases.push(rangesCase());
 	else if (r < 0.08) cases.push(chooseCase());
+	else if (r < 0.2) cases.push(decideCase());
 	else if (r < 0.45) {
 		// one operator on one attribute, so that each operator's own answer shows
 		const op = operators(1);
@@ -214,6 +244,7 @@ function sdk(c) {
 	if (c.hash) return util.hash(...c.hash);
 	if (c.ranges) return util.getBucketRanges(c.ranges[0], c.ranges[1], c.ranges[2] || undefined);
 	if (c.choose) return util.chooseVariation(...c.choose);
+	if (c.decide) return sdkDecide(c.decide);
 	return evalCondition(c.attributes, c.condition, c.savedGroups);
 }
 const input = cases.map((c) => JSON.stringify(c)).join("\n") + "\n";
@@ -237,7 +268,7 @@ for (let i = 0; i < cases.length; i++) {
 	}
 }
 console.error = console_error;
-console.log(`sdk_diff: ${cases.length} cases (${conds} conditions, ${trues} of them true; ${others} hashing/bucketing), ${bad} disagreements`);
+console.log(`sdk_diff: ${cases.length} cases (${conds} conditions, ${trues} of them true; ${others} hashing/bucketing/decisions), ${bad} disagreements`);
 if (first) {
 	console.log(`first disagreement: ${first}`);
 	process.exit(1);

@@ -399,6 +399,9 @@ static void condition_matches_sdk(void)
 	CHECK(eval("{\"t\":{\"$alli\":[\"TRUE\",\"1\"]}}", "{\"t\":[true,1]}"));
 	CHECK(eval("{\"t\":{\"$ini\":[\"\u00c9\"]}}", "{\"t\":\"\u00e9\"}"));
 	CHECK(!eval("{\"t\":{\"$ini\":[\"1\"]}}", "{\"t\":1}"));
+	/* versions: "+build" is dropped only with no line break after it (/\+.*$/) */
+	CHECK(!eval("{\"a\":{\"$vlte\":10}}", "{\"a\":\"+5\\r\"}"));
+	CHECK(eval("{\"a\":{\"$veq\":\"1.2.3\"}}", "{\"a\":\"1.2.3+b\"}"));
 	/* saved groups: unknown id is an empty list, a malformed one matches nobody */
 	CHECK(eval("{\"u\":{\"$notInGroup\":\"nope\"}}", "{\"u\":1}"));
 	CHECK(!eval_groups("{\"u\":{\"$notInGroup\":\"bad\"}}", "{\"u\":1}",
