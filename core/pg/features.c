@@ -1,7 +1,8 @@
 /* pg/features.c — the running experiments as a GrowthBook SDK payload: one
  * feature per experiment whose one rule is an experiment rule (variations,
  * weights, coverage, hashAttribute, seed, hashVersion, namespace, condition),
- * so an official SDK evaluating it locally picks the variant nb_assign picks
+ * and the saved groups, so an official SDK evaluating it locally picks the
+ * variant nb_assign picks
  * (docs/api.md, GET /api/features). */
 #include "neonblue/pg.h"
 
@@ -55,13 +56,18 @@ cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err)
 	int n;
 	if (nb_pg_experiment_list(conn, "running", &list, &n, err))
 		return NULL;
-	cJSON *o = cJSON_CreateObject();
-	cJSON *fs = cJSON_AddObjectToObject(o, "features");
+	cJSON *groups = nb_pg_groups_load(conn, err);
+	cJSON *o = groups ? cJSON_CreateObject() : NULL;
+	cJSON *fs = o ? cJSON_AddObjectToObject(o, "features") : NULL;
 	for (int i = 0; i < n; i++) {
-		cJSON_AddItemToObject(fs, list[i].key, feature_of(&list[i]));
+		if (fs)
+			cJSON_AddItemToObject(fs, list[i].key, feature_of(&list[i]));
 		nb_pg_experiment_done(&list[i]);
 	}
 	free(list);
+	/* the groups $inGroup / $savedGroup refer to, as the SDK reads them */
+	if (o)
+		cJSON_AddItemToObject(o, "savedGroups", groups);
 	return o;
 }
 
@@ -69,8 +75,10 @@ int nb_pg_features_version(PGconn *conn, char *out, size_t n, nb_err *err)
 {
 	PGresult *r = nb_pg_exec(conn,
 				 "SELECT coalesce(md5(string_agg(key || ':' || version || ':' || "
-				 "updated_at::text, ',' ORDER BY key)), '') FROM experiments "
-				 "WHERE status = 'running'",
+				 "updated_at::text, ',' ORDER BY key)), '') || ':' || "
+				 "(SELECT coalesce(md5(string_agg(id || ':' || updated_at::text || "
+				 "\"values\"::text, ',' ORDER BY id)), '') FROM saved_groups) "
+				 "FROM experiments WHERE status = 'running'",
 				 0, NULL, err);
 	if (!r)
 		return -1;

@@ -362,10 +362,12 @@ int nb_pg_tokens_active(PGconn *conn, nb_pg_token **out, size_t *n, nb_err *err)
 /* The running experiments as a GrowthBook SDK payload (core/pg/features.c):
  * {"features": {KEY: {"defaultValue": null, "rules": [one experiment rule:
  * key, variations (the variant keys), weights, coverage, hashAttribute "id",
- * seed, hashVersion, namespace, condition, meta]}}}. Caller deletes. */
+ * seed, hashVersion, namespace, condition, meta]}}, "savedGroups":
+ * nb_pg_groups_load's object}. Caller deletes. */
 cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err);
 /* A short text that changes whenever the payload would (the running
- * experiments' keys, versions and update times): the cache key. */
+ * experiments' keys, versions and update times, the saved groups): the
+ * cache key. */
 int nb_pg_features_version(PGconn *conn, char *out, size_t n, nb_err *err);
 
 #endif

@@ -142,7 +142,9 @@ t_run fexp1 0 "$NB" exp create --key "$E-f1" --variants a:20,b:30,c:50 --coverag
 t_run fexp2 0 "$NB" exp create --key "$E-f2" --variants a,b --hash-version 1 --namespace "ns$run:0.2:0.7"
 t_run fexp3 0 "$NB" exp create --key "$E-f3" --variants a:50,b:50 --seed "s-$run" \
 	--condition '{"country": {"$in": ["de", "fr"]}, "age": {"$gte": 18}}'
-for k in f1 f2 f3; do "$NB" exp start "$E-$k" >/dev/null; done
+t_run fgroup 0 "$NB" group create "beta-$run" --values "[$(seq -s, -f "\"sdk-$run-%g\"" 0 3 600)]"
+t_run fexp4 0 "$NB" exp create --key "$E-f4" --variants a:50,b:50 --condition "{\"id\": {\"\$inGroup\": \"beta-$run\"}}"
+for k in f1 f2 f3 f4; do "$NB" exp start "$E-$k" >/dev/null; done
 t_run features-client-key 0 "$NB" token create --name "fk-$run" --scopes features --json
 FK=$(jf "$T_OUT" 'j["token"]')
 t_eq features-bad-key-401 "$(code "$U/api/features/nbt_nope")" 401
@@ -153,8 +155,10 @@ t_eq features-rule "$(jf "$(cat "$tmp/payload.json")" "[(r['key'], r['variations
 python3 - "$run" >"$tmp/users.json" <<'PY'
 import json, random, sys
 rnd = random.Random(int(sys.argv[1]))
+# the attributes an application sends to both: the SDK's and /v1/assign's
 print(json.dumps([{"user_id": "sdk-%s-%d" % (sys.argv[1], i),
-                   "attributes": {"country": rnd.choice(["de", "fr", "us", "nl"]),
+                   "attributes": {"id": "sdk-%s-%d" % (sys.argv[1], i),
+                                  "country": rnd.choice(["de", "fr", "us", "nl"]),
                                   "age": rnd.randint(10, 70)}} for i in range(1000)]))
 PY
 node "$NB_ROOT/tests/integration/serve_sdk.js" "$tmp/payload.json" "$tmp/users.json" >"$tmp/sdk.tsv"
@@ -175,7 +179,7 @@ for u in json.load(open(users)):
     c.request("POST", "/v1/assign", json.dumps(u), {"Authorization": "Bearer " + tok})
     r = json.loads(c.getresponse().read())
     got = {a["experiment"]: (a["variant"] if a["in_experiment"] else None) for a in r["assignments"]}
-    for k in (E + "-f1", E + "-f2", E + "-f3"):
+    for k in (E + "-f1", E + "-f2", E + "-f3", E + "-f4"):
         if got.get(k, "missing") == sdkv.get((u["user_id"], k), "missing"):
             agree += 1
         else:
@@ -183,8 +187,9 @@ for u in json.load(open(users)):
             first = first or (u, k, got.get(k, "missing"), sdkv.get((u["user_id"], k), "missing"))
 print(agree, differ, first)
 PY
-t_match sdk-agrees-3000 "$(cat "$tmp/diff.out")" '^3000 0 None$'
+t_match sdk-agrees-4000 "$(cat "$tmp/diff.out")" '^4000 0 None$'
 t_match sdk-some-in-some-out "$(grep -c $'\tnull$' "$tmp/sdk.tsv")" '^[1-9][0-9]*$'
+t_eq features-saved-group "$(jf "$(cat "$tmp/payload.json")" "len(j['savedGroups']['beta-$run']['values'])")" 201
 t_eq features-cached-same "$(curl -s "$U/api/features/$FK" | md5sum)" "$(md5sum <"$tmp/payload.json")"
 "$NB" exp stop "$E-f3" >/dev/null
 t_run features-rebuilt-on-change 1 grep -q "\"$E-f3\"" <(curl -s "$U/api/features/$FK")

@@ -10,7 +10,8 @@ const users = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
 const keys = Object.keys(payload.features);
 const out = [];
 for (const u of users) {
-  const gb = new GrowthBook({ features: payload.features, attributes: { id: u.user_id, ...u.attributes } });
+  const gb = new GrowthBook({ features: payload.features, savedGroups: payload.savedGroups,
+                              attributes: { id: u.user_id, ...u.attributes } });
   for (const k of keys) {
     const r = gb.evalFeature(k);
     out.push(u.user_id + "\t" + k + "\t" + (r.value === null || r.value === undefined ? "null" : r.value));
