@@ -284,6 +284,13 @@ static void reset_msg(nb_pgo_msg *m)
 	m->rels = rels;
 }
 
+/* PostgreSQL's µs since 2000 → µs since 1970; a value past the range wraps
+ * (an absurd time, never undefined arithmetic on a hostile message). */
+static int64_t pgo_ts(uint64_t pg_us)
+{
+	return (int64_t)(pg_us + (uint64_t)NB_PG_EPOCH_US);
+}
+
 const nb_pgo_msg *nb_pgoutput_decode(nb_pgoutput *d, const uint8_t *buf, size_t len, nb_err *err)
 {
 	nb_pgo_msg *m = &d->msg;
@@ -295,14 +302,14 @@ const nb_pgo_msg *nb_pgoutput_decode(nb_pgoutput *d, const uint8_t *buf, size_t 
 	switch (m->kind) {
 	case NB_PGO_BEGIN:
 		m->lsn = u64(&r);
-		m->ts_us = (int64_t)u64(&r) + NB_PG_EPOCH_US;
+		m->ts_us = pgo_ts(u64(&r));
 		m->xid = u32(&r);
 		return r.bad ? fail(err, "Begin", m->kind) : m;
 	case NB_PGO_COMMIT:
 		m->flags = u8(&r);
 		m->lsn = u64(&r);
 		m->end_lsn = u64(&r);
-		m->ts_us = (int64_t)u64(&r) + NB_PG_EPOCH_US;
+		m->ts_us = pgo_ts(u64(&r));
 		return r.bad ? fail(err, "Commit", m->kind) : m;
 	case NB_PGO_ORIGIN:
 		m->lsn = u64(&r);

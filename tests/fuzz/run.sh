@@ -32,7 +32,7 @@ for n in "${names[@]}"; do
 	mkdir -p "$work/$n"
 	log=$work/../fuzz_$n.log
 	start=$(date +%s)
-	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
+	"$bin" -max_total_time="$secs" ${FUZZ_SEED:+-seed=$FUZZ_SEED} -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
 		-print_final_stats=1 -artifact_prefix="$arts/$n-" \
 		"$work/$n" "tests/fuzz/corpus/$n" >"$log" 2>&1
 	rc=$?
