@@ -75,8 +75,17 @@ static void commit_group(job *g, size_t total)
 		}
 		nb_err_clear(&j->err);
 		j->rc = nb_pg_events_load(c, j->evs, j->n, &j->st, &j->err);
-		if (j->rc && PQstatus(c) != CONNECTION_OK)
-			c = commit_conn(&err);
+		/* the connection broke under the load (nothing was committed on
+		 * it): once more on a new one */
+		if (j->rc && PQstatus(c) != CONNECTION_OK && (c = commit_conn(&err))) {
+			nb_err_clear(&j->err);
+			j->rc = nb_pg_events_load(c, j->evs, j->n, &j->st, &j->err);
+		}
+		if (!c) {
+			for (job *k = j->next; k; k = k->next)
+				k->rc = -1, k->err = err;
+			break;
+		}
 	}
 }
 

@@ -421,11 +421,6 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
 	pthread_mutex_unlock(&active_mu);
 }
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	g_stop = 1;
-}
 
 static int parse_listen(const char *s, struct sockaddr_in *sa)
 {
@@ -481,16 +476,22 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 					     "and migrated?)");
 		return nb_front_fail(&err);
 	}
+	/* SIGTERM and SIGINT are taken by the main thread only (sigtimedwait
+	 * below): blocked before any thread starts, so no request thread's
+	 * PostgreSQL I/O is interrupted while it drains */
+	sigset_t stops;
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stops, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (commit_start(&g_cfg, &err)) {
 		PQfinish(tokconn);
 		return nb_front_fail(&err);
 	}
-	struct sigaction sg = {.sa_handler = on_signal};
-	sigaction(SIGTERM, &sg, NULL);
-	sigaction(SIGINT, &sg, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ERROR_LOG, 0, NULL,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ITC |
+			MHD_USE_ERROR_LOG, 0, NULL,
 		NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed,
 		NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
@@ -503,8 +504,10 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 	}
 	fprintf(stderr, "neonblue serve: listening on http://%s (%d threads)\n", listen, threads);
 	while (!g_stop) {
-		usleep(500000);
-		if (!g_stop)
+		struct timespec half = {0, 500000000};
+		if (sigtimedwait(&stops, NULL, &half) > 0)
+			g_stop = 1;
+		else
 			tokens_refresh(&tokconn, &g_cfg);
 	}
 	/* drain: stop accepting, let the requests in flight finish (10 s at most) */
@@ -513,7 +516,11 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 		pthread_mutex_lock(&active_mu);
 		long n = g_active;
 		pthread_mutex_unlock(&active_mu);
-		if (!n)
+		/* requests in their handler, and connections accepted whose request
+		 * has not reached it yet */
+		const union MHD_DaemonInfo *di =
+			MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (!n && (!di || !di->num_connections))
 			break;
 		usleep(100000);
 	}
