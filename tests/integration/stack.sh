@@ -52,7 +52,7 @@ for round in 1 2; do
 	t_run "up-$round" 0 "$NB" stack up --home "$H"
 	secs=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
 	echo "# round $round: stack up took $secs s"
-	t_match "up-$round-fast" "$secs" '^([0-9]|1[0-4])\.' # < 15 s
+	t_match "up-$round-fast" "$secs" '^([0-9]|[1-5][0-9])\.' # < 60 s: a hang guard, not a speed test (load decides the rest)
 	t_match "up-$round-lists" "$T_OUT" "postgresql +healthy"
 
 	# stack.env has the three variables, and each endpoint answers
@@ -137,7 +137,7 @@ kill -9 "$(json_get kafka pid)"
 start=$SECONDS
 sleep 0.3
 wait_healthy 30
-t_match kafka-second-restart-quick "$((SECONDS - start))" '^[0-4]$'
+t_match kafka-second-restart-quick "$((SECONDS - start))" '^[0-9]$' # < 10 s: back without waiting out a long backoff
 t_eq kafka-restarts-counted-again "$(json_get kafka restarts)" 2
 
 # ---- a dead supervisor: stale pid file, orphans stopped, up starts afresh ----
