@@ -89,6 +89,7 @@ typedef struct sink {
 	int64_t started_s, last_row_ms, status_ms;
 	char last_gap[512];
 	nb_buf tmp, ptmp;
+	nb_buf touch; /* store thread: user ids for touched_ack not yet inserted */
 	/* mapping lanes */
 	sink_job jobs[SINK_ROUND];
 	int njobs;

@@ -424,6 +424,7 @@ static void sink_done(sink *s)
 	nb_ch_free(s->ch);
 	nb_buf_done(&s->tmp);
 	nb_buf_done(&s->ptmp);
+	nb_buf_done(&s->touch);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->lmu);
@@ -459,6 +460,7 @@ int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *e
 	pthread_cond_init(&s.lcv, NULL);
 	nb_buf_init(&s.tmp);
 	nb_buf_init(&s.ptmp);
+	nb_buf_init(&s.touch);
 	snprintf(s.dlq_topic, sizeof s.dlq_topic, "%s.dlq", o.prefix);
 	int rc = sink_ch_open(&s, err);
 	if (rc == 0)

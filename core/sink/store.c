@@ -39,10 +39,54 @@ static int sink_insert_progress(sink *s, sink_batch *b, nb_err *err)
 			    t->data, t->len, err);
 }
 
-/* Inserts every table's rows, then the progress rows. Tables already
- * inserted are emptied, so a retry sends only what is left. */
+/* The rollup's stamps (core/sql/ch/004_touched_ack.sql): after an insert
+ * into events or assignments was acknowledged, the user ids of its rows
+ * (TSV field `col` of every line, consecutive repeats once) are queued in
+ * s->touch for neonblue.touched_ack. */
+static void sink_touch_queue(sink *s, int t, const nb_buf *rows)
+{
+	const nb_sink_table *tab = &s->schema.tables[t];
+	int col = -1;
+	if (strcmp(tab->name, "events") && strcmp(tab->name, "assignments"))
+		return;
+	for (int i = 0; i < tab->ncols && col < 0; i++)
+		if (!strcmp(tab->cols[i].name, "user_id"))
+			col = i;
+	const char *p = rows->data, *end = rows->data + rows->len, *last = NULL;
+	size_t last_n = 0;
+	while (col >= 0 && p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		const char *f = p;
+		for (int i = 0; i < col && f; i++) {
+			f = memchr(f, '\t', (size_t)(eol - f));
+			f = f ? f + 1 : NULL;
+		}
+		if (f) {
+			const char *fe = memchr(f, '\t', (size_t)(eol - f));
+			size_t n = (size_t)((fe ? fe : eol) - f);
+			if (!last || n != last_n || memcmp(f, last, n)) {
+				nb_buf_append(&s->touch, f, n);
+				nb_buf_putc(&s->touch, '\n');
+			}
+			last = f;
+			last_n = n;
+		}
+		p = eol + 1;
+	}
+}
+
+/* Inserts every table's rows, then the touched stamps of the users they
+ * carry (when ClickHouse has neonblue.touched_ack), then the progress rows.
+ * Tables already inserted are emptied and stamps already inserted dropped,
+ * so a retry sends only what is left — and a crash before the progress
+ * replays the rows, stamps included. */
 static int sink_insert_all(sink *s, sink_batch *b, nb_err *err)
 {
+	int ack = 0;
+	for (int t = 0; t < s->schema.ntables && !ack; t++)
+		ack = !strcmp(s->schema.tables[t].name, "touched_ack");
 	for (int t = 0; t < s->schema.ntables; t++) {
 		if (!b->buf_rows[t])
 			continue;
@@ -51,8 +95,16 @@ static int sink_insert_all(sink *s, sink_batch *b, nb_err *err)
 			return -1;
 		b->stored_rows += (uint64_t)b->buf_rows[t];
 		b->stored_ms = sink_now_ms();
+		if (ack)
+			sink_touch_queue(s, t, &b->bufs[t]);
 		nb_buf_reset(&b->bufs[t]);
 		b->buf_rows[t] = 0;
+	}
+	if (s->touch.len) {
+		if (nb_ch_insert(s->ch, "INSERT INTO neonblue.touched_ack (user_id) FORMAT TabSeparated",
+				 s->touch.data, s->touch.len, err) < 0)
+			return -1;
+		nb_buf_reset(&s->touch);
 	}
 	return sink_insert_progress(s, b, err);
 }

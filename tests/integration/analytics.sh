@@ -237,6 +237,19 @@ PY
 	done
 	[ $conv = 1 ] && t_pass pipeline-converged ||
 		t_fail pipeline-converged "ClickHouse has $ch_ev/$pg_ev events, $ch_as/$pg_as assignments after 120 s"
+	# the sink stamps every user of an acknowledged insert through touched_ack
+	# (core/sql/ch/004_touched_ack.sql): beyond the one stamp per row the
+	# views take, at least one more per assigned user
+	extra=0
+	for _ in $(seq 1 20); do
+		extra=$(chq "SELECT (SELECT count() FROM neonblue.touched WHERE substring(user_id, 1, ${#pfx}) = '$pfx')
+			- (SELECT count() FROM neonblue.events WHERE substring(user_id, 1, ${#pfx}) = '$pfx')
+			- (SELECT count() FROM neonblue.assignments WHERE experiment = '$EXP')" 2>/dev/null)
+		[ "${extra:-0}" -ge 240 ] 2>/dev/null && break
+		sleep 0.5
+	done
+	[ "${extra:-0}" -ge 240 ] 2>/dev/null && t_pass pipeline-sink-stamps-after-ack ||
+		t_fail pipeline-sink-stamps-after-ack "touched holds $extra stamps beyond the views' (want >= 240)"
 	NB=$NB T_SUITE=$T_SUITE python3 tests/integration/analytics/check.py "$NEONBLUE_PG" "$CH" neonblue "$W" \
 		--pipeline $EXP $S >"$W/pipe.out" 2>&1
 	cat "$W/pipe.out"
