@@ -16,12 +16,15 @@
 #include <string.h>
 #include <time.h>
 
-/* A user's events and assignment are visible from at + 1 s on, `at` being
- * their touched stamp (ClickHouse writes a block to the table, then to its
- * views in name order: events_by_user_mv before touched_events_mv; the stamp
- * is floored to the second). A user is recomputed when their last stamp is
- * not at least RU_SKIP_S before the start of the computation that made their
- * current rollup row. */
+/* A user's events and assignment are visible from their last touched stamp
+ * on: the writer stamps them through touched_ack once its insert was
+ * acknowledged (core/sql/ch/004_touched_ack.sql; the views' stamps of 002
+ * are taken while the insert runs and may come first, which only costs a
+ * recomputation). The stamp is floored to the second, so a computation that
+ * started RU_SKIP_S (one for flooring, one to spare) after it saw the rows,
+ * whatever order ClickHouse runs views in. A user is recomputed when their
+ * last stamp is not at least RU_SKIP_S before the start of the computation
+ * that made their current rollup row. */
 #define RU_SKIP_S 2
 /* The touched log is read from this far before the last refresh started: a
  * touched row itself becomes visible a little after its stamp (the time to
@@ -354,7 +357,11 @@ static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, unsigned long long now_n
 		an_table(&q, s, "rollup_state");
 		nb_buf_puts(&q, " FINAL)");
 	}
-	nb_buf_puts(&q, ") LIMIT 1 BY gen) ANY INNER JOIN (SELECT experiment, gen AS cur FROM ");
+	/* ALL, not ANY: since 19.14 an ANY INNER JOIN keeps one row per key of
+	 * both sides (any_join_distinct_right_table_keys = 0), so it would drop
+	 * one stale generation per experiment; the right side has one row per
+	 * experiment, so ALL is 18.16's ANY */
+	nb_buf_puts(&q, ") LIMIT 1 BY gen) ALL INNER JOIN (SELECT experiment, gen AS cur FROM ");
 	an_table(&q, s, "rollup_state");
 	nb_buf_printf(&q, " FINAL) USING experiment WHERE cur > gen AND cur < %llu GROUP BY gen",
 		      before);

@@ -13,12 +13,30 @@
 struct nb_ch {
 	CURL *curl;
 	char *url;  /* as given, without a trailing '/' */
+	char *shown; /* url for messages: a password in it replaced by *** */
 	nb_buf resp;
 	long total_s, connect_s;
 	struct curl_slist *headers;
 };
 
 static pthread_once_t ch_curl_once = PTHREAD_ONCE_INIT;
+
+/* url with the password of "scheme://user:password@host" replaced by ***. */
+static char *ch_url_shown(const char *url)
+{
+	const char *a = strstr(url, "://");
+	a = a ? a + 3 : url;
+	size_t n = strcspn(a, "/?#");
+	const char *at = memchr(a, '@', n), *colon = at ? memchr(a, ':', (size_t)(at - a)) : NULL;
+	if (!colon)
+		return nb_xstrdup(url);
+	nb_buf b;
+	nb_buf_init(&b);
+	nb_buf_append(&b, url, (size_t)(colon + 1 - url));
+	nb_buf_puts(&b, "***");
+	nb_buf_puts(&b, at);
+	return nb_buf_steal(&b);
+}
 
 static void ch_curl_init(void)
 {
@@ -38,6 +56,7 @@ nb_ch *nb_ch_new(const char *url, nb_err *err)
 	size_t n = strlen(ch->url);
 	while (n > 0 && ch->url[n - 1] == '/')
 		ch->url[--n] = '\0';
+	ch->shown = ch_url_shown(ch->url);
 	ch->curl = curl_easy_init();
 	if (!ch->curl) {
 		nb_ch_free(ch);
@@ -61,6 +80,7 @@ void nb_ch_free(nb_ch *ch)
 	curl_slist_free_all(ch->headers);
 	nb_buf_done(&ch->resp);
 	free(ch->url);
+	free(ch->shown);
 	free(ch);
 }
 
@@ -109,7 +129,7 @@ static void ch_server_error(nb_ch *ch, long status, nb_err *err)
 		n--;
 	if (n > 700)
 		n = 700;
-	nb_err_set(err, NB_ESERVER, "ClickHouse at %s answered HTTP %ld: %.*s", ch->url, status,
+	nb_err_set(err, NB_ESERVER, "ClickHouse at %s answered HTTP %ld: %.*s", ch->shown, status,
 		   (int)n, m);
 }
 
@@ -140,7 +160,7 @@ static int ch_post(nb_ch *ch, const char *query, const char *body, size_t len, n
 			if (out->data)
 				out->data[out_start] = '\0';
 		}
-		return nb_err_set(err, NB_ESERVER, "cannot reach ClickHouse at %s: %s", ch->url,
+		return nb_err_set(err, NB_ESERVER, "cannot reach ClickHouse at %s: %s", ch->shown,
 				  curl_easy_strerror(rc));
 	}
 	long status = 0;

@@ -22,6 +22,13 @@ t_eq compose_cdc_profiles "$relay" "['relay'] ['debezium']"
 deb=$(docker-compose -f docker-compose.yml --profile debezium config --services 2>/dev/null | grep -c -E '^(publication|connect|connect-init)$')
 t_eq compose_debezium_profile "$deb" 3
 t_match compose_debezium_publication_root "$(docker-compose -f docker-compose.yml --profile debezium config 2>/dev/null)" 'CREATE PUBLICATION neonblue_debezium.*publish_via_partition_root = true'
+# ClickHouse: an exact release (not a moving branch tag), and NeonBlue's URL
+# carries the user the image creates (its `default` user is local-only)
+ch=$(/usr/bin/python3 -c 'import yaml; d = yaml.safe_load(open("docker-compose.yml"))
+c = d["services"]["clickhouse"]
+print(c["image"], c["environment"]["CLICKHOUSE_USER"], d["x-neonblue-env"]["NEONBLUE_CLICKHOUSE"])')
+t_match compose_clickhouse_pinned "$ch" '^clickhouse/clickhouse-server:[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+ '
+t_match compose_clickhouse_user "$ch" ' neonblue http://neonblue:[^@]+@clickhouse:8123$'
 t_run connector_json_valid 0 python3 -c '
 import json,sys
 c=json.load(open("deploy/debezium-connector.json"))

@@ -10,7 +10,8 @@
 #    large enough to see): the rollup goes stale on them alone (so this test
 #    would fail if exactness still rested on them), and is exact again once
 #    the users are stamped through touched_ack after the insert was
-#    acknowledged, as `neonblue sink` does.
+#    acknowledged, as `neonblue sink` does;
+# 3. replaced rollup generations are all dropped in one refresh.
 # needs: stack
 set -u
 cd "$(dirname "$0")/../.."
@@ -115,5 +116,18 @@ events late 5 | cut -f2 | ins touched_ack
 t_run acked 0 "$NB" report ord --json "${common[@]}"
 t_eq acked-equals-scan "$(jq -c .metrics <<<"$T_OUT")" "$scan"
 t_match acked-recomputed-delta "$(chn "SELECT count() FROM $DB.rollup_delta")" '^[1-9]'
+
+# ---- 3. every replaced generation is dropped at once (an ANY INNER JOIN
+# would drop one per experiment on current releases: one row per key) ----
+NEONBLUE_ROLLUP_FOLD_MIN=1 t_run fold-1 0 "$NB" report ord --json "${common[@]}"
+events more 3 | ins events
+events more 3 | cut -f2 | ins touched_ack
+NEONBLUE_ROLLUP_FOLD_MIN=1 t_run fold-2 0 "$NB" report ord --json "${common[@]}"
+stale="SELECT uniqExact(partition) FROM system.parts WHERE active AND database = '$DB'
+	AND table = 'rollup_base' AND partition != (SELECT toString(gen) FROM $DB.rollup_state FINAL)"
+t_eq two-replaced-generations "$(chn "$stale")" 2
+NEONBLUE_ROLLUP_KEEP_S=0 t_run drop-old 0 "$NB" report ord --json "${common[@]}"
+t_eq drop-old-equals-scan "$(jq -c .metrics <<<"$T_OUT")" "$(jq -c .metrics <<<"$("$NB" report ord --json --scan "${common[@]}")")"
+t_eq replaced-generations-dropped "$(chn "$stale")" 0
 
 t_done

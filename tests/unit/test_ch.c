@@ -202,6 +202,16 @@ static void transport_error_names_server(void)
 	nb_ch_free(ch);
 	CHECK_INT(nb_ch_migrate(url, &e), -1);
 	CHECK_INT(e.code, NB_ESERVER);
+	/* a password in the URL is used, never shown */
+	char cred[96];
+	snprintf(cred, sizeof cred, "http://neonblue:s3cret@127.0.0.1:%d/", ntohs(a.sin_port));
+	ch = nb_ch_new(cred, &e);
+	CHECK(ch != NULL);
+	CHECK_INT(nb_ch_query(ch, "SELECT 1", NULL, &e), -1);
+	snprintf(cred, sizeof cred, "http://neonblue:***@127.0.0.1:%d", ntohs(a.sin_port));
+	CHECK(strstr(e.msg, cred) != NULL);
+	CHECK(strstr(e.msg, "s3cret") == NULL);
+	nb_ch_free(ch);
 }
 
 int main(void)
