@@ -357,8 +357,8 @@ static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, unsigned long long now_n
 		an_table(&q, s, "rollup_state");
 		nb_buf_puts(&q, " FINAL)");
 	}
-	/* ALL, not ANY: since 19.14 an ANY INNER JOIN keeps one row per key of
-	 * both sides (any_join_distinct_right_table_keys = 0), so it would drop
+	/* ALL, not ANY: in current releases an ANY INNER JOIN keeps one row per
+	 * key of both sides (any_join_distinct_right_table_keys = 0), so it would drop
 	 * one stale generation per experiment; the right side has one row per
 	 * experiment, so ALL is 18.16's ANY */
 	nb_buf_puts(&q, ") LIMIT 1 BY gen) ALL INNER JOIN (SELECT experiment, gen AS cur FROM ");
