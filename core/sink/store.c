@@ -42,7 +42,7 @@ static int sink_insert_progress(sink *s, sink_batch *b, nb_err *err)
 /* The rollup's stamps (core/sql/ch/004_touched_ack.sql): after an insert
  * into events or assignments was acknowledged, the user ids of its rows
  * (TSV field `col` of every line, consecutive repeats once) are queued in
- * s->touch for neonblue.touched_ack. */
+ * s->touch for neonblue.touched_ack (made distinct before they are sent). */
 static void sink_touch_queue(sink *s, int t, const nb_buf *rows)
 {
 	const nb_sink_table *tab = &s->schema.tables[t];
@@ -77,6 +77,46 @@ static void sink_touch_queue(sink *s, int t, const nb_buf *rows)
 	}
 }
 
+typedef struct sink_id {
+	const char *p;
+	size_t n;
+} sink_id;
+
+static int sink_id_cmp(const void *a, const void *b)
+{
+	const sink_id *x = a, *y = b;
+	int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Keeps one line of each distinct line of b (one stamp per user a batch). */
+static void sink_touch_unique(nb_buf *b)
+{
+	size_t n = 0, cap = 64;
+	sink_id *v = nb_xrealloc(NULL, cap * sizeof *v);
+	for (const char *p = b->data, *end = b->data + b->len; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		if (n == cap)
+			v = nb_xrealloc(v, (cap *= 2) * sizeof *v);
+		v[n].p = p;
+		v[n++].n = (size_t)(eol - p);
+		p = eol + 1;
+	}
+	qsort(v, n, sizeof *v, sink_id_cmp);
+	nb_buf u;
+	nb_buf_init(&u);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || sink_id_cmp(&v[i], &v[i - 1])) {
+			nb_buf_append(&u, v[i].p, v[i].n);
+			nb_buf_putc(&u, '\n');
+		}
+	free(v);
+	nb_buf_done(b);
+	*b = u;
+}
+
 /* Inserts every table's rows, then the touched stamps of the users they
  * carry (when ClickHouse has neonblue.touched_ack), then the progress rows.
  * Tables already inserted are emptied and stamps already inserted dropped,
@@ -101,6 +141,7 @@ static int sink_insert_all(sink *s, sink_batch *b, nb_err *err)
 		b->buf_rows[t] = 0;
 	}
 	if (s->touch.len) {
+		sink_touch_unique(&s->touch);
 		if (nb_ch_insert(s->ch, "INSERT INTO neonblue.touched_ack (user_id) FORMAT TabSeparated",
 				 s->touch.data, s->touch.len, err) < 0)
 			return -1;
