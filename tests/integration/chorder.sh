@@ -6,7 +6,7 @@
 #    before events_by_user_mv runs before the rows are in events_by_user (the
 #    hazard 002's stamps lived with), touched_ack_mv runs after them;
 # 2. the stamps the views take while an insert runs are replaced by stamps
-#    taken 30 s too early (a view that ran before the table's write, made
+#    taken 10 minutes too early (a view that ran before the table's write, made
 #    large enough to see): the rollup goes stale on them alone (so this test
 #    would fail if exactness still rested on them), and is exact again once
 #    the users are stamped through touched_ack after the insert was
@@ -95,7 +95,7 @@ for v in a_probe_mv cascade_probe_mv ack_probe_mv; do chq "DROP TABLE $DB.$v"; d
 # ---- 2. the rollup with stamps taken too early ----
 for t in events assignments; do
 	chq "DROP TABLE $DB.touched_${t}_mv"
-	chq "CREATE MATERIALIZED VIEW $DB.touched_${t}_mv TO $DB.touched AS SELECT now() - 30 AS at, user_id FROM $DB.$t"
+	chq "CREATE MATERIALIZED VIEW $DB.touched_${t}_mv TO $DB.touched AS SELECT now() - 600 AS at, user_id FROM $DB.$t"
 done
 common=(--clickhouse "$CH" --database "$DB")
 t_run build 0 "$NB" report ord --json "${common[@]}"
