@@ -582,3 +582,56 @@ int an_rollup_aggregate(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment 
 	ru_slots_free(&sl);
 	return rc;
 }
+
+int an_rollup_reset(nb_ch *ch, const nb_an_scope *s, char *const *exps, size_t n, nb_err *err)
+{
+	if (n == 0)
+		return 0;
+	nb_buf q;
+	nb_buf_init(&q);
+	nb_buf_puts(&q, "SELECT toUInt32(now())");
+	unsigned long long now_ch = 0;
+	int rc = ru_scalar_ull(ch, &q, &now_ch, err);
+	nb_buf_reset(&q);
+	/* a state without slots, newer than any refresh that started before:
+	 * the next refresh finds no state and builds a new generation */
+	unsigned long long version = now_ch * 1000000000ull + ru_now_ns() % 1000000000ull;
+	ru_slots none = {0};
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		nb_an_experiment e;
+		memset(&e, 0, sizeof e);
+		snprintf(e.key, sizeof e.key, "%s", exps[i]);
+		ru_sql_state(&q, s, &e, &none, 0, (long long)now_ch, 0, version);
+		rc = ru_exec(ch, &q, err);
+	}
+	/* their generations hold per-user sums of what was deleted: gone now
+	 * (a report reading one at this moment fails once; the next rebuilds) */
+	nb_ch_rows r = {0};
+	if (rc == 0) {
+		nb_buf_puts(&q, "SELECT DISTINCT gen FROM (");
+		for (int k = 0; k < 2; k++) {
+			nb_buf_puts(&q, k ? " UNION ALL SELECT gen FROM " : "SELECT gen FROM ");
+			an_table(&q, s, k ? "rollup_delta" : "rollup_base");
+			nb_buf_puts(&q, " WHERE experiment IN (");
+			for (size_t i = 0; i < n; i++) {
+				nb_buf_puts(&q, i ? ", " : "");
+				an_str(&q, exps[i]);
+			}
+			nb_buf_putc(&q, ')');
+		}
+		nb_buf_putc(&q, ')');
+		rc = an_rows(ch, &q, &r, err);
+		nb_buf_reset(&q);
+	}
+	for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+		for (int k = 0; rc == 0 && k < 2; k++) {
+			nb_buf_puts(&q, "ALTER TABLE ");
+			an_table(&q, s, k ? "rollup_delta" : "rollup_base");
+			nb_buf_printf(&q, " DROP PARTITION %llu",
+				      strtoull(nb_ch_cell(&r, i, 0), NULL, 10));
+			rc = ru_exec(ch, &q, err);
+		}
+	nb_ch_rows_done(&r);
+	nb_buf_done(&q);
+	return rc;
+}
