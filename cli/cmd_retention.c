@@ -332,6 +332,12 @@ int cmd_retention(nb_front *ctx, int argc, char **argv)
 					 a.assign ? as : NULL, a.audit ? au : NULL, &err);
 		if (!rc && !a.json)
 			printf("retention limits of %s updated\n", a.exp ? a.exp : "the platform");
+		if (!rc && a.exp && a.events && *ev)
+			fprintf(stderr,
+				"note: events of users assigned to %s are kept for the longer of %s "
+				"and the global events limit: an experiment can extend event "
+				"retention, not shorten it (docs/retention.md)\n",
+				a.exp, ev);
 	}
 	if (!rc && (show || (set && a.json))) {
 		cJSON *s = nb_pg_retention_show(conn, &err);

@@ -77,7 +77,7 @@ static int ret_get(PGconn *conn, const char *exp, cJSON **out, nb_err *err)
 	const char *p[] = {exp ? exp : ""};
 	PGresult *r = nb_pg_exec(conn,
 				 "SELECT " RET_COLS " FROM retention_settings"
-				 " WHERE COALESCE(experiment, '') = $1",
+				 " WHERE scope = $1",
 				 1, p, err);
 	if (!r)
 		return -1;
@@ -128,7 +128,7 @@ int nb_pg_retention_set(PGconn *conn, const char *actor, const char *experiment,
 	}
 	if (nb_pg_run(conn,
 		      "INSERT INTO retention_settings (experiment, events, assignments, audit)"
-		      " VALUES ($1, $2, $4, $6) ON CONFLICT ((COALESCE(experiment, ''))) DO UPDATE"
+		      " VALUES ($1, $2, $4, $6) ON CONFLICT (scope) DO UPDATE"
 		      " SET events = CASE WHEN $3::text IS NULL THEN retention_settings.events"
 		      "  ELSE $2 END,"
 		      " assignments = CASE WHEN $5::text IS NULL THEN retention_settings.assignments"

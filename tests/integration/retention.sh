@@ -76,6 +76,7 @@ pq "INSERT INTO experiments (key, name, seed, status) VALUES ('exp_a', 'A', 'exp
       ('exp_b', 'buys', 'primary', 0);" >/dev/null
 t_run set-global 0 "${R[@]}" set --events 400d --assignments 800d --audit 5y
 t_run set-override 0 "${R[@]}" set --experiment exp_b --events 900d --assignments 1000d --json
+t_match set-override-note "$T_ERR" "kept for the longer of 900d and the global events limit"
 t_eq set-override-json "$(jq -c '.experiments[] | [.experiment, .events, .assignments, .effective.assignments]' <<<"$T_OUT")" '["exp_b","900d","1000d","1000d"]'
 t_run show 0 "${R[@]}" show
 t_match show-global "$T_OUT" '\(global\) +400d +800d +5y'
@@ -268,6 +269,12 @@ t_eq apply-audited "$(pq "SELECT (after->'postgresql'->'events'->>'deleted') || 
 # a second apply has nothing left to do
 t_run apply-again 0 "${R[@]}" apply --at "$AT" --json "${A[@]}"
 t_eq apply-again-nothing "$(jq -c '[.postgresql.events.deleted, .postgresql.assignments.deleted, .postgresql.audit_log.deleted, .clickhouse.events.deleted, .clickhouse.assignments.deleted, (.clickhouse.rollups_rebuilt|length)]' <<<"$T_OUT")" '[0,0,0,0,0,0]'
+
+# an events override shorter than the global limit deletes nothing more
+t_run override-shorter 0 "${R[@]}" set --experiment exp_a --events 10d
+t_run override-shorter-dry 0 "${R[@]}" apply --dry-run --at "$AT" --json "${A[@]}"
+t_eq override-shorter-no-effect "$(jq -c '[.postgresql.events.deleted, .clickhouse.events.deleted]' <<<"$T_OUT")" '[0,0]'
+t_run override-shorter-undo 0 "${R[@]}" set --experiment exp_a --events inherit
 
 # removing an override: inherit everything
 t_run override-inherit 0 "${R[@]}" set --experiment exp_b --events inherit --assignments inherit --json

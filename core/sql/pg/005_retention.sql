@@ -8,13 +8,14 @@
 -- applied by `retention apply` itself, on both sides.
 CREATE TABLE retention_settings (
 	experiment text REFERENCES experiments (key) ON DELETE CASCADE ON UPDATE CASCADE,
+	-- '' for the global row, else the experiment: one row per scope
+	scope text GENERATED ALWAYS AS (COALESCE(experiment, '')) STORED PRIMARY KEY,
 	events text CHECK (events ~ '^([1-9][0-9]{0,5}[dwmy]|forever)$'),
 	assignments text CHECK (assignments ~ '^([1-9][0-9]{0,5}[dwmy]|forever)$'),
 	audit text CHECK (audit ~ '^([1-9][0-9]{0,5}[dwmy]|forever)$'),
 	updated_at timestamptz NOT NULL DEFAULT now(),
 	CHECK (experiment IS NULL OR audit IS NULL)
 );
-CREATE UNIQUE INDEX retention_settings_scope ON retention_settings ((COALESCE(experiment, '')));
 
 -- changes of the limits and every application are audited
 ALTER TABLE audit_log DROP CONSTRAINT audit_log_entity_check;
