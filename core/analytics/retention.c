@@ -89,13 +89,6 @@ static int rt_count(nb_ch *ch, nb_buf *q, long long *n, nb_err *err)
 	return rc;
 }
 
-static int rt_exec(nb_ch *ch, nb_buf *q, nb_err *err)
-{
-	int rc = nb_ch_query(ch, q->data, NULL, err);
-	nb_buf_reset(q);
-	return rc < 0 ? -1 : 0;
-}
-
 /* The active partitions of db.table (their ids: YYYYMM, YYYYMMDD). */
 static int rt_partitions(nb_ch *ch, const char *db, const char *table, nb_ch_rows *rows,
 			 nb_err *err)
@@ -285,7 +278,7 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 		nb_buf_puts(&q, "ALTER TABLE ");
 		an_table(&q, &s, "events");
 		nb_buf_printf(&q, " DROP PARTITION %s", cJSON_GetArrayItem(dropped, i)->valuestring);
-		rc = rt_exec(ch, &q, err);
+		rc = an_exec(ch, &q, err);
 	}
 	/* what the partitions did not take (raw rows: older versions and delete
 	 * markers too) */
@@ -299,7 +292,7 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 			nb_buf_puts(&q, "ALTER TABLE ");
 			an_table(&q, &s, ev_tables[t]);
 			nb_buf_printf(&q, " DELETE WHERE %s", del.data);
-			rc = rt_exec(ch, &q, err);
+			rc = an_exec(ch, &q, err);
 		}
 	}
 	if (rc == 0 && !dry && as) {
@@ -311,7 +304,7 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 			nb_buf_puts(&q, "ALTER TABLE ");
 			an_table(&q, &s, "assignments");
 			nb_buf_printf(&q, " DELETE WHERE %s", adel.data);
-			rc = rt_exec(ch, &q, err);
+			rc = an_exec(ch, &q, err);
 		}
 	}
 	if (rc == 0 && !dry && r->audit != NB_AN_RET_NEVER) {
@@ -325,14 +318,14 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 			an_table(&q, &s, "audit_log");
 			nb_buf_puts(&q, " DELETE WHERE at < ");
 			rt_time(&q, r->audit);
-			rc = rt_exec(ch, &q, err);
+			rc = an_exec(ch, &q, err);
 		}
 	}
 	for (int i = 0; rc == 0 && !dry && i < cJSON_GetArraySize(tdropped); i++) {
 		nb_buf_puts(&q, "ALTER TABLE ");
 		an_table(&q, &s, "touched");
 		nb_buf_printf(&q, " DROP PARTITION %s", cJSON_GetArrayItem(tdropped, i)->valuestring);
-		rc = rt_exec(ch, &q, err);
+		rc = an_exec(ch, &q, err);
 	}
 	if (rc == 0 && !dry)
 		rc = rt_wait_mutations(ch, db, err);

@@ -136,6 +136,11 @@ static int ru_exec(nb_ch *ch, nb_buf *sql, nb_err *err)
 	return rc < 0 ? -1 : 0;
 }
 
+int an_exec(nb_ch *ch, nb_buf *sql, nb_err *err)
+{
+	return ru_exec(ch, sql, err);
+}
+
 int an_rollup_usable(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb_err *err)
 {
 	ru_slots sl = {0};
@@ -317,6 +322,25 @@ static int ru_count_base(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment
 	return rc;
 }
 
+/* Drops the generations listed in r's first column from rollup_base and
+ * rollup_delta (they are partitions of both). */
+static int ru_drop_gens(nb_ch *ch, const nb_an_scope *s, const nb_ch_rows *r, nb_err *err)
+{
+	nb_buf q;
+	nb_buf_init(&q);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < r->nrows; i++)
+		for (int k = 0; rc == 0 && k < 2; k++) {
+			nb_buf_puts(&q, "ALTER TABLE ");
+			an_table(&q, s, k ? "rollup_delta" : "rollup_base");
+			nb_buf_printf(&q, " DROP PARTITION %llu",
+				      strtoull(nb_ch_cell(r, i, 0), NULL, 10));
+			rc = ru_exec(ch, &q, err);
+		}
+	nb_buf_done(&q);
+	return rc;
+}
+
 /* Drops the generations (partitions of rollup_base and rollup_delta) that
  * were replaced by their experiment's current one more than RU_KEEP_S ago
  * (a generation is the ns time of its making, so its successor was made
@@ -361,14 +385,8 @@ static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, unsigned long long now_n
 	nb_ch_rows r;
 	rc = an_rows(ch, &q, &r, err);
 	nb_buf_reset(&q);
-	for (size_t i = 0; rc == 0 && i < r.nrows; i++)
-		for (int k = 0; rc == 0 && k < 2; k++) {
-			nb_buf_puts(&q, "ALTER TABLE ");
-			an_table(&q, s, k ? "rollup_delta" : "rollup_base");
-			nb_buf_printf(&q, " DROP PARTITION %llu",
-				      strtoull(nb_ch_cell(&r, i, 0), NULL, 10));
-			rc = ru_exec(ch, &q, err);
-		}
+	if (rc == 0)
+		rc = ru_drop_gens(ch, s, &r, err);
 	nb_ch_rows_done(&r);
 	nb_buf_done(&q);
 	return rc;
@@ -623,14 +641,8 @@ int an_rollup_reset(nb_ch *ch, const nb_an_scope *s, char *const *exps, size_t n
 		rc = an_rows(ch, &q, &r, err);
 		nb_buf_reset(&q);
 	}
-	for (size_t i = 0; rc == 0 && i < r.nrows; i++)
-		for (int k = 0; rc == 0 && k < 2; k++) {
-			nb_buf_puts(&q, "ALTER TABLE ");
-			an_table(&q, s, k ? "rollup_delta" : "rollup_base");
-			nb_buf_printf(&q, " DROP PARTITION %llu",
-				      strtoull(nb_ch_cell(&r, i, 0), NULL, 10));
-			rc = ru_exec(ch, &q, err);
-		}
+	if (rc == 0)
+		rc = ru_drop_gens(ch, s, &r, err);
 	nb_ch_rows_done(&r);
 	nb_buf_done(&q);
 	return rc;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- limits */
 
@@ -160,6 +161,8 @@ fail:
 	return -1;
 }
 
+static int ret_cutoff(PGconn *conn, long long t, const char *limit, long long *out, nb_err *err);
+
 cJSON *nb_pg_retention_show(PGconn *conn, nb_err *err)
 {
 	PGresult *r = nb_pg_exec(conn,
@@ -192,22 +195,43 @@ cJSON *nb_pg_retention_show(PGconn *conn, nb_err *err)
 	const cJSON *ge = cJSON_GetObjectItemCaseSensitive(g, "events");
 	const cJSON *ga = cJSON_GetObjectItemCaseSensitive(g, "assignments");
 	cJSON *x;
+	long long now = (long long)time(NULL), cg = 0, cx = 0;
+	int rc = 0;
+	if (cJSON_IsString(ge))
+		rc = ret_cutoff(conn, now, ge->valuestring, &cg, err);
 	cJSON_ArrayForEach(x, arr)
 	{
 		const cJSON *xe = cJSON_GetObjectItemCaseSensitive(x, "events");
 		const cJSON *xa = cJSON_GetObjectItemCaseSensitive(x, "assignments");
 		cJSON *eff = cJSON_CreateObject();
+		const char *rule = "global";
+		const cJSON *win = ge; /* null: forever */
+		if (cJSON_IsString(xe) && cJSON_IsString(ge) && rc == 0) {
+			rc = ret_cutoff(conn, now, xe->valuestring, &cx, err);
+			if (cx < cg) {
+				win = xe;
+				rule = "this experiment's (longer than the global limit)";
+			} else {
+				rule = "global (this experiment's is not longer)";
+			}
+		}
 		cJSON_AddItemToObject(eff, "events",
-				      cJSON_IsString(xe) ? cJSON_CreateString(xe->valuestring)
-							 : cJSON_Duplicate(ge, 1));
-		cJSON_AddItemToObject(eff, "events_rule",
-				      cJSON_CreateString(cJSON_IsString(xe)
-							     ? "longer of this and the global limit"
-							     : "global"));
+				      cJSON_IsString(win) && strcmp(win->valuestring, "forever")
+					  ? cJSON_CreateString(win->valuestring)
+					  : cJSON_CreateNull());
+		cJSON_AddStringToObject(eff, "events_rule", rule);
 		cJSON_AddItemToObject(eff, "assignments",
-				      cJSON_IsString(xa) ? cJSON_CreateString(xa->valuestring)
-							 : cJSON_Duplicate(ga, 1));
+				      cJSON_IsString(xa) && strcmp(xa->valuestring, "forever")
+					  ? cJSON_CreateString(xa->valuestring)
+				      : cJSON_IsString(xa) ? cJSON_CreateNull()
+							   : cJSON_Duplicate(ga, 1));
 		cJSON_AddItemToObject(x, "effective", eff);
+	}
+	if (rc) {
+		cJSON_Delete(g);
+		cJSON_Delete(arr);
+		cJSON_Delete(o);
+		return NULL;
 	}
 	cJSON_AddItemToObject(o, "global", g);
 	cJSON_AddItemToObject(o, "experiments", arr);

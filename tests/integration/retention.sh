@@ -271,7 +271,9 @@ t_run apply-again 0 "${R[@]}" apply --at "$AT" --json "${A[@]}"
 t_eq apply-again-nothing "$(jq -c '[.postgresql.events.deleted, .postgresql.assignments.deleted, .postgresql.audit_log.deleted, .clickhouse.events.deleted, .clickhouse.assignments.deleted, (.clickhouse.rollups_rebuilt|length)]' <<<"$T_OUT")" '[0,0,0,0,0,0]'
 
 # an events override shorter than the global limit deletes nothing more
-t_run override-shorter 0 "${R[@]}" set --experiment exp_a --events 10d
+t_run override-shorter 0 "${R[@]}" set --experiment exp_a --events 10d --json
+t_eq override-shorter-effective "$(jq -c '.experiments[] | select(.experiment == "exp_a") | [.events, .effective.events]' <<<"$T_OUT")" '["10d","400d"]'
+t_eq override-longer-effective "$(jq -c '.experiments[] | select(.experiment == "exp_b") | .effective.events' <<<"$T_OUT")" '"900d"'
 t_run override-shorter-dry 0 "${R[@]}" apply --dry-run --at "$AT" --json "${A[@]}"
 t_eq override-shorter-no-effect "$(jq -c '[.postgresql.events.deleted, .clickhouse.events.deleted]' <<<"$T_OUT")" '[0,0]'
 t_run override-shorter-undo 0 "${R[@]}" set --experiment exp_a --events inherit
