@@ -46,5 +46,11 @@ int an_rollup_usable(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e,
  * variant, [seg], users, then an_sql_agg_cols' columns. */
 int an_rollup_aggregate(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e,
 			const char *seg_prop, nb_ch_rows *rows, nb_err *err);
+/* Runs one statement, discarding its answer, and empties sql. */
+int an_exec(nb_ch *ch, nb_buf *sql, nb_err *err);
+/* Forces a full rebuild of the rollups of exps[n] (retention deleted some
+ * of their data): a newer state without slots for each, and their
+ * generations dropped. */
+int an_rollup_reset(nb_ch *ch, const nb_an_scope *s, char *const *exps, size_t n, nb_err *err);
 
 #endif

@@ -139,6 +139,11 @@ static int ru_exec(nb_ch *ch, nb_buf *sql, nb_err *err)
 	return rc < 0 ? -1 : 0;
 }
 
+int an_exec(nb_ch *ch, nb_buf *sql, nb_err *err)
+{
+	return ru_exec(ch, sql, err);
+}
+
 int an_rollup_usable(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb_err *err)
 {
 	ru_slots sl = {0};
@@ -320,6 +325,25 @@ static int ru_count_base(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment
 	return rc;
 }
 
+/* Drops the generations listed in r's first column from rollup_base and
+ * rollup_delta (they are partitions of both). */
+static int ru_drop_gens(nb_ch *ch, const nb_an_scope *s, const nb_ch_rows *r, nb_err *err)
+{
+	nb_buf q;
+	nb_buf_init(&q);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < r->nrows; i++)
+		for (int k = 0; rc == 0 && k < 2; k++) {
+			nb_buf_puts(&q, "ALTER TABLE ");
+			an_table(&q, s, k ? "rollup_delta" : "rollup_base");
+			nb_buf_printf(&q, " DROP PARTITION %llu",
+				      strtoull(nb_ch_cell(r, i, 0), NULL, 10));
+			rc = ru_exec(ch, &q, err);
+		}
+	nb_buf_done(&q);
+	return rc;
+}
+
 /* Drops the generations (partitions of rollup_base and rollup_delta) that
  * were replaced by their experiment's current one more than RU_KEEP_S ago
  * (a generation is the ns time of its making, so its successor was made
@@ -368,14 +392,8 @@ static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, unsigned long long now_n
 	nb_ch_rows r;
 	rc = an_rows(ch, &q, &r, err);
 	nb_buf_reset(&q);
-	for (size_t i = 0; rc == 0 && i < r.nrows; i++)
-		for (int k = 0; rc == 0 && k < 2; k++) {
-			nb_buf_puts(&q, "ALTER TABLE ");
-			an_table(&q, s, k ? "rollup_delta" : "rollup_base");
-			nb_buf_printf(&q, " DROP PARTITION %llu",
-				      strtoull(nb_ch_cell(&r, i, 0), NULL, 10));
-			rc = ru_exec(ch, &q, err);
-		}
+	if (rc == 0)
+		rc = ru_drop_gens(ch, s, &r, err);
 	nb_ch_rows_done(&r);
 	nb_buf_done(&q);
 	return rc;
@@ -587,5 +605,52 @@ int an_rollup_aggregate(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment 
 	int rc = an_rows(ch, &b, rows, err);
 	nb_buf_done(&b);
 	ru_slots_free(&sl);
+	return rc;
+}
+
+int an_rollup_reset(nb_ch *ch, const nb_an_scope *s, char *const *exps, size_t n, nb_err *err)
+{
+	if (n == 0)
+		return 0;
+	nb_buf q;
+	nb_buf_init(&q);
+	nb_buf_puts(&q, "SELECT toUInt32(now())");
+	unsigned long long now_ch = 0;
+	int rc = ru_scalar_ull(ch, &q, &now_ch, err);
+	nb_buf_reset(&q);
+	/* a state without slots, newer than any refresh that started before:
+	 * the next refresh finds no state and builds a new generation */
+	unsigned long long version = now_ch * 1000000000ull + ru_now_ns() % 1000000000ull;
+	ru_slots none = {0};
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		nb_an_experiment e;
+		memset(&e, 0, sizeof e);
+		snprintf(e.key, sizeof e.key, "%s", exps[i]);
+		ru_sql_state(&q, s, &e, &none, 0, (long long)now_ch, 0, version);
+		rc = ru_exec(ch, &q, err);
+	}
+	/* their generations hold per-user sums of what was deleted: gone now
+	 * (a report reading one at this moment fails once; the next rebuilds) */
+	nb_ch_rows r = {0};
+	if (rc == 0) {
+		nb_buf_puts(&q, "SELECT DISTINCT gen FROM (");
+		for (int k = 0; k < 2; k++) {
+			nb_buf_puts(&q, k ? " UNION ALL SELECT gen FROM " : "SELECT gen FROM ");
+			an_table(&q, s, k ? "rollup_delta" : "rollup_base");
+			nb_buf_puts(&q, " WHERE experiment IN (");
+			for (size_t i = 0; i < n; i++) {
+				nb_buf_puts(&q, i ? ", " : "");
+				an_str(&q, exps[i]);
+			}
+			nb_buf_putc(&q, ')');
+		}
+		nb_buf_putc(&q, ')');
+		rc = an_rows(ch, &q, &r, err);
+		nb_buf_reset(&q);
+	}
+	if (rc == 0)
+		rc = ru_drop_gens(ch, s, &r, err);
+	nb_ch_rows_done(&r);
+	nb_buf_done(&q);
 	return rc;
 }

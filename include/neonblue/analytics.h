@@ -12,6 +12,8 @@
 #include "neonblue/ch.h"
 #include "neonblue/base.h"
 
+#include <cjson/cJSON.h>
+
 #define NB_AN_KEY_MAX 64
 
 /* ---- the experiment as ClickHouse holds it ---- */
@@ -159,5 +161,37 @@ int nb_an_revenue_get(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
  * assignments that nb_an_metrics aggregates; appended to b. */
 int nb_an_sql_metrics(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 		      const char *seg_prop, nb_err *err);
+
+
+/* ---- data retention, the ClickHouse side (core/analytics/retention.c) ----
+ * Cutoffs in unix seconds, computed by the PostgreSQL side (nb_pg_retention_
+ * plan): what is strictly older goes. docs/retention.md has the rules. */
+#define NB_AN_RET_NEVER (-0x7fffffffffffffffLL - 1) /* no cutoff */
+
+typedef struct nb_an_ret_over {
+	char experiment[NB_AN_KEY_MAX + 1];
+	int keep_events;       /* its users' events stay until `events` */
+	long long events;      /* with keep_events: the cutoff, or NB_AN_RET_NEVER */
+	int assign_override;   /* the experiment has its own assignments limit */
+	long long assignments; /* its effective assignments cutoff */
+} nb_an_ret_over;
+
+typedef struct nb_an_ret {
+	const char *db; /* NULL: "neonblue" */
+	long long events, assignments, audit;
+	int nover;
+	const nb_an_ret_over *over;
+} nb_an_ret;
+
+/* Deletes (dry = 0) or counts (dry = 1) what the cutoffs let go: events by
+ * whole months (DROP PARTITION) where no row of the month stays, the rest
+ * with ALTER … DELETE, the same rows of events_by_user, assignments,
+ * audit_log, the days of `touched` older than the events cutoff; waits for
+ * the mutations, then makes the rollups that held deleted data rebuild.
+ * *summary (always set; caller deletes): {assignments: {deleted,
+ * by_experiment}, events: {deleted, partitions_dropped}, events_by_user,
+ * audit_log: {deleted}, touched: {partitions_dropped}, rollups_rebuilt}.
+ * Counts are of live rows (FINAL, _deleted = 0). */
+int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summary, nb_err *err);
 
 #endif

@@ -370,4 +370,65 @@ cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err);
  * cache key. */
 int nb_pg_features_version(PGconn *conn, char *out, size_t n, nb_err *err);
 
+
+/* ==== retention ==== */
+/* Data retention, the PostgreSQL side (core/pg/retention.c, table
+ * retention_settings; docs/retention.md has the rules). Cutoffs are unix
+ * seconds: what is strictly older goes. */
+
+#define NB_PG_RET_NEVER (-0x7fffffffffffffffLL - 1) /* no cutoff: kept forever */
+
+/* Checks a limit given as flag's value: a whole number and d, w, m or y
+ * ("400d", "5y"), "forever", or (inherit_ok) "inherit". Writes the canonical
+ * form into out ("" for inherit). The error names the flag and the value. */
+int nb_pg_retention_parse(const char *flag, const char *v, int inherit_ok, char *out, size_t n,
+			  nb_err *err);
+/* Sets limits of the platform (experiment NULL) or of one experiment's
+ * override, in one audited transaction (entity "retention", key "global" or
+ * the experiment). NULL leaves a limit alone; "" makes it inherit (an
+ * override) or keep forever (the platform). audit is platform-wide only. An
+ * override left with nothing of its own is removed. */
+int nb_pg_retention_set(PGconn *conn, const char *actor, const char *experiment,
+			const char *events, const char *assignments, const char *audit,
+			nb_err *err);
+/* {"global": {events, assignments, audit, updated_at}, "experiments":
+ * [{experiment, events, assignments, updated_at, effective: {events,
+ * events_rule, assignments}}]}; null limits: forever (global) or inherited
+ * (override). Caller deletes. */
+cJSON *nb_pg_retention_show(PGconn *conn, nb_err *err);
+
+typedef struct nb_pg_ret_over {
+	char experiment[NB_PG_KEY_MAX + 1];
+	int keep_events;       /* its users' events are kept longer than the global limit */
+	long long events;      /* with keep_events: that cutoff (or NB_PG_RET_NEVER) */
+	int assign_override;   /* the experiment has its own assignments limit */
+	long long assignments; /* its effective assignments cutoff (own or global) */
+} nb_pg_ret_over;
+
+typedef struct nb_pg_ret_plan {
+	long long at;                     /* the instant the limits are measured from */
+	long long events, assignments, audit; /* global cutoffs */
+	int nover;
+	nb_pg_ret_over *over;             /* every experiment with an override */
+} nb_pg_ret_plan;
+
+/* The cutoffs of the stored limits at `at` (ISO-8601; NULL: now; later than
+ * now is refused), computed by PostgreSQL (calendar months and years, UTC),
+ * floored to the second. */
+int nb_pg_retention_plan(PGconn *conn, const char *at, nb_pg_ret_plan *out, nb_err *err);
+void nb_pg_retention_plan_done(nb_pg_ret_plan *p);
+/* The plan as {at, events, assignments, audit, experiments: [{experiment,
+ * events, assignments}]} with ISO-8601 cutoffs (null: none). */
+cJSON *nb_pg_retention_cutoffs_json(const nb_pg_ret_plan *p);
+/* Applies (dry = 0) or counts (dry = 1) the plan: event partitions whose
+ * whole range is older than the events cutoff and hold no row an override
+ * keeps are dropped; other partitions with expired rows are rewritten
+ * without them (a new table swapped in, so nothing reaches the change
+ * stream); expired assignments and audit rows are deleted. *summary (always
+ * set, partial after an error; caller deletes): {events: {partitions:
+ * [{partition, from, to, action, rows, deleted}], deleted}, assignments:
+ * {by_experiment: {KEY: n}, deleted}, audit_log: {deleted}}. */
+int nb_pg_retention_apply(PGconn *conn, const nb_pg_ret_plan *p, int dry, cJSON **summary,
+			  nb_err *err);
+
 #endif
