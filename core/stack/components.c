@@ -604,3 +604,4 @@ int nb_stack_bootstrap_db(const nb_stack *st, nb_err *err)
 				  body);
 	return 0;
 }
+
