@@ -604,4 +604,3 @@ int nb_stack_bootstrap_db(const nb_stack *st, nb_err *err)
 				  body);
 	return 0;
 }
-
