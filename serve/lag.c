@@ -18,12 +18,19 @@ static struct {
 	nb_stack_lag lag;
 } lag_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static void lag_gauge(nb_buf *b, const char *name, const char *component, double v)
+/* One gauge family: its HELP and TYPE lines, then a sample per component
+ * (NaN when the figure is unknown). */
+static void lag_family(nb_buf *b, const char *name, const char *help, int n,
+		       const char *const *components, const double *values)
 {
-	if (isnan(v))
-		nb_buf_printf(b, "%s{component=\"%s\"} NaN\n", name, component);
-	else
-		nb_buf_printf(b, "%s{component=\"%s\"} %.15g\n", name, component, v);
+	nb_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	for (int i = 0; i < n; i++) {
+		if (isnan(values[i]))
+			nb_buf_printf(b, "%s{component=\"%s\"} NaN\n", name, components[i]);
+		else
+			nb_buf_printf(b, "%s{component=\"%s\"} %.15g\n", name, components[i],
+				      values[i]);
+	}
 }
 
 void lag_metrics(nb_buf *b, const char *home)
@@ -41,22 +48,19 @@ void lag_metrics(nb_buf *b, const char *home)
 	pthread_mutex_unlock(&lag_cache.mu);
 	if (!have)
 		return;
-	nb_buf_puts(b, "# HELP nb_pipeline_lag_bytes WAL bytes the relay's replication slot is "
-		       "behind (stack status).\n"
-		       "# TYPE nb_pipeline_lag_bytes gauge\n");
-	lag_gauge(b, "nb_pipeline_lag_bytes", "cdc", l.wal_bytes);
-	nb_buf_puts(b, "# HELP nb_pipeline_lag_messages Messages not yet in ClickHouse: sent by "
-		       "the relay and not yet stored (cdc), Kafka consumer lag (sink).\n"
-		       "# TYPE nb_pipeline_lag_messages gauge\n");
-	lag_gauge(b, "nb_pipeline_lag_messages", "cdc", l.cdc_messages);
-	lag_gauge(b, "nb_pipeline_lag_messages", "sink", l.sink_messages);
-	nb_buf_puts(b, "# HELP nb_pipeline_seconds_since_last_row Seconds since the sink stored "
-		       "its last row in ClickHouse.\n"
-		       "# TYPE nb_pipeline_seconds_since_last_row gauge\n");
-	lag_gauge(b, "nb_pipeline_seconds_since_last_row", "sink", l.sink_idle_s);
-	nb_buf_puts(b, "# HELP nb_pipeline_status_age_seconds Age of the component's status "
-		       "file (rewritten every second while it runs).\n"
-		       "# TYPE nb_pipeline_status_age_seconds gauge\n");
-	lag_gauge(b, "nb_pipeline_status_age_seconds", "cdc", l.cdc_age_s);
-	lag_gauge(b, "nb_pipeline_status_age_seconds", "sink", l.sink_age_s);
+	static const char *const cdc[] = {"cdc"}, *const sink[] = {"sink"},
+			 *const both[] = {"cdc", "sink"};
+	lag_family(b, "nb_pipeline_lag_bytes",
+		   "WAL bytes the relay's replication slot is behind (stack status).", 1, cdc,
+		   (double[]){l.wal_bytes});
+	lag_family(b, "nb_pipeline_lag_messages",
+		   "Messages not yet in ClickHouse: sent by the relay and not yet stored (cdc), "
+		   "Kafka consumer lag (sink).",
+		   2, both, (double[]){l.cdc_messages, l.sink_messages});
+	lag_family(b, "nb_pipeline_seconds_since_last_row",
+		   "Seconds since the sink stored its last row in ClickHouse.", 1, sink,
+		   (double[]){l.sink_idle_s});
+	lag_family(b, "nb_pipeline_status_age_seconds",
+		   "Age of the component's status file (rewritten every second while it runs).", 2,
+		   both, (double[]){l.cdc_age_s, l.sink_age_s});
 }

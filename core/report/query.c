@@ -217,12 +217,22 @@ static cJSON *rq_report(nb_ch *ch, nb_an_experiment *e, const nb_report_query *q
 	return j;
 }
 
+/* The analysis' metric (nb_an_pick_metric); -1 blaming the parameter. */
+static int rq_metric(const nb_an_experiment *e, const nb_report_query *q, const char *kind,
+		     const char **param, nb_err *err)
+{
+	int m = nb_an_pick_metric(e, q->metric, kind, err);
+	if (m < 0)
+		*param = q->metric ? "metric" : NULL;
+	return m;
+}
+
 static cJSON *rq_series(nb_ch *ch, const nb_an_experiment *e, const nb_report_query *q,
 			const char **param, nb_err *err)
 {
-	int m = nb_an_pick_metric(e, q->metric, NULL, err);
+	int m = rq_metric(e, q, NULL, param, err);
 	if (m < 0)
-		return *param = q->metric ? "metric" : NULL, NULL;
+		return NULL;
 	nb_an_scope s = nb_report_query_scope(q);
 	nb_an_point *pts = NULL;
 	size_t n = 0;
@@ -298,9 +308,9 @@ static cJSON *rq_cohort(nb_ch *ch, const nb_an_experiment *e, const nb_report_qu
 static cJSON *rq_revenue(nb_ch *ch, const nb_an_experiment *e, const nb_report_query *q,
 			 const char **param, nb_err *err)
 {
-	int m = nb_an_pick_metric(e, q->metric, "sum", err);
+	int m = rq_metric(e, q, "sum", param, err);
 	if (m < 0)
-		return *param = q->metric ? "metric" : NULL, NULL;
+		return NULL;
 	nb_an_scope s = nb_report_query_scope(q);
 	nb_an_revenue *rev = nb_xcalloc((size_t)e->nvariants, sizeof *rev);
 	cJSON *o = NULL;
@@ -313,9 +323,9 @@ static cJSON *rq_revenue(nb_ch *ch, const nb_an_experiment *e, const nb_report_q
 static cJSON *rq_segments(nb_ch *ch, const nb_an_experiment *e, const nb_report_query *q,
 			  const char **param, nb_err *err)
 {
-	int m = nb_an_pick_metric(e, q->metric, NULL, err);
+	int m = rq_metric(e, q, NULL, param, err);
 	if (m < 0)
-		return *param = q->metric ? "metric" : NULL, NULL;
+		return NULL;
 	nb_an_scope s = nb_report_query_scope(q);
 	char **values;
 	nb_an_agg *aggs;
