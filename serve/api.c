@@ -1,9 +1,14 @@
 /* api.c — the /v1 routes of `neonblue serve` (docs/api.md): the same library
  * calls as the CLI — sticky assignment, events with ingest's validation and
- * idempotency, experiments and their lifecycle audited with the token's name. */
+ * idempotency, experiments and their lifecycle audited with the token's name,
+ * and the analyses of `neonblue report|funnel|…` (nb_report_query_doc) over
+ * ClickHouse. */
 #include "serve.h"
 
+#include "neonblue/analytics.h"
 #include "neonblue/base.h"
+#include "neonblue/ch.h"
+#include "neonblue/report.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -352,15 +357,108 @@ static void api_features(const serve_req *rq, serve_resp *rs)
 		api_fail(rs, &err, NULL);
 }
 
+/* ---- GET /v1/experiments/{key}/report|funnel|cohort|revenue|segments ---- */
+
+/* One ClickHouse handle per request thread, made on first use; all are
+ * freed by api_done. */
+static pthread_mutex_t chs_mu = PTHREAD_MUTEX_INITIALIZER;
+static nb_ch **chs;
+static size_t nchs;
+static __thread nb_ch *tch;
+
+static nb_ch *thread_ch(const nb_config *cfg, nb_err *err)
+{
+	if (tch)
+		return tch;
+	if (nb_config_require_clickhouse(cfg, err) || !(tch = nb_ch_new(cfg->clickhouse, err)))
+		return NULL;
+	nb_ch_set_timeouts(tch, 120, 3); /* a report over many events takes a while */
+	pthread_mutex_lock(&chs_mu);
+	chs = nb_xrealloc(chs, (nchs + 1) * sizeof *chs);
+	chs[nchs++] = tch;
+	pthread_mutex_unlock(&chs_mu);
+	return tch;
+}
+
+typedef struct report_params {
+	nb_report_query *q;
+	nb_err err;
+	char field[80];
+	int unknown;
+} report_params;
+
+static int report_param(void *ud, const char *name, const char *value)
+{
+	report_params *p = ud;
+	int k = nb_report_query_set(p->q, name, value, &p->err);
+	if (!k)
+		return 0;
+	snprintf(p->field, sizeof p->field, "%.79s", name);
+	if (k > 0)
+		nb_err_set(&p->err, NB_EINPUT, "unknown parameter \"%.80s\" (see docs/api.md)", name);
+	return 1;
+}
+
+static void api_report(const serve_req *rq, serve_resp *rs, enum nb_report_kind kind)
+{
+	char key[NB_PG_KEY_MAX + 2], act[32];
+	if (api_exp_path(rq->path, key, sizeof key, act, sizeof act) || !nb_pg_slug_ok(key)) {
+		api_error(rs, 404, NULL, "no such experiment");
+		return;
+	}
+	nb_report_query q;
+	nb_report_query_init(&q);
+	report_params p = {.q = &q};
+	nb_err_clear(&p.err);
+	if (rq->query_each && rq->query_each(rq->query_ud, report_param, &p)) {
+		api_error(rs, 400, p.field, p.err.msg);
+		nb_report_query_done(&q);
+		return;
+	}
+	const char *param = NULL;
+	nb_ch *ch = NULL;
+	cJSON *doc = NULL;
+	if (!nb_report_query_check(&q, kind, &param, &p.err) && (ch = thread_ch(rq->cfg, &p.err)))
+		doc = nb_report_query_doc(ch, kind, key, &q, &param, &p.err);
+	if (doc) {
+		rs->status = 200;
+		rs->body = doc;
+	} else if (p.err.code != NB_EINPUT) {
+		api_error(rs, 503, NULL, p.err.msg[0] ? p.err.msg : "ClickHouse failed");
+	} else if (param && !strcmp(param, "experiment")) {
+		api_error(rs, 404, NULL, p.err.msg);
+	} else {
+		api_error(rs, 400, param, p.err.msg);
+	}
+	nb_report_query_done(&q);
+}
+
 void api_done(void)
 {
 	pthread_mutex_lock(&fcache.mu);
 	free(fcache.text);
 	fcache.text = NULL;
 	pthread_mutex_unlock(&fcache.mu);
+	pthread_mutex_lock(&chs_mu);
+	for (size_t i = 0; i < nchs; i++)
+		nb_ch_free(chs[i]);
+	free(chs);
+	chs = NULL;
+	nchs = 0;
+	pthread_mutex_unlock(&chs_mu);
 }
 
 /* ---- routing ---- */
+
+/* "/v1/experiments/KEY/KIND" with KIND one of the analyses: the kind, or -1. */
+static int api_report_kind(const char *path)
+{
+	if (strncmp(path, "/v1/experiments/", 16))
+		return -1;
+	const char *p = path + 16;
+	size_t k = strcspn(p, "/");
+	return k && p[k] == '/' ? nb_report_kind_from_name(p + k + 1) : -1;
+}
 
 static int api_is_exp_path(const char *path, int with_action)
 {
@@ -396,6 +494,9 @@ const char *api_route(const char *method, const char *path, int *scope)
 		return *scope = NB_SCOPE_ADMIN, "experiment_create";
 	if (get && api_is_exp_path(path, 0))
 		return *scope = NB_SCOPE_READ, "experiment";
+	int kind = get ? api_report_kind(path) : -1;
+	if (kind >= 0)
+		return *scope = NB_SCOPE_READ, nb_report_kind_name((enum nb_report_kind)kind);
 	if (post && api_is_exp_path(path, 1))
 		return *scope = NB_SCOPE_ADMIN, "experiment_lifecycle";
 	return "";
@@ -417,6 +518,8 @@ void api_handle(const serve_req *rq, serve_resp *rs)
 		api_features(rq, rs);
 	else if (!strcmp(r, "experiment") || !strcmp(r, "experiment_lifecycle"))
 		api_experiment(rq, rs);
+	else if (api_report_kind(rq->path) >= 0 && !strcmp(rq->method, "GET"))
+		api_report(rq, rs, (enum nb_report_kind)api_report_kind(rq->path));
 	else
 		api_error(rs, 404, NULL, "no such route");
 }

@@ -21,10 +21,12 @@ static const char serve_help[] =
 	"usage: neonblue serve [--listen ADDR:PORT] [--threads N]\n"
 	"\n"
 	"The HTTP API applications call (docs/api.md): POST /v1/assign, POST /v1/events,\n"
-	"GET/POST /v1/experiments..., GET /healthz, /readyz, /metrics. Requests carry\n"
-	"`Authorization: Bearer TOKEN` (`neonblue token create`); a token needs the\n"
-	"route's scope and is held to its rate. SIGTERM finishes the requests in\n"
-	"flight, then exits.\n"
+	"GET/POST /v1/experiments..., GET /v1/experiments/KEY/report|funnel|cohort|\n"
+	"revenue|segments (ClickHouse; the report commands' flags as query parameters),\n"
+	"GET /healthz, /readyz, /metrics (with the pipeline's lag under a stack).\n"
+	"Requests carry `Authorization: Bearer TOKEN` (`neonblue token create`); a\n"
+	"token needs the route's scope and is held to its rate. SIGTERM finishes the\n"
+	"requests in flight, then exits.\n"
 	"\n"
 	"  --listen ADDR:PORT  where to listen (default 127.0.0.1:8080; an IPv4 address)\n"
 	"  --threads N         request threads, each with a PostgreSQL connection (default 8)\n"
@@ -130,7 +132,8 @@ static enum auth tokens_check(const char *header, int scope, char *name, size_t 
 /* ---- /metrics ---- */
 
 static const char *const m_routes[] = {"assign", "events", "experiments", "experiment_create",
-				       "experiment", "experiment_lifecycle", "healthz", "readyz",
+				       "experiment", "experiment_lifecycle", "report", "funnel",
+				       "cohort", "revenue", "segments", "healthz", "readyz",
 				       "metrics", "other"};
 #define M_ROUTES (int)(sizeof m_routes / sizeof *m_routes)
 static const int m_codes[] = {200, 201, 400, 401, 403, 404, 405, 413, 429, 500, 503};
@@ -176,7 +179,7 @@ static void metrics_count(const char *route, int status, double secs, const serv
 	pthread_mutex_unlock(&met.mu);
 }
 
-static char *metrics_text(void)
+static char *metrics_text(const char *home)
 {
 	nb_buf b;
 	nb_buf_init(&b);
@@ -215,6 +218,7 @@ static char *metrics_text(void)
 		      "# TYPE nb_events_rejected_total counter\nnb_events_rejected_total %ld\n",
 		      met.assigned, met.events_ok, met.events_bad);
 	pthread_mutex_unlock(&met.mu);
+	lag_metrics(&b, home);
 	return nb_buf_steal(&b);
 }
 
@@ -294,6 +298,30 @@ static const char *query_arg(void *ud, const char *name)
 	return MHD_lookup_connection_value((struct MHD_Connection *)ud, MHD_GET_ARGUMENT_KIND, name);
 }
 
+typedef struct query_walk {
+	int (*fn)(void *fud, const char *name, const char *value);
+	void *fud;
+	int rc;
+} query_walk;
+
+static enum MHD_Result query_walk_one(void *cls, enum MHD_ValueKind kind, const char *name,
+				      const char *value)
+{
+	(void)kind;
+	query_walk *w = cls;
+	w->rc = w->fn(w->fud, name, value);
+	return w->rc ? MHD_NO : MHD_YES;
+}
+
+static int query_each(void *ud, int (*fn)(void *fud, const char *name, const char *value),
+		      void *fud)
+{
+	query_walk w = {fn, fud, 0};
+	MHD_get_connection_values((struct MHD_Connection *)ud, MHD_GET_ARGUMENT_KIND, query_walk_one,
+				  &w);
+	return w.rc;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **state)
@@ -355,7 +383,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			cJSON_AddStringToObject(rs.body, "error", err.msg);
 	} else if (!strcmp(url, "/metrics") && !strcmp(method, "GET")) {
 		metrics_count("metrics", 200, now_s() - st->start, NULL);
-		return reply(c, 200, "text/plain; version=0.0.4", metrics_text(), 0);
+		return reply(c, 200, "text/plain; version=0.0.4", metrics_text(g_cfg.home), 0);
 	} else if (!route[0]) {
 		route = "other";
 		api_error(&rs, 404, NULL, "no such route (see docs/api.md)");
@@ -385,7 +413,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 				serve_req rq = {.method = method, .path = url,
 						.body = st->body.data ? st->body.data : "",
 						.len = st->body.len, .actor = name, .scopes = scope,
-						.conn = pc, .query = query_arg, .query_ud = c};
+						.conn = pc, .query = query_arg, .query_each = query_each,
+						.query_ud = c, .cfg = &g_cfg};
 				api_handle(&rq, &rs);
 				/* the connection broke under the request (a restarted or
 				 * terminated backend): nothing was committed on it, so the

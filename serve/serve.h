@@ -23,7 +23,12 @@ typedef struct serve_req {
 	PGconn *conn;              /* this thread's connection, reachable */
 	/* query parameter by name, or NULL */
 	const char *(*query)(void *ud, const char *name);
+	/* calls fn for every query parameter in order (value NULL when the
+	 * parameter has none) until fn returns non-zero; returns that */
+	int (*query_each)(void *ud, int (*fn)(void *fud, const char *name, const char *value),
+			  void *fud);
 	void *query_ud;
+	const nb_config *cfg; /* the server's configuration (ClickHouse for reports) */
 } serve_req;
 
 typedef struct serve_resp {
@@ -42,6 +47,11 @@ void api_handle(const serve_req *rq, serve_resp *rs);
 void api_done(void);
 /* {"error": msg, "field": field (when not NULL)} with status. */
 void api_error(serve_resp *rs, int status, const char *field, const char *msg);
+
+/* The lag gauges of the pipeline (`stack status`'s figures) for /metrics,
+ * appended to b; nothing when home holds no stack. At most one look a
+ * second (cached). */
+void lag_metrics(nb_buf *b, const char *home);
 
 /* The group committer: one thread, one connection, every queued batch of
  * events of concurrent requests in one transaction. */

@@ -458,8 +458,7 @@ void nb_report_done(nb_report *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* Keeps only metric `key` in e (the others are freed). */
-static int rp_only_metric(nb_an_experiment *e, const char *key, nb_err *err)
+int nb_report_only_metric(nb_an_experiment *e, const char *key, nb_err *err)
 {
 	int k = nb_an_metric_index(e, key);
 	if (k < 0)
@@ -505,7 +504,7 @@ int nb_report_build(nb_ch *ch, const nb_report_opts *o, nb_report *out, nb_err *
 	memset(out, 0, sizeof *out);
 	if (nb_an_experiment_load(ch, o->db, o->experiment, &e, err))
 		return -1;
-	if (o->metric && rp_only_metric(&e, o->metric, err)) {
+	if (o->metric && nb_report_only_metric(&e, o->metric, err)) {
 		nb_an_experiment_done(&e);
 		return -1;
 	}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---------- HOME/stack.conf ---------- */
@@ -442,6 +444,60 @@ cJSON *nb_stack_status_json(const char *home, const nb_stack_status *s)
 		cJSON_AddItemToArray(list, o);
 	}
 	return list;
+}
+
+/* ---------- the pipeline's lag, as `stack status` shows it ---------- */
+
+/* A number of o, or NaN when it is not one. */
+static double lag_num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* describe() of component name into a new object. */
+static cJSON *lag_describe(const nb_stack *st, const char *name)
+{
+	cJSON *o = cJSON_CreateObject();
+	const nb_stack_component *def = find_comp(name);
+	if (def && def->describe)
+		def->describe(st, o);
+	return o;
+}
+
+int nb_stack_lag_get(const char *home, nb_stack_lag *out, nb_err *err)
+{
+	out->wal_bytes = out->cdc_messages = out->sink_messages = out->sink_idle_s = NAN;
+	out->cdc_age_s = out->sink_age_s = NAN;
+	nb_stack st;
+	if (nb_stack_load(&st, home, err))
+		return -1;
+	if (!st.pg_port)
+		return nb_err_set(err, NB_EINPUT, "no stack in %s (no PostgreSQL port recorded)", home);
+	if (st.no_pipeline)
+		return 0;
+	cJSON *c = lag_describe(&st, "cdc"), *s = lag_describe(&st, "sink");
+	char path[NB_PATH_MAX + 64];
+	nb_stack_path(st.home, path, sizeof path, "run/cdc.status");
+	char *text = nb_buf_read_file(path);
+	cJSON *cf = text ? cJSON_Parse(text) : NULL;
+	free(text);
+	double cu = lag_num(cf, "updated_at");
+	cJSON_Delete(cf);
+	out->cdc_age_s = isnan(cu) ? NAN : (double)time(NULL) - cu;
+	out->sink_age_s = lag_num(s, "status_age_s");
+	out->wal_bytes = lag_num(c, "wal_bytes_behind");
+	/* a status file not rewritten for the health checks' 15 s is no one's
+	 * current figure */
+	if (out->cdc_age_s <= 15)
+		out->cdc_messages = lag_num(c, "not_in_clickhouse");
+	if (out->sink_age_s <= 15) {
+		out->sink_messages = lag_num(s, "kafka_lag");
+		out->sink_idle_s = lag_num(s, "seconds_since_last_row");
+	}
+	cJSON_Delete(c);
+	cJSON_Delete(s);
+	return 0;
 }
 
 /* ---------- the supervisor (`neonblue stack supervise`) ---------- */

@@ -126,4 +126,57 @@ void nb_report_md_table(nb_buf *b, const cJSON *array);
 /* The same as CSV (RFC 4180 quoting). */
 void nb_report_csv_table(nb_buf *b, const cJSON *array);
 
+/* ---- the report commands' scope as named parameters: the CLI's flags
+ * (--metric …) and the HTTP API's query parameters (metric=…) are the same
+ * names, parsed here (docs/report.md, docs/api.md) ---- */
+enum nb_report_kind {
+	NB_REPORT_KIND_REPORT,   /* `report` (with series: the time series) */
+	NB_REPORT_KIND_FUNNEL,
+	NB_REPORT_KIND_COHORT,
+	NB_REPORT_KIND_REVENUE,
+	NB_REPORT_KIND_SEGMENTS,
+};
+/* "report", "funnel", "cohort", "revenue", "segments" → the kind, or -1. */
+int nb_report_kind_from_name(const char *name);
+const char *nb_report_kind_name(enum nb_report_kind kind);
+
+typedef struct nb_report_query {
+	char *metric, *steps, *by, *db, *series, *event_type; /* owned; NULL: not given */
+	long long from, to;      /* unix seconds, 0 = open */
+	char *seg_prop, *seg_value;
+	long window;             /* funnel window, seconds (default 3600) */
+	int period, nper, top;   /* cohort period 86400|604800, periods (8); segments top (10) */
+	double mde, alpha;       /* 0: the report's defaults */
+	int scan;
+	const char *prefix;      /* how names are spelled in messages of
+				    nb_report_query_check: "--" (CLI) or "" (API) */
+} nb_report_query;
+
+void nb_report_query_init(nb_report_query *q);
+void nb_report_query_done(nb_report_query *q);
+/* Sets one parameter: name with or without a leading "--" (metric, steps,
+ * by, series, database, event-type, from, to, segment, window, period,
+ * periods, top, mde, alpha, scan). Returns 0; 1 when there is no parameter
+ * of that name (nothing set); -1 (NB_EINPUT) when the value is wrong, the
+ * message naming the parameter as spelled and the value. scan is a switch:
+ * "", "1" or "true" set it, "0" or "false" clear it. */
+int nb_report_query_set(nb_report_query *q, const char *name, const char *value, nb_err *err);
+/* True for the parameters that take no value on the command line (scan). */
+int nb_report_query_is_switch(const char *name);
+/* What only the whole query shows (to after from; a funnel needs steps,
+ * segments need by). -1 with *param the parameter at fault. */
+int nb_report_query_check(const nb_report_query *q, enum nb_report_kind kind,
+			  const char **param, nb_err *err);
+nb_report_opts nb_report_query_opts(const nb_report_query *q, const char *experiment);
+nb_an_scope nb_report_query_scope(const nb_report_query *q);
+/* The JSON document of `neonblue KIND KEY --json` with this query (checked
+ * first). NULL on failure, with *param the parameter at fault: "experiment"
+ * when ClickHouse has no such experiment, a parameter name for a refused
+ * value, NULL when a server failed (err->code NB_ESERVER) or no parameter is
+ * to blame. Caller deletes. */
+cJSON *nb_report_query_doc(nb_ch *ch, enum nb_report_kind kind, const char *experiment,
+			   const nb_report_query *q, const char **param, nb_err *err);
+/* Keeps only metric `key` in e (the others are freed); -1 if e has none. */
+int nb_report_only_metric(nb_an_experiment *e, const char *key, nb_err *err);
+
 #endif

@@ -122,4 +122,18 @@ int nb_stack_kafka_serve(const int *ports, int n, nb_err *err);
 /* Reads HOME/stack.conf into st (ports stay 0 when not recorded). */
 int nb_stack_load(nb_stack *st, const char *home, nb_err *err);
 
+/* The lag figures of `stack status` (cdc and sink), NaN when unknown: the
+ * pipeline is off, a status file is missing or not rewritten for 15 s (its
+ * component is not running), PostgreSQL does not answer. For /metrics of
+ * `neonblue serve`; asks PostgreSQL once (connect timeout 3 s). -1 when home
+ * holds no stack. */
+typedef struct nb_stack_lag {
+	double wal_bytes;     /* cdc: WAL bytes the replication slot is behind */
+	double cdc_messages;  /* cdc: messages sent and not yet in ClickHouse */
+	double sink_messages; /* sink: Kafka consumer lag (messages) */
+	double sink_idle_s;   /* sink: seconds since its last row in ClickHouse */
+	double cdc_age_s, sink_age_s; /* age of their status files, seconds */
+} nb_stack_lag;
+int nb_stack_lag_get(const char *home, nb_stack_lag *out, nb_err *err);
+
 #endif

@@ -451,6 +451,82 @@ static void sql_escapes_and_stays_1816(void)
 	CHECK(!nb_an_prop_ok("a'b") && !nb_an_prop_ok("") && !nb_an_prop_ok("a.b"));
 }
 
+/* The report commands' flags and the API's query parameters: one parser. */
+static void query_parameters(void)
+{
+	nb_report_query q;
+	nb_err err;
+	nb_report_query_init(&q);
+	CHECK_INT(q.window, 3600);
+	CHECK_INT(q.nper, 8);
+	CHECK_INT(q.top, 10);
+	CHECK_INT(nb_report_query_set(&q, "--metric", "conv", &err), 0);
+	CHECK_INT(nb_report_query_set(&q, "metric", "rev", &err), 0); /* the last one wins */
+	CHECK_STR(q.metric, "rev");
+	CHECK_INT(nb_report_query_set(&q, "from", "2026-11-01", &err), 0);
+	CHECK(q.from == 1793491200LL);
+	CHECK_INT(nb_report_query_set(&q, "--to", "1793494800", &err), 0);
+	CHECK(q.to == 1793494800LL);
+	CHECK_INT(nb_report_query_set(&q, "segment", "country=de=x", &err), 0);
+	CHECK_STR(q.seg_prop, "country");
+	CHECK_STR(q.seg_value, "de=x");
+	CHECK_INT(nb_report_query_set(&q, "window", "90s", &err), 0);
+	CHECK_INT(q.window, 90);
+	CHECK_INT(nb_report_query_set(&q, "period", "week", &err), 0);
+	CHECK_INT(q.period, 604800);
+	CHECK_INT(nb_report_query_set(&q, "scan", "", &err), 0);
+	CHECK_INT(q.scan, 1);
+	CHECK_INT(nb_report_query_set(&q, "scan", "false", &err), 0);
+	CHECK_INT(q.scan, 0);
+	CHECK(nb_report_query_is_switch("--scan") && !nb_report_query_is_switch("metric"));
+	CHECK_INT(nb_report_query_set(&q, "by", "event:plan", &err), 0);
+	CHECK_INT(nb_report_query_set(&q, "event-type", "buy", &err), 0);
+	CHECK_STR(q.event_type, "buy");
+
+	/* refusals name the parameter as spelled and the value */
+	CHECK_INT(nb_report_query_set(&q, "metrics", "x", &err), 1);
+	CHECK_INT(nb_report_query_set(&q, "--from", "yesterday", &err), -1);
+	CHECK_INT(err.code, NB_EINPUT);
+	CHECK_STR(err.msg, "--from \"yesterday\" is not a time (ISO-8601 UTC or unix seconds)");
+	CHECK_INT(nb_report_query_set(&q, "window", "5x", &err), -1);
+	CHECK(!strncmp(err.msg, "window \"5x\"", 11));
+	CHECK_INT(nb_report_query_set(&q, "top", "0", &err), -1);
+	CHECK_INT(nb_report_query_set(&q, "periods", "33", &err), -1);
+	CHECK_INT(nb_report_query_set(&q, "alpha", "1", &err), -1);
+	CHECK_INT(nb_report_query_set(&q, "mde", "-1", &err), -1);
+	CHECK_INT(nb_report_query_set(&q, "series", "week", &err), -1);
+	CHECK_INT(nb_report_query_set(&q, "segment", "a'b=1", &err), -1);
+	CHECK_INT(nb_report_query_set(&q, "by", "x y", &err), -1);
+	CHECK_INT(nb_report_query_set(&q, "scan", "maybe", &err), -1);
+	CHECK_INT(q.window, 90); /* a refused value leaves the parameter as it was */
+	CHECK_INT(q.top, 10);
+
+	/* across parameters, for the kind */
+	const char *param = NULL;
+	CHECK_INT(nb_report_query_check(&q, NB_REPORT_KIND_FUNNEL, &param, &err), -1);
+	CHECK_STR(param, "steps");
+	CHECK_INT(nb_report_query_set(&q, "steps", "a,b", &err), 0);
+	CHECK_INT(nb_report_query_check(&q, NB_REPORT_KIND_FUNNEL, &param, &err), 0);
+	CHECK_INT(nb_report_query_check(&q, NB_REPORT_KIND_SEGMENTS, &param, &err), 0);
+	CHECK_INT(nb_report_query_set(&q, "to", "2026-10-01", &err), 0);
+	CHECK_INT(nb_report_query_check(&q, NB_REPORT_KIND_COHORT, &param, &err), -1);
+	CHECK_STR(param, "to");
+	CHECK_STR(err.msg, "to must be after from");
+	nb_report_opts o = nb_report_query_opts(&q, "exp");
+	CHECK_STR(o.metric, "rev");
+	CHECK_STR(o.segment_prop, "country");
+	nb_report_query_done(&q);
+
+	nb_report_query_init(&q);
+	q.prefix = "--";
+	CHECK_INT(nb_report_query_check(&q, NB_REPORT_KIND_SEGMENTS, &param, &err), -1);
+	CHECK_STR(err.msg, "--by PROP is required");
+	nb_report_query_done(&q);
+	CHECK_INT(nb_report_kind_from_name("cohort"), NB_REPORT_KIND_COHORT);
+	CHECK_INT(nb_report_kind_from_name("bogus"), -1);
+	CHECK_STR(nb_report_kind_name(NB_REPORT_KIND_SEGMENTS), "segments");
+}
+
 int main(void)
 {
 	RUN(sql_escapes_and_stays_1816);
@@ -462,5 +538,6 @@ int main(void)
 	RUN(tables_render_arrays);
 	RUN(funnel_json_step_conversions);
 	RUN(segments_json_holm);
+	RUN(query_parameters);
 	return NBT_DONE();
 }
