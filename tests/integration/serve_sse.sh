@@ -73,6 +73,8 @@ t_match 401-says "$(cat "$tmp/body")" 'client key'
 t_eq scope-403 "$(code "$U/sub/$ADM")" 403
 t_eq post-404 "$(code -XPOST "$U/sub/$FK")" 404
 t_match features-says-sse "$(curl -s -D - -o /dev/null "$U/api/features/$FK")" $'x-sse-support: enabled\r'
+# the stack's own server (started with the stack's --kafka) streams too
+t_match stack-serve-says-sse "$(curl -s -D - -o /dev/null "$NEONBLUE_API/api/features/$FK")" $'x-sse-support: enabled\r'
 
 # ---- the stream: the current payload first ----
 client "$port" "/sub/$FK" "$tmp/s1" "$E-"
