@@ -131,7 +131,9 @@ static enum auth tokens_check(const char *header, int scope, char *name, size_t 
 	return r;
 }
 
-int serve_token_active(const char *hash, int scope)
+/* For sse.c: whether a token of this hash is active with scope (no rate
+ * taken), so the streams of a revoked or expired client key end. */
+static int token_active(const char *hash, int scope)
 {
 	int ok = 0;
 	double now = now_s();
@@ -547,7 +549,7 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 		nb_err_set(&err, NB_ESERVER, "serve: cannot listen on %s (in use?)", listen);
 		return nb_front_fail(&err);
 	}
-	sse_start(&g_cfg, keepalive);
+	sse_start(&g_cfg, keepalive, token_active);
 	fprintf(stderr, "neonblue serve: listening on http://%s (%d threads)\n", listen, threads);
 	while (!g_stop) {
 		struct timespec half = {0, 500000000};

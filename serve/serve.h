@@ -57,9 +57,12 @@ int commit_events(const nb_pg_event *evs, size_t n, nb_pg_load_stats *st, nb_err
 
 /* ---- GET /sub/{client_key}: the payload as server-sent events (sse.c) ---- */
 struct MHD_Connection;
+/* Whether the token of a hash is still active with scope: streams of a
+ * revoked or expired client key end (serve.c's token list, no rate taken). */
+typedef int (*sse_token_fn)(const char *hash, int scope);
 /* Starts the notifier (a thread consuming the CDC topics) when Kafka is
  * configured; keepalive_s: seconds between keepalive comments. */
-void sse_start(const nb_config *cfg, int keepalive_s);
+void sse_start(const nb_config *cfg, int keepalive_s, sse_token_fn token_active);
 /* 1 when streams are served (Kafka configured and not draining). */
 int sse_enabled(void);
 /* Answers GET /sub for an authorised client key (key_hash: its SHA-256): 1
@@ -73,9 +76,6 @@ void sse_drain(void);
 void sse_stop(void);
 /* The Prometheus lines of the streams. */
 void sse_metrics(nb_buf *b);
-/* Whether the token of this hash is still active with scope (serve.c, no
- * rate taken): streams of a revoked client key end. */
-int serve_token_active(const char *hash, int scope);
 
 int cmd_serve(nb_front *ctx, int argc, char **argv);
 

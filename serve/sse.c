@@ -57,6 +57,7 @@ static struct {
 	int kafka_up;
 	double push_lag;   /* commit → queued, of the last change, seconds */
 	int keepalive_s;
+	sse_token_fn token_active;
 	nb_config cfg;
 	pthread_t th;
 	int started;
@@ -325,7 +326,7 @@ static void check_tokens(void)
 {
 	pthread_mutex_lock(&S.mu);
 	for (sub *s = S.head; s; s = s->nxt)
-		if (!s->ending && !serve_token_active(s->hash, NB_SCOPE_FEATURES)) {
+		if (!s->ending && !S.token_active(s->hash, NB_SCOPE_FEATURES)) {
 			s->ending = 1;
 			sub_wake(s);
 		}
@@ -381,9 +382,10 @@ static const char *const sse_tables[] = {"experiments", "variants", "saved_group
 
 static void say(notifier *n, const char *what)
 {
-	if (strcmp(n->last_err, what)) {
+	/* each state once, not once per retry */
+	if (strncmp(n->last_err, what, sizeof n->last_err - 1)) {
 		fprintf(stderr, "neonblue serve: /sub notifier: %s\n", what);
-		snprintf(n->last_err, sizeof n->last_err, "%s", what);
+		snprintf(n->last_err, sizeof n->last_err, "%.*s", (int)sizeof n->last_err - 1, what);
 	}
 }
 
@@ -628,9 +630,10 @@ static void *notifier_main(void *arg)
 	return NULL;
 }
 
-void sse_start(const nb_config *cfg, int keepalive_s)
+void sse_start(const nb_config *cfg, int keepalive_s, sse_token_fn token_active)
 {
 	S.cfg = *cfg;
+	S.token_active = token_active;
 	S.keepalive_s = keepalive_s > 0 ? keepalive_s : 15;
 	if (!cfg->kafka_set) {
 		fprintf(stderr, "neonblue serve: GET /sub is off (503): no Kafka configured "
