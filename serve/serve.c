@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,6 +466,22 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
 }
 
 
+/* libmicrohttpd's error log, with the tokens of the URLs it quotes masked
+ * (client keys travel in the path), and without the normal end of a /sub
+ * stream whose client went away. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char m[1024];
+	vsnprintf(m, sizeof m, fmt, ap);
+	if (strstr(m, "/sub/") && strstr(m, "no longer available"))
+		return;
+	for (char *p = m; (p = strstr(p, "nbt_"));)
+		for (p += 4; *p && *p != '\'' && *p != ' ' && *p != '/' && *p != '\n'; p++)
+			*p = '*';
+	fputs(m, stderr);
+}
+
 static int parse_listen(const char *s, struct sockaddr_in *sa)
 {
 	char host[64];
@@ -542,7 +559,7 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 		NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed,
 		NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-		MHD_OPTION_END);
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!d) {
 		commit_stop();
 		PQfinish(tokconn);
