@@ -327,33 +327,45 @@ static struct {
 	char *text;
 } fcache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Rebuilt only when the running experiments changed (a cheap version query
- * per request); otherwise the cached text. */
-static void api_features(const serve_req *rq, serve_resp *rs)
+/* The payload text, rebuilt only when the running experiments or the saved
+ * groups changed (a cheap version query per call); otherwise the cached
+ * text. A copy (the caller frees) or NULL with err. Shared by /api/features
+ * and the notifier of GET /sub (sse.c), which forces a rebuild on every CDC
+ * change (a change of variants alone would not move the version), so the
+ * cache is fresh before the next request asks. */
+char *api_features_text(PGconn *conn, int force, nb_err *err)
 {
-	nb_err err;
-	nb_err_clear(&err);
 	char v[64];
-	if (nb_pg_features_version(rq->conn, v, sizeof v, &err)) {
-		api_fail(rs, &err, NULL);
-		return;
-	}
+	if (nb_pg_features_version(conn, v, sizeof v, err))
+		return NULL;
+	char *out = NULL;
 	pthread_mutex_lock(&fcache.mu);
-	if (!fcache.text || strcmp(v, fcache.version)) {
-		cJSON *p = nb_pg_features_payload(rq->conn, &err);
+	if (force || !fcache.text || strcmp(v, fcache.version)) {
+		cJSON *p = nb_pg_features_payload(conn, err);
 		if (p) {
 			free(fcache.text);
 			fcache.text = nb_json_print(p);
 			snprintf(fcache.version, sizeof fcache.version, "%s", v);
 			cJSON_Delete(p);
+		} else {
+			/* a failed rebuild must not serve the payload of another version */
+			pthread_mutex_unlock(&fcache.mu);
+			return NULL;
 		}
 	}
-	if (fcache.text) {
-		rs->status = 200;
-		rs->text = nb_xstrdup(fcache.text);
-	}
+	out = nb_xstrdup(fcache.text);
 	pthread_mutex_unlock(&fcache.mu);
-	if (!rs->text)
+	return out;
+}
+
+static void api_features(const serve_req *rq, serve_resp *rs)
+{
+	nb_err err;
+	nb_err_clear(&err);
+	rs->text = api_features_text(rq->conn, 0, &err);
+	if (rs->text)
+		rs->status = 200;
+	else
 		api_fail(rs, &err, NULL);
 }
 
@@ -484,6 +496,9 @@ const char *api_route(const char *method, const char *path, int *scope)
 	*scope = 0;
 	if (get && !strncmp(path, "/api/features/", 14) && path[14] && !strchr(path + 14, '/'))
 		return *scope = NB_SCOPE_FEATURES, "features";
+	/* the stream (sse.c); "/sub" and "/sub/" too, refused for the missing key */
+	if (get && (!strcmp(path, "/sub") || (!strncmp(path, "/sub/", 5) && !strchr(path + 5, '/'))))
+		return *scope = NB_SCOPE_FEATURES, "sub";
 	if (post && !strcmp(path, "/v1/assign"))
 		return *scope = NB_SCOPE_ASSIGN, "assign";
 	if (post && !strcmp(path, "/v1/events"))

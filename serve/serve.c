@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +19,23 @@
 #include <unistd.h>
 
 static const char serve_help[] =
-	"usage: neonblue serve [--listen ADDR:PORT] [--threads N]\n"
+	"usage: neonblue serve [--listen ADDR:PORT] [--threads N] [--sse-keepalive SECONDS]\n"
 	"\n"
 	"The HTTP API applications call (docs/api.md): POST /v1/assign, POST /v1/events,\n"
 	"GET/POST /v1/experiments..., GET /v1/experiments/KEY/report|funnel|cohort|\n"
 	"revenue|segments (ClickHouse; the report commands' flags as query parameters),\n"
 	"GET /healthz, /readyz, /metrics (with the pipeline's lag under a stack).\n"
 	"Requests carry `Authorization: Bearer TOKEN` (`neonblue token create`); a\n"
-	"token needs the route's scope and is held to its rate. SIGTERM finishes the\n"
-	"requests in flight, then exits.\n"
+	"token needs the route's scope and is held to its rate. GrowthBook SDKs use a\n"
+	"client key (scope features): GET /api/features/KEY, the payload, and GET\n"
+	"/sub/KEY, the payload again as server-sent events whenever an experiment or\n"
+	"saved group changes, driven by the CDC topics (needs Kafka: NEONBLUE_KAFKA or\n"
+	"--kafka; else 503). SIGTERM ends the streams, finishes the requests in\n"
+	"flight, then exits.\n"
 	"\n"
-	"  --listen ADDR:PORT  where to listen (default 127.0.0.1:8080; an IPv4 address)\n"
-	"  --threads N         request threads, each with a PostgreSQL connection (default 8)\n"
+	"  --listen ADDR:PORT       where to listen (default 127.0.0.1:8080; an IPv4 address)\n"
+	"  --threads N              request threads, each with a PostgreSQL connection (default 8)\n"
+	"  --sse-keepalive SECONDS  a comment line on idle /sub streams this often (default 15)\n"
 	"\n" NB_FRONT_GLOBAL_HELP;
 
 static double now_s(void)
@@ -129,12 +135,26 @@ static enum auth tokens_check(const char *header, int scope, char *name, size_t 
 	return r;
 }
 
+/* For sse.c: whether a token of this hash is active with scope (no rate
+ * taken), so the streams of a revoked or expired client key end. */
+static int token_active(const char *hash, int scope)
+{
+	int ok = 0;
+	double now = now_s();
+	pthread_mutex_lock(&toks.mu);
+	for (size_t i = 0; i < toks.n && !ok; i++)
+		ok = !strcmp(toks.v[i].t.hash, hash) && (!toks.v[i].t.expires || toks.v[i].t.expires > now) &&
+		     (toks.v[i].t.scopes & scope) == scope;
+	pthread_mutex_unlock(&toks.mu);
+	return ok;
+}
+
 /* ---- /metrics ---- */
 
 static const char *const m_routes[] = {"assign", "events", "experiments", "experiment_create",
 				       "experiment", "experiment_lifecycle", "report", "funnel",
 				       "cohort", "revenue", "segments", "healthz", "readyz",
-				       "metrics", "other"};
+				       "metrics", "features", "sub", "other"};
 #define M_ROUTES (int)(sizeof m_routes / sizeof *m_routes)
 static const int m_codes[] = {200, 201, 400, 401, 403, 404, 405, 413, 429, 500, 503};
 #define M_CODES (int)(sizeof m_codes / sizeof *m_codes)
@@ -219,6 +239,7 @@ static char *metrics_text(const char *home)
 		      met.assigned, met.events_ok, met.events_bad);
 	pthread_mutex_unlock(&met.mu);
 	lag_metrics(&b, home);
+	sse_metrics(&b);
 	return nb_buf_steal(&b);
 }
 
@@ -264,12 +285,21 @@ static volatile sig_atomic_t g_stop;
 static pthread_mutex_t active_mu = PTHREAD_MUTEX_INITIALIZER;
 static long g_active;
 
+/* sdk: an answer of the GrowthBook routes (/api/features, /sub): any origin
+ * may read it (a client key is public), and /api/features tells the SDK
+ * whether GET /sub streams (x-sse-support). */
 static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *ctype, char *text,
-			     double retry)
+			     double retry, int sdk)
 {
 	struct MHD_Response *r =
 		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(r, "Content-Type", ctype);
+	if (sdk) {
+		MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+		MHD_add_response_header(r, "Access-Control-Expose-Headers", "x-sse-support");
+		if (sse_enabled())
+			MHD_add_response_header(r, "x-sse-support", "enabled");
+	}
 	if (retry > 0) {
 		char ra[32];
 		snprintf(ra, sizeof ra, "%d", (int)ceil(retry));
@@ -280,7 +310,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *c
 	return ok;
 }
 
-static enum MHD_Result reply_json(struct MHD_Connection *c, serve_resp *rs, double retry)
+static enum MHD_Result reply_json(struct MHD_Connection *c, serve_resp *rs, double retry, int sdk)
 {
 	char *text = rs->text ? rs->text : rs->body ? nb_json_print(rs->body) : nb_xstrdup("{}");
 	rs->text = NULL;
@@ -290,7 +320,7 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, serve_resp *rs, doub
 	text[n + 1] = '\0';
 	cJSON_Delete(rs->body);
 	rs->body = NULL;
-	return reply(c, rs->status, "application/json", text, retry);
+	return reply(c, rs->status, "application/json", text, retry, sdk);
 }
 
 static const char *query_arg(void *ud, const char *name)
@@ -383,19 +413,25 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			cJSON_AddStringToObject(rs.body, "error", err.msg);
 	} else if (!strcmp(url, "/metrics") && !strcmp(method, "GET")) {
 		metrics_count("metrics", 200, now_s() - st->start, NULL);
-		return reply(c, 200, "text/plain; version=0.0.4", metrics_text(g_cfg.home), 0);
+		return reply(c, 200, "text/plain; version=0.0.4", metrics_text(g_cfg.home), 0, 0);
 	} else if (!route[0]) {
 		route = "other";
 		api_error(&rs, 404, NULL, "no such route (see docs/api.md)");
 	} else {
 		char name[NB_PG_KEY_MAX + 1] = "", keyhdr[300];
 		const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-		if (!strcmp(route, "features")) { /* the client key is in the path */
-			snprintf(keyhdr, sizeof keyhdr, "Bearer %.280s", url + strlen("/api/features/"));
+		int sdk = !strcmp(route, "features") || !strcmp(route, "sub");
+		if (sdk) { /* the client key is in the path */
+			const char *k = !strcmp(route, "sub") ? (url[4] ? url + 5 : "")
+							      : url + strlen("/api/features/");
+			snprintf(keyhdr, sizeof keyhdr, "Bearer %.280s", k);
 			authz = keyhdr;
 		}
 		enum auth a = tokens_check(authz, scope, name, sizeof name, &retry);
-		if (a == AUTH_NONE) {
+		if (a == AUTH_NONE && sdk) {
+			api_error(&rs, 401, NULL, "a valid client key (a token with scope features) is "
+						  "required in the path");
+		} else if (a == AUTH_NONE) {
 			api_error(&rs, 401, NULL, "a valid bearer token is required (Authorization: Bearer TOKEN)");
 		} else if (a == AUTH_SCOPE) {
 			api_error(&rs, 403, NULL, "the token lacks the scope this route needs");
@@ -405,8 +441,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			nb_err err;
 			nb_err_clear(&err);
 			PGconn *pc = thread_conn(&err);
+			int queued;
+			char hash[65];
 			if (!pc) {
 				api_error(&rs, 503, NULL, err.msg);
+			} else if (!strcmp(route, "sub")) {
+				/* the stream (sse.c) stays open after this returns */
+				nb_pg_token_hash(authz + 7, hash);
+				if (sse_open(c, pc, hash, &rs, &queued)) {
+					metrics_count(route, 200, now_s() - st->start, NULL);
+					return (enum MHD_Result)queued;
+				}
 			} else {
 				nb_buf_putc(&st->body, '\0');
 				st->body.len--;
@@ -430,7 +475,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		}
 	}
 	metrics_count(route, rs.status, now_s() - st->start, &rs);
-	return reply_json(c, &rs, retry);
+	return reply_json(c, &rs, retry, !strcmp(route, "features") || !strcmp(route, "sub"));
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **state,
@@ -450,6 +495,22 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
 	pthread_mutex_unlock(&active_mu);
 }
 
+
+/* libmicrohttpd's error log, with the tokens of the URLs it quotes masked
+ * (client keys travel in the path), and without the normal end of a /sub
+ * stream whose client went away. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char m[1024];
+	vsnprintf(m, sizeof m, fmt, ap);
+	if (strstr(m, "/sub/") && strstr(m, "no longer available"))
+		return;
+	for (char *p = m; (p = strstr(p, "nbt_"));)
+		for (p += 4; *p && *p != '\'' && *p != ' ' && *p != '/' && *p != '\n'; p++)
+			*p = '*';
+	fputs(m, stderr);
+}
 
 static int parse_listen(const char *s, struct sockaddr_in *sa)
 {
@@ -477,14 +538,18 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 		return 0;
 	}
 	const char *listen = "127.0.0.1:8080";
-	int threads = 8;
+	int threads = 8, keepalive = 15;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--listen") && i + 1 < argc)
 			listen = argv[++i];
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
 			if (nb_front_positive_int("serve", "--threads", argv[++i], &threads))
 				return 2;
-		} else if (!strcmp(argv[i], "--listen") || !strcmp(argv[i], "--threads"))
+		} else if (!strcmp(argv[i], "--sse-keepalive") && i + 1 < argc) {
+			if (nb_front_positive_int("serve", "--sse-keepalive", argv[++i], &keepalive))
+				return 2;
+		} else if (!strcmp(argv[i], "--listen") || !strcmp(argv[i], "--threads") ||
+			   !strcmp(argv[i], "--sse-keepalive"))
 			return nb_front_usage_error("serve", "%s needs a value", argv[i]);
 		else
 			return nb_front_usage_error("serve", "unknown argument '%s'", argv[i]);
@@ -520,17 +585,18 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 	}
 	struct MHD_Daemon *d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ITC |
-			MHD_USE_ERROR_LOG, 0, NULL,
+			MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
 		NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed,
 		NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-		MHD_OPTION_END);
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!d) {
 		commit_stop();
 		PQfinish(tokconn);
 		nb_err_set(&err, NB_ESERVER, "serve: cannot listen on %s (in use?)", listen);
 		return nb_front_fail(&err);
 	}
+	sse_start(&g_cfg, keepalive, token_active);
 	fprintf(stderr, "neonblue serve: listening on http://%s (%d threads)\n", listen, threads);
 	while (!g_stop) {
 		struct timespec half = {0, 500000000};
@@ -541,6 +607,7 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 	}
 	/* drain: stop accepting, let the requests in flight finish (10 s at most) */
 	MHD_quiesce_daemon(d);
+	sse_drain(); /* the streams end (their connections close), new ones get 503 */
 	for (int i = 0; i < 100; i++) {
 		pthread_mutex_lock(&active_mu);
 		long n = g_active;
@@ -553,6 +620,7 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 			break;
 		usleep(100000);
 	}
+	sse_stop(); /* no connection is suspended any more: MHD may stop */
 	MHD_stop_daemon(d);
 	commit_stop();
 	api_done();

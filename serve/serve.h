@@ -43,6 +43,10 @@ typedef struct serve_resp {
 const char *api_route(const char *method, const char *path, int *scope);
 /* Answers one authorised request of a /v1 route. */
 void api_handle(const serve_req *rq, serve_resp *rs);
+/* The GrowthBook payload of /api/features, from the cache rebuilt when the
+ * running experiments or saved groups changed (force: rebuilt whatever the
+ * version says): a copy, or NULL with err. */
+char *api_features_text(PGconn *conn, int force, nb_err *err);
 /* Frees the routes' caches (at exit). */
 void api_done(void);
 /* {"error": msg, "field": field (when not NULL)} with status. */
@@ -60,6 +64,28 @@ void commit_stop(void);
 /* Blocks until evs are committed (0) or not (-1, err: NB_ESERVER when
  * PostgreSQL failed, NB_EINPUT when the load refused them). */
 int commit_events(const nb_pg_event *evs, size_t n, nb_pg_load_stats *st, nb_err *err);
+
+/* ---- GET /sub/{client_key}: the payload as server-sent events (sse.c) ---- */
+struct MHD_Connection;
+/* Whether the token of a hash is still active with scope: streams of a
+ * revoked or expired client key end (serve.c's token list, no rate taken). */
+typedef int (*sse_token_fn)(const char *hash, int scope);
+/* Starts the notifier (a thread consuming the CDC topics) when Kafka is
+ * configured; keepalive_s: seconds between keepalive comments. */
+void sse_start(const nb_config *cfg, int keepalive_s, sse_token_fn token_active);
+/* 1 when streams are served (Kafka configured and not draining). */
+int sse_enabled(void);
+/* Answers GET /sub for an authorised client key (key_hash: its SHA-256): 1
+ * with *queued MHD_queue_response's result when the stream was queued; 0
+ * with rs filled (503) when it cannot be served. */
+int sse_open(struct MHD_Connection *c, PGconn *pc, const char *key_hash, serve_resp *rs,
+	     int *queued);
+/* SIGTERM: ends every stream (after what it has pending); new ones get 503. */
+void sse_drain(void);
+/* Joins the notifier; after sse_drain and before MHD_stop_daemon. */
+void sse_stop(void);
+/* The Prometheus lines of the streams. */
+void sse_metrics(nb_buf *b);
 
 int cmd_serve(nb_front *ctx, int argc, char **argv);
 

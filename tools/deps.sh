@@ -29,16 +29,20 @@ else
 	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The official GrowthBook SDK for tests/cli/sdk_diff.sh, pinned by
-# tests/sdk/package.json and package-lock.json; installed again only when the
-# installed version is not the pinned one.
+# The official GrowthBook SDK for tests/cli/sdk_diff.sh and serve.sh, and the
+# EventSource client its streaming needs under Node.js (serve_sse.sh), pinned
+# by tests/sdk/package.json and package-lock.json; installed again only when
+# an installed version is not the pinned one.
 sdk=$(cd "$(dirname "$0")/../tests/sdk" && pwd)
-want=$(sed -n 's/.*"@growthbook\/growthbook": *"\([^"]*\)".*/\1/p' "$sdk/package.json")
-have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
-	"$sdk/node_modules/@growthbook/growthbook/package.json" 2>/dev/null | head -n 1)
-if [ -n "$want" ] && [ "$have" = "$want" ]; then
-	echo "deps: GrowthBook SDK $have present"
+stale=
+while IFS=$'\t' read -r name want; do
+	have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+		"$sdk/node_modules/$name/package.json" 2>/dev/null | head -n 1)
+	[ "$have" = "$want" ] || stale="$stale $name@$want"
+done < <(sed -n 's/^ *"\([@a-z][^"]*\)": *"\([0-9][^"]*\)",\{0,1\}$/\1\t\2/p' "$sdk/package.json")
+if [ -z "$stale" ]; then
+	echo "deps: GrowthBook SDK and eventsource present"
 else
-	echo "deps: installing the GrowthBook SDK $want into $sdk/node_modules"
+	echo "deps: installing$stale into $sdk/node_modules"
 	(cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -518,6 +518,10 @@ static void serve_argv(const nb_stack *st, nb_stack_argv *a)
 	pg_endpoint(st, ep, sizeof ep);
 	nb_stack_argv_add(a, "--pg");
 	nb_stack_argv_add(a, "%s", ep);
+	/* GET /sub follows this stack's CDC topics */
+	kafka_endpoint(st, ep, sizeof ep);
+	nb_stack_argv_add(a, "--kafka");
+	nb_stack_argv_add(a, "%s", ep);
 	nb_stack_argv_add(a, "serve");
 	nb_stack_argv_add(a, "--listen");
 	nb_stack_argv_add(a, "127.0.0.1:%d", st->api_port);
