@@ -377,7 +377,7 @@ static void bad_messages_fail_with_reason(void)
 		 "key column event_id"},
 		{"{\"before\":null,\"after\":null,\"op\":\"c\",\"source\":{\"lsn\":1,\"schema\":\"public\",\"table\":\"t\"}}",
 		 "without an \"after\""},
-		{"{\"before\":null,\"after\":{\"event_id\":\"x\"},\"op\":\"x\",\"source\":{\"lsn\":1,\"schema\":\"public\",\"table\":\"t\"}}",
+		{"{\"before\":null,\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\"},\"op\":\"x\",\"source\":{\"lsn\":1,\"schema\":\"public\",\"table\":\"t\"}}",
 		 "op"},
 		{"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-00000000000a\",\"ts\":\"yesterday\"},"
 		 "\"op\":\"c\",\"source\":{\"lsn\":1,\"schema\":\"public\",\"table\":\"t\"}}",
@@ -399,10 +399,11 @@ static void bad_messages_fail_with_reason(void)
 	nb_sink_out r;
 	nb_err e;
 	CHECK(map(-1, "{}", &r, &e) == NULL);
-	/* a truncate is valid but stores nothing */
+	/* a truncate stores no rows: it is applied after the rows before it */
 	char *row = map(T_EVENTS, "{\"op\":\"t\",\"source\":{\"lsn\":9,\"schema\":\"public\",\"table\":\"t\"}}", &r, &e);
 	CHECKF(row != NULL, "%s", e.msg);
-	CHECK_INT(r.kind, NB_SINK_SKIPPED);
+	CHECK_INT(r.kind, NB_SINK_TRUNCATE);
+	CHECK_INT(r.trunc_col, -1);
 	free(row);
 }
 
@@ -438,26 +439,26 @@ static void fast_path_equals_canonical(void)
 		"\"user_id\":\"a\\\"b\\\\c\\/d\\te\\u00e9\\ud83d\\ude00\\n\",\"type\":\"t\","
 		"\"ts\":\"2026-11-27T05:31:55.5Z\",\"value\":-1.25e3,\"properties\":\"{\\\"k\\\": 1}\","
 		"\"experiment\":null},%s,\"op\":\"c\",\"ts_ms\":1}",
-		"{ \"op\" : \"r\" , %s , \"after\" : { \"event_id\" : \"x\" , \"ts\" : 1767323045600007 ,"
+		"{ \"op\" : \"r\" , %s , \"after\" : { \"event_id\" : \"6f1b7d3e-0000-4000-8000-0000000000aa\" , \"ts\" : 1767323045600007 ,"
 		" \"value\" : 3 , \"extra\" : {\"nested\": [1, {\"a\": \"}\"}]} } }",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01 10:00:00+02\",\"value\":\"NaN\"},"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01 10:00:00+02\",\"value\":\"NaN\"},"
 		"%s,\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"user_id\":12},"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"user_id\":12},"
 		"%s,\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":true},"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":true},"
 		"%s,\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":\"\\u0000\"},"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":\"\\u0000\"},"
 		"%s,\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":\"\\ud800\"},"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":\"\\ud800\"},"
 		"%s,\"op\":\"c\"}",
-		"{\"before\":{\"event_id\":\"x\",\"ts\":\"1969-12-31T23:59:59.999999Z\"},\"after\":null,"
+		"{\"before\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"1969-12-31T23:59:59.999999Z\"},\"after\":null,"
 		"%s,\"op\":\"d\"}",
 		"{\"after\":{\"user_id\":\"no key\"},%s,\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\"},%s,\"op\":\"c\"} trailing",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\"},%s,\"op\":\"c\"",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":1e400},%s,"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\"},%s,\"op\":\"c\"} trailing",
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\"},%s,\"op\":\"c\"",
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":1e400},%s,"
 		"\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":true},%s,"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":true},%s,"
 		"\"op\":\"u\"}",
 		"{\"after\":{},%s,\"op\":\"c\"}",
 		"[1,2]",
@@ -471,7 +472,7 @@ static void fast_path_equals_canonical(void)
 	for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
 		char msg[400];
 		snprintf(msg, sizeof msg,
-			 "{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":%s},"
+			 "{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":%s},"
 			 "\"source\":{\"lsn\":1,\"table\":\"events\"},\"op\":\"c\"}",
 			 nums[i]);
 		nb_buf a, b;
