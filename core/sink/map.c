@@ -59,9 +59,8 @@ static int map_row(const nb_sink_table *t, const nb_tuple *img, const nb_tuple *
 		const nb_col *v = map_find(img, fallback, col->name);
 		nb_err e;
 		int rc = v ? sink_map_value(out, col, v, &e) : 1;
-		if (rc < 0)
-			return nb_err_set(err, NB_EINPUT, "table %s, column %s: %s", t->name,
-					  col->name, e.msg);
+		if (rc < 0) /* e names the column and the value */
+			return nb_err_set(err, NB_EINPUT, "table %s: %s", t->name, e.msg);
 		if (rc == 0)
 			continue;
 		if (col->is_key)

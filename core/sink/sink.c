@@ -80,6 +80,10 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 	if (m->err) {
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
 			return;
+		if ((m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+		     m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) &&
+		    topic && topic[0] == '^')
+			return; /* a pattern nothing matches yet (no heartbeats): not an error */
 		sink_set_waiting(s, "Kafka: %s", rd_kafka_message_errstr(m));
 		sink_log(s, "Kafka consumer: %s%s%s", rd_kafka_message_errstr(m), topic ? " on " : "",
 			 topic ? topic : "");
