@@ -163,7 +163,8 @@ int cdc_parse_time_part(const char **p, int64_t *us)
 				if (k < 6)
 					frac = frac * 10 + (**p - '0');
 				else if (k == 6)
-					up = **p >= '5'; /* nanoseconds: to the nearest µs, as PostgreSQL reads them */
+					up = **p >= '5'; /* nanoseconds: to the nearest µs, as
+							    PostgreSQL reads them */
 				k++;
 				(*p)++;
 			}

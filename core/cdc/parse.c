@@ -379,8 +379,7 @@ int nb_debezium_col_bool(const nb_col *c, int *v, nb_err *err)
 		*v = cJSON_IsTrue(c->json);
 		return 0;
 	}
-	if (cJSON_IsNumber(c->json) &&
-	    (c->json->valuedouble == 0 || c->json->valuedouble == 1)) {
+	if (cJSON_IsNumber(c->json) && (c->json->valuedouble == 0 || c->json->valuedouble == 1)) {
 		*v = c->json->valuedouble != 0;
 		return 0;
 	}
