@@ -34,14 +34,6 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 SINK_PID= RELAY_PID= KAFKA_PID=
 source "$NB_ROOT/tests/lib/ch.sh" # as_ch, ch_start
-ch_stop() {
-	local p
-	p=$(cat "$W/ch/ch.pid" 2>/dev/null) || return 0
-	kill "$p" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$p" 2>/dev/null
-	rm -f "$W/ch/ch.pid"
-}
 stop_pid() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; }
 cleanup() {
 	stop_pid "$SINK_PID"
