@@ -63,11 +63,13 @@ t_match setup-kafka "$( (echo >/dev/tcp/127.0.0.1/$KPORT) 2>&1 && echo up)" up
 # ---- the fixtures, read by a small helper ----
 cat >"$W/fx.py" <<'EOF'
 # fx.py CMD DIR [ARGS] — reads the fixtures (sorted by name).
-#   produce DIR OUT compare|rest: OUT/<n>.topic + OUT/<n>.msgs (kcat -K TAB -Z input)
-#       per topic in order; prints the number of messages
+#   produce DIR OUT compare|late|rest: OUT/<n>.topic + OUT/<n>.msgs (kcat -K TAB
+#       -Z input) per topic in order; prints the number of messages. compare: the
+#       fixtures with "sql"; late: "late" ones (sent after the others, same sink
+#       run); rest: the others
+#   checks DIR [late|rest]: "name<TAB>query<TAB>want" (newlines in want as \n)
 #   sql DIR before|after: one SQL statement per line
 #   dlq DIR: "name<TAB>regex" per dead-letter fixture;  ignored DIR: the total
-#   checks DIR: "name<TAB>query<TAB>want" (newlines in want as \n)
 import glob, json, os, sys
 cmd, d = sys.argv[1], sys.argv[2]
 fx = [(os.path.basename(p)[:-5], json.load(open(p))) for p in sorted(glob.glob(d + "/*.json"))]
@@ -79,7 +81,8 @@ if cmd == "produce":
     out, which = sys.argv[3], sys.argv[4]
     topics, n = {}, 0
     for name, f in fx:
-        if ("sql" in f) != (which == "compare"):
+        kind = "compare" if "sql" in f else "late" if f.get("late") else "rest"
+        if kind != which:
             continue
         for m in f["messages"]:
             topics.setdefault(m["topic"], []).append(enc(m["key"]) + "\t" + enc(m["value"]))
@@ -102,6 +105,8 @@ elif cmd == "ignored":
     print(sum(f.get("ignored", 0) for _, f in fx))
 elif cmd == "checks":
     for name, f in fx:
+        if (sys.argv[3] == "late") != bool(f.get("late")):
+            continue
         for c in f.get("checks", []):
             print(name + "\t" + c["query"] + "\t" + c["want"].replace("\n", "\\n"))
 EOF
@@ -163,6 +168,21 @@ t_eq text-array "$(q "SELECT event_types FROM neonblue.metrics FINAL WHERE key =
 t_eq pk-update "$(q "SELECT key, _deleted FROM neonblue.experiments FINAL WHERE key LIKE 'dbz-%ed' OR key = 'dbz-old' ORDER BY key FORMAT TabSeparated")" $'dbz-old\t1\ndbz-renamed\t0'
 t_eq tombstones "$(status_field tombstones)" 3
 t_eq truncates-counted "$(status_field truncates)" 1
+# a replay of everything (at-least-once) changes no row, the truncate included
+produce "$W/cmp"
+wait_stored $((2 * NCMP))
+t_eq replay-stored "$(status_field messages)" $((2 * NCMP))
+dump >"$W/replay.rows"
+if cmp -s "$W/debezium.rows" "$W/replay.rows"; then t_pass replay-changes-nothing; else
+	t_fail replay-changes-nothing "$(diff "$W/debezium.rows" "$W/replay.rows" | head -10)"; fi
+# a row older than the truncate, read after it was applied (another partition)
+NLATE=$(fx produce "$FX" "$W/late" late)
+produce "$W/late"
+wait_stored $((2 * NCMP + NLATE))
+while IFS=$'\t' read -r name query want; do
+	t_eq "check-$name" "$(q "$query FORMAT TabSeparated")" "$(printf '%b' "$want")"
+done < <(fx checks "$FX" late)
+t_match late-row-logged "$(cat "$W/sink.log")" 'rows older than the truncate of audit_log \(lsn 2820\) arrived late'
 
 # ---- 2. the other fixtures: partition truncate, ignored topics, dead letters ----
 # (the sink restarts in the same group: their new topics would cost a rebalance)
@@ -182,7 +202,7 @@ t_eq ignored-counted "$(status_field ignored)" "$(fx ignored "$FX")"
 t_eq truncates-counted-2 "$(status_field truncates)" 1
 while IFS=$'\t' read -r name query want; do
 	t_eq "check-$name" "$(q "$query FORMAT TabSeparated")" "$(printf '%b' "$want")"
-done < <(fx checks "$FX")
+done < <(fx checks "$FX" rest)
 t_eq partition-truncate-spares-other-months "$(q "SELECT _deleted FROM neonblue.events FINAL WHERE event_id = '0f8fad5b-d9cb-469f-a165-70867728950e'")" 0
 dlq=$(kcat -C -b "$KAFKA" -t neonblue.dlq -e -q 2>/dev/null)
 while IFS=$'\t' read -r name why; do
