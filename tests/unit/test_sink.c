@@ -562,6 +562,70 @@ static void status_file_for_stack(void)
 	CHECK_INT(nb_sink_status_health(path, 5, why, sizeof why), -1);
 }
 
+
+/* Values ClickHouse would refuse (failing the whole batch) are refused per
+ * message, by both paths, naming the column and the value. */
+static void values_checked_against_the_column(void)
+{
+	CHECK_INT(S.tables[T_EVENTS].cols[0].uuid, 1);
+	CHECK_INT(S.tables[T_EVENTS].cols[1].uuid, 0);
+	CHECK_INT(S.tables[T_VARIANTS].cols[4].bits, 8);  /* is_control UInt8 */
+	CHECK_INT(S.tables[T_VARIANTS].cols[6].bits, 32); /* position Int32 */
+	static const struct {
+		int *table;
+		const char *after, *why;
+	} bad[] = {
+	    {&T_EVENTS, "\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\"",
+	     "column event_id: \"x\" is not a UUID"},
+	    {&T_EVENTS, "\"event_id\":7,\"ts\":\"2026-01-01T00:00:00Z\"",
+	     "column event_id: a UUID must be a string"},
+	    {&T_VARIANTS, "\"experiment\":\"e\",\"key\":\"k\",\"position\":3000000000",
+	     "column position: 3000000000 is out of the range of Int32"},
+	    {&T_VARIANTS, "\"experiment\":\"e\",\"key\":\"k\",\"position\":true",
+	     "column position: true is not an integer"},
+	    {&T_VARIANTS, "\"experiment\":\"e\",\"key\":\"k\",\"position\":2.5",
+	     "column position: 2.5 is not an integer (it has a fraction)"},
+	    {&T_VARIANTS, "\"experiment\":\"e\",\"key\":\"k\",\"is_control\":256",
+	     "column is_control: 256 is out of the range of UInt8"},
+	    {&T_EVENTS, "\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\","
+			"\"ts\":\"2026-02-29T00:00:00Z\"",
+	     "column ts: \"2026-02-29T00:00:00Z\" is not an ISO-8601 timestamp"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char msg[512];
+		snprintf(msg, sizeof msg,
+			 "{\"before\":null,\"after\":{%s},\"source\":{\"lsn\":1,\"table\":\"t\"},"
+			 "\"op\":\"c\"}",
+			 bad[i].after);
+		for (int canonical = 0; canonical < 2; canonical++) {
+			nb_buf b;
+			nb_buf_init(&b);
+			nb_sink_out r;
+			nb_err e = {0};
+			int rc = canonical ? nb_sink_map_canonical(&S, *bad[i].table, msg, strlen(msg),
+								   &b, &r, &e)
+					   : nb_sink_map(&S, *bad[i].table, msg, strlen(msg), &b, &r, &e);
+			CHECKF(rc == -1, "case %zu (%s) was accepted: %s", i,
+			       canonical ? "canonical" : "fast", b.data ? b.data : "");
+			CHECKF(rc == 0 || strstr(e.msg, bad[i].why), "case %zu: reason '%s', expected '%s'",
+			       i, e.msg, bad[i].why);
+			CHECK_INT(b.len, 0);
+			nb_buf_done(&b);
+		}
+	}
+	/* what fits still maps, by the fast path */
+	const char *ok = "{\"before\":null,\"after\":{\"experiment\":\"e\",\"key\":\"k\","
+			 "\"is_control\":true,\"position\":-2147483648,\"weight\":0.5},"
+			 "\"source\":{\"lsn\":1,\"table\":\"variants\"},\"op\":\"c\"}";
+	nb_sink_out r;
+	nb_err e;
+	char *row = map(T_VARIANTS, ok, &r, &e);
+	CHECKF(row != NULL, "%s", e.msg);
+	CHECK_INT(r.fast, 1);
+	CHECK(row && strstr(row, "\t1\t\t-2147483648\t") != NULL);
+	free(row);
+}
+
 int main(void)
 {
 	nbt_suite = "sink";
@@ -579,6 +643,7 @@ int main(void)
 	RUN(bad_messages_fail_with_reason);
 	RUN(failure_keeps_earlier_rows);
 	RUN(fast_path_equals_canonical);
+	RUN(values_checked_against_the_column);
 	RUN(status_file_for_stack);
 	nb_sink_schema_done(&S);
 	return NBT_DONE();
