@@ -133,7 +133,11 @@ int cdc_parse_date_part(const char **p, int64_t *days)
 		return -1;
 	(*p)++;
 	/* 294276: PostgreSQL's last year; larger ones would overflow the µs */
-	if (read_digits(p, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > 31 || y > 294276)
+	if (read_digits(p, 2, &d) || mo < 1 || mo > 12 || d < 1 || y > 294276)
+		return -1;
+	static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap)) /* 2026-02-30 */
 		return -1;
 	*days = nb_days_from_civil(y, (unsigned)mo, (unsigned)d);
 	return 0;
@@ -154,10 +158,13 @@ int cdc_parse_time_part(const char **p, int64_t *us)
 			return -1;
 		if (**p == '.') {
 			(*p)++;
-			int k = 0;
+			int k = 0, up = 0;
 			while (isdigit((unsigned char)**p)) {
 				if (k < 6)
 					frac = frac * 10 + (**p - '0');
+				else if (k == 6)
+					up = **p >= '5'; /* nanoseconds: to the nearest µs, as
+							    PostgreSQL reads them */
 				k++;
 				(*p)++;
 			}
@@ -165,6 +172,7 @@ int cdc_parse_time_part(const char **p, int64_t *us)
 				return -1;
 			for (; k < 6; k++)
 				frac *= 10;
+			frac += up;
 		}
 	}
 	if (h > 24 || mi > 59 || s > 60)

@@ -253,6 +253,27 @@ static int sem_is(const nb_col *c, const char *name)
 	return c->dbz_name && !strcmp(c->dbz_name, name);
 }
 
+/* The value as it appeared, for an error message: JSON, at most 60 bytes. */
+static void col_show(const nb_col *c, char out[80])
+{
+	char *j = c->json ? cJSON_PrintUnformatted(c->json) : NULL;
+	if (!j)
+		snprintf(out, 80, "(none)");
+	else if (strlen(j) > 60)
+		snprintf(out, 80, "%.57s...", j);
+	else
+		snprintf(out, 80, "%s", j);
+	free(j);
+}
+
+/* Sets err: "column NAME: VALUE is not WHAT". */
+static int col_bad(const nb_col *c, const char *what, nb_err *err)
+{
+	char v[80];
+	col_show(c, v);
+	return nb_err_set(err, NB_EINPUT, "column %s: %s is not %s", c->name, v, what);
+}
+
 int nb_debezium_col_epoch_us(const nb_col *c, int64_t *us, nb_err *err)
 {
 	if (col_absent(c))
@@ -260,14 +281,11 @@ int nb_debezium_col_epoch_us(const nb_col *c, int64_t *us, nb_err *err)
 	const cJSON *v = c->json;
 	if (cJSON_IsString(v)) {
 		if (nb_pg_parse_timestamp(v->valuestring, us, NULL))
-			return nb_err_set(err, NB_EINPUT,
-					  "column %s: \"%s\" is not an ISO-8601 timestamp", c->name,
-					  v->valuestring);
+			return col_bad(c, "an ISO-8601 timestamp (a valid date and time)", err);
 		return 0;
 	}
 	if (!cJSON_IsNumber(v))
-		return nb_err_set(err, NB_EINPUT,
-				  "column %s: a timestamp must be a string or a number", c->name);
+		return col_bad(c, "a timestamp (an ISO-8601 string or a number)", err);
 	double d = v->valuedouble;
 	if (sem_is(c, "io.debezium.time.Timestamp") ||
 	    sem_is(c, "org.apache.kafka.connect.data.Timestamp"))
@@ -278,8 +296,7 @@ int nb_debezium_col_epoch_us(const nb_col *c, int64_t *us, nb_err *err)
 		 sem_is(c, "org.apache.kafka.connect.data.Date"))
 		d *= (double)US_PER_DAY;
 	if (!i64_fits(d))
-		return nb_err_set(err, NB_EINPUT, "column %s: timestamp %g is out of range",
-				  c->name, v->valuedouble);
+		return col_bad(c, "a timestamp in range", err);
 	*us = (int64_t)llround(d);
 	return 0;
 }
@@ -293,8 +310,7 @@ int nb_debezium_col_days(const nb_col *c, int32_t *days, nb_err *err)
 	    !sem_is(c, "io.debezium.time.NanoTimestamp")) {
 		double d = c->json->valuedouble;
 		if (!(d > -2147483649.0 && d < 2147483648.0))
-			return nb_err_set(err, NB_EINPUT, "column %s: %g days is out of range",
-					  c->name, d);
+			return col_bad(c, "a number of days in range", err);
 		*days = (int32_t)d;
 		return 0;
 	}
@@ -305,15 +321,19 @@ int nb_debezium_col_days(const nb_col *c, int32_t *days, nb_err *err)
 	return 0;
 }
 
+/* Integers: whole JSON numbers (1.0 is 1, 1.5 is refused), decimal strings,
+ * and booleans as 0/1. */
 int nb_debezium_col_int(const nb_col *c, int64_t *v, nb_err *err)
 {
 	if (col_absent(c))
 		return 1;
 	if (cJSON_IsNumber(c->json)) {
-		if (!i64_fits(c->json->valuedouble))
-			return nb_err_set(err, NB_EINPUT, "column %s: %g is out of range", c->name,
-					  c->json->valuedouble);
-		*v = (int64_t)c->json->valuedouble;
+		double d = c->json->valuedouble;
+		if (!i64_fits(d))
+			return col_bad(c, "an integer in range", err);
+		if (d != floor(d))
+			return col_bad(c, "an integer (it has a fraction)", err);
+		*v = (int64_t)d;
 		return 0;
 	}
 	if (cJSON_IsBool(c->json)) {
@@ -329,7 +349,7 @@ int nb_debezium_col_int(const nb_col *c, int64_t *v, nb_err *err)
 			return 0;
 		}
 	}
-	return nb_err_set(err, NB_EINPUT, "column %s: value is not an integer", c->name);
+	return col_bad(c, "an integer", err);
 }
 
 int nb_debezium_col_double(const nb_col *c, double *v, nb_err *err)
@@ -348,7 +368,7 @@ int nb_debezium_col_double(const nb_col *c, double *v, nb_err *err)
 			return 0;
 		}
 	}
-	return nb_err_set(err, NB_EINPUT, "column %s: value is not a number", c->name);
+	return col_bad(c, "a number", err);
 }
 
 int nb_debezium_col_bool(const nb_col *c, int *v, nb_err *err)
@@ -359,11 +379,11 @@ int nb_debezium_col_bool(const nb_col *c, int *v, nb_err *err)
 		*v = cJSON_IsTrue(c->json);
 		return 0;
 	}
-	if (cJSON_IsNumber(c->json)) {
+	if (cJSON_IsNumber(c->json) && (c->json->valuedouble == 0 || c->json->valuedouble == 1)) {
 		*v = c->json->valuedouble != 0;
 		return 0;
 	}
-	return nb_err_set(err, NB_EINPUT, "column %s: value is not a boolean", c->name);
+	return col_bad(c, "a boolean", err);
 }
 
 int nb_debezium_col_text(const nb_col *c, char **out, nb_err *err)

@@ -308,7 +308,8 @@ static int js_column(nb_buf *b, const nb_sink_col *col, const jval *v, nb_buf *t
 		return 1;
 	switch (col->type) {
 	case NB_SINK_STRING:
-		if (v->type != J_STR || js_is_unavailable(v))
+		if (v->type != J_STR || js_is_unavailable(v) ||
+		    (col->uuid && (v->esc || !sink_map_uuid_ok(v->s, v->n))))
 			return -1;
 		if (!v->esc) {
 			nb_ch_escape(b, v->s, v->n, NB_CH_TSV);
@@ -321,11 +322,13 @@ static int js_column(nb_buf *b, const nb_sink_col *col, const jval *v, nb_buf *t
 		return 0;
 	case NB_SINK_INT:
 	case NB_SINK_UINT:
-		if (v->type == J_TRUE || v->type == J_FALSE) {
+		if ((v->type == J_TRUE || v->type == J_FALSE) && col->type == NB_SINK_UINT &&
+		    col->bits == 8) {
 			nb_buf_putc(b, v->type == J_TRUE ? '1' : '0');
 			return 0;
 		}
-		if (v->type != J_NUM || !js_is_int(v) || (col->type == NB_SINK_UINT && v->s[0] == '-'))
+		if (v->type != J_NUM || !js_is_int(v) ||
+		    !sink_map_int_fits(col, strtoll(v->s, NULL, 10)))
 			return -1;
 		nb_buf_append(b, v->s, v->n);
 		return 0;

@@ -42,9 +42,19 @@ typedef struct sink_bpart {
 
 /* Rows per table plus the offsets they came from. The main thread fills one
  * while the store thread writes the other to ClickHouse and commits it. */
+/* A truncate to apply once the rows before it are stored. */
+typedef struct sink_trunc {
+	int table;
+	uint64_t lsn;
+	char *sql; /* nb_sink_truncate_sql() */
+} sink_trunc;
+
 typedef struct sink_batch {
 	nb_buf *bufs;
 	int *buf_rows;
+	uint64_t *min_lsn;   /* per table: the lowest source.lsn among its rows */
+	sink_trunc *truncs;  /* in message order, applied after the rows */
+	int ntruncs, cap_truncs;
 	int rows, msgs;
 	int64_t start_ms;
 	sink_bpart *parts;
@@ -54,6 +64,7 @@ typedef struct sink_batch {
 	int64_t stored_ms;
 } sink_batch;
 
+#define SINK_TRUNCS_KEPT 64
 #define SINK_ROUND 512 /* messages taken from librdkafka at once */
 #define SINK_LANES 8   /* at most this many lanes map a round (main thread = lane 0) */
 
@@ -85,7 +96,12 @@ typedef struct sink {
 	sink_batch *flight; /* store thread, while busy */
 	sink_part *parts;
 	int nparts, last_part;
-	uint64_t msgs, rows, tombstones, skipped, dlq_count, batches, gaps, lost, seq;
+	uint64_t msgs, rows, tombstones, truncates, ignored, dlq_count, batches, gaps, lost, seq;
+	/* store thread: the truncates applied in this run, applied again after
+	 * a later batch stored older rows of their table (from another Kafka
+	 * partition of the topic); the last SINK_TRUNCS_KEPT are kept */
+	sink_trunc applied[SINK_TRUNCS_KEPT];
+	int napplied;
 	int64_t started_s, last_row_ms, status_ms;
 	char last_gap[512];
 	nb_buf tmp, ptmp;

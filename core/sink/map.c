@@ -4,6 +4,7 @@
  * it and the zero-copy path of fast.c; values come from values.c. */
 #include "map.h"
 #include "neonblue/ch.h"
+#include "neonblue/cdc.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -58,9 +59,8 @@ static int map_row(const nb_sink_table *t, const nb_tuple *img, const nb_tuple *
 		const nb_col *v = map_find(img, fallback, col->name);
 		nb_err e;
 		int rc = v ? sink_map_value(out, col, v, &e) : 1;
-		if (rc < 0)
-			return nb_err_set(err, NB_EINPUT, "table %s, column %s: %s", t->name,
-					  col->name, e.msg);
+		if (rc < 0) /* e names the column and the value */
+			return nb_err_set(err, NB_EINPUT, "table %s: %s", t->name, e.msg);
 		if (rc == 0)
 			continue;
 		if (col->is_key)
@@ -93,6 +93,72 @@ static int map_key_changed(const nb_sink_table *t, const nb_tuple *before, const
 	return differs;
 }
 
+/* The rows a truncate of source table `name` covers: the whole table, or for
+ * a monthly partition (events_y2026m01) that month of the table's first
+ * DateTime sort-key column (PostgreSQL partitions by month in UTC). */
+static int map_truncate(const nb_sink_table *t, const char *name, nb_sink_out *res, nb_err *err)
+{
+	int y, m;
+	res->kind = NB_SINK_TRUNCATE;
+	res->trunc_col = -1;
+	size_t base = name ? nb_sink_partition_month(name, &y, &m) : 0;
+	if (!base || base != strlen(t->name) || strncmp(name, t->name, base))
+		return 0;
+	for (int i = 0; i < t->ncols; i++)
+		if (t->cols[i].type == NB_SINK_DATETIME && t->cols[i].is_key) {
+			res->trunc_col = i;
+			break;
+		}
+	if (res->trunc_col < 0)
+		return nb_err_set(err, NB_EINPUT,
+				  "a truncate of partition %s: table %s has no DateTime sort-key "
+				  "column to tell that month's rows by",
+				  name, t->name);
+	res->trunc_from = nb_days_from_civil(y, (unsigned)m, 1) * 86400;
+	res->trunc_to = nb_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1u : (unsigned)m + 1, 1) *
+			86400;
+	return 0;
+}
+
+char *nb_sink_truncate_sql(const nb_sink_table *t, const nb_sink_out *res)
+{
+	nb_buf q, sel;
+	nb_buf_init(&q);
+	nb_buf_init(&sel);
+	nb_buf_puts(&q, "INSERT INTO neonblue.");
+	nb_ch_escape(&q, t->name, strlen(t->name), NB_CH_IDENT);
+	nb_buf_puts(&q, " (");
+	for (int i = 0; i < t->ncols; i++) {
+		const nb_sink_col *c = &t->cols[i];
+		if (i) {
+			nb_buf_putc(&q, ',');
+			nb_buf_putc(&sel, ',');
+		}
+		nb_ch_escape(&q, c->name, strlen(c->name), NB_CH_IDENT);
+		if (c->type == NB_SINK_VERSION)
+			nb_buf_printf(&sel, "toUInt64(%" PRIu64 ")", res->lsn);
+		else if (c->type == NB_SINK_DELETED)
+			nb_buf_puts(&sel, "toUInt8(1)");
+		else
+			nb_ch_escape(&sel, c->name, strlen(c->name), NB_CH_IDENT);
+	}
+	nb_buf_puts(&q, ") SELECT ");
+	nb_buf_append(&q, sel.data, sel.len);
+	nb_buf_puts(&q, " FROM neonblue.");
+	nb_ch_escape(&q, t->name, strlen(t->name), NB_CH_IDENT);
+	nb_buf_printf(&q, " FINAL WHERE `_deleted` = 0 AND `_version` < %" PRIu64, res->lsn);
+	if (res->trunc_col >= 0 && res->trunc_col < t->ncols) {
+		const char *c = t->cols[res->trunc_col].name;
+		nb_buf_puts(&q, " AND toUInt32(");
+		nb_ch_escape(&q, c, strlen(c), NB_CH_IDENT);
+		nb_buf_printf(&q, ") >= %" PRId64 " AND toUInt32(", res->trunc_from);
+		nb_ch_escape(&q, c, strlen(c), NB_CH_IDENT);
+		nb_buf_printf(&q, ") < %" PRId64, res->trunc_to);
+	}
+	nb_buf_done(&sel);
+	return nb_buf_steal(&q);
+}
+
 static int map_change(const nb_sink_table *t, const nb_change *c, nb_buf *out, nb_sink_out *res,
 		      nb_err *err)
 {
@@ -100,8 +166,7 @@ static int map_change(const nb_sink_table *t, const nb_change *c, nb_buf *out, n
 	res->lsn = c->source.lsn;
 	switch (c->op) {
 	case 't':
-		res->kind = NB_SINK_SKIPPED;
-		return 0;
+		return map_truncate(t, c->table, res, err);
 	case 'd':
 		if (!c->has_before)
 			return nb_err_set(err, NB_EINPUT, "a delete of %s without a before image",

@@ -15,6 +15,8 @@ void sink_map_datetime(nb_buf *b, int64_t us);
 void sink_map_default(nb_buf *b, const nb_sink_col *col);
 void sink_map_float(nb_buf *b, double v);
 int sink_map_is_unavailable(const nb_col *c);
+int sink_map_int_fits(const nb_sink_col *col, int64_t x);
+int sink_map_uuid_ok(const char *s, size_t n);
 void sink_map_u64(nb_buf *b, uint64_t v, int width);
 int sink_map_value(nb_buf *b, const nb_sink_col *col, const nb_col *v, nb_err *err);
 

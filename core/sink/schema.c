@@ -85,6 +85,11 @@ static void map_col_add(nb_sink_table *t, const char *name, const char *type, in
 		c->elem_type = map_scalar_type(map_unwrap(in, "Array", b3, sizeof b3, &hit));
 	} else
 		c->type = map_scalar_type(in);
+	if (c->type == NB_SINK_INT || c->type == NB_SINK_UINT) {
+		int b = atoi(in + (c->type == NB_SINK_UINT ? 4 : 3));
+		c->bits = b == 8 || b == 16 || b == 32 ? b : 64;
+	}
+	c->uuid = c->type == NB_SINK_STRING && !strcmp(in, "UUID");
 }
 
 /* Pairs every "<x>_us" column with a DateTime column "<x>"; builds the INSERT. */
@@ -159,17 +164,40 @@ void nb_sink_schema_done(nb_sink_schema *s)
 	memset(s, 0, sizeof *s);
 }
 
+size_t nb_sink_partition_month(const char *name, int *year, int *month)
+{
+	size_t n = strlen(name);
+	if (n <= 9 || strncmp(name + n - 9, "_y", 2) || name[n - 3] != 'm')
+		return 0;
+	const char *d = name + n - 7;
+	for (int i = 0; i < 7; i++)
+		if (i != 4 && (d[i] < '0' || d[i] > '9'))
+			return 0;
+	int y = atoi(d), m = atoi(d + 5);
+	if (m < 1 || m > 12)
+		return 0;
+	if (year)
+		*year = y;
+	if (month)
+		*month = m;
+	return n - 9;
+}
+
 /* "events_y2026m11" → length of "events", else the full length. */
 static size_t map_partition_base(const char *name, size_t n)
 {
-	if (n > 9 && !strncmp(name + n - 9, "_y", 2) && name[n - 3] == 'm') {
-		const char *d = name + n - 7;
-		for (int i = 0; i < 7; i++)
-			if (i != 4 && (d[i] < '0' || d[i] > '9'))
-				return n;
-		return n - 9;
-	}
-	return n;
+	size_t base = nb_sink_partition_month(name, NULL, NULL);
+	return base ? base : n;
+}
+
+int nb_sink_topic_ignored(const char *prefix, const char *topic)
+{
+	static const char hb[] = "__debezium-heartbeat.";
+	size_t p = strlen(prefix);
+	if (!strncmp(topic, hb, sizeof hb - 1) && !strcmp(topic + sizeof hb - 1, prefix))
+		return 1;
+	return !strncmp(topic, prefix, p) &&
+	       (!strcmp(topic + p, ".transaction") || !strcmp(topic + p, ".message"));
 }
 
 int nb_sink_schema_table_for_topic(const nb_sink_schema *s, const char *topic)

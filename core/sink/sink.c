@@ -80,6 +80,10 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 	if (m->err) {
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
 			return;
+		if ((m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+		     m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) &&
+		    topic && topic[0] == '^')
+			return; /* a pattern nothing matches yet (no heartbeats): not an error */
 		sink_set_waiting(s, "Kafka: %s", rd_kafka_message_errstr(m));
 		sink_log(s, "Kafka consumer: %s%s%s", rd_kafka_message_errstr(m), topic ? " on " : "",
 			 topic ? topic : "");
@@ -104,6 +108,10 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 	s->msgs++;
 	if (!strcmp(topic, s->dlq_topic))
 		return; /* our own dead letters: consumed, never re-processed */
+	if (nb_sink_topic_ignored(s->o->prefix, topic)) {
+		s->ignored++; /* Debezium's transaction metadata and heartbeats: no rows */
+		return;
+	}
 	if (p->table < 0) {
 		nb_buf_reset(&s->tmp);
 		nb_buf_printf(&s->tmp, "no ClickHouse table neonblue.<table> for topic %s", topic);
@@ -193,12 +201,26 @@ static void sink_map_round(sink *s)
 			free(j->error);
 		} else if (j->r.kind == NB_SINK_TOMBSTONE) {
 			s->tombstones++;
-		} else if (j->r.kind == NB_SINK_SKIPPED) {
-			s->skipped++;
-			sink_log(s, "skipped op '%c' on %s @%" PRId64 " (not replicated)", j->r.op,
-				 topic, j->m->offset);
-		} else if (j->r.lsn > s->parts[j->part].batch_lsn) {
-			s->parts[j->part].batch_lsn = j->r.lsn;
+		} else if (j->r.kind == NB_SINK_TRUNCATE) {
+			if (b->ntruncs == b->cap_truncs) {
+				b->cap_truncs = b->cap_truncs ? 2 * b->cap_truncs : 4;
+				b->truncs = nb_xrealloc(b->truncs,
+							(size_t)b->cap_truncs * sizeof *b->truncs);
+			}
+			b->truncs[b->ntruncs++] = (sink_trunc){
+			    .table = j->table,
+			    .lsn = j->r.lsn,
+			    .sql = nb_sink_truncate_sql(&s->schema.tables[j->table], &j->r)};
+			s->truncates++;
+			sink_log(s, "truncate of %s @%" PRId64 " (lsn %" PRIu64 "): %s", topic,
+				 j->m->offset, j->r.lsn,
+				 j->r.trunc_col < 0 ? "every older row marked deleted"
+						    : "that month's older rows marked deleted");
+		} else {
+			if (j->r.lsn > s->parts[j->part].batch_lsn)
+				s->parts[j->part].batch_lsn = j->r.lsn;
+			if (j->r.nrows && (!b->min_lsn[j->table] || j->r.lsn < b->min_lsn[j->table]))
+				b->min_lsn[j->table] = j->r.lsn;
 		}
 	}
 	s->njobs = 0;
@@ -342,9 +364,19 @@ static int sink_kafka_open(sink *s, nb_err *err)
 			nb_buf_putc(&re, '\\');
 		nb_buf_putc(&re, *p);
 	}
+	size_t esc_end = re.len;
 	nb_buf_puts(&re, "\\..*");
-	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+	/* Debezium's heartbeats go to __debezium-heartbeat.<prefix>: consumed
+	 * and counted as ignored, so they never look like lag. */
+	nb_buf hb;
+	nb_buf_init(&hb);
+	nb_buf_puts(&hb, "^__debezium-heartbeat\\.");
+	nb_buf_append(&hb, re.data + 1, esc_end - 1);
+	nb_buf_putc(&hb, '$');
+	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(2);
 	rd_kafka_topic_partition_list_add(sub, re.data, RD_KAFKA_PARTITION_UA);
+	rd_kafka_topic_partition_list_add(sub, hb.data, RD_KAFKA_PARTITION_UA);
+	nb_buf_done(&hb);
 	rd_kafka_resp_err_t e = rd_kafka_subscribe(s->rk, sub);
 	rd_kafka_topic_partition_list_destroy(sub);
 	if (e) {
@@ -415,8 +447,14 @@ static void sink_done(sink *s)
 			nb_buf_done(&s->batch[k].bufs[i]);
 		free(s->batch[k].bufs);
 		free(s->batch[k].buf_rows);
+		free(s->batch[k].min_lsn);
+		for (int i = 0; i < s->batch[k].ntruncs; i++)
+			free(s->batch[k].truncs[i].sql);
+		free(s->batch[k].truncs);
 		free(s->batch[k].parts);
 	}
+	for (int i = 0; i < s->napplied; i++)
+		free(s->applied[i].sql);
 	for (int i = 0; i < s->nparts; i++)
 		free(s->parts[i].topic);
 	free(s->parts);

@@ -81,7 +81,8 @@ void sink_status_write(sink *s)
 	cJSON_AddNumberToObject(j, "messages", (double)s->msgs);
 	cJSON_AddNumberToObject(j, "rows", (double)s->rows);
 	cJSON_AddNumberToObject(j, "tombstones", (double)s->tombstones);
-	cJSON_AddNumberToObject(j, "skipped", (double)s->skipped);
+	cJSON_AddNumberToObject(j, "truncates", (double)s->truncates);
+	cJSON_AddNumberToObject(j, "ignored", (double)s->ignored);
 	cJSON_AddNumberToObject(j, "dlq", (double)s->dlq_count);
 	cJSON_AddNumberToObject(j, "batches", (double)s->batches);
 	cJSON_AddNumberToObject(j, "batch_rows_pending", pending);
@@ -204,6 +205,8 @@ void nb_sink_status_describe(const char *status_path, cJSON *obj)
 	sink_status_copy(obj, st, "seconds_since_last_row", "seconds_since_last_row");
 	sink_status_copy(obj, st, "rows", "rows");
 	sink_status_copy(obj, st, "dlq", "dlq");
+	sink_status_copy(obj, st, "truncates", "truncates");
+	sink_status_copy(obj, st, "ignored", "ignored");
 	sink_status_copy(obj, st, "lost_messages", "lost_messages");
 	sink_status_copy(obj, st, "waiting_for", "waiting_for");
 	const cJSON *u = cJSON_GetObjectItemCaseSensitive(st, "updated_at");

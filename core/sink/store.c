@@ -117,11 +117,73 @@ static void sink_touch_unique(nb_buf *b)
 	*b = u;
 }
 
+static int sink_exec(sink *s, const char *sql, nb_err *err)
+{
+	nb_buf out;
+	nb_buf_init(&out);
+	int rc = nb_ch_query(s->ch, sql, &out, err);
+	nb_buf_done(&out);
+	return rc;
+}
+
+/* After a truncate of events or assignments: the touched stamps of the users
+ * whose rows it marked deleted (the rollup recomputes them), as for any
+ * acknowledged insert (core/sql/ch/004_touched_ack.sql). */
+static int sink_truncate_stamps(sink *s, const sink_trunc *tr, nb_err *err)
+{
+	const char *name = s->schema.tables[tr->table].name;
+	int ack = 0;
+	for (int t = 0; t < s->schema.ntables && !ack; t++)
+		ack = !strcmp(s->schema.tables[t].name, "touched_ack");
+	if (!ack || (strcmp(name, "events") && strcmp(name, "assignments")))
+		return 0;
+	char q[512];
+	snprintf(q, sizeof q,
+		 "INSERT INTO neonblue.touched_ack (user_id) SELECT DISTINCT user_id FROM "
+		 "neonblue.`%s` WHERE `_version` = %" PRIu64 " AND `_deleted` = 1",
+		 name, tr->lsn);
+	return sink_exec(s, q, err);
+}
+
+/* The batch's truncates, in order, after its rows; first the truncates of
+ * earlier batches again where this batch stored rows older than them (a
+ * topic's partitions are read in no particular order). Each one done is
+ * taken off the batch, so a retry runs only what is left. */
+static int sink_apply_truncates(sink *s, sink_batch *b, nb_err *err)
+{
+	for (int i = 0; i < s->napplied; i++) {
+		sink_trunc *a = &s->applied[i];
+		if (b->min_lsn[a->table] && b->min_lsn[a->table] < a->lsn) {
+			if (sink_exec(s, a->sql, err) < 0 || sink_truncate_stamps(s, a, err) < 0)
+				return -1;
+			sink_log(s, "rows older than the truncate of %s (lsn %" PRIu64
+				    ") arrived late: marked deleted too",
+				 s->schema.tables[a->table].name, a->lsn);
+		}
+	}
+	for (int t = 0; t < s->schema.ntables; t++)
+		b->min_lsn[t] = 0;
+	while (b->ntruncs) {
+		sink_trunc tr = b->truncs[0];
+		if (sink_exec(s, tr.sql, err) < 0 || sink_truncate_stamps(s, &tr, err) < 0)
+			return -1;
+		memmove(b->truncs, b->truncs + 1, (size_t)(b->ntruncs - 1) * sizeof *b->truncs);
+		b->ntruncs--;
+		if (s->napplied == SINK_TRUNCS_KEPT) {
+			free(s->applied[0].sql);
+			memmove(s->applied, s->applied + 1, (SINK_TRUNCS_KEPT - 1) * sizeof *s->applied);
+			s->napplied--;
+		}
+		s->applied[s->napplied++] = tr;
+	}
+	return 0;
+}
+
 /* Inserts every table's rows, then the touched stamps of the users they
- * carry (when ClickHouse has neonblue.touched_ack), then the progress rows.
- * Tables already inserted are emptied and stamps already inserted dropped,
- * so a retry sends only what is left — and a crash before the progress
- * replays the rows, stamps included. */
+ * carry (when ClickHouse has neonblue.touched_ack), then applies the
+ * truncates, then the progress rows. Tables already inserted are emptied,
+ * stamps and truncates already done dropped, so a retry sends only what is
+ * left — and a crash before the progress replays the rows, stamps included. */
 static int sink_insert_all(sink *s, sink_batch *b, nb_err *err)
 {
 	int ack = 0;
@@ -147,6 +209,8 @@ static int sink_insert_all(sink *s, sink_batch *b, nb_err *err)
 			return -1;
 		nb_buf_reset(&s->touch);
 	}
+	if (sink_apply_truncates(s, b, err) < 0)
+		return -1;
 	return sink_insert_progress(s, b, err);
 }
 
@@ -252,7 +316,11 @@ static void sink_batch_reset(sink *s, sink_batch *b)
 	for (int t = 0; t < s->schema.ntables; t++) {
 		nb_buf_reset(&b->bufs[t]);
 		b->buf_rows[t] = 0;
+		b->min_lsn[t] = 0;
 	}
+	for (int i = 0; i < b->ntruncs; i++) /* a dropped batch */
+		free(b->truncs[i].sql);
+	b->ntruncs = 0;
 	b->rows = b->msgs = b->nparts = 0;
 	b->result = 0;
 	b->stored_rows = 0;
@@ -399,6 +467,8 @@ int sink_ch_open(sink *s, nb_err *err)
 		s->batch[i].bufs = nb_xcalloc((size_t)s->schema.ntables, sizeof *s->batch[i].bufs);
 		s->batch[i].buf_rows =
 			nb_xcalloc((size_t)s->schema.ntables, sizeof *s->batch[i].buf_rows);
+		s->batch[i].min_lsn =
+			nb_xcalloc((size_t)s->schema.ntables, sizeof *s->batch[i].min_lsn);
 	}
 	nb_buf b;
 	nb_buf_init(&b);

@@ -80,17 +80,43 @@ void sink_map_datetime(nb_buf *b, int64_t us)
 	sink_map_u64(b, (uint64_t)(sec > (int64_t)4294967295 ? (int64_t)4294967295 : sec), 10);
 }
 
-static int map_int(const nb_col *v, int64_t *out, nb_err *err)
+/* 1 when x fits the ClickHouse integer column col (Int8 … UInt64). */
+int sink_map_int_fits(const nb_sink_col *col, int64_t x)
 {
-	int rc = nb_debezium_col_int(v, out, err);
-	if (rc < 0) {
-		int b;
-		nb_err e2;
-		if (nb_debezium_col_bool(v, &b, &e2) == 0) {
-			*out = b;
+	if (col->type == NB_SINK_UINT)
+		return x >= 0 && (col->bits >= 64 || x < ((int64_t)1 << col->bits));
+	if (col->bits >= 64)
+		return 1;
+	int64_t lim = (int64_t)1 << (col->bits - 1);
+	return x >= -lim && x < lim;
+}
+
+/* 1 when s[0..n) is a UUID as ClickHouse reads it: 8-4-4-4-12 hex digits. */
+int sink_map_uuid_ok(const char *s, size_t n)
+{
+	if (n != 36)
+		return 0;
+	for (size_t i = 0; i < 36; i++) {
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+		char c = s[i];
+		int hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+		if (dash ? c != '-' : !hex)
 			return 0;
-		}
 	}
+	return 1;
+}
+
+/* An integer for col: booleans only into UInt8 (PostgreSQL boolean), and
+ * only values within the column's range. */
+static int map_int(const nb_sink_col *col, const nb_col *v, int64_t *out, nb_err *err)
+{
+	if (cJSON_IsBool(v->json) && !(col->type == NB_SINK_UINT && col->bits == 8))
+		return nb_err_set(err, NB_EINPUT, "column %s: %s is not an integer", v->name,
+				  cJSON_IsTrue(v->json) ? "true" : "false");
+	int rc = nb_debezium_col_int(v, out, err);
+	if (rc == 0 && !sink_map_int_fits(col, *out))
+		return nb_err_set(err, NB_EINPUT, "column %s: %" PRId64 " is out of the range of %s",
+				  v->name, *out, col->ch_type);
 	return rc;
 }
 
@@ -177,6 +203,13 @@ int sink_map_value(nb_buf *b, const nb_sink_col *col, const nb_col *v, nb_err *e
 	int rc;
 	switch (col->type) {
 	case NB_SINK_STRING: {
+		if (col->uuid && cJSON_IsString(v->json) && !sink_map_is_unavailable(v) &&
+		    !sink_map_uuid_ok(v->json->valuestring, strlen(v->json->valuestring)))
+			return nb_err_set(err, NB_EINPUT, "column %s: \"%.60s\" is not a UUID",
+					  col->name, v->json->valuestring);
+		if (col->uuid && !cJSON_IsString(v->json) && !cJSON_IsNull(v->json))
+			return nb_err_set(err, NB_EINPUT, "column %s: a UUID must be a string",
+					  col->name);
 		if (cJSON_IsString(v->json) && !sink_map_is_unavailable(v)) { /* as it is, no copy */
 			nb_ch_escape(b, v->json->valuestring, strlen(v->json->valuestring),
 				     NB_CH_TSV);
@@ -192,10 +225,7 @@ int sink_map_value(nb_buf *b, const nb_sink_col *col, const nb_col *v, nb_err *e
 	case NB_SINK_INT:
 	case NB_SINK_UINT: {
 		int64_t x;
-		rc = map_int(v, &x, err);
-		if (rc == 0 && col->type == NB_SINK_UINT && x < 0)
-			return nb_err_set(err, NB_EINPUT, "column %s (%s) got a negative value %" PRId64,
-					  col->name, col->ch_type, x);
+		rc = map_int(col, v, &x, err);
 		if (rc == 0)
 			map_i64(b, x);
 		return rc;

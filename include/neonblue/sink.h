@@ -38,6 +38,8 @@ typedef struct nb_sink_col {
 	int nullable;
 	int is_key;      /* in the sorting key: must be present */
 	int src;         /* NB_SINK_MICROS: index of the DateTime column */
+	int bits;        /* NB_SINK_INT/UINT: 8, 16, 32 or 64 (the range checked) */
+	int uuid;        /* NB_SINK_STRING of ClickHouse type UUID: the text is checked */
 } nb_sink_col;
 
 typedef struct nb_sink_table {
@@ -66,7 +68,7 @@ int nb_sink_schema_table_for_topic(const nb_sink_schema *s, const char *topic);
 enum nb_sink_kind {
 	NB_SINK_ROWS,      /* rows appended */
 	NB_SINK_TOMBSTONE, /* null value after a delete: nothing to store */
-	NB_SINK_SKIPPED,   /* a valid message with nothing to store (truncate) */
+	NB_SINK_TRUNCATE,  /* op "t": apply with nb_sink_truncate_sql() after the rows before it */
 };
 
 typedef struct nb_sink_out {
@@ -76,6 +78,12 @@ typedef struct nb_sink_out {
 	uint64_t lsn; /* source.lsn */
 	char op;
 	int fast;     /* read by the zero-copy path (1) or nb_debezium_parse (0) */
+	/* NB_SINK_TRUNCATE: the rows it covers. trunc_col < 0: the whole table;
+	 * else only rows whose column trunc_col (a DateTime) is in
+	 * [trunc_from, trunc_to) seconds — a truncate of one monthly partition
+	 * (source.table events_y2026m01). */
+	int trunc_col;
+	int64_t trunc_from, trunc_to;
 } nb_sink_out;
 
 /* Maps one Kafka message (value may be NULL for a tombstone) of table
@@ -89,6 +97,22 @@ int nb_sink_map(const nb_sink_schema *s, int table, const char *value, size_t le
  * nb_debezium_parse; both give the same rows (tests/unit/test_sink.c). */
 int nb_sink_map_canonical(const nb_sink_schema *s, int table, const char *value, size_t len,
 			  nb_buf *out, nb_sink_out *res, nb_err *err);
+
+/* The statement that applies a truncate (res from nb_sink_map, kind
+ * NB_SINK_TRUNCATE) in ClickHouse: every live row of the table (of the
+ * partition's month) whose _version is below the truncate's LSN is written
+ * again with that LSN as _version and _deleted = 1, so newer rows are never
+ * touched and a replay changes nothing. The caller frees it. */
+char *nb_sink_truncate_sql(const nb_sink_table *t, const nb_sink_out *res);
+
+/* "events_y2026m01" → 2026, 1 and the length of "events"; 0 when name is
+ * not a monthly partition's name. */
+size_t nb_sink_partition_month(const char *name, int *year, int *month);
+
+/* Topics that carry no rows: "<prefix>.transaction" (Debezium's transaction
+ * metadata), "<prefix>.message" (logical decoding messages, op "m") and
+ * "__debezium-heartbeat.<prefix>" (its heartbeats). */
+int nb_sink_topic_ignored(const char *prefix, const char *topic);
 
 /* ---- the runner ---- */
 

@@ -35,5 +35,6 @@ c=json.load(open("deploy/debezium-connector.json"))
 assert c["plugin.name"]=="pgoutput" and c["topic.prefix"]=="neonblue", c
 assert "public.events" in c["table.include.list"]
 assert c["publication.name"]=="neonblue_debezium" and c["publication.autocreate.mode"]=="disabled"
-assert c["database.password"]=="@NEONBLUE_PG_PASSWORD@", "no password in the file"'
+assert c["database.password"]=="@NEONBLUE_PG_PASSWORD@", "no password in the file"
+assert c["skipped.operations"]=="none", "truncates must be emitted (docs/operations.md)"'
 t_done

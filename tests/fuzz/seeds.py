@@ -87,6 +87,18 @@ def debezium():
           '{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,'
           '"field":"id"}],"optional":false,"name":"neonblue.public.experiments.Key"},'
           '"payload":{"id":7}}')
+    # every message of the Debezium fixtures (tests/fixtures/debezium), value and key
+    fx = os.path.join(root, "tests", "fixtures", "debezium")
+    for name in sorted(os.listdir(fx)):
+        if not name.endswith(".json"):
+            continue
+        with open(os.path.join(fx, name)) as f:
+            msgs = json.load(f)["messages"]
+        for i, m in enumerate(msgs):
+            for part in ("value", "key"):
+                if m[part] is not None:
+                    write("debezium", "fx-%s-%d-%s" % (name[:-5], i, part),
+                          json.dumps(m[part], separators=(",", ":"), ensure_ascii=False))
 
 
 # ---- condition: GrowthBook's evalCondition cases (condition \0 attributes [\0 groups]) ----

@@ -27,14 +27,6 @@ CH_HTTP=$(t_free_port)
 CH_TCP=$(t_free_port)
 CH="http://127.0.0.1:$CH_HTTP"
 source "$NB_ROOT/tests/lib/ch.sh" # as_ch, ch_start
-ch_stop() {
-	local p
-	p=$(cat "$W/ch/ch.pid" 2>/dev/null) || return 0
-	kill "$p" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$p" 2>/dev/null
-	rm -f "$W/ch/ch.pid"
-}
 q() { curl -s "$CH/" --data-binary "$1"; }
 
 # ---- a mock Kafka cluster hosted by a tiny librdkafka client ----

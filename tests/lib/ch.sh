@@ -2,6 +2,7 @@
 # their own (not the embedded stack's). Source it, set W (a work dir),
 # CH_HTTP and CH_TCP (free ports), then call ch_start; the server's files are
 # under $W/ch and its pid in $W/ch/ch.pid. Runs as user clickhouse when root.
+# ch_stop stops it (SIGTERM, then SIGKILL after 10 s); ch_start starts it again.
 # ch_schema URL DB: database DB on the server at URL with the production
 # schema (every core/sql/ch file, the rollup's tables and views included).
 as_ch() { if [ "$(id -u)" = 0 ]; then runuser -u clickhouse -- "$@"; else "$@"; fi; }
@@ -35,6 +36,15 @@ X
 	done
 	cat "$d/log/err.log" >&2
 	return 1
+}
+
+ch_stop() {
+	local p
+	p=$(cat "$W/ch/ch.pid" 2>/dev/null) || return 0
+	kill "$p" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$p" 2>/dev/null
+	rm -f "$W/ch/ch.pid"
 }
 
 ch_schema() {

@@ -1,8 +1,11 @@
 /* test_debezium.c — nb_debezium: rendering, parsing, round trips, real-Debezium shapes. */
 #include "nbtest.h"
 #include "neonblue/cdc.h"
+#include "neonblue/sink.h"
 
 #include <cjson/cJSON.h>
+#include <glob.h>
+#include <regex.h>
 #include <time.h>
 
 /* Expected values come from libc's timegm, not from the code under test. */
@@ -502,7 +505,7 @@ static void out_of_range_numbers(void)
 	int32_t days;
 	int64_t x;
 	CHECK_INT(nb_debezium_col_days(nb_tuple_find(&p.after, "day"), &days, &e), -1);
-	CHECK(strstr(e.msg, "out of range") != NULL);
+	CHECKF(strstr(e.msg, "column day: 1601213844598 is not a number of days in range") != NULL, "%s", e.msg);
 	CHECK_INT(nb_debezium_col_int(nb_tuple_find(&p.after, "n"), &x, &e), -1);
 	CHECK_INT(nb_debezium_col_epoch_us(nb_tuple_find(&p.after, "n"), &x, &e), -1);
 	CHECK_INT(nb_debezium_col_epoch_us(nb_tuple_find(&p.after, "at"), &x, &e), -1);
@@ -510,6 +513,304 @@ static void out_of_range_numbers(void)
 	int tz;
 	CHECK_INT(nb_pg_parse_timestamp("294277-01-01 00:00:00", &x, &tz), -1);
 	CHECK_INT(nb_pg_parse_timestamp("200000-01-01 00:00:00+00", &x, &tz), 0);
+}
+
+
+/* io.debezium.time.ZonedTimestamp: ISO_OFFSET_DATE_TIME, 0 to 9 fraction
+ * digits, Z or an offset; nanoseconds to the nearest µs (as PostgreSQL). */
+static void zoned_timestamps(void)
+{
+	static const struct {
+		const char *s;
+		long long want;
+	} ok[] = {
+	    {"2026-11-02T08:00:00Z", 0},
+	    {"2026-11-02T08:00:00.5Z", 500000},
+	    {"2026-11-02T08:00:00.25Z", 250000},
+	    {"2026-11-02T08:00:00.123Z", 123000},
+	    {"2026-11-02T08:00:00.1234Z", 123400},
+	    {"2026-11-02T08:00:00.12345Z", 123450},
+	    {"2026-11-02T08:00:00.123456Z", 123456},
+	    {"2026-11-02T08:00:00.1234564Z", 123456},
+	    {"2026-11-02T08:00:00.1234565Z", 123457},
+	    {"2026-11-02T08:00:00.12345678Z", 123457},
+	    {"2026-11-02T08:00:00.123456789Z", 123457},
+	    {"2026-11-02T07:59:59.9999996Z", 1000000 - 1000000}, /* carries into the second */
+	    {"2026-11-02T10:00:00+02:00", 0},
+	    {"2026-11-02T02:30:00.000001-05:30", 1},
+	    {"2026-11-02T08:00:00+00:00", 0},
+	};
+	long long base = tm_us(2026, 11, 2, 8, 0, 0, 0, 0);
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+		int64_t us = 0;
+		int tz = 0;
+		CHECKF(nb_pg_parse_timestamp(ok[i].s, &us, &tz) == 0, "%s refused", ok[i].s);
+		CHECKF(us == base + ok[i].want, "%s: %lld µs past, expected %lld", ok[i].s,
+		       (long long)us - base, ok[i].want);
+		CHECK_INT(tz, 1);
+	}
+	/* dates no calendar has, and malformed ones */
+	static const char *const bad[] = {"2026-02-30T10:00:00Z", "2026-02-29T00:00:00Z",
+					  "2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z",
+					  "2026-00-10T00:00:00Z", "2026-11-02T25:00:00Z",
+					  "2026-11-02T08:00:00.Z",  "2026-11-02T08:00:00+0x"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		int64_t us;
+		CHECKF(nb_pg_parse_timestamp(bad[i], &us, NULL) == -1, "%s accepted", bad[i]);
+	}
+	int64_t us;
+	CHECK_INT(nb_pg_parse_timestamp("2028-02-29T00:00:00Z", &us, NULL), 0); /* leap year */
+	CHECK_INT(nb_pg_parse_timestamp("2000-02-29T00:00:00Z", &us, NULL), 0);
+	CHECK_INT(nb_pg_parse_timestamp("1900-02-29T00:00:00Z", &us, NULL), -1);
+	/* the accessor names the column and the value */
+	const char *v = "{\"op\":\"c\",\"after\":{\"ts\":\"2026-02-30T10:00:00Z\"},"
+			"\"source\":{\"table\":\"events\"}}";
+	nb_change p;
+	nb_change_init(&p);
+	nb_err e;
+	CHECKF(nb_debezium_parse(v, strlen(v), &p, &e) == 0, "%s", e.msg);
+	CHECK_INT(nb_debezium_col_epoch_us(nb_tuple_find(&p.after, "ts"), &us, &e), -1);
+	CHECK_STR(e.msg, "column ts: \"2026-02-30T10:00:00Z\" is not an ISO-8601 timestamp (a "
+			 "valid date and time)");
+	nb_change_done(&p);
+}
+
+/* INT16/INT32/INT64 are whole numbers; BOOLEAN is true/false. */
+static void integers_and_booleans(void)
+{
+	const char *v = "{\"op\":\"c\",\"after\":{\"a\":1.5,\"b\":2.0,\"c\":\"abc\",\"d\":\"-7\","
+			"\"e\":true,\"f\":2,\"g\":\"yes\",\"h\":-9007199254740992},"
+			"\"source\":{\"table\":\"t\"}}";
+	nb_change p;
+	nb_change_init(&p);
+	nb_err e;
+	CHECKF(nb_debezium_parse(v, strlen(v), &p, &e) == 0, "%s", e.msg);
+	int64_t x;
+	int b;
+	CHECK_INT(nb_debezium_col_int(nb_tuple_find(&p.after, "a"), &x, &e), -1);
+	CHECK_STR(e.msg, "column a: 1.5 is not an integer (it has a fraction)");
+	CHECK_INT(nb_debezium_col_int(nb_tuple_find(&p.after, "b"), &x, &e), 0);
+	CHECK_INT(x, 2);
+	CHECK_INT(nb_debezium_col_int(nb_tuple_find(&p.after, "c"), &x, &e), -1);
+	CHECK_STR(e.msg, "column c: \"abc\" is not an integer");
+	CHECK_INT(nb_debezium_col_int(nb_tuple_find(&p.after, "d"), &x, &e), 0);
+	CHECK_INT(x, -7);
+	CHECK_INT(nb_debezium_col_int(nb_tuple_find(&p.after, "h"), &x, &e), 0);
+	CHECK_INT(x, -9007199254740992LL);
+	CHECK_INT(nb_debezium_col_bool(nb_tuple_find(&p.after, "e"), &b, &e), 0);
+	CHECK_INT(b, 1);
+	CHECK_INT(nb_debezium_col_bool(nb_tuple_find(&p.after, "f"), &b, &e), -1);
+	CHECK_STR(e.msg, "column f: 2 is not a boolean");
+	CHECK_INT(nb_debezium_col_bool(nb_tuple_find(&p.after, "g"), &b, &e), -1);
+	double d;
+	CHECK_INT(nb_debezium_col_double(nb_tuple_find(&p.after, "g"), &d, &e), -1);
+	CHECK_STR(e.msg, "column g: \"yes\" is not a number");
+	nb_change_done(&p);
+}
+
+/* ---- the fixtures of tests/fixtures/debezium, mapped into the schema of
+ * core/sql/ch/001_init.sql (read from the file itself) ---- */
+
+/* system.columns' answer for the CREATE TABLEs of a ClickHouse migration. */
+static char *ch_schema_tsv(const char *path)
+{
+	char *sql = nb_buf_read_file(path);
+	nb_buf out;
+	nb_buf_init(&out);
+	nb_buf_puts(&out, "");
+	for (char *p = sql; p && (p = strstr(p, "CREATE TABLE IF NOT EXISTS neonblue."));) {
+		p += strlen("CREATE TABLE IF NOT EXISTS neonblue.");
+		char table[64];
+		if (sscanf(p, "%63[a-z_]", table) != 1)
+			break;
+		char *body = strchr(p, '('), *end = strstr(p, ") ENGINE");
+		char *order = end ? strstr(end, "ORDER BY") : NULL;
+		if (!body || !end || !order)
+			break;
+		char key[256] = "";
+		sscanf(order + 8, " %255[^;\n]", key);
+		for (char *l = strchr(body, '\n'); l && l < end; l = strchr(l + 1, '\n')) {
+			char name[64], type[64];
+			if (sscanf(l + 1, " %63[a-z_] %63[A-Za-z0-9()]", name, type) != 2)
+				continue;
+			char pat[80];
+			int in_key = 0;
+			const char *seps = "(, )";
+			for (const char *k = strstr(key, name); k; k = strstr(k + 1, name))
+				if ((k == key || strchr(seps, k[-1])) && strchr(seps, k[strlen(name)]))
+					in_key = 1;
+			snprintf(pat, sizeof pat, "%s", type);
+			nb_buf_printf(&out, "%s\t%s\t%s\t%d\n", table, name, pat, in_key);
+		}
+		p = end;
+	}
+	free(sql);
+	return nb_buf_steal(&out);
+}
+
+static char *json_text(const cJSON *v)
+{
+	return v && !cJSON_IsNull(v) ? cJSON_PrintUnformatted(v) : NULL;
+}
+
+/* Every fixture message maps (both paths agree) or, for a "dlq" fixture, is
+ * refused with a reason matching the fixture's (read as the DLQ shows it). */
+static void fixtures_map(void)
+{
+	char *tsv = ch_schema_tsv("core/sql/ch/001_init.sql");
+	nb_sink_schema s;
+	nb_err e;
+	CHECKF(nb_sink_schema_parse(tsv, strlen(tsv), &s, &e) == 0, "%s", e.msg);
+	free(tsv);
+	CHECK_INT(s.ntables, 7);
+	glob_t g;
+	CHECK_INT(glob("tests/fixtures/debezium/*.json", 0, NULL, &g), 0);
+	CHECKF(g.gl_pathc >= 20, "%zu fixtures", g.gl_pathc);
+	int rows = 0, truncs = 0, tombs = 0, ignored = 0, dead = 0;
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		char *text = nb_buf_read_file(g.gl_pathv[i]);
+		cJSON *fx = text ? cJSON_Parse(text) : NULL;
+		free(text);
+		CHECKF(fx != NULL, "%s is not JSON", g.gl_pathv[i]);
+		if (!fx)
+			continue;
+		const cJSON *doc = cJSON_GetObjectItem(fx, "doc");
+		CHECKF(cJSON_IsString(doc) && !strncmp(doc->valuestring, "Debezium 2.7", 12),
+		       "%s: no doc field naming Debezium 2.7", g.gl_pathv[i]);
+		const cJSON *dlq = cJSON_GetObjectItem(fx, "dlq"), *m;
+		int failed = 0;
+		cJSON_ArrayForEach(m, cJSON_GetObjectItem(fx, "messages"))
+		{
+			const char *topic = cJSON_GetObjectItem(m, "topic")->valuestring;
+			if (nb_sink_topic_ignored("neonblue", topic)) {
+				ignored++;
+				continue;
+			}
+			int t = nb_sink_schema_table_for_topic(&s, topic);
+			CHECKF(t >= 0, "%s: no table for %s", g.gl_pathv[i], topic);
+			char *v = json_text(cJSON_GetObjectItem(m, "value"));
+			char *k = json_text(cJSON_GetObjectItem(m, "key"));
+			if (k) { /* keys parse too */
+				nb_tuple key = {0};
+				CHECKF(nb_debezium_parse_key(k, strlen(k), &key, &e) == 0, "%s: key: %s",
+				       g.gl_pathv[i], e.msg);
+				nb_tuple_done(&key);
+			}
+			nb_buf a, b;
+			nb_buf_init(&a);
+			nb_buf_init(&b);
+			nb_buf_puts(&a, "");
+			nb_buf_puts(&b, "");
+			nb_sink_out ra, rb;
+			nb_err ea = {0}, eb = {0};
+			int x = nb_sink_map(&s, t, v, v ? strlen(v) : 0, &a, &ra, &ea);
+			int y = nb_sink_map_canonical(&s, t, v, v ? strlen(v) : 0, &b, &rb, &eb);
+			CHECKF(x == y && !strcmp(a.data, b.data), "%s: fast %d '%s', canonical %d '%s'",
+			       g.gl_pathv[i], x, a.data, y, b.data);
+			if (x < 0) {
+				failed = 1;
+				CHECKF(dlq != NULL, "%s: refused: %s", g.gl_pathv[i], ea.msg);
+				if (dlq) { /* the reason as the DLQ's JSON carries it */
+					cJSON *r = cJSON_CreateString(ea.msg);
+					char *shown = cJSON_PrintUnformatted(r);
+					regex_t re;
+					CHECK_INT(regcomp(&re, dlq->valuestring, REG_EXTENDED | REG_NOSUB), 0);
+					CHECKF(regexec(&re, shown, 0, NULL, 0) == 0, "%s: reason %s, expected /%s/",
+					       g.gl_pathv[i], shown, dlq->valuestring);
+					regfree(&re);
+					free(shown);
+					cJSON_Delete(r);
+				}
+				dead++;
+			} else if (ra.kind == NB_SINK_TRUNCATE) {
+				truncs++;
+				CHECK_INT(ra.nrows, 0);
+			} else if (ra.kind == NB_SINK_TOMBSTONE) {
+				tombs++;
+			} else {
+				rows += ra.nrows;
+				CHECK(ra.nrows >= 1);
+			}
+			nb_buf_done(&a);
+			nb_buf_done(&b);
+			free(v);
+			free(k);
+		}
+		CHECKF(!dlq || failed, "%s: expected a dead letter, everything mapped",
+		       g.gl_pathv[i]);
+		cJSON_Delete(fx);
+	}
+	globfree(&g);
+	CHECK_INT(truncs, 2);
+	CHECK_INT(tombs, 3);
+	CHECK_INT(ignored, 3);
+	CHECK_INT(dead, 7);
+	CHECK_INT(rows, 25); /* one per create, read, update and delete message */
+	nb_sink_schema_done(&s);
+}
+
+/* A truncate's statement: whole table, or one month of a partition. */
+static void truncate_statements(void)
+{
+	char *tsv = ch_schema_tsv("core/sql/ch/001_init.sql");
+	nb_sink_schema s;
+	nb_err e;
+	CHECKF(nb_sink_schema_parse(tsv, strlen(tsv), &s, &e) == 0, "%s", e.msg);
+	free(tsv);
+	int ev = nb_sink_schema_table_for_topic(&s, "neonblue.public.events_y2026m10");
+	int au = nb_sink_schema_table_for_topic(&s, "neonblue.public.audit_log");
+	CHECK(ev >= 0 && au >= 0);
+	const char *part = "{\"op\":\"t\",\"before\":null,\"after\":null,\"source\":{\"lsn\":5030,"
+			   "\"schema\":\"public\",\"table\":\"events_y2026m10\"}}";
+	const char *whole = "{\"op\":\"t\",\"source\":{\"lsn\":2820,\"table\":\"audit_log\"}}";
+	nb_buf b;
+	nb_buf_init(&b);
+	nb_sink_out r;
+	CHECKF(nb_sink_map(&s, ev, part, strlen(part), &b, &r, &e) == 0, "%s", e.msg);
+	CHECK_INT(r.kind, NB_SINK_TRUNCATE);
+	CHECK_INT(b.len, 0);
+	CHECK_INT(r.trunc_from, tm_us(2026, 10, 1, 0, 0, 0, 0, 0) / 1000000);
+	CHECK_INT(r.trunc_to, tm_us(2026, 11, 1, 0, 0, 0, 0, 0) / 1000000);
+	char *q = nb_sink_truncate_sql(&s.tables[ev], &r);
+	char want[1024];
+	snprintf(want, sizeof want,
+		 "INSERT INTO neonblue.`events` (`event_id`,`user_id`,`type`,`ts`,`ts_us`,`value`,"
+		 "`properties`,`experiment`,`_version`,`_deleted`) SELECT `event_id`,`user_id`,"
+		 "`type`,`ts`,`ts_us`,`value`,`properties`,`experiment`,toUInt64(5030),toUInt8(1) "
+		 "FROM neonblue.`events` FINAL WHERE `_deleted` = 0 AND `_version` < 5030 AND "
+		 "toUInt32(`ts`) >= %lld AND toUInt32(`ts`) < %lld",
+		 tm_us(2026, 10, 1, 0, 0, 0, 0, 0) / 1000000, tm_us(2026, 11, 1, 0, 0, 0, 0, 0) / 1000000);
+	CHECK_STR(q, want);
+	free(q);
+	/* December wraps into January */
+	const char *dec = "{\"op\":\"t\",\"source\":{\"lsn\":9,\"table\":\"events_y2026m12\"}}";
+	CHECKF(nb_sink_map(&s, ev, dec, strlen(dec), &b, &r, &e) == 0, "%s", e.msg);
+	CHECK_INT(r.trunc_to, tm_us(2027, 1, 1, 0, 0, 0, 0, 0) / 1000000);
+	CHECKF(nb_sink_map(&s, au, whole, strlen(whole), &b, &r, &e) == 0, "%s", e.msg);
+	CHECK_INT(r.trunc_col, -1);
+	q = nb_sink_truncate_sql(&s.tables[au], &r);
+	CHECK(strstr(q, "FROM neonblue.`audit_log` FINAL WHERE `_deleted` = 0 AND `_version` < "
+			"2820") != NULL);
+	CHECK(strstr(q, "toUInt32") == NULL);
+	free(q);
+	/* a partition of a table with no DateTime in its sort key cannot be told apart */
+	const char *odd = "{\"op\":\"t\",\"source\":{\"lsn\":9,\"table\":\"audit_log_y2026m10\"}}";
+	CHECK_INT(nb_sink_map(&s, au, odd, strlen(odd), &b, &r, &e), -1);
+	CHECK(strstr(e.msg, "audit_log_y2026m10") != NULL);
+	nb_buf_done(&b);
+	/* names */
+	int y = 0, m = 0;
+	CHECK_INT(nb_sink_partition_month("events_y2026m01", &y, &m), 6);
+	CHECK(y == 2026 && m == 1);
+	CHECK_INT(nb_sink_partition_month("events_y2026m13", &y, &m), 0);
+	CHECK_INT(nb_sink_partition_month("events", &y, &m), 0);
+	CHECK(nb_sink_topic_ignored("neonblue", "__debezium-heartbeat.neonblue"));
+	CHECK(nb_sink_topic_ignored("neonblue", "neonblue.transaction"));
+	CHECK(nb_sink_topic_ignored("neonblue", "neonblue.message"));
+	CHECK(!nb_sink_topic_ignored("neonblue", "__debezium-heartbeat.other"));
+	CHECK(!nb_sink_topic_ignored("neonblue", "neonblue.public.transaction"));
+	CHECK(!nb_sink_topic_ignored("neonblue", "neonblue.public.events"));
+	nb_sink_schema_done(&s);
 }
 
 int main(void)
@@ -525,5 +826,9 @@ int main(void)
 	RUN(parses_real_debezium_plain);
 	RUN(out_of_range_numbers);
 	RUN(time_and_lsn_helpers);
+	RUN(zoned_timestamps);
+	RUN(integers_and_booleans);
+	RUN(fixtures_map);
+	RUN(truncate_statements);
 	return NBT_DONE();
 }

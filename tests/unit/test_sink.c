@@ -377,7 +377,7 @@ static void bad_messages_fail_with_reason(void)
 		 "key column event_id"},
 		{"{\"before\":null,\"after\":null,\"op\":\"c\",\"source\":{\"lsn\":1,\"schema\":\"public\",\"table\":\"t\"}}",
 		 "without an \"after\""},
-		{"{\"before\":null,\"after\":{\"event_id\":\"x\"},\"op\":\"x\",\"source\":{\"lsn\":1,\"schema\":\"public\",\"table\":\"t\"}}",
+		{"{\"before\":null,\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\"},\"op\":\"x\",\"source\":{\"lsn\":1,\"schema\":\"public\",\"table\":\"t\"}}",
 		 "op"},
 		{"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-00000000000a\",\"ts\":\"yesterday\"},"
 		 "\"op\":\"c\",\"source\":{\"lsn\":1,\"schema\":\"public\",\"table\":\"t\"}}",
@@ -399,10 +399,11 @@ static void bad_messages_fail_with_reason(void)
 	nb_sink_out r;
 	nb_err e;
 	CHECK(map(-1, "{}", &r, &e) == NULL);
-	/* a truncate is valid but stores nothing */
+	/* a truncate stores no rows: it is applied after the rows before it */
 	char *row = map(T_EVENTS, "{\"op\":\"t\",\"source\":{\"lsn\":9,\"schema\":\"public\",\"table\":\"t\"}}", &r, &e);
 	CHECKF(row != NULL, "%s", e.msg);
-	CHECK_INT(r.kind, NB_SINK_SKIPPED);
+	CHECK_INT(r.kind, NB_SINK_TRUNCATE);
+	CHECK_INT(r.trunc_col, -1);
 	free(row);
 }
 
@@ -438,26 +439,26 @@ static void fast_path_equals_canonical(void)
 		"\"user_id\":\"a\\\"b\\\\c\\/d\\te\\u00e9\\ud83d\\ude00\\n\",\"type\":\"t\","
 		"\"ts\":\"2026-11-27T05:31:55.5Z\",\"value\":-1.25e3,\"properties\":\"{\\\"k\\\": 1}\","
 		"\"experiment\":null},%s,\"op\":\"c\",\"ts_ms\":1}",
-		"{ \"op\" : \"r\" , %s , \"after\" : { \"event_id\" : \"x\" , \"ts\" : 1767323045600007 ,"
+		"{ \"op\" : \"r\" , %s , \"after\" : { \"event_id\" : \"6f1b7d3e-0000-4000-8000-0000000000aa\" , \"ts\" : 1767323045600007 ,"
 		" \"value\" : 3 , \"extra\" : {\"nested\": [1, {\"a\": \"}\"}]} } }",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01 10:00:00+02\",\"value\":\"NaN\"},"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01 10:00:00+02\",\"value\":\"NaN\"},"
 		"%s,\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"user_id\":12},"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"user_id\":12},"
 		"%s,\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":true},"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":true},"
 		"%s,\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":\"\\u0000\"},"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":\"\\u0000\"},"
 		"%s,\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":\"\\ud800\"},"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"type\":\"\\ud800\"},"
 		"%s,\"op\":\"c\"}",
-		"{\"before\":{\"event_id\":\"x\",\"ts\":\"1969-12-31T23:59:59.999999Z\"},\"after\":null,"
+		"{\"before\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"1969-12-31T23:59:59.999999Z\"},\"after\":null,"
 		"%s,\"op\":\"d\"}",
 		"{\"after\":{\"user_id\":\"no key\"},%s,\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\"},%s,\"op\":\"c\"} trailing",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\"},%s,\"op\":\"c\"",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":1e400},%s,"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\"},%s,\"op\":\"c\"} trailing",
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\"},%s,\"op\":\"c\"",
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":1e400},%s,"
 		"\"op\":\"c\"}",
-		"{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":true},%s,"
+		"{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":true},%s,"
 		"\"op\":\"u\"}",
 		"{\"after\":{},%s,\"op\":\"c\"}",
 		"[1,2]",
@@ -471,7 +472,7 @@ static void fast_path_equals_canonical(void)
 	for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
 		char msg[400];
 		snprintf(msg, sizeof msg,
-			 "{\"after\":{\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":%s},"
+			 "{\"after\":{\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\",\"ts\":\"2026-01-01T00:00:00Z\",\"value\":%s},"
 			 "\"source\":{\"lsn\":1,\"table\":\"events\"},\"op\":\"c\"}",
 			 nums[i]);
 		nb_buf a, b;
@@ -561,6 +562,70 @@ static void status_file_for_stack(void)
 	CHECK_INT(nb_sink_status_health(path, 5, why, sizeof why), -1);
 }
 
+
+/* Values ClickHouse would refuse (failing the whole batch) are refused per
+ * message, by both paths, naming the column and the value. */
+static void values_checked_against_the_column(void)
+{
+	CHECK_INT(S.tables[T_EVENTS].cols[0].uuid, 1);
+	CHECK_INT(S.tables[T_EVENTS].cols[1].uuid, 0);
+	CHECK_INT(S.tables[T_VARIANTS].cols[4].bits, 8);  /* is_control UInt8 */
+	CHECK_INT(S.tables[T_VARIANTS].cols[6].bits, 32); /* position Int32 */
+	static const struct {
+		int *table;
+		const char *after, *why;
+	} bad[] = {
+	    {&T_EVENTS, "\"event_id\":\"x\",\"ts\":\"2026-01-01T00:00:00Z\"",
+	     "column event_id: \"x\" is not a UUID"},
+	    {&T_EVENTS, "\"event_id\":7,\"ts\":\"2026-01-01T00:00:00Z\"",
+	     "column event_id: a UUID must be a string"},
+	    {&T_VARIANTS, "\"experiment\":\"e\",\"key\":\"k\",\"position\":3000000000",
+	     "column position: 3000000000 is out of the range of Int32"},
+	    {&T_VARIANTS, "\"experiment\":\"e\",\"key\":\"k\",\"position\":true",
+	     "column position: true is not an integer"},
+	    {&T_VARIANTS, "\"experiment\":\"e\",\"key\":\"k\",\"position\":2.5",
+	     "column position: 2.5 is not an integer (it has a fraction)"},
+	    {&T_VARIANTS, "\"experiment\":\"e\",\"key\":\"k\",\"is_control\":256",
+	     "column is_control: 256 is out of the range of UInt8"},
+	    {&T_EVENTS, "\"event_id\":\"6f1b7d3e-0000-4000-8000-0000000000aa\","
+			"\"ts\":\"2026-02-29T00:00:00Z\"",
+	     "column ts: \"2026-02-29T00:00:00Z\" is not an ISO-8601 timestamp"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char msg[512];
+		snprintf(msg, sizeof msg,
+			 "{\"before\":null,\"after\":{%s},\"source\":{\"lsn\":1,\"table\":\"t\"},"
+			 "\"op\":\"c\"}",
+			 bad[i].after);
+		for (int canonical = 0; canonical < 2; canonical++) {
+			nb_buf b;
+			nb_buf_init(&b);
+			nb_sink_out r;
+			nb_err e = {0};
+			int rc = canonical ? nb_sink_map_canonical(&S, *bad[i].table, msg, strlen(msg),
+								   &b, &r, &e)
+					   : nb_sink_map(&S, *bad[i].table, msg, strlen(msg), &b, &r, &e);
+			CHECKF(rc == -1, "case %zu (%s) was accepted: %s", i,
+			       canonical ? "canonical" : "fast", b.data ? b.data : "");
+			CHECKF(rc == 0 || strstr(e.msg, bad[i].why), "case %zu: reason '%s', expected '%s'",
+			       i, e.msg, bad[i].why);
+			CHECK_INT(b.len, 0);
+			nb_buf_done(&b);
+		}
+	}
+	/* what fits still maps, by the fast path */
+	const char *ok = "{\"before\":null,\"after\":{\"experiment\":\"e\",\"key\":\"k\","
+			 "\"is_control\":true,\"position\":-2147483648,\"weight\":0.5},"
+			 "\"source\":{\"lsn\":1,\"table\":\"variants\"},\"op\":\"c\"}";
+	nb_sink_out r;
+	nb_err e;
+	char *row = map(T_VARIANTS, ok, &r, &e);
+	CHECKF(row != NULL, "%s", e.msg);
+	CHECK_INT(r.fast, 1);
+	CHECK(row && strstr(row, "\t1\t\t-2147483648\t") != NULL);
+	free(row);
+}
+
 int main(void)
 {
 	nbt_suite = "sink";
@@ -578,6 +643,7 @@ int main(void)
 	RUN(bad_messages_fail_with_reason);
 	RUN(failure_keeps_earlier_rows);
 	RUN(fast_path_equals_canonical);
+	RUN(values_checked_against_the_column);
 	RUN(status_file_for_stack);
 	nb_sink_schema_done(&S);
 	return NBT_DONE();
