@@ -46,11 +46,14 @@ if [ "$need_stack" = 1 ]; then
 	export NEONBLUE_HOME=$stack_home
 fi
 
-for s in "${suites[@]}"; do
-	[ -n "$pat" ] && [[ "$s" != *$pat* ]] && continue
+# run_suite FILE: runs one suite into its log; prints its block (under a lock,
+# so two lanes never interleave lines) and leaves NAME.res ("passed failed")
+# and NAME.fail (its failure lines) for the closing tally.
+run_suite() {
+	local s=$1 name log start rc p f out
 	name=$(basename "$s"); name=${name%.sh}
 	log=$logdir/$name.log
-	echo "== $name"
+	out=$logdir/$name.out
 	start=$(date +%s)
 	if [[ "$s" == *.sh ]]; then
 		T_SUITE=$name timeout 900 bash "$s" >"$log" 2>&1
@@ -58,19 +61,56 @@ for s in "${suites[@]}"; do
 		timeout 900 "$s" >"$log" 2>&1
 	fi
 	rc=$?
-	grep -E '^(PASS|FAIL) |^  at ' "$log"
+	{
+		echo "== $name"
+		grep -E '^(PASS|FAIL) |^  at ' "$log"
+	} >"$out"
 	p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log")
-	passed=$((passed + p)); failed=$((failed + f))
-	while IFS= read -r line; do failures+=("$line"); done < <(grep -A3 '^FAIL ' "$log" | grep -E '^(FAIL|  at)')
+	grep -A3 '^FAIL ' "$log" | grep -E '^(FAIL|  at)' >"$logdir/$name.fail"
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		# a crash, a sanitizer report or a timeout: a failure even with no FAIL line
-		echo "FAIL $name:exit"
-		echo "  at $s: exited with status $rc; last lines of $log:"
-		tail -n 25 "$log" | sed 's/^/    /'
-		failed=$((failed + 1))
-		failures+=("FAIL $name:exit" "  at $s: exited with status $rc (see log above)")
+		{
+			echo "FAIL $name:exit"
+			echo "  at $s: exited with status $rc; last lines of $log:"
+			tail -n 25 "$log" | sed 's/^/    /'
+		} >>"$out"
+		f=$((f + 1))
+		printf '%s\n' "FAIL $name:exit" "  at $s: exited with status $rc (see log above)" >>"$logdir/$name.fail"
 	fi
-	echo "   ($p passed, $f failed, $(($(date +%s) - start)) s)"
+	echo "   ($p passed, $f failed, $(($(date +%s) - start)) s)" >>"$out"
+	echo "$p $f" >"$logdir/$name.res"
+	flock "$logdir/.print" cat "$out"
+}
+
+# Two lanes (NB_TEST_JOBS=1: one): the suites that share the embedded stack
+# run one after the other in one lane; the unit binaries and the suites that
+# start their own servers run in the other, at the same time.
+jobs=${NB_TEST_JOBS:-2}
+lane_shared=()
+lane_own=()
+for s in "${suites[@]}"; do
+	[ -n "$pat" ] && [[ "$s" != *$pat* ]] && continue
+	if [ "$jobs" -gt 1 ] && { [[ "$s" != *.sh ]] || ! grep -q '^# needs: stack' "$s"; }; then
+		lane_own+=("$s")
+	else
+		lane_shared+=("$s")
+	fi
+done
+( for s in "${lane_own[@]}"; do run_suite "$s"; done ) &
+own_pid=$!
+for s in "${lane_shared[@]}"; do run_suite "$s"; done
+wait "$own_pid"
+
+for s in "${suites[@]}"; do
+	[ -n "$pat" ] && [[ "$s" != *$pat* ]] && continue
+	name=$(basename "$s"); name=${name%.sh}
+	if [ -f "$logdir/$name.res" ]; then
+		read -r p f <"$logdir/$name.res"
+	else
+		p=0; f=1; echo "FAIL $name:not-run" >"$logdir/$name.fail"
+	fi
+	passed=$((passed + p)); failed=$((failed + f))
+	while IFS= read -r line; do failures+=("$line"); done <"$logdir/$name.fail"
 done
 
 echo
