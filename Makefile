@@ -86,8 +86,13 @@ test: deps
 check-deps: build/libneonblue.a build/neonblue
 	tools/check-deps.py build/obj
 
+# bench_serve.sh's load generator (not a benchmark itself: bench/run.sh runs build/bench/bench_*)
+build/bench/httpload: bench/httpload.c
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(OPT) -MMD -MP -o $@ $<
+
 bench: deps
-	@$(MAKE) -j$$(nproc) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) -j$$(nproc) --no-print-directory all $(BENCH_BIN) build/bench/httpload
 	bench/run.sh $(B)
 
 # ---- fuzzing (docs/fuzzing.md): libFuzzer harnesses in tests/fuzz/, built with clang ----
@@ -99,6 +104,10 @@ FUZZ_LIB_OBJ := $(call objs,build/fuzz)
 FUZZ_TIME   ?= 60
 # The theme harness compiles the dashboard's theme parser in (tui/ is private to the dashboard).
 FUZZ_THEME  := -Wno-unknown-warning-option -Itui -DFUZZ_THEME_C='"$(CURDIR)/tui/theme.c"'
+# The serve harness includes serve/serve.c and serve/api.c (their static
+# functions) and links the other files of serve/.
+FUZZ_SERVE_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(filter-out serve/serve.c serve/api.c,$(SERVE_SRC)))
+build/fuzz/fuzz_serve: $(FUZZ_SERVE_OBJ)
 
 build/fuzz/obj/gen/sql_embed.o: build/gen/sql_embed.c
 	@mkdir -p $(@D)
@@ -110,7 +119,7 @@ build/fuzz/libneonblue.a: $(FUZZ_LIB_OBJ)
 	rm -f $@.$$$$.tmp && ar qcs $@.$$$$.tmp $^ && mv -f $@.$$$$.tmp $@
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libneonblue.a
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(BASEFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $(if $(filter theme,$*),$(FUZZ_THEME)) -MT $@ -MF $@.d -o $@.$$$$.tmp $< build/fuzz/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
+	$(FUZZ_CC) $(BASEFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $(if $(filter theme,$*),$(FUZZ_THEME)) -MT $@ -MF $@.d -o $@.$$$$.tmp $< $(if $(filter serve,$*),$(FUZZ_SERVE_OBJ)) build/fuzz/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
 
 fuzz-build: $(FUZZ_BIN)
 

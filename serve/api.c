@@ -56,53 +56,63 @@ static void api_fail(serve_resp *rs, const nb_err *err, const char *prefix)
 
 /* ---- POST /v1/assign ---- */
 
-static void api_assign(const serve_req *rq, serve_resp *rs)
+/* The checks of a POST /v1/assign body, before any database: 0 with the
+ * user, the experiment (NULL: every running one) and the attributes (NULL:
+ * none) pointing into *j (the caller deletes it), or -1 with rs answered. */
+static int assign_parse(const char *body, size_t len, serve_resp *rs, cJSON **j,
+			const char **user, const char **exp, const cJSON **attrs_out)
 {
-	cJSON *j = cJSON_ParseWithLength(rq->body, rq->len);
-	if (!cJSON_IsObject(j)) {
-		cJSON_Delete(j);
+	*j = cJSON_ParseWithLength(body, len);
+	if (!cJSON_IsObject(*j)) {
+		cJSON_Delete(*j);
+		*j = NULL;
 		api_error(rs, 400, NULL, "the body is not a JSON object");
-		return;
+		return -1;
 	}
-	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(j, "user_id");
-	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(j, "experiment");
-	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(j, "attributes");
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(*j, "user_id");
+	const cJSON *ex = cJSON_GetObjectItemCaseSensitive(*j, "experiment");
+	const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(*j, "attributes");
 	const cJSON *it;
-	cJSON_ArrayForEach(it, j) if (strcmp(it->string, "user_id") && strcmp(it->string, "experiment") &&
-				      strcmp(it->string, "attributes"))
+	cJSON_ArrayForEach(it, *j) if (strcmp(it->string, "user_id") && strcmp(it->string, "experiment") &&
+				       strcmp(it->string, "attributes"))
 	{
 		char m[200];
 		snprintf(m, sizeof m, "unknown field \"%.100s\"", it->string);
 		api_error(rs, 400, it->string, m);
-		cJSON_Delete(j);
-		return;
+		return -1;
 	}
-	if (!cJSON_IsString(uid) || !uid->valuestring[0] || strlen(uid->valuestring) > 256) {
+	if (!cJSON_IsString(uid) || !uid->valuestring[0] || strlen(uid->valuestring) > 256)
 		api_error(rs, 400, "user_id", "user_id: a non-empty string of at most 256 bytes is required");
-	} else if (exp && !cJSON_IsString(exp)) {
+	else if (ex && !cJSON_IsString(ex))
 		api_error(rs, 400, "experiment", "experiment: must be a string (an experiment key)");
-	} else if (attrs && !cJSON_IsObject(attrs) && !cJSON_IsNull(attrs)) {
+	else if (attrs && !cJSON_IsObject(attrs) && !cJSON_IsNull(attrs))
 		api_error(rs, 400, "attributes", "attributes: must be an object");
-	} else {
+	else {
+		*user = uid->valuestring;
+		*exp = ex ? ex->valuestring : NULL;
+		*attrs_out = cJSON_IsObject(attrs) ? attrs : NULL;
+		return 0;
+	}
+	return -1;
+}
+
+static void api_assign(const serve_req *rq, serve_resp *rs)
+{
+	cJSON *j;
+	const char *user, *exp;
+	const cJSON *attrs;
+	if (assign_parse(rq->body, rq->len, rs, &j, &user, &exp, &attrs) == 0) {
 		nb_err err;
 		nb_err_clear(&err);
-		const char *user = uid->valuestring;
-		const cJSON *a1[] = {cJSON_IsObject(attrs) ? attrs : NULL};
+		const cJSON *a1[] = {attrs};
 		if (exp) {
-			nb_pg_experiment e;
 			nb_pg_assignment a;
-			memset(&e, 0, sizeof e);
-			if (nb_pg_assign_load(rq->conn, exp->valuestring, &e, &err)) {
-				api_fail(rs, &err, "experiment");
+			if (sticky_assign(rq->conn, exp, user, attrs, &a, &err)) {
+				api_fail(rs, &err, err.code == NB_EINPUT ? "experiment" : NULL);
 			} else {
-				if (nb_pg_assign_batch(rq->conn, &e, 1, &user, a1, &a, &err)) {
-					api_fail(rs, &err, NULL);
-				} else {
-					rs->status = 200;
-					rs->body = nb_pg_assignment_to_json(exp->valuestring, user, &a);
-					rs->assigned += a.in_experiment;
-				}
-				nb_pg_experiment_done(&e);
+				rs->status = 200;
+				rs->body = nb_pg_assignment_to_json(exp, user, &a);
+				rs->assigned += a.in_experiment;
 			}
 		} else {
 			nb_pg_experiment *list;
@@ -164,14 +174,18 @@ static void event_field(const char *msg, char *out, size_t n, int i)
 		snprintf(out, n, "%s", f);
 }
 
-static void api_events(const serve_req *rq, serve_resp *rs)
+/* Validates the body of POST /v1/events: 1 with the events to commit in
+ * *out (n of them), or 0 with the answer in rs (a refusal, or no events). */
+static int events_parse(const serve_req *rq, serve_resp *rs, nb_pg_event **out, int *nout)
 {
+	*out = NULL;
+	*nout = 0;
 	cJSON *j = cJSON_ParseWithLength(rq->body, rq->len);
 	if (!cJSON_IsObject(j) && !cJSON_IsArray(j)) {
 		cJSON_Delete(j);
 		api_error(rs, 400, NULL, "the body is not a JSON event object or an array of them");
 		rs->events_bad++;
-		return;
+		return 0;
 	}
 	int arr = cJSON_IsArray(j);
 	int n = arr ? cJSON_GetArraySize(j) : 1;
@@ -181,7 +195,7 @@ static void api_events(const serve_req *rq, serve_resp *rs)
 		api_error(rs, 413, NULL, m);
 		rs->events_bad += n;
 		cJSON_Delete(j);
-		return;
+		return 0;
 	}
 	nb_pg_event *evs = nb_xcalloc(n ? (size_t)n : 1, sizeof *evs);
 	int ok = 0;
@@ -200,6 +214,12 @@ static void api_events(const serve_req *rq, serve_resp *rs)
 	}
 	if (!arr && !err.msg[0])
 		ok = 1;
+	cJSON_Delete(j);
+	if (!err.msg[0] && n) {
+		*out = evs;
+		*nout = n;
+		return 1;
+	}
 	if (err.msg[0]) {
 		/* the field the message names ("type must be a string"); of event i
 		 * of an array it is "[i].type" */
@@ -212,28 +232,46 @@ static void api_events(const serve_req *rq, serve_resp *rs)
 		api_error(rs, 400, field[0] ? field : NULL, msg);
 		cJSON_AddNumberToObject(rs->body, "index", arr ? ok : 0);
 		rs->events_bad += n;
-	} else if (n == 0) {
+	} else {
 		rs->status = 200;
 		rs->body = cJSON_CreateObject();
 		cJSON_AddNumberToObject(rs->body, "accepted", 0);
-	} else {
-		nb_pg_load_stats st;
-		if (commit_events(evs, (size_t)n, &st, &err)) {
-			api_fail(rs, &err, NULL);
-			rs->events_bad += n;
-		} else {
-			rs->status = 200;
-			rs->body = cJSON_CreateObject();
-			cJSON_AddNumberToObject(rs->body, "accepted", n);
-			rs->events_ok += n;
-		}
 	}
-	for (int i = 0; i < ok && i < n; i++)
+	/* the events validated, and the one refused (it may hold strings) */
+	for (int i = 0; i <= ok && i < n; i++)
 		nb_pg_event_done(&evs[i]);
-	if (err.msg[0] && ok < n)
-		nb_pg_event_done(&evs[ok]);
 	free(evs);
-	cJSON_Delete(j);
+	return 0;
+}
+
+/* The answer once the committer answered for n events (freed here). */
+static void events_answer(serve_resp *rs, nb_pg_event *evs, int n, int rc, const nb_err *err)
+{
+	if (rc) {
+		api_fail(rs, err, NULL);
+		rs->events_bad += n;
+	} else {
+		rs->status = 200;
+		rs->body = cJSON_CreateObject();
+		cJSON_AddNumberToObject(rs->body, "accepted", n);
+		rs->events_ok += n;
+	}
+	for (int i = 0; i < n; i++)
+		nb_pg_event_done(&evs[i]);
+	free(evs);
+}
+
+static void api_events(const serve_req *rq, serve_resp *rs)
+{
+	nb_pg_event *evs;
+	int n;
+	if (!events_parse(rq, rs, &evs, &n))
+		return;
+	nb_err err;
+	nb_err_clear(&err);
+	nb_pg_load_stats st;
+	int rc = commit_events(evs, (size_t)n, &st, &err);
+	events_answer(rs, evs, n, rc, &err);
 }
 
 /* ---- experiments ---- */
@@ -323,29 +361,37 @@ static void api_experiment_create(const serve_req *rq, serve_resp *rs)
 
 static struct {
 	pthread_mutex_t mu;
-	char version[64];
+	char version[64];   /* nb_pg_features_version's, when built after one */
+	unsigned long gen;  /* sticky_generation's + 1, when built after one; 0: none */
 	char *text;
 } fcache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* The payload text, rebuilt only when the running experiments or the saved
- * groups changed (a cheap version query per call); otherwise the cached
- * text. A copy (the caller frees) or NULL with err. Shared by /api/features
+ * groups changed; otherwise the cached text. Whether they changed is known
+ * from the generation of sticky.c's check (at most every 100 ms, on its own
+ * thread: no query per call), or, while that check fails, from a version
+ * query. A copy (the caller frees) or NULL with err. Shared by /api/features
  * and the notifier of GET /sub (sse.c), which forces a rebuild on every CDC
  * change (a change of variants alone would not move the version), so the
  * cache is fresh before the next request asks. */
 char *api_features_text(PGconn *conn, int force, nb_err *err)
 {
-	char v[64];
-	if (nb_pg_features_version(conn, v, sizeof v, err))
+	char v[64] = "";
+	int fresh;
+	unsigned long gen = sticky_generation(conn, &fresh) + 1; /* never 0 */
+	if (!fresh && nb_pg_features_version(conn, v, sizeof v, err))
 		return NULL;
 	char *out = NULL;
 	pthread_mutex_lock(&fcache.mu);
-	if (force || !fcache.text || strcmp(v, fcache.version)) {
+	int same = !force && fcache.text &&
+		   (fresh ? fcache.gen == gen : !strcmp(v, fcache.version));
+	if (!same) {
 		cJSON *p = nb_pg_features_payload(conn, err);
 		if (p) {
 			free(fcache.text);
 			fcache.text = nb_json_print(p);
-			snprintf(fcache.version, sizeof fcache.version, "%s", v);
+			snprintf(fcache.version, sizeof fcache.version, "%s", fresh ? "" : v);
+			fcache.gen = fresh ? gen : 0;
 			cJSON_Delete(p);
 		} else {
 			/* a failed rebuild must not serve the payload of another version */
@@ -447,6 +493,7 @@ static void api_report(const serve_req *rq, serve_resp *rs, enum nb_report_kind 
 
 void api_done(void)
 {
+	sticky_stop();
 	pthread_mutex_lock(&fcache.mu);
 	free(fcache.text);
 	fcache.text = NULL;
@@ -537,4 +584,87 @@ void api_handle(const serve_req *rq, serve_resp *rs)
 		api_report(rq, rs, (enum nb_report_kind)api_report_kind(rq->path));
 	else
 		api_error(rs, 404, NULL, "no such route");
+}
+
+/* ---- without holding the request thread ---- */
+
+struct api_pending {
+	nb_pg_event *evs; /* events: n of them, committed by job */
+	int n;
+	commit_job *job;
+	sticky_job *sj; /* assign: the user queued for the assigner */
+	char *exp, *user;
+};
+
+int api_start(const serve_req *rq, serve_resp *rs, void (*cb)(void *), void *ud,
+	      api_pending **out)
+{
+	*out = NULL;
+	int scope;
+	const char *r = api_route(rq->method, rq->path, &scope);
+	if (!strcmp(r, "events")) {
+		nb_pg_event *evs;
+		int n;
+		if (!events_parse(rq, rs, &evs, &n))
+			return 0;
+		api_pending *p = nb_xcalloc(1, sizeof *p);
+		p->evs = evs;
+		p->n = n;
+		p->job = commit_events_async(evs, (size_t)n, cb, ud);
+		*out = p;
+		return 1;
+	}
+	if (strcmp(r, "assign")) {
+		api_handle(rq, rs);
+		return 0;
+	}
+	cJSON *j;
+	const char *user, *exp;
+	const cJSON *attrs;
+	nb_pg_assignment a;
+	unsigned long gen;
+	int queued = 0;
+	if (assign_parse(rq->body, rq->len, rs, &j, &user, &exp, &attrs)) {
+		/* refused: rs says why */
+	} else if (!exp) {
+		cJSON_Delete(j); /* every running experiment: answered here */
+		api_assign(rq, rs);
+		return 0;
+	} else if (sticky_lookup(rq->conn, exp, user, &a, &gen)) {
+		rs->status = 200;
+		rs->body = nb_pg_assignment_to_json(exp, user, &a);
+		rs->assigned += a.in_experiment;
+	} else {
+		api_pending *p = nb_xcalloc(1, sizeof *p);
+		p->exp = nb_xstrdup(exp);
+		p->user = nb_xstrdup(user);
+		p->sj = sticky_queue(exp, user, attrs, gen, cb, ud);
+		*out = p;
+		queued = 1;
+	}
+	cJSON_Delete(j);
+	return queued;
+}
+
+void api_finish(api_pending *p, serve_resp *rs)
+{
+	nb_err err;
+	nb_err_clear(&err);
+	if (p->sj) {
+		nb_pg_assignment a;
+		if (sticky_finish(p->sj, &a, &err)) {
+			api_fail(rs, &err, err.code == NB_EINPUT ? "experiment" : NULL);
+		} else {
+			rs->status = 200;
+			rs->body = nb_pg_assignment_to_json(p->exp, p->user, &a);
+			rs->assigned += a.in_experiment;
+		}
+		free(p->exp);
+		free(p->user);
+	} else {
+		nb_pg_load_stats st;
+		int rc = commit_job_finish(p->job, &st, &err);
+		events_answer(rs, p->evs, p->n, rc, &err);
+	}
+	free(p);
 }

@@ -6,41 +6,26 @@
 
 #include "neonblue/base.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct job {
+	wq_item it; /* first: the queue's part */
 	const nb_pg_event *evs;
 	size_t n;
-	int done, rc;
+	int rc;
 	nb_pg_load_stats st;
 	nb_err err;
-	struct job *next;
 } job;
 
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t work, answered;
-	job *head, *tail;
-	int quit, started;
-	pthread_t thread;
-	nb_config cfg;
-	PGconn *conn;
-} cq = {.mu = PTHREAD_MUTEX_INITIALIZER,
-	.work = PTHREAD_COND_INITIALIZER,
-	.answered = PTHREAD_COND_INITIALIZER};
-
-static PGconn *commit_conn(nb_err *err)
+static job *next_job(const job *j)
 {
-	if (cq.conn && PQconsumeInput(cq.conn) && PQstatus(cq.conn) == CONNECTION_OK)
-		return cq.conn;
-	if (cq.conn)
-		PQfinish(cq.conn);
-	cq.conn = nb_pg_connect(&cq.cfg, err);
-	return cq.conn;
+	return (job *)j->it.next;
 }
+
+static struct {
+	workq q;
+} cq = {.q = WORKQ_INIT};
 
 /* Loads one group; on a refusal of the whole group retries each job alone,
  * so one request's problem is not another's. */
@@ -48,21 +33,21 @@ static void commit_group(job *g, size_t total)
 {
 	nb_err err;
 	nb_err_clear(&err);
-	PGconn *c = commit_conn(&err);
+	PGconn *c = workq_conn(&cq.q, &err);
 	nb_pg_event *all = NULL;
 	int rc = -1;
 	nb_pg_load_stats st = {0, 0};
-	if (c && g->next) {
+	if (c && g->it.next) {
 		all = nb_xcalloc(total ? total : 1, sizeof *all);
 		size_t k = 0;
-		for (job *j = g; j; j = j->next) {
+		for (job *j = g; j; j = next_job(j)) {
 			memcpy(all + k, j->evs, j->n * sizeof *all);
 			k += j->n;
 		}
 		rc = nb_pg_events_load(c, all, total, &st, &err);
 		free(all);
 	}
-	for (job *j = g; j; j = j->next) {
+	for (job *j = g; j; j = next_job(j)) {
 		if (rc == 0) {
 			j->rc = 0;
 			j->st.inserted = (long)j->n; /* per request: accepted (new or known) */
@@ -77,82 +62,64 @@ static void commit_group(job *g, size_t total)
 		j->rc = nb_pg_events_load(c, j->evs, j->n, &j->st, &j->err);
 		/* the connection broke under the load (nothing was committed on
 		 * it): once more on a new one */
-		if (j->rc && PQstatus(c) != CONNECTION_OK && (c = commit_conn(&err))) {
+		if (j->rc && PQstatus(c) != CONNECTION_OK && (c = workq_conn(&cq.q, &err))) {
 			nb_err_clear(&j->err);
 			j->rc = nb_pg_events_load(c, j->evs, j->n, &j->st, &j->err);
 		}
 		if (!c) {
-			for (job *k = j->next; k; k = k->next)
+			for (job *k = next_job(j); k; k = next_job(k))
 				k->rc = -1, k->err = err;
 			break;
 		}
 	}
 }
 
-static void *commit_main(void *arg)
+/* The queue's work: one group. */
+static void commit_run(wq_item *group)
 {
-	(void)arg;
-	pthread_mutex_lock(&cq.mu);
-	for (;;) {
-		while (!cq.head && !cq.quit)
-			pthread_cond_wait(&cq.work, &cq.mu);
-		if (!cq.head && cq.quit)
-			break;
-		job *g = cq.head;
-		size_t total = 0;
-		for (job *j = g; j; j = j->next)
-			total += j->n;
-		cq.head = cq.tail = NULL;
-		pthread_mutex_unlock(&cq.mu);
-		commit_group(g, total);
-		pthread_mutex_lock(&cq.mu);
-		for (job *j = g; j; j = j->next)
-			j->done = 1;
-		pthread_cond_broadcast(&cq.answered);
-	}
-	pthread_mutex_unlock(&cq.mu);
-	return NULL;
+	job *g = (job *)group;
+	size_t total = 0;
+	for (job *j = g; j; j = next_job(j))
+		total += j->n;
+	commit_group(g, total);
 }
 
 int commit_start(const nb_config *cfg, nb_err *err)
 {
-	cq.cfg = *cfg;
-	cq.quit = 0;
-	if (pthread_create(&cq.thread, NULL, commit_main, NULL))
-		return nb_err_set(err, NB_ESERVER, "cannot start the event committer thread");
-	cq.started = 1;
-	return 0;
+	return workq_start(&cq.q, cfg, commit_run, "event committer", err);
 }
 
 void commit_stop(void)
 {
-	if (!cq.started)
-		return;
-	pthread_mutex_lock(&cq.mu);
-	cq.quit = 1;
-	pthread_cond_broadcast(&cq.work);
-	pthread_mutex_unlock(&cq.mu);
-	pthread_join(cq.thread, NULL);
-	cq.started = 0;
-	if (cq.conn)
-		PQfinish(cq.conn);
-	cq.conn = NULL;
+	workq_stop(&cq.q);
+}
+
+commit_job *commit_events_async(const nb_pg_event *evs, size_t n, void (*cb)(void *), void *ud)
+{
+	job *j = nb_xcalloc(1, sizeof *j);
+	*j = (job){.it = {.cb = cb, .ud = ud}, .evs = evs, .n = n};
+	nb_err_clear(&j->err);
+	workq_push(&cq.q, &j->it);
+	return j;
+}
+
+int commit_job_finish(commit_job *j, nb_pg_load_stats *st, nb_err *err)
+{
+	workq_wait(&cq.q, &j->it);
+	*st = j->st;
+	int rc = j->rc;
+	if (rc)
+		*err = j->err;
+	free(j);
+	return rc;
 }
 
 int commit_events(const nb_pg_event *evs, size_t n, nb_pg_load_stats *st, nb_err *err)
 {
 	job j = {.evs = evs, .n = n};
 	nb_err_clear(&j.err);
-	pthread_mutex_lock(&cq.mu);
-	if (cq.tail)
-		cq.tail->next = &j;
-	else
-		cq.head = &j;
-	cq.tail = &j;
-	pthread_cond_signal(&cq.work);
-	while (!j.done)
-		pthread_cond_wait(&cq.answered, &cq.mu);
-	pthread_mutex_unlock(&cq.mu);
+	workq_push(&cq.q, &j.it);
+	workq_wait(&cq.q, &j.it);
 	*st = j.st;
 	if (j.rc)
 		*err = j.err;

@@ -34,7 +34,9 @@ static const char serve_help[] =
 	"flight, then exits.\n"
 	"\n"
 	"  --listen ADDR:PORT       where to listen (default 127.0.0.1:8080; an IPv4 address)\n"
-	"  --threads N              request threads, each with a PostgreSQL connection (default 8)\n"
+	"  --threads N              request threads, each with a PostgreSQL connection (default 8);\n"
+	"                           events and new users' assignments wait for the group\n"
+	"                           committer and the assigner without holding a thread\n"
 	"  --sse-keepalive SECONDS  a comment line on idle /sub streams this often (default 15)\n"
 	"\n" NB_FRONT_GLOBAL_HELP;
 
@@ -254,9 +256,17 @@ static __thread int tconn_slot = -1;
 
 /* This thread's connection, reconnected when it broke; NULL when PostgreSQL
  * cannot be reached (the request gets 503). */
+static __thread double tconn_checked;
+
 static PGconn *thread_conn(nb_err *err)
 {
-	/* reading what the server sent meanwhile notices a connection it closed */
+	/* reading what the server sent meanwhile notices a connection it closed;
+	 * at most every 100 ms (a system call per request otherwise: a request
+	 * whose connection broke since runs once more on a new one, below) */
+	double now = now_s();
+	if (tconn && PQstatus(tconn) == CONNECTION_OK && now - tconn_checked < 0.1)
+		return tconn;
+	tconn_checked = now;
 	if (tconn && PQconsumeInput(tconn) && PQstatus(tconn) == CONNECTION_OK)
 		return tconn;
 	if (tconn)
@@ -279,6 +289,7 @@ typedef struct conn_state {
 	size_t limit;
 	int too_big;
 	double start;
+	api_pending *pending; /* queued by api_start; the connection is suspended */
 } conn_state;
 
 static volatile sig_atomic_t g_stop;
@@ -321,6 +332,12 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, serve_resp *rs, doub
 	cJSON_Delete(rs->body);
 	rs->body = NULL;
 	return reply(c, rs->status, "application/json", text, retry, sdk);
+}
+
+/* The committer's or the assigner's thread, once a suspended request is answered. */
+static void request_answered(void *c)
+{
+	MHD_resume_connection(c);
 }
 
 static const char *query_arg(void *ud, const char *name)
@@ -387,7 +404,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	int scope = 0;
 	const char *route = api_route(method, url, &scope);
 	double retry = 0;
-	if (st->too_big) {
+	if (st->pending) { /* resumed: answered */
+		api_finish(st->pending, &rs);
+		st->pending = NULL;
+	} else if (st->too_big) {
 		char m[120];
 		snprintf(m, sizeof m, "the body is larger than %zu MiB", st->limit >> 20);
 		api_error(&rs, 413, NULL, m);
@@ -460,7 +480,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 						.len = st->body.len, .actor = name, .scopes = scope,
 						.conn = pc, .query = query_arg, .query_each = query_each,
 						.query_ud = c, .cfg = &g_cfg};
-				api_handle(&rq, &rs);
+				/* events and new users' assignments wait for their group
+				 * without holding this thread: it serves its other
+				 * connections meanwhile */
+				if (api_start(&rq, &rs, request_answered, c, &st->pending)) {
+					MHD_suspend_connection(c);
+					return MHD_YES;
+				}
 				/* the connection broke under the request (a restarted or
 				 * terminated backend): nothing was committed on it, so the
 				 * request runs once more on a new connection */
@@ -487,6 +513,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
 	conn_state *st = *state;
 	if (!st)
 		return;
+	if (st->pending) { /* closed before its answer went out */
+		serve_resp rs = {0};
+		api_finish(st->pending, &rs);
+		cJSON_Delete(rs.body);
+	}
 	nb_buf_done(&st->body);
 	free(st);
 	*state = NULL;
@@ -579,7 +610,8 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 	sigaddset(&stops, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stops, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (commit_start(&g_cfg, &err)) {
+	if (commit_start(&g_cfg, &err) || sticky_start(&g_cfg, &err)) {
+		commit_stop();
 		PQfinish(tokconn);
 		return nb_front_fail(&err);
 	}
@@ -592,6 +624,7 @@ int cmd_serve(nb_front *ctx, int argc, char **argv)
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!d) {
 		commit_stop();
+		sticky_stop();
 		PQfinish(tokconn);
 		nb_err_set(&err, NB_ESERVER, "serve: cannot listen on %s (in use?)", listen);
 		return nb_front_fail(&err);

@@ -47,6 +47,15 @@ void api_handle(const serve_req *rq, serve_resp *rs);
  * running experiments or saved groups changed (force: rebuilt whatever the
  * version says): a copy, or NULL with err. */
 char *api_features_text(PGconn *conn, int force, nb_err *err);
+/* api_handle without holding the request thread while PostgreSQL works: 0
+ * when rs is the answer already, or 1 when the request is queued (POST
+ * /v1/events for the group committer, POST /v1/assign of a user not in
+ * memory for the assigner); cb(ud) then runs on that thread once it is
+ * answered, and api_finish gives the answer and frees *p. */
+typedef struct api_pending api_pending;
+int api_start(const serve_req *rq, serve_resp *rs, void (*cb)(void *), void *ud,
+	      api_pending **p);
+void api_finish(api_pending *p, serve_resp *rs);
 /* Frees the routes' caches (at exit). */
 void api_done(void);
 /* {"error": msg, "field": field (when not NULL)} with status. */
@@ -56,6 +65,63 @@ void api_error(serve_resp *rs, int status, const char *field, const char *msg);
  * appended to b; nothing when home holds no stack. At most one look a
  * second (cached). */
 void lag_metrics(nb_buf *b, const char *home);
+/* POST /v1/assign of one user to experiment exp (sticky.c): the stored
+ * assignment from memory while exp runs (sticky_lookup: 1, checking the
+ * running experiments on conn at most every 100 ms), else queued for the
+ * assigner's thread, which runs nb_pg_assign_load + nb_pg_assign_batch once
+ * for every user queued meanwhile; cb(ud) runs there once answered, then
+ * sticky_finish gives the result (0, or -1 with err) and frees the job. gen
+ * is sticky_lookup's, passed on to sticky_queue. sticky_assign: the same,
+ * waiting. */
+typedef struct sticky_job sticky_job;
+int sticky_start(const nb_config *cfg, nb_err *err);
+void sticky_stop(void);
+int sticky_lookup(PGconn *conn, const char *exp, const char *user, nb_pg_assignment *out,
+		  unsigned long *gen);
+sticky_job *sticky_queue(const char *exp, const char *user, const cJSON *attrs,
+			 unsigned long gen, void (*cb)(void *), void *ud);
+int sticky_finish(sticky_job *j, nb_pg_assignment *out, nb_err *err);
+int sticky_assign(PGconn *conn, const char *exp, const char *user, const cJSON *attrs,
+		  nb_pg_assignment *out, nb_err *err);
+/* The generation of the running experiments and saved groups as last read
+ * (read on conn first when the last check is over 100 ms old): it changes
+ * whenever they do. *fresh = 0 when no check succeeded lately. */
+unsigned long sticky_generation(PGconn *conn, int *fresh);
+
+/* A thread that runs every item queued meanwhile as one group (workq.c).
+ * An item is embedded first in the caller's job; run(group) answers each
+ * (the list goes through next); then done is set and cb(ud), when set, runs
+ * on the queue's thread (it may free the item). */
+#include <pthread.h>
+typedef struct wq_item {
+	int done;
+	void (*cb)(void *);
+	void *ud;
+	struct wq_item *next;
+} wq_item;
+typedef struct workq {
+	pthread_mutex_t mu;
+	pthread_cond_t work, answered;
+	wq_item *head, *tail;
+	int quit, started;
+	pthread_t thread;
+	void (*run)(wq_item *group);
+	nb_config cfg; /* for conn: the queue thread's own connection */
+	PGconn *conn;
+} workq;
+#define WORKQ_INIT                                                                       \
+	{                                                                                \
+		.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,       \
+		.answered = PTHREAD_COND_INITIALIZER                                     \
+	}
+int workq_start(workq *q, const nb_config *cfg, void (*run)(wq_item *group), const char *what,
+		nb_err *err);
+void workq_stop(workq *q); /* and closes its connection */
+/* The queue thread's connection, reconnected when it broke; NULL (err) when
+ * PostgreSQL cannot be reached. */
+PGconn *workq_conn(workq *q, nb_err *err);
+void workq_push(workq *q, wq_item *it);
+void workq_wait(workq *q, wq_item *it); /* until it is answered */
 
 /* The group committer: one thread, one connection, every queued batch of
  * events of concurrent requests in one transaction. */
@@ -64,6 +130,12 @@ void commit_stop(void);
 /* Blocks until evs are committed (0) or not (-1, err: NB_ESERVER when
  * PostgreSQL failed, NB_EINPUT when the load refused them). */
 int commit_events(const nb_pg_event *evs, size_t n, nb_pg_load_stats *st, nb_err *err);
+/* The same without waiting: cb(ud) runs on the committer's thread once the
+ * group is answered (evs must live until then); commit_job_finish then gives
+ * commit_events' result and frees the job. */
+typedef struct job commit_job;
+commit_job *commit_events_async(const nb_pg_event *evs, size_t n, void (*cb)(void *), void *ud);
+int commit_job_finish(commit_job *j, nb_pg_load_stats *st, nb_err *err);
 
 /* ---- GET /sub/{client_key}: the payload as server-sent events (sse.c) ---- */
 struct MHD_Connection;

@@ -577,6 +577,9 @@ static long ev_find(const nb_pg_event *evs, const size_t *order, size_t n, const
 	return hit;
 }
 
+/* Up to this many ids are looked up one index probe each. */
+#define EV_PROBE_MAX 5000
+
 /* keep[i] = 1 for events whose id is neither repeated in this load nor stored. */
 static int ev_mark_new(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n, char *keep,
 		       long *rows, nb_err *err)
@@ -601,10 +604,18 @@ static int ev_mark_new(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
 		rc = ev_copy_end(l, 0, err);
 	if (*rows && rc == 0) {
 		const char *p[1] = {arr.data};
-		PGresult *r = nb_pg_exec(l->aux,
-					 "SELECT DISTINCT e.event_id::text FROM unnest($1::uuid[]) AS u(id)"
-					 " JOIN events e ON e.event_id = u.id",
-					 1, p, err);
+		/* a few ids (a POST of `neonblue serve`, `track`): one index probe
+		 * per id and partition, however large the table — a join may scan
+		 * every stored row when statistics lag (an emptied table filled
+		 * since); many (ingest's batches): the join */
+		PGresult *r = nb_pg_exec(
+			l->aux,
+			*rows <= EV_PROBE_MAX
+				? "SELECT u.id::text FROM unnest($1::uuid[]) AS u(id) CROSS JOIN LATERAL"
+				  " (SELECT 1 FROM events e WHERE e.event_id = u.id LIMIT 1) x"
+				: "SELECT DISTINCT e.event_id::text FROM unnest($1::uuid[]) AS u(id)"
+				  " JOIN events e ON e.event_id = u.id",
+			1, p, err);
 		if (!r)
 			rc = -1;
 		int stored = r ? PQntuples(r) : 0;

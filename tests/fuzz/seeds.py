@@ -142,6 +142,81 @@ def copy_dir(target, src_dir, suffix):
             shutil.copy(os.path.join(root, src_dir, f), os.path.join(target_dir(target), f))
 
 
+# ---- serve: requests as curl sends them (captured on a loopback socket) ----
+def curl_capture(args):
+    """The bytes curl sends for args (a URL path last), read by a listener
+    on 127.0.0.1 that answers 204 and closes."""
+    import socket
+    import subprocess
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    url = "http://127.0.0.1:%d%s" % (port, args[-1])
+    p = subprocess.Popen(["curl", "-s", "-m", "5", "-o", "/dev/null"] + args[:-1] + [url])
+    c, _ = srv.accept()
+    data = b""
+    while True:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            if len(body) >= (int(m.group(1)) if m else 0):
+                break
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    c.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+    c.close()
+    srv.close()
+    p.wait()
+    return data
+
+
+def serve():
+    clear("serve")
+    tok = ["-H", "Authorization: Bearer nbt_fuzz"]
+    assign = '{"experiment": "checkout-cta", "user_id": "u42", "attributes": {"country": "de"}}'
+    events = '[{"user_id": "u42", "type": "purchase", "value": 19.9}]'
+    one = ('{"event_id": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "user_id": "u1", "type": "view",'
+           ' "ts": "2026-12-06T10:00:00.123+01:00", "properties": {"sku": "s1"}, "experiment": "checkout-cta"}')
+    bad = '[{"user_id": "u42", "type": 3}]'
+    exp = json.dumps({"key": "checkout-cta", "name": "Checkout", "coverage": 0.5,
+                      "namespace": {"id": "ns", "range": [0, 0.5]},
+                      "condition": {"country": {"$in": ["de", "fr"]}},
+                      "variants": [{"key": "control", "weight": 50}, {"key": "treatment", "weight": 50}]})
+    requests = {
+        "assign": tok + ["-d", assign, "/v1/assign"],
+        "assign-all": tok + ["-d", '{"user_id": "u42"}', "/v1/assign"],
+        "events": tok + ["-d", events, "/v1/events"],
+        "event-one": tok + ["-H", "Content-Type: application/json", "-d", one, "/v1/events"],
+        "events-bad": tok + ["-d", bad, "/v1/events"],
+        "experiments": tok + ["/v1/experiments?status=running"],
+        "experiment": tok + ["/v1/experiments/checkout-cta"],
+        "experiment-create": tok + ["-d", exp, "/v1/experiments"],
+        "experiment-stop": tok + ["-X", "POST", "/v1/experiments/checkout-cta/stop"],
+        "features": ["/api/features/nbt_fuzz"],
+        "healthz": ["/healthz"],
+        "readyz": ["/readyz"],
+        "metrics": ["/metrics"],
+        "no-token": ["-d", assign, "/v1/assign"],
+        "rate": ["-H", "Authorization: Bearer nbt_slow", "/v1/experiments"],
+        "chunked": tok + ["-H", "Transfer-Encoding: chunked", "-d", events, "/v1/events"],
+    }
+    for name, args in requests.items():
+        raw = curl_capture(args)
+        # odd first byte: the whole server, fed these bytes
+        write("serve", "http-" + name, b"\x01" + raw)
+        # even: the routes' checks, METHOD \n PATH \n BODY
+        line, _, rest = raw.partition(b"\r\n")
+        method, path, _ = line.split(b" ", 2)
+        body = rest.partition(b"\r\n\r\n")[2]
+        write("serve", "route-" + name, b"\x00" + method + b"\n" + path.split(b"?")[0] + b"\n" + body)
+    # two requests on one connection (keep-alive)
+    write("serve", "http-two", b"\x01" + curl_capture(tok + ["-d", assign, "/v1/assign"]) +
+          curl_capture(["/healthz"]))
+
+
 pgoutput()
 debezium()
 condition(sys.argv[1] if len(sys.argv) > 1 else
@@ -149,3 +224,4 @@ condition(sys.argv[1] if len(sys.argv) > 1 else
 config()
 copy_dir("theme", "themes", ".theme")
 copy_dir("scenario", "scenarios", ".json")
+serve()

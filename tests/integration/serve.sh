@@ -101,6 +101,20 @@ for i in $(seq 1 20); do
 done
 t_eq assign-equals-cli "$same" 20
 t_eq assign-one-row-each "$(sql "SELECT count(*) FROM assignments WHERE experiment = '$E'")" 20
+# 200 new users from 25 connections at once (the assigner batches them): each
+# stored once, each answer the stored row, the same again from memory
+seq 1 200 | xargs -P 25 -I{} curl -s -XPOST -H "$A" "$U/v1/assign" \
+	-d "{\"experiment\":\"$E\",\"user_id\":\"c{}\"}" >"$tmp/conc.json"
+sql "SELECT user_id || ' ' || variant FROM assignments WHERE experiment = '$E' AND user_id LIKE 'c%' ORDER BY 1" >"$tmp/conc.stored"
+python3 -c 'import json,sys; print("\n".join(sorted("%s %s" % (j["user"], j["variant"]) for j in map(json.loads, sys.stdin))))' <"$tmp/conc.json" >"$tmp/conc.answered"
+t_eq assign-concurrent-stored "$(wc -l <"$tmp/conc.stored")" 200
+t_eq assign-concurrent-answers-stored "$(md5sum <"$tmp/conc.answered")" "$(md5sum <"$tmp/conc.stored")"
+t_eq assign-concurrent-new-once "$(grep -c '"new":true' "$tmp/conc.json")" 200
+seq 1 200 | xargs -P 25 -I{} curl -s -XPOST -H "$A" "$U/v1/assign" \
+	-d "{\"experiment\":\"$E\",\"user_id\":\"c{}\"}" >"$tmp/conc2.json"
+python3 -c 'import json,sys; print("\n".join(sorted("%s %s" % (j["user"], j["variant"]) for j in map(json.loads, sys.stdin))))' <"$tmp/conc2.json" >"$tmp/conc2.answered"
+t_eq assign-again-same "$(md5sum <"$tmp/conc2.answered")" "$(md5sum <"$tmp/conc.stored")"
+t_eq assign-again-stored-reason "$(grep -c '"reason":"stored assignment","source":"hash"' "$tmp/conc2.json")" 200
 t_eq assign-all-running "$(code -XPOST -H "$A" "$U/v1/assign" -d '{"user_id":"u2"}')" 200
 t_match assign-all-lists-exp "$(cat "$tmp/body")" "\"experiment\":\"$E\",\"user\":\"u2\",\"in_experiment\":true"
 
@@ -133,6 +147,12 @@ t_eq exp-get "$(code -H "$A" "$U/v1/experiments/$E")" 200
 t_eq exp-get-status "$(jf "$(cat "$tmp/body")" 'j["status"]')" running
 t_eq exp-pause "$(code -XPOST -H "Authorization: Bearer $ADM" "$U/v1/experiments/$E/pause")" 200
 t_eq exp-paused "$(jf "$(cat "$tmp/body")" 'j["status"]')" paused
+# u2's stored assignment is in the server's memory: refused once the pause
+# is seen (the running experiments are read at most every 100 ms)
+sleep 0.3
+t_eq assign-paused-400 "$(code -XPOST -H "$A" "$U/v1/assign" -d "{\"experiment\":\"$E\",\"user_id\":\"u2\"}")" 400
+t_match assign-paused-says "$(cat "$tmp/body")" 'is paused, not running'
+t_eq assign-paused-new-400 "$(code -XPOST -H "$A" "$U/v1/assign" -d "{\"experiment\":\"$E\",\"user_id\":\"never-seen\"}")" 400
 t_eq exp-pause-audited "$(sql "SELECT actor FROM audit_log WHERE entity = 'experiment' AND key = '$E' ORDER BY id DESC LIMIT 1")" "adm-$run"
 t_eq exp-bad-transition-400 "$(code -XPOST -H "Authorization: Bearer $ADM" "$U/v1/experiments/$E/pause")" 400
 t_eq exp-create-201 "$(code -XPOST -H "Authorization: Bearer $ADM" "$U/v1/experiments" -d "{\"key\":\"$E-new\",\"variants\":[{\"key\":\"a\",\"weight\":50},{\"key\":\"b\",\"weight\":50}]}")" 201
@@ -194,6 +214,7 @@ t_match sdk-some-in-some-out "$(grep -c $'\tnull$' "$tmp/sdk.tsv")" '^[1-9][0-9]
 t_eq features-saved-group "$(jf "$(cat "$tmp/payload.json")" "len(j['savedGroups']['beta-$run']['values'])")" 201
 t_eq features-cached-same "$(curl -s "$U/api/features/$FK" | md5sum)" "$(md5sum <"$tmp/payload.json")"
 "$NB" exp stop "$E-f3" >/dev/null
+sleep 0.2 # the server reads the running experiments at most every 100 ms
 t_run features-rebuilt-on-change 1 grep -q "\"$E-f3\"" <(curl -s "$U/api/features/$FK")
 
 # ---- rate limit: burst 2, then 429 with Retry-After ----
