@@ -76,4 +76,56 @@ int nb_assign_decide(const nb_assign_exp *e, const char *user_id, const cJSON *a
 /* "targeting condition not met", "outside namespace ...", ... */
 const char *nb_assign_reason_str(enum nb_assign_reason r);
 
+/* ---- feature flags (core/assign/flag.c), GrowthBook's feature semantics --- */
+
+enum nb_flag_rule_kind { NB_FLAG_FORCE = 0, NB_FLAG_ROLLOUT, NB_FLAG_EXPERIMENT };
+
+/* One rule, in the flag's order. force: condition → value. rollout: condition,
+ * then hash(seed, attribute, hash_version) <= coverage (GrowthBook's
+ * isIncludedInRollout: coverage 0 includes nobody, an empty or missing hash
+ * attribute excludes). experiment: condition, then nb_assign_decide on exp;
+ * values[variant] is the value. */
+typedef struct nb_flag_rule {
+	enum nb_flag_rule_kind kind;
+	const cJSON *condition;       /* NULL: everyone */
+	const cJSON *value;           /* force, rollout */
+	double coverage;              /* rollout: 0..1 */
+	const char *hash_attribute;   /* rollout: NULL or "" → "id" */
+	const char *seed;             /* rollout: NULL or "" → the flag key */
+	int hash_version;             /* rollout: 1 or 2 */
+	const nb_assign_exp *exp;     /* experiment */
+	const cJSON *const *values;   /* experiment: exp->nvariants values */
+} nb_flag_rule;
+
+typedef struct nb_flag {
+	const char *key;
+	int enabled;                  /* 0: the kill switch — no rule, value null */
+	const cJSON *default_value;   /* NULL: null */
+	int nrules;
+	const nb_flag_rule *rules;
+	const cJSON *saved_groups;    /* for $inGroup, or NULL */
+} nb_flag;
+
+enum nb_flag_source {
+	NB_FLAG_SRC_OFF = 0,
+	NB_FLAG_SRC_DEFAULT,
+	NB_FLAG_SRC_FORCE,
+	NB_FLAG_SRC_ROLLOUT,
+	NB_FLAG_SRC_EXPERIMENT,
+};
+
+typedef struct nb_flag_result {
+	const cJSON *value;           /* points into the flag; NULL: null */
+	enum nb_flag_source source;
+	int rule;                     /* index of the rule that decided, -1 */
+	int variant;                  /* experiment rule: the variant, else -1 */
+} nb_flag_result;
+
+/* Evaluates f for user (the "id" attribute unless attributes has one).
+ * No allocation. Returns 0, or -1 for an unusable rule (bad hash version). */
+int nb_flag_eval(const nb_flag *f, const char *user, const cJSON *attributes,
+		 nb_flag_result *out);
+/* "off", "default", "force", "rollout", "experiment". */
+const char *nb_flag_source_str(enum nb_flag_source s);
+
 #endif
