@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The SDK's hash value: attributes[attr] when truthy, as JavaScript's String()
