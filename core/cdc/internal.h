@@ -36,7 +36,7 @@ typedef struct cdc_tp {
 	int64_t msgs, bytes;
 	uint64_t sink_lsn;   /* highest source.lsn the sink stored from here */
 	int64_t sink_next;   /* every offset below it is in ClickHouse */
-	int offsets_current; /* sink_next differs from the baseline: it counts this Kafka's offsets */
+	int offsets_current; /* the sink wrote a row of this producer's epoch: sink_next counts this Kafka's offsets */
 	int64_t max_offset;  /* highest offset acknowledged by this Kafka (-1: none) */
 } cdc_tp;
 
@@ -57,10 +57,10 @@ typedef struct cdc {
 	int kafka_down;
 	cdc_tp *tps;
 	int ntps;
-	/* The sink's progress when this producer (this Kafka's life) began: a
-	 * row still equal to it may count a dead Kafka's offsets. */
-	nb_cdc_progress *baseline;
-	size_t nbaseline;
+	/* This producer's (this Kafka's life's) epoch, stamped on every message
+	 * (NB_CDC_EPOCH_HEADER); only progress rows of it count its offsets. */
+	uint64_t epoch;
+	char epoch_str[24];
 	int snapshot_pending; /* the snapshot rows of a new slot are not yet safe */
 	uint64_t snapshot_lsn;
 	uint64_t changes, messages, acked;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define PROGRESS_EVERY_MS 200
 
@@ -51,23 +52,25 @@ static void tp_push(cdc_tp *t, uint64_t lsn, int64_t bytes, int64_t offset)
 	t->q[(t->head + t->n++) % t->cap] = (cdc_entry){lsn, 1, bytes, offset};
 }
 
-/* Drops the entries ClickHouse holds. An LSN below the sink's highest is
- * stored (each partition is produced in LSN order). For the same LSN (one
- * transaction; one snapshot) the sink stored at least one of its messages:
- * that settles a complete group of one message; otherwise the sink's next
- * offset must be past the group and count this Kafka's offsets, not a dead
- * Kafka's: the progress row must have changed since this producer began
- * (the baseline), i.e. the sink committed from this Kafka since.
- * kafka_lsn: transactions below it are fully acknowledged. */
+/* Drops the entries ClickHouse holds. Only a progress row of this
+ * producer's epoch counts (sink_lsn, sink_next are from one): a row the sink
+ * wrote from a dead Kafka's messages, even after this producer began, says
+ * nothing of this Kafka's. An LSN below the sink's highest is stored (each
+ * partition is produced in LSN order). For the same LSN (one transaction; one
+ * snapshot) the sink stored at least one of its messages: that settles a
+ * complete group of one message; otherwise the sink's next offset must be
+ * past the group. kafka_lsn: transactions below it are fully acknowledged. */
 static int entry_stored(const cdc_tp *t, const cdc_entry *e, uint64_t kafka_lsn)
 {
+	if (!t->offsets_current)
+		return 0;
 	if (e->lsn < t->sink_lsn)
 		return 1;
 	if (e->lsn != t->sink_lsn)
 		return 0;
 	if (e->msgs == 1 && e->lsn < kafka_lsn)
 		return 1;
-	return t->offsets_current && e->last_offset < t->sink_next;
+	return e->last_offset < t->sink_next;
 }
 
 static void tp_pop_stored(cdc_tp *t, uint64_t kafka_lsn)
@@ -172,14 +175,14 @@ int cdc_producer_open(cdc *c, nb_err *err)
 {
 	if (c->rk)
 		return 0;
-	if (c->embedded) {
-		/* Taken before anything is produced to this Kafka. */
-		free(c->baseline);
-		c->baseline = NULL;
-		c->nbaseline = 0;
-		if (nb_cdc_progress_read(c->o->clickhouse, &c->baseline, &c->nbaseline, err) < 0)
-			return -1;
-	}
+	/* A new epoch before anything is produced to this Kafka. */
+	uint64_t e = 0;
+	while (e == 0)
+		if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e)
+			return nb_err_set(err, NB_ESERVER,
+					  "getrandom: no randomness for the producer epoch");
+	c->epoch = e;
+	snprintf(c->epoch_str, sizeof c->epoch_str, "%" PRIu64, e);
 	c->kafka_failed = 0;
 	c->kafka_down = 0;
 	c->rk = nb_kafka_producer_new(c->o->kafka, "neonblue-cdc", 5, on_delivery, on_kafka_error,
@@ -260,17 +263,6 @@ int cdc_snapshot_safe(cdc *c)
 
 /* -------------------------------------------------------- embedded window */
 
-/* True when the sink's row for this partition is not the one it had when
- * this producer began (absent then, or another next_offset). */
-static int baseline_moved(const cdc *c, const nb_cdc_progress *row)
-{
-	for (size_t i = 0; i < c->nbaseline; i++)
-		if (c->baseline[i].partition == row->partition &&
-		    !strcmp(c->baseline[i].topic, row->topic))
-			return c->baseline[i].next_offset != row->next_offset;
-	return 1;
-}
-
 void cdc_read_progress(cdc *c)
 {
 	int64_t now = cdc_now_ms();
@@ -295,10 +287,12 @@ void cdc_read_progress(cdc *c)
 	for (size_t i = 0; i < n; i++) {
 		for (int k = 0; k < c->ntps; k++) {
 			cdc_tp *t = &c->tps[k];
-			if (t->partition == p[i].partition && !strcmp(t->topic, p[i].topic)) {
+			/* a row of another epoch counts a dead Kafka's offsets
+			 * and LSNs: it says nothing of what this one holds */
+			if (t->partition == p[i].partition && !strcmp(t->topic, p[i].topic) &&
+			    p[i].epoch == c->epoch) {
 				t->sink_lsn = p[i].lsn;
-				if (!t->offsets_current && baseline_moved(c, &p[i]))
-					t->offsets_current = 1;
+				t->offsets_current = 1;
 				t->sink_next = p[i].next_offset;
 			}
 		}
@@ -347,6 +341,7 @@ int cdc_produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx *t
 		rd_kafka_resp_err_t e = rd_kafka_producev(
 		    c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
 		    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+		    RD_KAFKA_V_HEADER(NB_CDC_EPOCH_HEADER, c->epoch_str, (ssize_t)strlen(c->epoch_str)),
 		    RD_KAFKA_V_OPAQUE(tx), RD_KAFKA_V_END);
 		if (!e) {
 			tx->outstanding++;

@@ -211,7 +211,6 @@ int nb_cdc_run(const nb_cdc_opts *o, volatile sig_atomic_t *stop, nb_err *err)
 		free(c.tps[i].topic);
 		free(c.tps[i].q);
 	}
-	free(c.baseline);
 	free(c.tps);
 	return rc ? -1 : 0;
 }

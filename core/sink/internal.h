@@ -25,6 +25,7 @@ typedef struct sink_part {
 	int64_t committed;   /* offset committed to the group, -1 unknown */
 	int64_t batch_next;  /* offset after the last message in the filling batch */
 	uint64_t batch_lsn;  /* highest lsn in the filling batch */
+	uint64_t batch_epoch; /* relay epoch (NB_CDC_EPOCH_HEADER) of its last message, 0: none */
 	uint64_t lsn;        /* highest lsn committed */
 	int dirty;           /* has offsets in the filling batch */
 } sink_part;
@@ -37,6 +38,7 @@ typedef struct sink_bpart {
 	int table;
 	int64_t next;
 	uint64_t lsn;
+	uint64_t epoch;
 	int committed;      /* result: the offset was committed */
 } sink_bpart;
 

@@ -3,6 +3,7 @@
  * This file: the messages, the mapping lanes, Kafka setup and the main loop;
  * the store thread is store.c, the status file status.c. */
 #include "internal.h"
+#include "neonblue/cdc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -72,6 +73,24 @@ static void sink_gap(sink *s, sink_part *p, int64_t got)
 		 s->last_gap);
 }
 
+/* The relay's producer epoch a message carries (NB_CDC_EPOCH_HEADER); 0
+ * when it has none (real Debezium) or it is not a number. */
+static uint64_t sink_msg_epoch(const rd_kafka_message_t *m)
+{
+	rd_kafka_headers_t *h;
+	const void *v;
+	size_t n;
+	char buf[24];
+	if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, NB_CDC_EPOCH_HEADER, &v, &n) ||
+	    !v || !n || n >= sizeof buf)
+		return 0;
+	memcpy(buf, v, n);
+	buf[n] = 0;
+	char *end;
+	unsigned long long e = strtoull(buf, &end, 10);
+	return *end ? 0 : (uint64_t)e;
+}
+
 /* Phase 1, in order: errors, gaps, offsets, routing; a message to map is
  * queued as a job of the round. */
 static void sink_message(sink *s, const rd_kafka_message_t *m)
@@ -100,6 +119,7 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 		sink_gap(s, p, m->offset);
 	p->next = m->offset + 1;
 	p->batch_next = m->offset + 1;
+	p->batch_epoch = sink_msg_epoch(m);
 	p->dirty = 1;
 	sink_batch *b = s->fill;
 	if (!b->msgs)

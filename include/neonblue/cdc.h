@@ -330,7 +330,14 @@ typedef struct nb_cdc_progress {
 	char source_table[128];
 	int64_t next_offset; /* every offset below is in ClickHouse */
 	uint64_t lsn;        /* highest source.lsn among the rows committed */
+	uint64_t epoch;      /* the relay's producer epoch of the last message (0: none) */
 } nb_cdc_progress;
+
+/* The Kafka header naming the embedded relay's producer epoch on every
+ * message: a random number drawn each time the relay opens a producer, so a
+ * progress row the sink wrote from a dead Kafka's messages is told apart from
+ * one written from this Kafka's (offsets restart at 0 with each mock cluster). */
+#define NB_CDC_EPOCH_HEADER "neonblue-epoch"
 
 /* Reads neonblue.cdc_progress FINAL; *out (caller frees) gets *n rows. */
 int nb_cdc_progress_read(const char *clickhouse, nb_cdc_progress **out, size_t *n, nb_err *err);

@@ -368,6 +368,26 @@ print([c["pid"] for c in d if c["name"] == "kafka"][0])'; }
 			sleep 0.5
 		done
 		t_eq embedded_confirms_all "$lag" 0
+		# A progress row of another producer epoch (as a batch read from a
+		# dead Kafka and stored late writes) counts nothing: with the sink
+		# frozen and such rows claiming every offset and LSN of the events
+		# partitions, the new events stay unconfirmed until the sink writes.
+		kill -STOP $sink
+		spg -c "INSERT INTO events (event_id, user_id, type, ts) SELECT md5('ep-' || g)::uuid, 'ep' || g, 'view', now() FROM generate_series(1, 40) g"
+		chq "INSERT INTO neonblue.cdc_progress (topic, partition, source_table, next_offset, lsn, updated_at, seq, epoch)
+			SELECT topic, partition, source_table, 1000000000000, 9223372036854775807, now(), max(seq) + 1, 1
+			FROM neonblue.cdc_progress WHERE source_table = 'events' GROUP BY topic, partition, source_table"
+		sleep 3
+		lag=$("$NB" cdc lag)
+		if [ "$lag" != 0 ] && [ -n "$lag" ]; then t_pass foreign_epoch_confirms_nothing; else t_fail foreign_epoch_confirms_nothing "cdc lag is '$lag' while the sink is frozen"; fi
+		kill -CONT $sink
+		for _ in $(seq 60); do
+			lag=$("$NB" cdc lag)
+			[ "$lag" = 0 ] && break
+			sleep 0.5
+		done
+		t_eq own_epoch_confirms "$lag" 0
+		t_eq foreign_epoch_events_stored "$(chq "SELECT count() FROM neonblue.events FINAL WHERE user_id LIKE 'ep%'")" 40
 		kill -TERM $relay $sink
 		wait $relay
 		t_eq embedded_exit "$?" 0
