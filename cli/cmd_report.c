@@ -20,7 +20,9 @@ static const char report_common_help[] =
 	"  --database DB      ClickHouse database (default neonblue)\n"
 	"  --scan             read the replicated tables instead of the per-user rollup\n"
 	"                     (same numbers, slower; docs/analytics.md)\n"
-	"Output: --json (docs/report.md), --csv, or --md (the default).\n"
+	"Output: --json (docs/report.md), --csv, or --md (the default). JSON and\n"
+	"Markdown say how complete the data is: complete_up_to, the time up to which\n"
+	"every change committed in PostgreSQL is in ClickHouse (null: not known yet).\n"
 	"\n" NB_FRONT_GLOBAL_HELP;
 
 static const char report_help[] =
