@@ -41,6 +41,6 @@ void nb_an_complete_iso(const nb_an_complete *c, char out[40])
 	time_t t = (time_t)(c->ts_ms / 1000);
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(c->ts_ms % 1000));
+	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 40 - n, ".%03dZ", (int)(c->ts_ms % 1000));
 }
