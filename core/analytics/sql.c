@@ -436,3 +436,12 @@ void an_sql_load(nb_buf *b, const char *db, const char *key, int what)
 		break;
 	}
 }
+
+/* The newest heartbeat the sink found in ClickHouse (core/sql/ch/007). */
+void an_sql_complete(nb_buf *b, const nb_an_scope *s)
+{
+	nb_buf_puts(b, "SELECT count(), max(source_ts_ms), argMax(lsn, source_ts_ms), "
+		       "toUnixTimestamp(argMax(recorded_at, source_ts_ms)) FROM ");
+	an_table(b, s, "cdc_complete");
+	nb_buf_puts(b, " FORMAT TabSeparated");
+}

@@ -100,6 +100,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	cdc_tx *tx = m->_private;
 	c->inflight_msgs--;
 	c->inflight_bytes -= (int64_t)(m->len + m->key_len);
+	if (!tx)
+		return; /* a heartbeat: nothing waits for it */
 	if (m->err) {
 		if (!c->kafka_failed)
 			snprintf(c->kafka_why, sizeof c->kafka_why,
@@ -169,6 +171,11 @@ void cdc_producer_close(cdc *c, int flush_ms)
 	rd_kafka_destroy(c->rk);
 	c->rk = NULL;
 	c->inflight_msgs = c->inflight_bytes = 0;
+	/* A heartbeat speaks for one producer's acknowledgements: the next
+	 * Kafka (the embedded one may have lost everything) hears one only
+	 * after a transaction it acknowledged itself. */
+	c->hb_lsn = c->hb_sent_lsn = 0;
+	c->hb_ts_ms = c->hb_sent_ms = 0;
 }
 
 int cdc_producer_open(cdc *c, nb_err *err)
@@ -222,6 +229,10 @@ void cdc_advance(cdc *c)
 		cdc_tx *tx = c->head;
 		if (tx->end_lsn > c->kafka_lsn)
 			c->kafka_lsn = tx->end_lsn;
+		if (tx->ts_ms && tx->commit_lsn >= c->hb_lsn) {
+			c->hb_lsn = tx->commit_lsn;
+			c->hb_ts_ms = tx->ts_ms;
+		}
 		c->head = tx->next;
 		if (!c->head)
 			c->tail = NULL;
@@ -368,6 +379,48 @@ int cdc_produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx *t
 			      c->o->kafka, rd_kafka_outq_len(c->rk));
 		cdc_write_status_file(c);
 	}
+}
+
+#define HEARTBEAT_MS 500
+#define HEARTBEAT_IDLE_MS 5000
+
+/* Transactions leave c->head in stream (commit) order once every message is
+ * acknowledged, so when hb_lsn is set Kafka holds every message of that
+ * commit and of every commit before it: the heartbeat, sent after, says so.
+ * Its value is Debezium's heartbeat ({"ts_ms": now}) plus the commit's
+ * source.lsn and source.ts_ms. A failed produce is skipped (the next one
+ * says more). */
+void cdc_heartbeat(cdc *c)
+{
+	int64_t now = cdc_now_ms();
+	if (!c->rk || !c->hb_lsn || c->kafka_failed ||
+	    now - c->hb_sent_ms < (c->hb_lsn != c->hb_sent_lsn ? HEARTBEAT_MS : HEARTBEAT_IDLE_MS))
+		return;
+	char topic[512];
+	snprintf(topic, sizeof topic, "__debezium-heartbeat.%s", c->prefix);
+	nb_buf k, v;
+	nb_buf_init(&k);
+	nb_buf_init(&v);
+	nb_buf_puts(&k, "{\"serverName\":");
+	nb_json_write_string(&k, c->prefix);
+	nb_buf_putc(&k, '}');
+	char lsn[32];
+	nb_buf_printf(&v, "{\"ts_ms\":%" PRId64 ",\"source\":{\"lsn\":%" PRIu64 ",\"lsn_text\":",
+		      now, c->hb_lsn);
+	nb_json_write_string(&v, cdc_lsn_str(c->hb_lsn, lsn));
+	nb_buf_printf(&v, ",\"ts_ms\":%" PRId64 "}}", c->hb_ts_ms);
+	rd_kafka_resp_err_t e = rd_kafka_producev(
+	    c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(k.data, k.len),
+	    RD_KAFKA_V_VALUE(v.data, v.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
+	if (!e) {
+		c->inflight_msgs++;
+		c->inflight_bytes += (int64_t)(k.len + v.len);
+		c->hb_sent_lsn = c->hb_lsn;
+		c->hb_sent_ms = now;
+	}
+	nb_buf_done(&k);
+	nb_buf_done(&v);
 }
 
 void cdc_fill_source(cdc *c, nb_change *ch, uint64_t lsn, int64_t xid, int64_t ts_ms,

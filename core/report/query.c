@@ -343,6 +343,29 @@ static cJSON *rq_segments(nb_ch *ch, const nb_an_experiment *e, const nb_report_
 	return o;
 }
 
+cJSON *nb_report_complete_read(nb_ch *ch, const char *db)
+{
+	nb_an_scope s = {.db = db};
+	nb_an_complete c;
+	nb_err err;
+	char iso[40];
+	if (nb_an_complete_get(ch, &s, &c, &err) < 0 || !c.known)
+		return cJSON_CreateNull();
+	nb_an_complete_iso(&c, iso);
+	return cJSON_CreateString(iso);
+}
+
+cJSON *nb_report_complete_add(cJSON *doc, cJSON *complete)
+{
+	if (!cJSON_IsObject(doc)) {
+		cJSON_Delete(complete);
+		return doc;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "complete_up_to");
+	cJSON_AddItemToObject(doc, "complete_up_to", complete);
+	return doc;
+}
+
 cJSON *nb_report_query_doc(nb_ch *ch, enum nb_report_kind kind, const char *experiment,
 			   const nb_report_query *q, const char **param, nb_err *err)
 {
@@ -355,6 +378,8 @@ cJSON *nb_report_query_doc(nb_ch *ch, enum nb_report_kind kind, const char *expe
 			*param = "experiment";
 		return NULL;
 	}
+	/* Read before the analysis: what it says is complete is in what follows. */
+	cJSON *complete = nb_report_complete_read(ch, q->db);
 	cJSON *o = NULL;
 	switch (kind) {
 	case NB_REPORT_KIND_REPORT:
@@ -374,5 +399,5 @@ cJSON *nb_report_query_doc(nb_ch *ch, enum nb_report_kind kind, const char *expe
 		break;
 	}
 	nb_an_experiment_done(&e);
-	return o;
+	return nb_report_complete_add(o, complete);
 }

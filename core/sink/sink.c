@@ -129,6 +129,8 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 	if (!strcmp(topic, s->dlq_topic))
 		return; /* our own dead letters: consumed, never re-processed */
 	if (nb_sink_topic_ignored(s->o->prefix, topic)) {
+		if (!strcmp(topic, s->hb_topic))
+			sink_complete_heartbeat(s->complete, m->payload, m->payload ? m->len : 0);
 		s->ignored++; /* Debezium's transaction metadata and heartbeats: no rows */
 		return;
 	}
@@ -451,6 +453,7 @@ static void sink_loop(sink *s)
 
 static void sink_done(sink *s)
 {
+	sink_complete_stop(s->complete);
 	if (s->rk) {
 		rd_kafka_consumer_close(s->rk); /* the revoke stores what is left */
 		sink_store_stop(s);
@@ -520,11 +523,14 @@ int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *e
 	nb_buf_init(&s.ptmp);
 	nb_buf_init(&s.touch);
 	snprintf(s.dlq_topic, sizeof s.dlq_topic, "%s.dlq", o.prefix);
+	snprintf(s.hb_topic, sizeof s.hb_topic, "__debezium-heartbeat.%s", o.prefix);
 	int rc = sink_ch_open(&s, err);
 	if (rc == 0)
 		rc = sink_kafka_open(&s, err);
-	if (rc == 0)
+	if (rc == 0) {
 		sink_lanes_start(&s);
+		s.complete = sink_complete_start(&s);
+	}
 	if (rc == 0 && pthread_create(&s.store, NULL, sink_store_main, &s) != 0)
 		rc = nb_err_set(err, NB_ESERVER, "cannot start the store thread");
 	if (rc == 0) {

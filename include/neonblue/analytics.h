@@ -13,6 +13,7 @@
 #include "neonblue/base.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 
 #define NB_AN_KEY_MAX 64
 
@@ -193,5 +194,21 @@ typedef struct nb_an_ret {
  * audit_log: {deleted}, touched: {partitions_dropped}, rollups_rebuilt}.
  * Counts are of live rows (FINAL, _deleted = 0). */
 int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summary, nb_err *err);
+
+/* ---- how complete ClickHouse is (core/analytics/complete.c) ---- */
+/* "Complete up to T" (docs/report.md): every change of every transaction
+ * committed in PostgreSQL at or before T — in commit order, the LSN — is in
+ * ClickHouse. Read from s->db's cdc_complete, which the sink fills from the
+ * relay's heartbeats (docs/sink.md, "Complete up to"). */
+typedef struct nb_an_complete {
+	int known;           /* 0: nothing recorded yet (or no cdc_complete table) */
+	int64_t ts_ms;       /* T: that commit's time, ms since 1970 */
+	uint64_t lsn;        /* its commit LSN (0 from Debezium's own heartbeats) */
+	long long recorded_at; /* when the sink found it in ClickHouse, unix seconds */
+} nb_an_complete;
+/* Fills out; a ClickHouse without the table gives known = 0 (no error). */
+int nb_an_complete_get(nb_ch *ch, const nb_an_scope *s, nb_an_complete *out, nb_err *err);
+/* out->known ? T as "YYYY-MM-DDTHH:MM:SS.mmmZ" : "" */
+void nb_an_complete_iso(const nb_an_complete *c, char out[40]);
 
 #endif

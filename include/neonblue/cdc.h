@@ -127,6 +127,13 @@ cJSON *nb_debezium_render_value(uint32_t oid, const char *text, nb_err *err);
  * error returns -1 with NB_EINPUT and a sentence naming what is wrong; out is
  * left initialised (safe to nb_change_done). out must be initialised. */
 int nb_debezium_parse(const char *json, size_t len, nb_change *out, nb_err *err);
+/* Reads a heartbeat of __debezium-heartbeat.<prefix> (wrapped or not): the
+ * relay's {"ts_ms":…,"source":{"lsn":L,"ts_ms":T}} gives the commit L, made
+ * at T ms, whose messages and those of every commit before it Kafka holds;
+ * Debezium's own {"ts_ms":T} gives lsn 0 and its send time T (docs/sink.md,
+ * "Complete up to"). -1 (NB_EINPUT) when neither is there. */
+int nb_debezium_heartbeat(const char *json, size_t len, uint64_t *lsn, int64_t *ts_ms,
+			  nb_err *err);
 /* Parses a Kafka key (wrapped or not) into columns with is_key set. */
 int nb_debezium_parse_key(const char *json, size_t len, nb_tuple *out, nb_err *err);
 

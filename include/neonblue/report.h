@@ -176,6 +176,14 @@ nb_an_scope nb_report_query_scope(const nb_report_query *q);
  * to blame. Caller deletes. */
 cJSON *nb_report_query_doc(nb_ch *ch, enum nb_report_kind kind, const char *experiment,
 			   const nb_report_query *q, const char **param, nb_err *err);
+/* "complete_up_to" of every analysis document (docs/report.md): T as
+ * "YYYY-MM-DDTHH:MM:SS.mmmZ" — every change committed at or before T is in
+ * ClickHouse — or null when nothing is recorded (or ClickHouse did not
+ * answer). Read it before the analysis' queries, then add it to the
+ * document: nb_report_complete_add takes complete (deleted when doc is not
+ * an object, e.g. NULL after a failure) and returns doc. */
+cJSON *nb_report_complete_read(nb_ch *ch, const char *db);
+cJSON *nb_report_complete_add(cJSON *doc, cJSON *complete);
 /* Keeps only metric `key` in e (the others are freed); -1 if e has none. */
 int nb_report_only_metric(nb_an_experiment *e, const char *key, nb_err *err);
 
