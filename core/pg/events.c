@@ -789,7 +789,7 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 		" ON true WHERE s.hit IS NULL",
 		"COMMIT"};
 	static const int np[5] = {0, 0, 2, 7, 0};
-	int rc = 0;
+	int rc = 0, committed = 0;
 	long inserted = 0;
 	if (PQenterPipelineMode(conn) != 1) {
 		rc = nb_err_set(err, NB_ESERVER, "events: cannot enter pipeline mode: %s",
@@ -801,11 +801,14 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 					      np[sent] == 2 ? pp : np[sent] == 7 ? pi : NULL, NULL,
 					      NULL, 0) != 1)
 				break;
-		if (sent < 5 || PQpipelineSync(conn) != 1)
+		int synced = sent == 5 && PQpipelineSync(conn) == 1;
+		if (!synced)
 			rc = nb_err_set(err, NB_ESERVER, "events: cannot send the insert: %s",
 					PQerrorMessage(conn));
-		/* every statement's result (then the sync's), whatever happened */
-		for (int q = 0; sent == 5 && q < 6; q++) {
+		/* every statement's result (then the sync's), whatever happened:
+		 * what was sent may have run (a COMMIT answered is a commit, even
+		 * when the connection breaks before the sync's answer) */
+		for (int q = 0; q < sent + synced; q++) {
 			PGresult *r;
 			int got = 0;
 			while ((r = PQgetResult(conn))) {
@@ -813,6 +816,8 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 				got = 1;
 				if (q == 3 && s == PGRES_COMMAND_OK)
 					inserted = atol(PQcmdTuples(r));
+				if (q == 4 && s == PGRES_COMMAND_OK)
+					committed = 1;
 				if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK &&
 				    s != PGRES_PIPELINE_SYNC && rc == 0)
 					rc = nb_err_set(err, NB_ESERVER, "events: %s failed: %s",
@@ -835,6 +840,8 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 	}
 	for (int k = 0; k < 7; k++)
 		nb_buf_done(&a[k]);
+	if (committed)
+		rc = 0;
 	if (rc) {
 		if (PQstatus(conn) == CONNECTION_OK)
 			nb_pg_rollback(conn);
