@@ -314,6 +314,12 @@ int nb_pg_events_loader_finish(nb_pg_events_loader *l, int commit, nb_pg_load_st
 /* begin + add + finish for events already in memory (`track`). */
 int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
 		      nb_err *err);
+/* The same for a small group (`neonblue serve`'s committer: up to a few
+ * thousand rows) in one round trip: BEGIN, the loaders' lock, the partitions,
+ * an INSERT of the rows whose event_id is new (the first of each repeated
+ * one), COMMIT, pipelined. 0 once committed; -1 (rolled back) with err. */
+int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
+			nb_err *err);
 
 /* ==== tokens ==== */
 /* API tokens of `neonblue serve` (core/pg/tokens.c): a random secret shown
