@@ -221,7 +221,15 @@ relay_stop TERM
 t_eq sigterm_exit "$?" 0
 t_match sigterm_confirms "$(tail -3 "$tmp/relay.log")" "stopped; .* confirmed [0-9A-F]+/[0-9A-F]+"
 t_run lag_zero 0 "$NB" --pg "$PG" cdc lag --json
-t_match lag_zero_value "$T_OUT" '"lag_bytes":0'
+# 0 bytes, or only WAL that decodes to nothing (PostgreSQL may log a standby
+# snapshot, ~56 bytes, after the relay's last confirmation): no transaction
+# of the publication is left unconfirmed in the slot
+if [[ "$T_OUT" == *'"lag_bytes":0'* ]] ||
+	[ "$(sql -c "SELECT count(*) FROM pg_logical_slot_peek_binary_changes('neonblue_cdc', NULL, NULL, 'proto_version', '1', 'publication_names', 'neonblue')")" = 0 ]; then
+	t_pass lag_zero_value
+else
+	t_fail lag_zero_value "$T_OUT, and the slot still holds changes to decode"
+fi
 sql -c "INSERT INTO metrics (key, name, kind, event_types) VALUES ('m2', 'M2', 'count', '{a}')"
 t_run lag_grows 0 "$NB" --pg "$PG" cdc lag
 [ "$T_OUT" -gt 0 ] && t_pass lag_positive || t_fail lag_positive "lag $T_OUT after a write with no relay"
