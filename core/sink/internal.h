@@ -27,6 +27,7 @@ typedef struct sink_part {
 	uint64_t batch_lsn;  /* highest lsn in the filling batch */
 	uint64_t lsn;        /* highest lsn committed */
 	int dirty;           /* has offsets in the filling batch */
+	int assigned;        /* the group gave it to this sink (until revoked) */
 } sink_part;
 
 /* A partition's share of a batch handed to the store thread. */
