@@ -20,6 +20,8 @@ static const char report_common_help[] =
 	"  --database DB      ClickHouse database (default neonblue)\n"
 	"  --scan             read the replicated tables instead of the per-user rollup\n"
 	"                     (same numbers, slower; docs/analytics.md)\n"
+	"  --pooled           (report) one analysis of every user, without the\n"
+	"                     configuration periods\n"
 	"Output: --json (docs/report.md), --csv, or --md (the default).\n"
 	"\n" NB_FRONT_GLOBAL_HELP;
 
@@ -33,6 +35,10 @@ static const char report_help[] =
 	"metrics, Bayesian chance to win and expected loss, SRM, power reached and\n"
 	"users still needed for the planned relative effect --mde (default 0.05), and\n"
 	"the recommendation.\n"
+	"Configuration periods: when the experiment's weights, coverage, targeting,\n"
+	"namespace, seed or holdout changed mid-run, the report says so, analyses\n"
+	"each period's users (by the version they were assigned under) on its own,\n"
+	"and counts the already-assigned users a change re-bucketed (docs/report.md).\n"
 	"With --series: per hour or day and variant the users assigned, the users with\n"
 	"an event of the metric (default: the primary) and the summed value (events\n"
 	"for binomial, count and ratio metrics).\n"

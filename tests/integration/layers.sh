@@ -120,4 +120,58 @@ for i, l in enumerate(open(assign)):
 print(agree, differ, first, api_agree == api_n, len(reasons))
 PY
 t_match sdk-agrees-1000 "$(cat "$tmp/diff.out")" '^1000 0 None True 4$'
+# ---- configuration periods: a re-weight mid-run ----
+P=per$run
+t_run metric 0 "$NB" metric create --key "$P-buy" --kind binomial --events "buy-$run"
+t_run pexp 0 "$NB" exp create --key "$P" --variants a:50,b:50 --metrics "$P-buy:primary"
+t_run pexp-start 0 "$NB" exp start "$P"
+seq -f "p1-$run-%g" 0 299 | "$NB" assign "$P" --users - >"$tmp/p1.jsonl"
+t_run reweight-refused 2 "$NB" exp edit "$P" --variants a:20,b:80
+t_run reweight 0 "$NB" exp edit "$P" --variants a:20,b:80 --reseed
+seq -f "p2-$run-%g" 0 399 | "$NB" assign "$P" --users - >"$tmp/p2.jsonl"
+# the first period's users keep their stored variant
+seq -f "p1-$run-%g" 0 49 | "$NB" assign "$P" --users - >"$tmp/p1again.jsonl"
+vs() { python3 -c 'import json,sys; print([(a["user"], a["variant"], a["reason"]) for a in map(json.loads, sys.stdin)])'; }
+t_eq p1-sticky "$(vs <"$tmp/p1again.jsonl" | sed 's/stored assignment/X/g')" "$(head -50 "$tmp/p1.jsonl" | vs | sed 's/assigned by hash/X/g')"
+for u in $(seq 0 5 299); do echo "{\"user_id\":\"p1-$run-$u\",\"type\":\"buy-$run\"}"; done >"$tmp/ev.jsonl"
+for u in $(seq 0 2 399); do echo "{\"user_id\":\"p2-$run-$u\",\"type\":\"buy-$run\"}"; done >>"$tmp/ev.jsonl"
+t_run ingest 0 "$NB" ingest "$tmp/ev.jsonl"
+# wait until ClickHouse has every assignment, event and the audit rows (CDC)
+chq() { curl -s "$NEONBLUE_CLICKHOUSE/" --data-binary "$1"; }
+for i in $(seq 1 300); do
+	[ "$(chq "SELECT count() FROM neonblue.assignments FINAL WHERE experiment = '$P' AND _deleted = 0")" = 700 ] &&
+	[ "$(chq "SELECT count() FROM neonblue.events FINAL WHERE type = 'buy-$run' AND _deleted = 0")" = 260 ] &&
+	[ "$(chq "SELECT count() FROM neonblue.audit_log FINAL WHERE entity = 'experiment' AND key = '$P' AND _deleted = 0")" = 3 ] && break
+	sleep 0.2
+done
+t_eq ch-audit-versions "$(chq "SELECT groupArray(action) FROM (SELECT action FROM neonblue.audit_log FINAL WHERE entity = 'experiment' AND key = '$P' ORDER BY id)")" "['create','start','reseed']"
+t_run report 0 "$NB" report "$P" --json
+R=$T_OUT
+t_eq periods "$(jf "$R" "[(p['version'], p['users'], p['changes']) for p in j['periods']]")" "[(1, 300, []), (2, 400, ['weights', 'seed'])]"
+t_eq config-changed "$(jf "$R" "(j['config_changed'], j['rebucketed'])")" "(True, True)"
+t_eq pooled-users "$(jf "$R" "sum(v['users'] for v in j['variants'])")" 700
+# each period: its own users, its own weights, its own conversions
+want=$(python3 - "$tmp/p1.jsonl" "$tmp/p2.jsonl" "$run" <<'PY'
+import json, sys
+out = []
+for f, step in ((sys.argv[1], 5), (sys.argv[2], 2)):
+    n = {}; c = {}
+    for l in open(f):
+        a = json.loads(l)
+        v = a["variant"]; i = int(a["user"].rsplit("-", 1)[1])
+        n[v] = n.get(v, 0) + 1
+        c[v] = c.get(v, 0) + (i % step == 0)
+    out.append([(v, n[v], c[v]) for v in ("a", "b")])
+print(out)
+PY
+)
+t_eq period-users "$(jf "$R" "[[(r['variant'], r['users'], r['count']) for r in p['report']['metrics'][0]['results']] for p in j['periods']]")" "$want"
+t_eq period-weights "$(jf "$R" "[[v['weight'] for v in p['report']['variants']] for p in j['periods']]")" "[[0.5, 0.5], [0.2, 0.8]]"
+# the reseed re-bucketed about half of the 300 users already assigned
+t_match rebucketed "$(jf "$R" "(lambda b: (b['earlier_users'], 100 < b['rebucketed'] < 200, b['excluded']))(j['periods'][1]['rebucketing'])")" '^\(300, True, 0\)$'
+t_run report-md 0 "$NB" report "$P"
+t_match report-md-says "$T_OUT" 'The configuration changed mid-run'
+t_match report-md-rebucketed "$T_OUT" 're-bucketed [0-9]+ and left out 0 of the 300 users already assigned'
+t_run report-pooled 0 "$NB" report "$P" --json --pooled
+t_eq report-pooled-no-periods "$(jf "$T_OUT" "'periods' in j")" False
 t_done
