@@ -120,6 +120,8 @@ void an_sql_assignments(nb_buf *b, const nb_an_scope *s, const nb_an_experiment 
 	an_str(b, e->key);
 	if (s->to)
 		nb_buf_printf(b, " AND assigned_at < toDateTime(%lld)", s->to);
+	if (s->version)
+		nb_buf_printf(b, " AND experiment_version = %ld", s->version);
 	if (s->segment_prop) {
 		nb_buf_puts(b, " AND ");
 		an_sql_prop_string(b, "context", s->segment_prop);

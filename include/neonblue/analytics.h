@@ -67,6 +67,9 @@ typedef struct nb_an_scope {
 	const char *segment_value; /*   has segment_prop = segment_value (a string) */
 	int scan;                  /* 1: read the replicated tables, never the rollup
 				      (docs/analytics.md); 0: the rollup when it can answer */
+	long version;              /* 0, or only users assigned under this
+				      experiment_version (a configuration period;
+				      read from the replicated tables) */
 } nb_an_scope;
 
 /* Property names (value_property, segment properties) must match
@@ -156,6 +159,33 @@ typedef struct nb_an_revenue {
 /* out[nvariants]. */
 int nb_an_revenue_get(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, int metric,
 		      nb_an_revenue *out, nb_err *err);
+
+/* ---- configuration periods (core/analytics/periods.c) ----
+ * Every change of an experiment reaches audit_log with its time and the
+ * definition after it; the definition's version bumps whenever who gets
+ * which variant changes, and each assignment keeps the version it was made
+ * under. A period is one version: from the first audit row showing it to the
+ * next version's. */
+typedef struct nb_an_period {
+	long version;
+	long long from, to;   /* unix seconds; to = 0: still current; from = 0: unknown */
+	double users;         /* users assigned under this version */
+	char changes[96];     /* against the previous period: "weights,coverage,
+				 targeting,namespace,seed,holdout" (those that
+				 changed); "" for the first */
+	cJSON *config;        /* the definition (exp show --json), NULL when its
+				 audit rows are gone */
+} nb_an_period;
+
+/* The periods of experiment key, by version (an experiment never changed has
+ * one). Caller frees with nb_an_periods_free. */
+int nb_an_periods(nb_ch *ch, const char *db, const char *key, nb_an_period **out, int *n,
+		  nb_err *err);
+void nb_an_periods_free(nb_an_period *p, int n);
+/* Users assigned by hash under a version below below_version: rows of
+ * user_id, variant, experiment_version. Caller frees with nb_ch_rows_done. */
+int nb_an_assigned_users(nb_ch *ch, const char *db, const char *key, long below_version,
+			 nb_ch_rows *rows, nb_err *err);
 
 /* ---- the SQL (pure; for tests and EXPLAIN) ---- */
 /* The per-user subquery over the experiment's joined events and
