@@ -339,6 +339,14 @@ print([c["pid"] for c in d if c["name"] == "kafka"][0])'; }
 			DELETE FROM metrics WHERE key = 'm2';
 			DELETE FROM audit_log WHERE key = 'c2';"
 		chq() { curl -s --data-binary "$1 FORMAT TabSeparated" "$NEONBLUE_CLICKHOUSE/"; }
+		# wait_lag0 N: polls `cdc lag` N times, 0.5 s apart, until 0; leaves it in $lag
+		wait_lag0() {
+			for _ in $(seq "$1"); do
+				lag=$("$NB" cdc lag)
+				[ "$lag" = 0 ] && break
+				sleep 0.5
+			done
+		}
 		same() { # NAME PG_SQL CH_SQL
 			local a b
 			for _ in $(seq 60); do
@@ -370,11 +378,7 @@ print([c["pid"] for c in d if c["name"] == "kafka"][0])'; }
 		same content_events \
 			"SELECT count(*), sum(value), count(*) FILTER (WHERE user_id = 'u18') FROM events" \
 			"SELECT count(), sum(value), countIf(user_id = 'u18') FROM neonblue.events FINAL WHERE _deleted = 0"
-		for _ in $(seq 40); do
-			lag=$("$NB" cdc lag)
-			[ "$lag" = 0 ] && break
-			sleep 0.5
-		done
+		wait_lag0 40
 		t_eq embedded_confirms_all "$lag" 0
 		# A progress row of another producer epoch (as a batch read from a
 		# dead Kafka and stored late writes) counts nothing: with the sink
@@ -389,11 +393,7 @@ print([c["pid"] for c in d if c["name"] == "kafka"][0])'; }
 		lag=$("$NB" cdc lag)
 		if [ "$lag" != 0 ] && [ -n "$lag" ]; then t_pass foreign_epoch_confirms_nothing; else t_fail foreign_epoch_confirms_nothing "cdc lag is '$lag' while the sink is frozen"; fi
 		kill -CONT $sink
-		for _ in $(seq 60); do
-			lag=$("$NB" cdc lag)
-			[ "$lag" = 0 ] && break
-			sleep 0.5
-		done
+		wait_lag0 60
 		t_eq own_epoch_confirms "$lag" 0
 		t_eq foreign_epoch_events_stored "$(chq "SELECT count() FROM neonblue.events FINAL WHERE user_id LIKE 'ep%'")" 40
 		kill -TERM $relay $sink
