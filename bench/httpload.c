@@ -266,12 +266,19 @@ int main(int argc, char **argv)
 				break;
 			start(ep, &cs[i], sent++, due);
 		}
-		int timeout = -1;
+		/* until the next request is due, to the microsecond (epoll_wait's
+		 * milliseconds would round 100 µs down to 0: a spinning generator
+		 * takes a core from the server it measures) */
+		struct timespec ts, *tmo = NULL;
 		if (rate > 0 && sent < total) {
 			double next = t0 + (double)sent / rate - now_s();
-			timeout = next > 0 ? (int)(next * 1000) : 0;
+			if (next < 0)
+				next = 0;
+			ts.tv_sec = (time_t)next;
+			ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
+			tmo = &ts;
 		}
-		int n = epoll_wait(ep, evs, 256, timeout);
+		int n = epoll_pwait2(ep, evs, 256, tmo, NULL);
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait");
 		for (int i = 0; i < n; i++) {

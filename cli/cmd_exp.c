@@ -17,14 +17,14 @@ static const char *exp_usage =
 	"  create  --key KEY [--name NAME] --variants control:50,treatment:50\n"
 	"          [--metrics KEY:primary,KEY:guardrail] [--coverage 0..1] [--hash-version 1|2]\n"
 	"          [--seed S] [--condition JSON] [--namespace ID:START:END] [--description D]\n"
-	"          [--hypothesis H] [--owner O] [--json]\n"
+	"          [--holdout H] [--hypothesis H] [--owner O] [--json]\n"
 	"  create  --file FILE|-     (the JSON printed by `exp show --json`)\n"
 	"  list    [--status STATUS] [--json]\n"
 	"  show    KEY [--json]\n"
 	"  edit    KEY [--name N] [--description D] [--hypothesis H] [--owner O]\n"
 	"          [--coverage C] [--hash-version V] [--condition JSON|null]\n"
 	"          [--namespace ID:START:END|none] [--variants SPEC] [--metrics SPEC]\n"
-	"          [--seed S] [--reseed] [--json]\n"
+	"          [--holdout H|none] [--seed S] [--reseed] [--json]\n"
 	"  edit    KEY --file FILE|- [options above] [--reseed]   (a whole new definition)\n"
 	"  start|pause|stop|archive KEY [--json]\n"
 	"  history KEY [--json]      (the audit log of the experiment)\n"
@@ -36,12 +36,15 @@ static const char *exp_usage =
 	"written to the audit log with the actor (--actor or $USER).\n"
 	"Variants: KEY:WEIGHT,... (weights sum to 1 or 100, normalised) or KEY,KEY (equal);\n"
 	"the first variant is the control.\n"
+	"Layers and holdouts (docs/layers.md): --namespace LAYER:START:END places the\n"
+	"experiment in a layer (`neonblue layer`; overlapping ranges are refused);\n"
+	"--holdout H keeps the users of holdout H (`neonblue holdout`) out of it.\n"
 	"Exit status: 0 success, 2 bad input or refused change, 1 server failure.\n"
 	"\n" NB_FRONT_GLOBAL_HELP;
 
 enum {
 	O_KEY = 1000, O_NAME, O_DESC, O_HYP, O_OWNER, O_VARIANTS, O_METRICS, O_COVERAGE, O_HASHV,
-	O_SEED, O_COND, O_NS, O_FILE, O_JSON, O_STATUS, O_RESEED,
+	O_SEED, O_COND, O_NS, O_HOLDOUT, O_FILE, O_JSON, O_STATUS, O_RESEED,
 };
 
 static const struct option exp_opts[] = {
@@ -57,6 +60,7 @@ static const struct option exp_opts[] = {
 	{"seed", required_argument, 0, O_SEED},
 	{"condition", required_argument, 0, O_COND},
 	{"namespace", required_argument, 0, O_NS},
+	{"holdout", required_argument, 0, O_HOLDOUT},
 	{"file", required_argument, 0, O_FILE},
 	{"json", no_argument, 0, O_JSON},
 	{"status", required_argument, 0, O_STATUS},
@@ -193,6 +197,8 @@ static int def_targeting(const struct exp_args *a, nb_pg_experiment *e, nb_err *
 		return -1;
 	if (ARG(a, O_NS) && parse_namespace(ARG(a, O_NS), e, err))
 		return -1;
+	if (ARG(a, O_HOLDOUT))
+		e->holdout = nb_xstrdup(ARG(a, O_HOLDOUT));
 	if (ARG(a, O_COND)) {
 		e->condition = cJSON_Parse(ARG(a, O_COND));
 		if (!e->condition || !(cJSON_IsObject(e->condition) || cJSON_IsNull(e->condition)))
@@ -246,6 +252,11 @@ static void print_exp_text(const nb_pg_experiment *e)
 	       e->coverage * 100);
 	if (e->ns_id)
 		printf("  namespace    %s [%.4g, %.4g)\n", e->ns_id, e->ns_start, e->ns_end);
+	if (e->holdout)
+		printf("  holdout      %s (%.4g%% of users held out)\n", e->holdout,
+		       e->holdout_share * 100);
+	if (e->is_holdout)
+		printf("  backs        holdout %s (`neonblue holdout show %s`)\n", e->key, e->key);
 	if (e->condition) {
 		char *c = nb_json_print(e->condition);
 		printf("  condition    %s\n", c);
@@ -295,7 +306,7 @@ static int act_create(nb_front *ctx, const struct exp_args *a)
 {
 	static const int ok[] = {O_KEY,	   O_NAME, O_DESC, O_HYP,  O_OWNER, O_VARIANTS,
 				 O_METRICS, O_COVERAGE, O_HASHV, O_SEED, O_COND,  O_NS,
-				 O_FILE,    O_JSON, 0};
+				 O_HOLDOUT, O_FILE,    O_JSON, 0};
 	if (only_opts("exp create", a, ok))
 		return 2;
 	if (a->npos)
@@ -306,7 +317,7 @@ static int act_create(nb_front *ctx, const struct exp_args *a)
 	nb_pg_experiment e;
 	memset(&e, 0, sizeof e);
 	if (ARG(a, O_FILE)) {
-		for (int id = O_KEY; id <= O_NS; id++)
+		for (int id = O_KEY; id <= O_HOLDOUT; id++)
 			if (ARG(a, id))
 				return nb_front_usage_error("exp create",
 						       "--file cannot be combined with --%s",
@@ -396,6 +407,7 @@ static int edit_from_args(const struct exp_args *a, nb_pg_experiment_edit *ed, n
 	ed->owner = ARG(a, O_OWNER);
 	ed->condition_json = ARG(a, O_COND);
 	ed->namespace_spec = ARG(a, O_NS);
+	ed->holdout = ARG(a, O_HOLDOUT);
 	ed->variants_spec = ARG(a, O_VARIANTS);
 	ed->metrics_spec = ARG(a, O_METRICS);
 	ed->seed = ARG(a, O_SEED);
@@ -417,7 +429,7 @@ static int act_edit(nb_front *ctx, const struct exp_args *a)
 {
 	static const int ok[] = {O_NAME,    O_DESC,	O_HYP,	O_OWNER, O_VARIANTS, O_METRICS,
 				 O_COVERAGE, O_HASHV, O_SEED, O_COND,	O_NS,	    O_RESEED,
-				 O_FILE,    O_JSON,	0};
+				 O_HOLDOUT, O_FILE,    O_JSON,	0};
 	if (only_opts("exp edit", a, ok) || need_key("exp edit", a))
 		return 2;
 	int any = a->reseed;

@@ -20,7 +20,11 @@ static const char report_common_help[] =
 	"  --database DB      ClickHouse database (default neonblue)\n"
 	"  --scan             read the replicated tables instead of the per-user rollup\n"
 	"                     (same numbers, slower; docs/analytics.md)\n"
-	"Output: --json (docs/report.md), --csv, or --md (the default).\n"
+	"  --pooled           (report) one analysis of every user, without the\n"
+	"                     configuration periods\n"
+	"Output: --json (docs/report.md), --csv, or --md (the default). JSON and\n"
+	"Markdown say how complete the data is: complete_up_to, the time up to which\n"
+	"every change committed in PostgreSQL is in ClickHouse (null: not known yet).\n"
 	"\n" NB_FRONT_GLOBAL_HELP;
 
 static const char report_help[] =
@@ -33,6 +37,10 @@ static const char report_help[] =
 	"metrics, Bayesian chance to win and expected loss, SRM, power reached and\n"
 	"users still needed for the planned relative effect --mde (default 0.05), and\n"
 	"the recommendation.\n"
+	"Configuration periods: when the experiment's weights, coverage, targeting,\n"
+	"namespace, seed or holdout changed mid-run, the report says so, analyses\n"
+	"each period's users (by the version they were assigned under) on its own,\n"
+	"and counts the already-assigned users a change re-bucketed (docs/report.md).\n"
 	"With --series: per hour or day and variant the users assigned, the users with\n"
 	"an event of the metric (default: the primary) and the summed value (events\n"
 	"for binomial, count and ratio metrics).\n"
@@ -127,6 +135,19 @@ static nb_ch *rp_connect(nb_front *ctx, nb_err *err)
 	return ch;
 }
 
+/* Markdown's line under the title: how complete the data is (docs/report.md,
+ * "complete_up_to"); v is that field. */
+static void rp_complete_md(nb_buf *b, const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		nb_buf_printf(b, "Complete up to %s: every change committed in PostgreSQL by then "
+				 "is in ClickHouse.\n\n",
+			      v->valuestring);
+	else
+		nb_buf_puts(b, "Complete up to: unknown (the sink has recorded no heartbeat of the "
+			       "relay yet; docs/sink.md).\n\n");
+}
+
 /* Prints an analysis object: JSON as is; CSV/Markdown as the table under key. */
 static void rp_print_table(const cJSON *o, const char *key, enum rp_format fmt, const char *title)
 {
@@ -141,6 +162,7 @@ static void rp_print_table(const cJSON *o, const char *key, enum rp_format fmt, 
 		nb_report_csv_table(&b, t);
 	} else {
 		nb_buf_printf(&b, "# %s\n\n", title);
+		rp_complete_md(&b, cJSON_GetObjectItemCaseSensitive(o, "complete_up_to"));
 		nb_report_md_table(&b, t);
 	}
 	fputs(b.data ? b.data : "", stdout);
@@ -166,10 +188,13 @@ static int rp_doc(nb_front *ctx, const char *cmd, enum nb_report_kind kind, rp_a
 }
 
 /* Prints rows (taken) as a table. */
-static void rp_flat_print(cJSON *flat, enum rp_format fmt, const char *title)
+static void rp_flat_print(cJSON *flat, const cJSON *doc, enum rp_format fmt, const char *title)
 {
 	cJSON *w = cJSON_CreateObject();
 	cJSON_AddItemToObject(w, "rows", flat);
+	cJSON_AddItemToObject(
+	    w, "complete_up_to",
+	    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(doc, "complete_up_to"), 0));
 	rp_print_table(w, "rows", fmt, title);
 	cJSON_Delete(w);
 }
@@ -187,7 +212,7 @@ static void rp_funnel_table(const cJSON *o, enum rp_format fmt)
 				      cJSON_Duplicate(cJSON_GetObjectItem(v, "variant"), 0));
 		cJSON_AddItemToArray(flat, row);
 	}
-	rp_flat_print(flat, fmt, "Funnel");
+	rp_flat_print(flat, o, fmt, "Funnel");
 }
 
 static void rp_segments_table(const cJSON *o, const char *by, enum rp_format fmt)
@@ -204,7 +229,7 @@ static void rp_segments_table(const cJSON *o, const char *by, enum rp_format fmt
 		cJSON_ArrayForEach(f, x) cJSON_AddItemToObject(row, f->string, cJSON_Duplicate(f, 0));
 		cJSON_AddItemToArray(flat, row);
 	}
-	rp_flat_print(flat, fmt, "Segments");
+	rp_flat_print(flat, o, fmt, "Segments");
 }
 
 int cmd_report(nb_front *ctx, int argc, char **argv)
@@ -236,7 +261,9 @@ int cmd_report(nb_front *ctx, int argc, char **argv)
 	nb_ch *ch = rp_connect(ctx, &err);
 	nb_report rep;
 	nb_report_opts o = nb_report_query_opts(&a.q, a.exp);
+	cJSON *complete = ch ? nb_report_complete_read(ch, a.q.db) : NULL; /* before the report */
 	if (!ch || nb_report_build(ch, &o, &rep, &err)) {
+		cJSON_Delete(complete);
 		nb_ch_free(ch);
 		rp_args_done(&a);
 		return nb_front_fail(&err);
@@ -244,7 +271,21 @@ int cmd_report(nb_front *ctx, int argc, char **argv)
 	nb_buf b;
 	nb_buf_init(&b);
 	(a.fmt == RP_CSV ? nb_report_csv : nb_report_md)(&rep, &b);
-	fputs(b.data ? b.data : "", stdout);
+	if (a.fmt == RP_MD) { /* the line goes under the title */
+		const char *d = b.data ? b.data : "";
+		const char *eol = d[0] == '#' ? strstr(d, "\n\n") : NULL;
+		size_t head = eol ? (size_t)(eol - d) + 2 : 0;
+		fwrite(d, 1, head, stdout);
+		nb_buf line;
+		nb_buf_init(&line);
+		rp_complete_md(&line, complete);
+		fputs(line.data ? line.data : "", stdout);
+		nb_buf_done(&line);
+		fputs(d + head, stdout);
+	} else {
+		fputs(b.data ? b.data : "", stdout);
+	}
+	cJSON_Delete(complete);
 	nb_buf_done(&b);
 	nb_report_done(&rep);
 	nb_ch_free(ch);

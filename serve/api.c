@@ -126,6 +126,9 @@ static void api_assign(const serve_req *rq, serve_resp *rs)
 				int failed = 0;
 				for (int i = 0; i < n && !failed; i++) {
 					nb_pg_assignment a;
+					/* a holdout's members come from the experiments naming it */
+					if (list[i].is_holdout)
+						continue;
 					if (nb_pg_assign_batch(rq->conn, &list[i], 1, &user, a1, &a, &err)) {
 						failed = 1;
 						break;

@@ -1,7 +1,8 @@
 /* commit.c — the group committer of POST /v1/events: requests queue their
  * validated events and wait; one thread loads everything queued in one
- * transaction and answers each request after COMMIT, so single-event POSTs
- * are not bounded by one commit each. */
+ * transaction (nb_pg_events_insert: one pipelined round trip) and answers
+ * each request after COMMIT, so single-event POSTs are not bounded by one
+ * commit each. */
 #include "serve.h"
 
 #include "neonblue/base.h"
@@ -44,7 +45,7 @@ static void commit_group(job *g, size_t total)
 			memcpy(all + k, j->evs, j->n * sizeof *all);
 			k += j->n;
 		}
-		rc = nb_pg_events_load(c, all, total, &st, &err);
+		rc = nb_pg_events_insert(c, all, total, &st, &err);
 		free(all);
 	}
 	for (job *j = g; j; j = next_job(j)) {
@@ -59,12 +60,12 @@ static void commit_group(job *g, size_t total)
 			continue;
 		}
 		nb_err_clear(&j->err);
-		j->rc = nb_pg_events_load(c, j->evs, j->n, &j->st, &j->err);
+		j->rc = nb_pg_events_insert(c, j->evs, j->n, &j->st, &j->err);
 		/* the connection broke under the load (nothing was committed on
 		 * it): once more on a new one */
 		if (j->rc && PQstatus(c) != CONNECTION_OK && (c = workq_conn(&cq.q, &err))) {
 			nb_err_clear(&j->err);
-			j->rc = nb_pg_events_load(c, j->evs, j->n, &j->st, &j->err);
+			j->rc = nb_pg_events_insert(c, j->evs, j->n, &j->st, &j->err);
 		}
 		if (!c) {
 			for (job *k = next_job(j); k; k = next_job(k))

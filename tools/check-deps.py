@@ -29,7 +29,7 @@ ALLOWED = {
     'cdc': ['base', 'kafka', 'pg', 'ch'],
     'sink': ['base', 'kafka', 'ch', 'cdc'],
     'analytics': ['base', 'ch'],
-    'report': ['base', 'analytics', 'stats'],
+    'report': ['base', 'assign', 'analytics', 'stats'],
     'sim': ['base', 'assign', 'pg'],
     'stack': ['base', 'kafka', 'ch', 'pg', 'cdc', 'sink', 'sim'],
     'tui': ['base', 'front', 'assign', 'stats', 'kafka', 'ch', 'pg', 'cdc', 'sink',

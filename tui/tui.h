@@ -259,6 +259,11 @@ double app_now(void);  /* wall clock, seconds since the epoch */
 double app_mono(void); /* monotonic clock, seconds */
 /* ISO-8601 UTC → epoch seconds (NaN when empty). */
 double iso_epoch(const char *s);
+/* The line under an analysis view's title: its document's "complete_up_to"
+ * (docs/report.md) as a UTC time and how long ago, fmt_age formatting the
+ * seconds (w_fmt_age); "unknown" when the document has none. */
+void complete_label(char *out, size_t n, const cJSON *doc, double now,
+		    void (*fmt_age)(char *out, size_t n, double seconds));
 /* SRM from assignment counts and the experiment's weights: -1 unknown, 0
  * fine, 1 mismatch; *p_out gets the χ² p-value. */
 int exps_srm(const cJSON *exp, const cJSON *users, double *p_out);

@@ -6,6 +6,8 @@
 #include "neonblue/stats.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -43,6 +45,23 @@ double iso_epoch(const char *s)
 	if (!s || !*s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
 		return NAN;
 	return (double)timegm(&tm);
+}
+
+void complete_label(char *out, size_t n, const cJSON *doc, double now,
+		    void (*fmt_age)(char *out, size_t n, double seconds))
+{
+	const char *t = str(doc, "complete_up_to");
+	double at = iso_epoch(t);
+	if (isnan(at)) {
+		snprintf(out, n, "Complete up to: unknown (no heartbeat of the pipeline in ClickHouse yet)");
+		return;
+	}
+	char age[16];
+	const char *frac = strchr(t, '.');
+	fmt_age(age, sizeof age, now - at - (frac ? atof(frac) : 0));
+	snprintf(out, n, "Complete up to %.10s %.8sZ (%s ago): every change committed by then is in "
+			 "ClickHouse",
+		 t, t + 11, age);
 }
 
 /* SRM from assignment counts and weights; -1 unknown, 0 fine, 1 mismatch. */

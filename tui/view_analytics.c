@@ -342,6 +342,12 @@ static void an_draw(view *v, app *a, WINDOW *w)
 	w_put(w, 0, 0, W, line, 1);
 	wattroff(w, w_attr(R_TITLE));
 	int y = 1;
+	if (s->data) {
+		complete_label(line, sizeof line, s->data, app_now(), w_fmt_age);
+		wattron(w, w_attr(R_DIM));
+		w_put(w, y++, 0, W, line, 1);
+		wattroff(w, w_attr(R_DIM));
+	}
 	if (s->err[0]) {
 		wattron(w, w_attr(s->data ? R_WARN : R_BAD));
 		w_put(w, y++, 0, W, s->err, 1);

@@ -364,6 +364,12 @@ static void detail_draw(view *v, app *a, WINDOW *w)
 	w_put(w, 0, 0, W, line, 1);
 	wattroff(w, w_attr(R_TITLE));
 	int y = 1;
+	if (s->report) { /* the report's document says how complete its data is */
+		complete_label(line, sizeof line, s->report, app_now(), w_fmt_age);
+		wattron(w, w_attr(R_DIM));
+		w_put(w, y++, 0, W, line, 1);
+		wattroff(w, w_attr(R_DIM));
+	}
 	if (str(e, "hypothesis")[0]) {
 		snprintf(line, sizeof line, "Hypothesis: %s", str(e, "hypothesis"));
 		w_put(w, y++, 0, W, line, 1);

@@ -616,6 +616,7 @@ static int run_report(wctx *c, job *j)
 	if (!ch)
 		return -1;
 	nb_ch_set_timeouts(ch, REPORT_TIMEOUT_S, 2);
+	cJSON *complete = nb_report_complete_read(ch, r.db); /* before the analysis */
 	int rc;
 	if (!strcmp(j->arg, "report") && j->tag[0] && !j->arg2[0]) {
 		rc = an_report_cached(c, ch, j);
@@ -645,6 +646,7 @@ static int run_report(wctx *c, job *j)
 		j->out = NULL;
 		ch_check(c, &j->err);
 	}
+	j->out = nb_report_complete_add(j->out, complete);
 	return rc;
 }
 

@@ -376,7 +376,8 @@ int nb_an_metrics(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, nb
 	nb_ch_rows r = {0};
 	nb_buf_init(&sql);
 	int rc = an_scope_check(s, err);
-	int rollup = rc ? 0 : an_rollup_usable(ch, s, e, err);
+	/* the rollup keeps no experiment_version: a period is read from the tables */
+	int rollup = rc || s->version ? 0 : an_rollup_usable(ch, s, e, err);
 	size_t keycols = rollup > 0 ? 2 : 1; /* variant, [users] */
 	if (rollup < 0)
 		rc = -1;
@@ -483,7 +484,7 @@ int nb_an_segments(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, i
 	double cap = NAN;
 	nb_buf sql;
 	nb_buf_init(&sql);
-	int rollup = event_prop ? 0 : an_rollup_usable(ch, s, &one, err);
+	int rollup = event_prop || s->version ? 0 : an_rollup_usable(ch, s, &one, err);
 	size_t keycols = rollup > 0 ? 3 : 2; /* variant, seg, [users] */
 	int rc = rollup < 0 ? -1 : 0;
 	if (rollup > 0)

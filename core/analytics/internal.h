@@ -35,6 +35,7 @@ void an_sql_cohorts(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e, 
 		    int nper);
 void an_sql_revenue(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 		    const nb_an_metric *m);
+void an_sql_complete(nb_buf *b, const nb_an_scope *s);
 /* what: 0 experiment, 1 variants, 2 metrics, 3 metric event types */
 void an_sql_load(nb_buf *b, const char *db, const char *key, int what);
 

@@ -120,6 +120,8 @@ void an_sql_assignments(nb_buf *b, const nb_an_scope *s, const nb_an_experiment 
 	an_str(b, e->key);
 	if (s->to)
 		nb_buf_printf(b, " AND assigned_at < toDateTime(%lld)", s->to);
+	if (s->version)
+		nb_buf_printf(b, " AND experiment_version = %ld", s->version);
 	if (s->segment_prop) {
 		nb_buf_puts(b, " AND ");
 		an_sql_prop_string(b, "context", s->segment_prop);
@@ -435,4 +437,13 @@ void an_sql_load(nb_buf *b, const char *db, const char *key, int what)
 		nb_buf_puts(b, ")) ARRAY JOIN event_types AS t");
 		break;
 	}
+}
+
+/* The newest heartbeat the sink found in ClickHouse (core/sql/ch/007). */
+void an_sql_complete(nb_buf *b, const nb_an_scope *s)
+{
+	nb_buf_puts(b, "SELECT count(), max(source_ts_ms), argMax(lsn, source_ts_ms), "
+		       "toUnixTimestamp(argMax(recorded_at, source_ts_ms)) FROM ");
+	an_table(b, s, "cdc_complete");
+	nb_buf_puts(b, " FORMAT TabSeparated");
 }

@@ -139,6 +139,12 @@ int nb_in_namespace(const char *user, const char *ns_id, double start, double en
 	return x >= start && x < end;
 }
 
+int nb_in_holdout(const char *user, const char *seed, double share)
+{
+	double x = nb_hash(seed, user, 2);
+	return x >= 0 && x < share;
+}
+
 int nb_assign_decide(const nb_assign_exp *e, const char *user_id, const cJSON *attributes,
 		     nb_assign_result *out)
 {
@@ -148,6 +154,10 @@ int nb_assign_decide(const nb_assign_exp *e, const char *user_id, const cJSON *a
 		return -1;
 	if (!user_id || !*user_id) {
 		out->reason = NB_ASSIGN_NO_USER;
+		return 0;
+	}
+	if (e->holdout_seed && nb_in_holdout(user_id, e->holdout_seed, e->holdout_share)) {
+		out->reason = NB_ASSIGN_IN_HOLDOUT;
 		return 0;
 	}
 	if (e->condition && !nb_eval_condition(e->condition, attributes, e->saved_groups)) {
@@ -186,6 +196,8 @@ const char *nb_assign_reason_str(enum nb_assign_reason r)
 		return "outside coverage (bucket falls in no variant's range)";
 	case NB_ASSIGN_NO_USER:
 		return "empty user id";
+	case NB_ASSIGN_IN_HOLDOUT:
+		return "in the experiment's holdout";
 	}
 	return "unknown reason";
 }

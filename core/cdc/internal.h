@@ -16,6 +16,7 @@
 /* One transaction in stream order; freed once every message is acknowledged. */
 typedef struct cdc_tx {
 	uint64_t commit_lsn, end_lsn;
+	int64_t ts_ms; /* commit time (0: a snapshot, no single commit) */
 	int64_t outstanding;
 	int closed;
 	struct cdc_tx *next;
@@ -36,7 +37,7 @@ typedef struct cdc_tp {
 	int64_t msgs, bytes;
 	uint64_t sink_lsn;   /* highest source.lsn the sink stored from here */
 	int64_t sink_next;   /* every offset below it is in ClickHouse */
-	int offsets_current; /* sink_next differs from the baseline: it counts this Kafka's offsets */
+	int offsets_current; /* the sink wrote a row of this producer's epoch: sink_next counts this Kafka's offsets */
 	int64_t max_offset;  /* highest offset acknowledged by this Kafka (-1: none) */
 } cdc_tp;
 
@@ -57,10 +58,10 @@ typedef struct cdc {
 	int kafka_down;
 	cdc_tp *tps;
 	int ntps;
-	/* The sink's progress when this producer (this Kafka's life) began: a
-	 * row still equal to it may count a dead Kafka's offsets. */
-	nb_cdc_progress *baseline;
-	size_t nbaseline;
+	/* This producer's (this Kafka's life's) epoch, stamped on every message
+	 * (NB_CDC_EPOCH_HEADER); only progress rows of it count its offsets. */
+	uint64_t epoch;
+	char epoch_str[24];
 	int snapshot_pending; /* the snapshot rows of a new slot are not yet safe */
 	uint64_t snapshot_lsn;
 	uint64_t changes, messages, acked;
@@ -75,6 +76,10 @@ typedef struct cdc {
 		  * column of a REPLICA IDENTITY FULL table as key) */
 	int npks;
 	int64_t waiting_since;
+	/* The heartbeat (publish.c, cdc_heartbeat): the newest commit that Kafka
+	 * holds with every commit before it, and what was last sent. */
+	uint64_t hb_lsn, hb_sent_lsn;
+	int64_t hb_ts_ms, hb_sent_ms;
 	/* Called by cdc_produce while it waits for room in the producer queue,
 	 * so that the Kafka side can keep the replication connection alive
 	 * without calling up into the PostgreSQL side (the loop sets it to
@@ -119,6 +124,10 @@ int cdc_produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx *t
 void cdc_fill_source(cdc *c, nb_change *ch, uint64_t lsn, int64_t xid, int64_t ts_ms,
 		     const char *snapshot);
 int cdc_emit(cdc *c, nb_change *ch, cdc_tx *tx, nb_err *err);
+/* Sends the heartbeat to __debezium-heartbeat.<prefix> when the newest
+ * fully acknowledged commit moved (at most every 500 ms), and every 5 s
+ * anyway (docs/cdc.md, "Heartbeats"). */
+void cdc_heartbeat(cdc *c);
 
 /* ---- replication.c: the PostgreSQL side ---- */
 

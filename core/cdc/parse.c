@@ -401,3 +401,33 @@ int nb_debezium_col_text(const nb_col *c, char **out, nb_err *err)
 	}
 	return 0;
 }
+
+int nb_debezium_heartbeat(const char *json, size_t len, uint64_t *lsn, int64_t *ts_ms,
+			  nb_err *err)
+{
+	*lsn = 0;
+	*ts_ms = 0;
+	cJSON *root = json && len ? cJSON_ParseWithLength(json, len) : NULL;
+	if (!root)
+		return nb_err_set(err, NB_EINPUT, "the heartbeat is not JSON");
+	const cJSON *p = root, *w = cJSON_GetObjectItemCaseSensitive(root, "payload");
+	if (cJSON_IsObject(w) && cJSON_GetObjectItemCaseSensitive(root, "schema"))
+		p = w;
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(p, "source");
+	int rc = 0;
+	if (cJSON_IsObject(src)) {
+		int64_t l = get_int(src, "lsn", -1);
+		*ts_ms = get_int(src, "ts_ms", 0);
+		if (l <= 0 || *ts_ms <= 0)
+			rc = nb_err_set(err, NB_EINPUT, "the heartbeat's \"source\" needs a positive "
+							"\"lsn\" and \"ts_ms\"");
+		else
+			*lsn = (uint64_t)l;
+	} else if ((*ts_ms = get_int(p, "ts_ms", 0)) <= 0) {
+		rc = nb_err_set(err, NB_EINPUT, "the heartbeat has no positive \"ts_ms\"");
+	}
+	if (rc)
+		*ts_ms = 0;
+	cJSON_Delete(root);
+	return rc;
+}

@@ -18,7 +18,7 @@ int nb_cdc_progress_read(const char *clickhouse, nb_cdc_progress **out, size_t *
 	nb_buf b;
 	nb_buf_init(&b);
 	int rc = nb_ch_query(ch,
-			     "SELECT topic, partition, source_table, next_offset, lsn FROM "
+			     "SELECT topic, partition, source_table, next_offset, lsn, epoch FROM "
 			     "neonblue.cdc_progress FINAL ORDER BY topic, partition FORMAT "
 			     "TabSeparated",
 			     &b, err);
@@ -29,7 +29,7 @@ int nb_cdc_progress_read(const char *clickhouse, nb_cdc_progress **out, size_t *
 	nb_buf_done(&b);
 	if (rc < 0)
 		return -1;
-	if (r.nrows && r.ncols == 5) {
+	if (r.nrows && r.ncols == 6) {
 		*out = nb_xcalloc(r.nrows, sizeof **out);
 		for (size_t i = 0; i < r.nrows; i++) {
 			nb_cdc_progress *p = &(*out)[i];
@@ -38,6 +38,7 @@ int nb_cdc_progress_read(const char *clickhouse, nb_cdc_progress **out, size_t *
 			snprintf(p->source_table, sizeof p->source_table, "%s", nb_ch_cell(&r, i, 2));
 			p->next_offset = strtoll(nb_ch_cell(&r, i, 3), NULL, 10);
 			p->lsn = strtoull(nb_ch_cell(&r, i, 4), NULL, 10);
+			p->epoch = strtoull(nb_ch_cell(&r, i, 5), NULL, 10);
 		}
 		*n = r.nrows;
 	}

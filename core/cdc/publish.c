@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define PROGRESS_EVERY_MS 200
 
@@ -51,23 +52,25 @@ static void tp_push(cdc_tp *t, uint64_t lsn, int64_t bytes, int64_t offset)
 	t->q[(t->head + t->n++) % t->cap] = (cdc_entry){lsn, 1, bytes, offset};
 }
 
-/* Drops the entries ClickHouse holds. An LSN below the sink's highest is
- * stored (each partition is produced in LSN order). For the same LSN (one
- * transaction; one snapshot) the sink stored at least one of its messages:
- * that settles a complete group of one message; otherwise the sink's next
- * offset must be past the group and count this Kafka's offsets, not a dead
- * Kafka's: the progress row must have changed since this producer began
- * (the baseline), i.e. the sink committed from this Kafka since.
- * kafka_lsn: transactions below it are fully acknowledged. */
+/* Drops the entries ClickHouse holds. Only a progress row of this
+ * producer's epoch counts (sink_lsn, sink_next are from one): a row the sink
+ * wrote from a dead Kafka's messages, even after this producer began, says
+ * nothing of this Kafka's. An LSN below the sink's highest is stored (each
+ * partition is produced in LSN order). For the same LSN (one transaction; one
+ * snapshot) the sink stored at least one of its messages: that settles a
+ * complete group of one message; otherwise the sink's next offset must be
+ * past the group. kafka_lsn: transactions below it are fully acknowledged. */
 static int entry_stored(const cdc_tp *t, const cdc_entry *e, uint64_t kafka_lsn)
 {
+	if (!t->offsets_current)
+		return 0;
 	if (e->lsn < t->sink_lsn)
 		return 1;
 	if (e->lsn != t->sink_lsn)
 		return 0;
 	if (e->msgs == 1 && e->lsn < kafka_lsn)
 		return 1;
-	return t->offsets_current && e->last_offset < t->sink_next;
+	return e->last_offset < t->sink_next;
 }
 
 static void tp_pop_stored(cdc_tp *t, uint64_t kafka_lsn)
@@ -97,6 +100,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	cdc_tx *tx = m->_private;
 	c->inflight_msgs--;
 	c->inflight_bytes -= (int64_t)(m->len + m->key_len);
+	if (!tx)
+		return; /* a heartbeat: nothing waits for it */
 	if (m->err) {
 		if (!c->kafka_failed)
 			snprintf(c->kafka_why, sizeof c->kafka_why,
@@ -166,20 +171,25 @@ void cdc_producer_close(cdc *c, int flush_ms)
 	rd_kafka_destroy(c->rk);
 	c->rk = NULL;
 	c->inflight_msgs = c->inflight_bytes = 0;
+	/* A heartbeat speaks for one producer's acknowledgements: the next
+	 * Kafka (the embedded one may have lost everything) hears one only
+	 * after a transaction it acknowledged itself. */
+	c->hb_lsn = c->hb_sent_lsn = 0;
+	c->hb_ts_ms = c->hb_sent_ms = 0;
 }
 
 int cdc_producer_open(cdc *c, nb_err *err)
 {
 	if (c->rk)
 		return 0;
-	if (c->embedded) {
-		/* Taken before anything is produced to this Kafka. */
-		free(c->baseline);
-		c->baseline = NULL;
-		c->nbaseline = 0;
-		if (nb_cdc_progress_read(c->o->clickhouse, &c->baseline, &c->nbaseline, err) < 0)
-			return -1;
-	}
+	/* A new epoch before anything is produced to this Kafka. */
+	uint64_t e = 0;
+	while (e == 0)
+		if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e)
+			return nb_err_set(err, NB_ESERVER,
+					  "getrandom: no randomness for the producer epoch");
+	c->epoch = e;
+	snprintf(c->epoch_str, sizeof c->epoch_str, "%" PRIu64, e);
 	c->kafka_failed = 0;
 	c->kafka_down = 0;
 	c->rk = nb_kafka_producer_new(c->o->kafka, "neonblue-cdc", 5, on_delivery, on_kafka_error,
@@ -219,6 +229,10 @@ void cdc_advance(cdc *c)
 		cdc_tx *tx = c->head;
 		if (tx->end_lsn > c->kafka_lsn)
 			c->kafka_lsn = tx->end_lsn;
+		if (tx->ts_ms && tx->commit_lsn >= c->hb_lsn) {
+			c->hb_lsn = tx->commit_lsn;
+			c->hb_ts_ms = tx->ts_ms;
+		}
 		c->head = tx->next;
 		if (!c->head)
 			c->tail = NULL;
@@ -260,17 +274,6 @@ int cdc_snapshot_safe(cdc *c)
 
 /* -------------------------------------------------------- embedded window */
 
-/* True when the sink's row for this partition is not the one it had when
- * this producer began (absent then, or another next_offset). */
-static int baseline_moved(const cdc *c, const nb_cdc_progress *row)
-{
-	for (size_t i = 0; i < c->nbaseline; i++)
-		if (c->baseline[i].partition == row->partition &&
-		    !strcmp(c->baseline[i].topic, row->topic))
-			return c->baseline[i].next_offset != row->next_offset;
-	return 1;
-}
-
 void cdc_read_progress(cdc *c)
 {
 	int64_t now = cdc_now_ms();
@@ -295,10 +298,12 @@ void cdc_read_progress(cdc *c)
 	for (size_t i = 0; i < n; i++) {
 		for (int k = 0; k < c->ntps; k++) {
 			cdc_tp *t = &c->tps[k];
-			if (t->partition == p[i].partition && !strcmp(t->topic, p[i].topic)) {
+			/* a row of another epoch counts a dead Kafka's offsets
+			 * and LSNs: it says nothing of what this one holds */
+			if (t->partition == p[i].partition && !strcmp(t->topic, p[i].topic) &&
+			    p[i].epoch == c->epoch) {
 				t->sink_lsn = p[i].lsn;
-				if (!t->offsets_current && baseline_moved(c, &p[i]))
-					t->offsets_current = 1;
+				t->offsets_current = 1;
 				t->sink_next = p[i].next_offset;
 			}
 		}
@@ -347,6 +352,7 @@ int cdc_produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx *t
 		rd_kafka_resp_err_t e = rd_kafka_producev(
 		    c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
 		    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+		    RD_KAFKA_V_HEADER(NB_CDC_EPOCH_HEADER, c->epoch_str, (ssize_t)strlen(c->epoch_str)),
 		    RD_KAFKA_V_OPAQUE(tx), RD_KAFKA_V_END);
 		if (!e) {
 			tx->outstanding++;
@@ -373,6 +379,48 @@ int cdc_produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx *t
 			      c->o->kafka, rd_kafka_outq_len(c->rk));
 		cdc_write_status_file(c);
 	}
+}
+
+#define HEARTBEAT_MS 500
+#define HEARTBEAT_IDLE_MS 5000
+
+/* Transactions leave c->head in stream (commit) order once every message is
+ * acknowledged, so when hb_lsn is set Kafka holds every message of that
+ * commit and of every commit before it: the heartbeat, sent after, says so.
+ * Its value is Debezium's heartbeat ({"ts_ms": now}) plus the commit's
+ * source.lsn and source.ts_ms. A failed produce is skipped (the next one
+ * says more). */
+void cdc_heartbeat(cdc *c)
+{
+	int64_t now = cdc_now_ms();
+	if (!c->rk || !c->hb_lsn || c->kafka_failed ||
+	    now - c->hb_sent_ms < (c->hb_lsn != c->hb_sent_lsn ? HEARTBEAT_MS : HEARTBEAT_IDLE_MS))
+		return;
+	char topic[512];
+	snprintf(topic, sizeof topic, "__debezium-heartbeat.%s", c->prefix);
+	nb_buf k, v;
+	nb_buf_init(&k);
+	nb_buf_init(&v);
+	nb_buf_puts(&k, "{\"serverName\":");
+	nb_json_write_string(&k, c->prefix);
+	nb_buf_putc(&k, '}');
+	char lsn[32];
+	nb_buf_printf(&v, "{\"ts_ms\":%" PRId64 ",\"source\":{\"lsn\":%" PRIu64 ",\"lsn_text\":",
+		      now, c->hb_lsn);
+	nb_json_write_string(&v, cdc_lsn_str(c->hb_lsn, lsn));
+	nb_buf_printf(&v, ",\"ts_ms\":%" PRId64 "}}", c->hb_ts_ms);
+	rd_kafka_resp_err_t e = rd_kafka_producev(
+	    c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(k.data, k.len),
+	    RD_KAFKA_V_VALUE(v.data, v.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
+	if (!e) {
+		c->inflight_msgs++;
+		c->inflight_bytes += (int64_t)(k.len + v.len);
+		c->hb_sent_lsn = c->hb_lsn;
+		c->hb_sent_ms = now;
+	}
+	nb_buf_done(&k);
+	nb_buf_done(&v);
 }
 
 void cdc_fill_source(cdc *c, nb_change *ch, uint64_t lsn, int64_t xid, int64_t ts_ms,

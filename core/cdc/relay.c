@@ -25,6 +25,7 @@ static int housekeeping(cdc *c, nb_err *err)
 	if (c->embedded)
 		cdc_read_progress(c);
 	cdc_advance(c);
+	cdc_heartbeat(c);
 	int64_t now = cdc_now_ms();
 	if (now - c->last_status_ms >= c->o->status_interval_ms ||
 	    (c->confirmed_lsn > c->sent_lsn && now - c->last_status_ms >= 200))
@@ -211,7 +212,6 @@ int nb_cdc_run(const nb_cdc_opts *o, volatile sig_atomic_t *stop, nb_err *err)
 		free(c.tps[i].topic);
 		free(c.tps[i].q);
 	}
-	free(c.baseline);
 	free(c.tps);
 	return rc ? -1 : 0;
 }

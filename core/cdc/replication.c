@@ -230,6 +230,7 @@ int cdc_on_xlogdata(cdc *c, const char *buf, int len, txinfo *ti, nb_err *err)
 		c->cur = cdc_tx_open(c, m->lsn);
 		ti->xid = m->xid;
 		ti->ts_ms = m->ts_us / 1000;
+		c->cur->ts_ms = ti->ts_ms;
 		return 0;
 	case NB_PGO_COMMIT:
 		if (!c->cur)

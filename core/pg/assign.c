@@ -207,11 +207,33 @@ static int pga_upsert(PGconn *conn, const nb_pg_experiment *e, struct pga_batch 
 	return 0;
 }
 
+/* Every user who reaches an experiment naming a holdout becomes a member of
+ * the holdout: a sticky assignment to its backing experiment (variant
+ * "holdout" or "general", by the same hash nb_assign_decide excludes by), so
+ * PostgreSQL counts the holdout and its report has both groups. */
+static int pga_holdout_members(PGconn *conn, const nb_pg_experiment *e, int n,
+			       const char *const *users, const cJSON *const *attrs, nb_err *err)
+{
+	nb_pg_experiment h;
+	if (nb_pg_experiment_get(conn, e->holdout, 0, &h, err))
+		return -1;
+	int rc = 0;
+	if (!strcmp(h.status, "running") && !h.holdout) {
+		nb_pg_assignment *tmp = nb_xcalloc((size_t)n, sizeof *tmp);
+		rc = nb_pg_assign_batch(conn, &h, n, users, attrs, tmp, err);
+		free(tmp);
+	}
+	nb_pg_experiment_done(&h);
+	return rc;
+}
+
 int nb_pg_assign_batch(PGconn *conn, const nb_pg_experiment *e, int n, const char *const *users,
 		       const cJSON *const *attrs, nb_pg_assignment *out, nb_err *err)
 {
 	if (n <= 0)
 		return 0;
+	if (e->holdout && pga_holdout_members(conn, e, n, users, attrs, err))
+		return -1;
 	struct pga_batch bt = {.n = n, .users = users, .out = out};
 	bt.order = nb_xmalloc(sizeof(int) * (size_t)n);
 	bt.filled = nb_xcalloc((size_t)n, sizeof(int));

@@ -722,3 +722,132 @@ int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load
 		rc = -1;
 	return rc;
 }
+
+/* ---- a small group in one round trip (`neonblue serve`'s committer) ---- */
+
+int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
+			nb_err *err)
+{
+	*st = (nb_pg_load_stats){0};
+	if (n == 0)
+		return 0;
+	/* the first of each event_id repeated in the group */
+	size_t *order = ev_sorted_ids(evs, n);
+	char *keep = nb_xcalloc(n, 1);
+	for (size_t i = 0; i < n; i++)
+		keep[order[i]] = !i || strcmp(evs[order[i]].event_id, evs[order[i - 1]].event_id);
+	free(order);
+	nb_buf a[7];
+	for (int k = 0; k < 7; k++) {
+		nb_buf_init(&a[k]);
+		nb_buf_putc(&a[k], '{');
+	}
+	double lo = evs[0].epoch, hi = evs[0].epoch;
+	int first = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (!keep[i])
+			continue;
+		const nb_pg_event *e = &evs[i];
+		char v[32];
+		if (e->has_value)
+			snprintf(v, sizeof v, "%.17g", e->value);
+		lo = e->epoch < lo ? e->epoch : lo;
+		hi = e->epoch > hi ? e->epoch : hi;
+		nb_pg_array_elem(&a[0], e->event_id, first);
+		nb_pg_array_elem(&a[1], e->user_id, first);
+		nb_pg_array_elem(&a[2], e->type, first);
+		nb_pg_array_elem(&a[3], e->ts, first);
+		nb_pg_array_elem(&a[4], e->has_value ? v : NULL, first);
+		nb_pg_array_elem(&a[5], e->properties, first);
+		nb_pg_array_elem(&a[6], e->experiment, first);
+		first = 0;
+	}
+	free(keep);
+	for (int k = 0; k < 7; k++)
+		nb_buf_putc(&a[k], '}');
+	char from[40], to[40];
+	nb_pg_event_format_ts(lo, from, sizeof from);
+	nb_pg_event_format_ts(hi, to, sizeof to);
+	const char *pp[2] = {from, to};
+	const char *pi[7];
+	for (int k = 0; k < 7; k++)
+		pi[k] = a[k].data;
+	/* BEGIN, the loaders' lock, the partitions, the rows whose event_id is
+	 * not stored (one index probe per id: a LATERAL … LIMIT 1 the planner
+	 * cannot turn into a join over every stored row), COMMIT: sent at once
+	 * (libpq's pipeline mode), so a group costs one round trip and its
+	 * commit; the statements after a failed one are not run */
+	static const char *const sql[5] = {
+		"BEGIN",
+		"SELECT pg_advisory_xact_lock(hashtext('neonblue_events_load'))",
+		"SELECT neonblue_ensure_event_partitions($1::timestamptz, $2::timestamptz)",
+		"INSERT INTO events (event_id, user_id, type, ts, value, properties, experiment)"
+		" SELECT t.id, t.u, t.ty, t.ts, t.v, t.p, t.e FROM unnest($1::uuid[], $2::text[],"
+		" $3::text[], $4::timestamptz[], $5::float8[], $6::jsonb[], $7::text[])"
+		" AS t(id, u, ty, ts, v, p, e)"
+		" LEFT JOIN LATERAL (SELECT 1 AS hit FROM events x WHERE x.event_id = t.id LIMIT 1) s"
+		" ON true WHERE s.hit IS NULL",
+		"COMMIT"};
+	static const int np[5] = {0, 0, 2, 7, 0};
+	int rc = 0, committed = 0;
+	long inserted = 0;
+	if (PQenterPipelineMode(conn) != 1) {
+		rc = nb_err_set(err, NB_ESERVER, "events: cannot enter pipeline mode: %s",
+				PQerrorMessage(conn));
+	} else {
+		int sent = 0;
+		for (; sent < 5; sent++)
+			if (PQsendQueryParams(conn, sql[sent], np[sent], NULL,
+					      np[sent] == 2 ? pp : np[sent] == 7 ? pi : NULL, NULL,
+					      NULL, 0) != 1)
+				break;
+		int synced = sent == 5 && PQpipelineSync(conn) == 1;
+		if (!synced)
+			rc = nb_err_set(err, NB_ESERVER, "events: cannot send the insert: %s",
+					PQerrorMessage(conn));
+		/* every statement's result (then the sync's), whatever happened:
+		 * what was sent may have run (a COMMIT answered is a commit, even
+		 * when the connection breaks before the sync's answer) */
+		for (int q = 0; q < sent + synced; q++) {
+			PGresult *r;
+			int got = 0;
+			while ((r = PQgetResult(conn))) {
+				ExecStatusType s = PQresultStatus(r);
+				got = 1;
+				if (q == 3 && s == PGRES_COMMAND_OK)
+					inserted = atol(PQcmdTuples(r));
+				if (q == 4 && s == PGRES_COMMAND_OK)
+					committed = 1;
+				if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK &&
+				    s != PGRES_PIPELINE_SYNC && rc == 0)
+					rc = nb_err_set(err, NB_ESERVER, "events: %s failed: %s",
+							q == 3 ? "INSERT" : q == 4 ? "COMMIT" : "the load",
+							s == PGRES_PIPELINE_ABORTED ? "aborted"
+										    : PQresultErrorMessage(r));
+				int sync = s == PGRES_PIPELINE_SYNC;
+				PQclear(r);
+				if (sync)
+					break;
+			}
+			if (!got && PQstatus(conn) != CONNECTION_OK) {
+				if (rc == 0)
+					rc = nb_err_set(err, NB_ESERVER, "events: the connection broke: %s",
+							PQerrorMessage(conn));
+				break;
+			}
+		}
+		PQexitPipelineMode(conn);
+	}
+	for (int k = 0; k < 7; k++)
+		nb_buf_done(&a[k]);
+	if (committed)
+		rc = 0;
+	if (rc) {
+		if (PQstatus(conn) == CONNECTION_OK)
+			nb_pg_rollback(conn);
+		return -1;
+	}
+	st->inserted = inserted;
+	st->skipped = (long)n - inserted;
+	return 0;
+}

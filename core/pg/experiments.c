@@ -21,7 +21,10 @@ static const char *exp_select =
 	"v.weight, 'is_control', v.is_control, 'config', v.config) ORDER BY v.position), '[]') "
 	"FROM variants v WHERE v.experiment = e.key)::text, "
 	"(SELECT coalesce(json_agg(json_build_object('key', m.metric, 'role', m.role) "
-	"ORDER BY m.position), '[]') FROM experiment_metrics m WHERE m.experiment = e.key)::text "
+	"ORDER BY m.position), '[]') FROM experiment_metrics m WHERE m.experiment = e.key)::text, "
+	"e.holdout, (SELECT he.seed FROM experiments he WHERE he.key = e.holdout), "
+	"(SELECT h.percent FROM holdouts h WHERE h.key = e.holdout), "
+	"EXISTS (SELECT 1 FROM holdouts h WHERE h.key = e.key) "
 	"FROM experiments e ";
 
 static char *col(PGresult *r, int row, int c)
@@ -90,6 +93,10 @@ static void fill_row(PGresult *r, int i, nb_pg_experiment *e)
 	snprintf(e->stopped_at, sizeof e->stopped_at, "%s", PQgetvalue(r, i, 17));
 	fill_variants(PQgetvalue(r, i, 18), e);
 	fill_metrics(PQgetvalue(r, i, 19), e);
+	e->holdout = col(r, i, 20);
+	e->holdout_seed = col(r, i, 21);
+	e->holdout_share = PQgetisnull(r, i, 22) ? 0 : strtod(PQgetvalue(r, i, 22), NULL) / 100;
+	e->is_holdout = PQgetvalue(r, i, 23)[0] == 't';
 }
 
 int nb_pg_experiment_get(PGconn *conn, const char *key, int for_update, nb_pg_experiment *out,
@@ -195,6 +202,29 @@ static int write_metrics(PGconn *conn, const nb_pg_experiment *e, nb_err *err)
 	return 0;
 }
 
+/* The holdout e names must be one, and a holdout names none. */
+static int check_holdout(PGconn *conn, const nb_pg_experiment *e, nb_err *err)
+{
+	if (!e->holdout)
+		return 0;
+	const char *p[] = {e->holdout, e->key};
+	PGresult *r = nb_pg_exec(conn,
+				 "SELECT EXISTS (SELECT 1 FROM holdouts WHERE key = $1), "
+				 "EXISTS (SELECT 1 FROM holdouts WHERE key = $2)",
+				 2, p, err);
+	if (!r)
+		return -1;
+	int known = PQgetvalue(r, 0, 0)[0] == 't', is_holdout = PQgetvalue(r, 0, 1)[0] == 't';
+	PQclear(r);
+	if (!known)
+		return nb_err_set(err, NB_EINPUT,
+				  "holdout: no holdout '%s' (see `neonblue holdout list`)", e->holdout);
+	if (is_holdout)
+		return nb_err_set(err, NB_EINPUT, "holdout: '%s' is a holdout and cannot name one",
+				  e->key);
+	return 0;
+}
+
 /* Inserts (insert=1) or updates the experiments row from e. */
 static int write_row(PGconn *conn, const nb_pg_experiment *e, int insert, nb_err *err)
 {
@@ -208,17 +238,20 @@ static int write_row(PGconn *conn, const nb_pg_experiment *e, int insert, nb_err
 	const char *p[] = {e->key,  e->name, e->description,		e->hypothesis,
 			   e->seed, hv,	     cov,			e->ns_id,
 			   e->ns_id ? ns0 : NULL, e->ns_id ? ns1 : NULL, cond, e->owner,
-			   ver};
+			   ver,	   e->holdout};
 	const char *sql =
 		insert ? "INSERT INTO experiments (key, name, description, hypothesis, seed, "
 			 "hash_version, coverage, namespace_id, namespace_start, namespace_end, "
-			 "condition, owner, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-			 "$10, $11::jsonb, $12, $13) ON CONFLICT (key) DO NOTHING"
+			 "condition, owner, version, holdout) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+			 "$8, $9, $10, $11::jsonb, $12, $13, $14) ON CONFLICT (key) DO NOTHING"
 		       : "UPDATE experiments SET name = $2, description = $3, hypothesis = $4, "
 			 "seed = $5, hash_version = $6, coverage = $7, namespace_id = $8, "
 			 "namespace_start = $9, namespace_end = $10, condition = $11::jsonb, "
-			 "owner = $12, version = $13, updated_at = now() WHERE key = $1";
-	PGresult *r = nb_pg_exec(conn, sql, 13, p, err);
+			 "owner = $12, version = $13, holdout = $14, updated_at = now() "
+			 "WHERE key = $1";
+	if (check_holdout(conn, e, err))
+		return -1;
+	PGresult *r = nb_pg_exec(conn, sql, 14, p, err);
 	free(cond);
 	if (!r)
 		return -1;
@@ -472,6 +505,11 @@ static int edit_targeting(cJSON *j, const nb_pg_experiment_edit *ed, nb_err *err
 	}
 	if (ed->namespace_spec && edit_namespace(j, ed->namespace_spec, err))
 		return -1;
+	if (ed->holdout)
+		cJSON_ReplaceItemInObjectCaseSensitive(j, "holdout",
+						       strcmp(ed->holdout, "none")
+							       ? cJSON_CreateString(ed->holdout)
+							       : cJSON_CreateNull());
 	return 0;
 }
 

@@ -2,12 +2,16 @@
  * feature per experiment whose one rule is an experiment rule (variations,
  * weights, coverage, hashAttribute, seed, hashVersion, namespace, condition),
  * and the saved groups, so an official SDK evaluating it locally picks the
- * variant nb_assign picks
+ * variant nb_assign picks. An experiment naming a holdout gets "filters"
+ * instead of "namespace" (the SDK ignores a namespace beside filters): its
+ * namespace as a filter, then the holdout's (docs/layers.md). The
+ * experiments backing holdouts are not features
  * (docs/api.md, GET /api/features). */
 #include "neonblue/pg.h"
 
 #include "neonblue/base.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +42,24 @@ static cJSON *feature_of(const nb_pg_experiment *e)
 	cJSON_AddStringToObject(r, "hashAttribute", "id");
 	cJSON_AddStringToObject(r, "seed", e->seed && *e->seed ? e->seed : e->key);
 	cJSON_AddNumberToObject(r, "hashVersion", e->hash_version);
-	if (e->ns_id) {
+	if (e->holdout && e->holdout_seed) {
+		cJSON *fl = cJSON_AddArrayToObject(r, "filters");
+		if (e->ns_id) {
+			/* inNamespace(id, [ns, a, b]) == hash("__" + ns, id, 1) in [a, b) */
+			char seed[300];
+			snprintf(seed, sizeof seed, "__%s", e->ns_id);
+			cJSON *f = cJSON_CreateObject();
+			cJSON_AddStringToObject(f, "attribute", "id");
+			cJSON_AddStringToObject(f, "seed", seed);
+			cJSON_AddNumberToObject(f, "hashVersion", 1);
+			cJSON *rg = cJSON_CreateArray();
+			cJSON_AddItemToArray(rg, cJSON_CreateNumber(e->ns_start));
+			cJSON_AddItemToArray(rg, cJSON_CreateNumber(e->ns_end));
+			cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "ranges"), rg);
+			cJSON_AddItemToArray(fl, f);
+		}
+		cJSON_AddItemToArray(fl, nb_pg_holdout_filter(e->holdout_seed, e->holdout_share));
+	} else if (e->ns_id) {
 		cJSON *ns = cJSON_AddArrayToObject(r, "namespace");
 		cJSON_AddItemToArray(ns, cJSON_CreateString(e->ns_id));
 		cJSON_AddItemToArray(ns, cJSON_CreateNumber(e->ns_start));
@@ -60,7 +81,7 @@ cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err)
 	cJSON *o = groups ? cJSON_CreateObject() : NULL;
 	cJSON *fs = o ? cJSON_AddObjectToObject(o, "features") : NULL;
 	for (int i = 0; i < n; i++) {
-		if (fs)
+		if (fs && !list[i].is_holdout)
 			cJSON_AddItemToObject(fs, list[i].key, feature_of(&list[i]));
 		nb_pg_experiment_done(&list[i]);
 	}

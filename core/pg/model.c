@@ -71,6 +71,8 @@ void nb_pg_experiment_done(nb_pg_experiment *e)
 	free(e->status);
 	free(e->seed);
 	free(e->ns_id);
+	free(e->holdout);
+	free(e->holdout_seed);
 	cJSON_Delete(e->condition);
 	nb_pg_variants_free(e->variants, e->nvariants);
 	free(e->weights);
@@ -91,6 +93,8 @@ void nb_pg_experiment_assign_view(const nb_pg_experiment *e, nb_assign_exp *out)
 	out->condition = e->condition;
 	out->nvariants = e->nvariants;
 	out->weights = e->weights;
+	out->holdout_seed = e->holdout ? e->holdout_seed : NULL;
+	out->holdout_share = e->holdout_share;
 }
 
 /* Parses a number that must use the whole string. */
@@ -314,6 +318,11 @@ static int validate_targeting(const nb_pg_experiment *e, nb_err *err)
 		return nb_err_set(err, NB_EINPUT, "condition must be a JSON object or null");
 	if (e->condition && check_operators(e->condition, "", err))
 		return -1;
+	if (e->holdout && !nb_pg_slug_ok(e->holdout))
+		return nb_err_set(err, NB_EINPUT, "holdout '%s' must be a holdout's key ([a-z0-9_-]{1,64})",
+				  e->holdout);
+	if (e->holdout && e->key && !strcmp(e->holdout, e->key))
+		return nb_err_set(err, NB_EINPUT, "holdout: experiment '%s' cannot name itself", e->key);
 	if (e->ns_id) {
 		if (!*e->ns_id)
 			return nb_err_set(err, NB_EINPUT, "namespace: the id must not be empty");
@@ -395,6 +404,10 @@ cJSON *nb_pg_experiment_to_json(const nb_pg_experiment *e)
 	}
 	cJSON_AddItemToObject(o, "condition",
 			      e->condition ? cJSON_Duplicate(e->condition, 1) : cJSON_CreateNull());
+	if (e->holdout)
+		cJSON_AddStringToObject(o, "holdout", e->holdout);
+	else
+		cJSON_AddNullToObject(o, "holdout");
 	cJSON_AddStringToObject(o, "owner", e->owner ? e->owner : "");
 	cJSON_AddItemToObject(o, "variants", variants_json(e));
 	cJSON *ms = cJSON_CreateArray();
@@ -527,7 +540,7 @@ static int parse_metrics(const cJSON *a, nb_pg_experiment *e, nb_err *err)
 
 static const char *exp_fields[] = {"key",	  "name",	"description", "hypothesis",
 				   "status",	  "seed",	"hash_version", "coverage",
-				   "namespace",	  "condition",	"owner",       "variants",
+				   "namespace",	  "condition",	"holdout",     "owner",	      "variants",
 				   "metrics",	  "version",	"created_at",  "updated_at",
 				   "started_at",  "stopped_at", NULL};
 
@@ -553,7 +566,8 @@ static int parse_core(const cJSON *j, nb_pg_experiment *e, nb_err *err)
 	double hv = 2;
 	if (get_str(j, "name", &e->name, err) || get_str(j, "description", &e->description, err) ||
 	    get_str(j, "hypothesis", &e->hypothesis, err) || get_str(j, "seed", &e->seed, err) ||
-	    get_str(j, "owner", &e->owner, err) || get_num(j, "coverage", &e->coverage, err) ||
+	    get_str(j, "owner", &e->owner, err) || get_str(j, "holdout", &e->holdout, err) ||
+	    get_num(j, "coverage", &e->coverage, err) ||
 	    get_num(j, "hash_version", &hv, err))
 		return -1;
 	if (hv != floor(hv) || fabs(hv) > 1e6)

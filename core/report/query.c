@@ -56,7 +56,7 @@ static const char *rq_bare(const char *name)
 
 int nb_report_query_is_switch(const char *name)
 {
-	return !strcmp(rq_bare(name), "scan");
+	return !strcmp(rq_bare(name), "scan") || !strcmp(rq_bare(name), "pooled");
 }
 
 static void rq_str(char **slot, const char *v)
@@ -155,11 +155,12 @@ int nb_report_query_set(nb_report_query *q, const char *name, const char *value,
 		if (rq_double(v, &q->alpha) || !(q->alpha > 0 && q->alpha < 1))
 			return nb_err_set(err, NB_EINPUT, "%s must be between 0 and 1, got \"%s\"", name,
 					  v);
-	} else if (!strcmp(n, "scan")) {
+	} else if (!strcmp(n, "scan") || !strcmp(n, "pooled")) {
+		int *sw = n[0] == 's' ? &q->scan : &q->pooled;
 		if (!*v || !strcmp(v, "1") || !strcmp(v, "true"))
-			q->scan = 1;
+			*sw = 1;
 		else if (!strcmp(v, "0") || !strcmp(v, "false"))
-			q->scan = 0;
+			*sw = 0;
 		else
 			return nb_err_set(err, NB_EINPUT, "%s takes 1, true, 0 or false, got \"%s\"",
 					  name, v);
@@ -189,7 +190,7 @@ nb_report_opts nb_report_query_opts(const nb_report_query *q, const char *experi
 	nb_report_opts o = {.db = q->db, .experiment = experiment, .metric = q->metric,
 			    .from = q->from, .to = q->to, .event_type = q->event_type,
 			    .segment_prop = q->seg_prop, .segment_value = q->seg_value,
-			    .alpha = q->alpha, .mde = q->mde, .scan = q->scan};
+			    .alpha = q->alpha, .mde = q->mde, .scan = q->scan, .pooled = q->pooled};
 	return o;
 }
 
@@ -343,6 +344,29 @@ static cJSON *rq_segments(nb_ch *ch, const nb_an_experiment *e, const nb_report_
 	return o;
 }
 
+cJSON *nb_report_complete_read(nb_ch *ch, const char *db)
+{
+	nb_an_scope s = {.db = db};
+	nb_an_complete c;
+	nb_err err;
+	char iso[40];
+	if (nb_an_complete_get(ch, &s, &c, &err) < 0 || !c.known)
+		return cJSON_CreateNull();
+	nb_an_complete_iso(&c, iso);
+	return cJSON_CreateString(iso);
+}
+
+cJSON *nb_report_complete_add(cJSON *doc, cJSON *complete)
+{
+	if (!cJSON_IsObject(doc)) {
+		cJSON_Delete(complete);
+		return doc;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "complete_up_to");
+	cJSON_AddItemToObject(doc, "complete_up_to", complete);
+	return doc;
+}
+
 cJSON *nb_report_query_doc(nb_ch *ch, enum nb_report_kind kind, const char *experiment,
 			   const nb_report_query *q, const char **param, nb_err *err)
 {
@@ -355,6 +379,8 @@ cJSON *nb_report_query_doc(nb_ch *ch, enum nb_report_kind kind, const char *expe
 			*param = "experiment";
 		return NULL;
 	}
+	/* Read before the analysis: what it says is complete is in what follows. */
+	cJSON *complete = nb_report_complete_read(ch, q->db);
 	cJSON *o = NULL;
 	switch (kind) {
 	case NB_REPORT_KIND_REPORT:
@@ -374,5 +400,5 @@ cJSON *nb_report_query_doc(nb_ch *ch, enum nb_report_kind kind, const char *expe
 		break;
 	}
 	nb_an_experiment_done(&e);
-	return o;
+	return nb_report_complete_add(o, complete);
 }

@@ -89,6 +89,40 @@ static cJSON *rr_metric(const nb_report_metric *m)
 	return o;
 }
 
+/* "weights,seed" → ["weights", "seed"] */
+static cJSON *rr_changes(const char *s)
+{
+	cJSON *a = cJSON_CreateArray();
+	char buf[96];
+	snprintf(buf, sizeof buf, "%s", s);
+	char *save = NULL;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		cJSON_AddItemToArray(a, cJSON_CreateString(t));
+	return a;
+}
+
+static cJSON *rr_periods(const nb_report *r)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (int i = 0; i < r->nperiods; i++) {
+		const nb_report_period *p = &r->periods[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "version", (double)p->version);
+		rr_time(o, "from", p->from);
+		rr_time(o, "to", p->to);
+		rr_num(o, "users", p->users);
+		cJSON_AddItemToObject(o, "changes", rr_changes(p->changes));
+		cJSON *rb = cJSON_AddObjectToObject(o, "rebucketing");
+		rr_num(rb, "earlier_users", p->earlier_users);
+		rr_num(rb, "rebucketed", p->rebucketed);
+		rr_num(rb, "excluded", p->excluded);
+		cJSON_AddItemToObject(o, "report",
+				      p->report ? nb_report_json(p->report) : cJSON_CreateNull());
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
 cJSON *nb_report_json(const nb_report *r)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -124,6 +158,11 @@ cJSON *nb_report_json(const nb_report *r)
 	rr_num(o, "alpha", r->alpha);
 	rr_num(o, "mde", r->mde);
 	rr_num(o, "power", r->power);
+	if (r->nperiods) {
+		cJSON_AddBoolToObject(o, "config_changed", r->config_changed);
+		cJSON_AddBoolToObject(o, "rebucketed", r->rebucketed);
+		cJSON_AddItemToObject(o, "periods", rr_periods(r));
+	}
 	return o;
 }
 
@@ -240,6 +279,63 @@ static void rr_md_metric(nb_buf *b, const nb_report_metric *m)
 	nb_buf_puts(b, "\n");
 }
 
+void nb_report_md(const nb_report *r, nb_buf *b);
+
+static void rr_md_time(nb_buf *b, long long t)
+{
+	char s[40] = "…";
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (t && gmtime_r(&tt, &tm))
+		strftime(s, sizeof s, "%Y-%m-%d %H:%M:%SZ", &tm);
+	nb_buf_puts(b, s);
+}
+
+/* The configuration periods: the warning, one line each, each analysed. */
+static void rr_md_periods(const nb_report *r, nb_buf *b)
+{
+	nb_buf_printf(b, "\n## Configuration periods\n\n**The configuration changed mid-run** "
+			 "(%d periods): the tables above pool users assigned under different "
+			 "configurations; each period's users are analysed alone below.\n\n",
+		      r->nperiods);
+	for (int i = 0; i < r->nperiods; i++) {
+		const nb_report_period *p = &r->periods[i];
+		nb_buf_printf(b, "- version %ld, ", p->version);
+		rr_md_time(b, p->from);
+		nb_buf_puts(b, " – ");
+		if (p->to)
+			rr_md_time(b, p->to);
+		else
+			nb_buf_puts(b, "now");
+		nb_buf_puts(b, ": ");
+		rr_md_num(b, p->users);
+		nb_buf_printf(b, " users%s%s", *p->changes ? "; changed: " : "", p->changes);
+		if (p->rebucketed > 0 || p->excluded > 0) {
+			nb_buf_puts(b, "; **re-bucketed ");
+			rr_md_num(b, p->rebucketed);
+			nb_buf_puts(b, " and left out ");
+			rr_md_num(b, p->excluded);
+			nb_buf_puts(b, " of the ");
+			rr_md_num(b, p->earlier_users);
+			nb_buf_puts(b, " users already assigned** (SDKs evaluating the payload move "
+				       "them; stored assignments keep theirs)");
+		}
+		nb_buf_puts(b, "\n");
+	}
+	for (int i = 0; i < r->nperiods; i++) {
+		if (!r->periods[i].report)
+			continue;
+		nb_buf_printf(b, "\n### Period %d (version %ld)\n\n", i + 1, r->periods[i].version);
+		nb_buf tmp;
+		nb_buf_init(&tmp);
+		nb_report_md(r->periods[i].report, &tmp);
+		/* its own title is the period's heading above */
+		const char *body = tmp.data ? strstr(tmp.data, "\n\n") : NULL;
+		nb_buf_puts(b, body ? body + 2 : "");
+		nb_buf_done(&tmp);
+	}
+}
+
 void nb_report_md(const nb_report *r, nb_buf *b)
 {
 	nb_buf_printf(b, "# Experiment %s (%s)\n\n", r->experiment, r->status);
@@ -265,6 +361,8 @@ void nb_report_md(const nb_report *r, nb_buf *b)
 	}
 	for (int i = 0; i < r->nmetrics; i++)
 		rr_md_metric(b, &r->metrics[i]);
+	if (r->config_changed)
+		rr_md_periods(r, b);
 }
 
 /* ---- generic tables for the other analyses ---- */

@@ -2,6 +2,7 @@
  * every metric (nb_stats), SRM, power, adjusted p-values, recommendation. */
 #include "neonblue/report.h"
 #include "neonblue/stats.h"
+#include "periods.h"
 
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_randist.h>
@@ -455,6 +456,12 @@ void nb_report_done(nb_report *r)
 		free(r->metrics[i].results);
 	free(r->metrics);
 	free(r->variants);
+	for (int i = 0; i < r->nperiods; i++) {
+		if (r->periods[i].report)
+			nb_report_done(r->periods[i].report);
+		free(r->periods[i].report);
+	}
+	free(r->periods);
 	memset(r, 0, sizeof *r);
 }
 
@@ -477,13 +484,14 @@ int nb_report_only_metric(nb_an_experiment *e, const char *key, nb_err *err)
 	return 0;
 }
 
-int nb_report_build_exp(nb_ch *ch, const nb_an_experiment *e, const nb_report_opts *o,
-			nb_report *out, nb_err *err)
+/* One analysis: every user in scope, or one period's (o->version). */
+static int report_one(nb_ch *ch, const nb_an_experiment *e, const nb_report_opts *o,
+		      nb_report *out, nb_err *err)
 {
 	memset(out, 0, sizeof *out);
 	nb_an_scope s = {.db = o->db, .from = o->from, .to = o->to, .event_type = o->event_type,
 			 .segment_prop = o->segment_prop, .segment_value = o->segment_value,
-			 .scan = o->scan};
+			 .scan = o->scan, .version = o->version};
 	size_t nv = (size_t)e->nvariants;
 	double *users = nb_xcalloc(nv, sizeof *users);
 	nb_an_agg *aggs = nb_xcalloc(nv * (size_t)(e->nmetrics + 1), sizeof *aggs);
@@ -496,6 +504,18 @@ int nb_report_build_exp(nb_ch *ch, const nb_an_experiment *e, const nb_report_op
 	free(users);
 	free(aggs);
 	return rc;
+}
+
+int nb_report_build_exp(nb_ch *ch, const nb_an_experiment *e, const nb_report_opts *o,
+			nb_report *out, nb_err *err)
+{
+	if (report_one(ch, e, o, out, err))
+		return -1;
+	if (!o->pooled && !o->version && rp_periods_attach(ch, e, o, report_one, out, err)) {
+		nb_report_done(out);
+		return -1;
+	}
+	return 0;
 }
 
 int nb_report_build(nb_ch *ch, const nb_report_opts *o, nb_report *out, nb_err *err)

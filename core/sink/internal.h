@@ -25,6 +25,7 @@ typedef struct sink_part {
 	int64_t committed;   /* offset committed to the group, -1 unknown */
 	int64_t batch_next;  /* offset after the last message in the filling batch */
 	uint64_t batch_lsn;  /* highest lsn in the filling batch */
+	uint64_t batch_epoch; /* relay epoch (NB_CDC_EPOCH_HEADER) of its last message, 0: none */
 	uint64_t lsn;        /* highest lsn committed */
 	int dirty;           /* has offsets in the filling batch */
 } sink_part;
@@ -37,6 +38,7 @@ typedef struct sink_bpart {
 	int table;
 	int64_t next;
 	uint64_t lsn;
+	uint64_t epoch;
 	int committed;      /* result: the offset was committed */
 } sink_bpart;
 
@@ -84,6 +86,8 @@ typedef struct sink_lane {
 	int from, to;
 } sink_lane;
 
+typedef struct sink_complete sink_complete; /* complete.c */
+
 typedef struct sink {
 	const nb_sink_opts *o;
 	volatile sig_atomic_t *stop;
@@ -125,6 +129,8 @@ typedef struct sink {
 	int64_t stop_ms;
 	int ch_ok;
 	char waiting[1200];
+	sink_complete *complete; /* the heartbeats' thread, or NULL */
+	char hb_topic[300];	 /* __debezium-heartbeat.<prefix> */
 } sink;
 
 /* ---- status.c ---- */
@@ -136,6 +142,14 @@ void sink_set_waiting(sink *s, const char *fmt, ...) __attribute__((format(print
 void sink_sleep(sink *s, int ms);
 void sink_status_tick(sink *s);
 void sink_status_write(sink *s);
+
+/* ---- complete.c: "complete up to" (docs/sink.md) ---- */
+/* Starts the thread that records in neonblue.cdc_complete the heartbeats
+ * ClickHouse holds (NULL if it cannot start: then nothing is recorded). */
+sink_complete *sink_complete_start(sink *s);
+/* Hands over a heartbeat the main thread consumed (a bad one is ignored). */
+void sink_complete_heartbeat(sink_complete *c, const char *value, size_t len);
+void sink_complete_stop(sink_complete *c);
 
 /* ---- store.c ---- */
 int sink_ch_open(sink *s, nb_err *err);

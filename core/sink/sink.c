@@ -3,6 +3,7 @@
  * This file: the messages, the mapping lanes, Kafka setup and the main loop;
  * the store thread is store.c, the status file status.c. */
 #include "internal.h"
+#include "neonblue/cdc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -72,6 +73,24 @@ static void sink_gap(sink *s, sink_part *p, int64_t got)
 		 s->last_gap);
 }
 
+/* The relay's producer epoch a message carries (NB_CDC_EPOCH_HEADER); 0
+ * when it has none (real Debezium) or it is not a number. */
+static uint64_t sink_msg_epoch(const rd_kafka_message_t *m)
+{
+	rd_kafka_headers_t *h;
+	const void *v;
+	size_t n;
+	char buf[24];
+	if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, NB_CDC_EPOCH_HEADER, &v, &n) ||
+	    !v || !n || n >= sizeof buf)
+		return 0;
+	memcpy(buf, v, n);
+	buf[n] = 0;
+	char *end;
+	unsigned long long e = strtoull(buf, &end, 10);
+	return *end ? 0 : (uint64_t)e;
+}
+
 /* Phase 1, in order: errors, gaps, offsets, routing; a message to map is
  * queued as a job of the round. */
 static void sink_message(sink *s, const rd_kafka_message_t *m)
@@ -100,6 +119,7 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 		sink_gap(s, p, m->offset);
 	p->next = m->offset + 1;
 	p->batch_next = m->offset + 1;
+	p->batch_epoch = sink_msg_epoch(m);
 	p->dirty = 1;
 	sink_batch *b = s->fill;
 	if (!b->msgs)
@@ -109,6 +129,8 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 	if (!strcmp(topic, s->dlq_topic))
 		return; /* our own dead letters: consumed, never re-processed */
 	if (nb_sink_topic_ignored(s->o->prefix, topic)) {
+		if (!strcmp(topic, s->hb_topic))
+			sink_complete_heartbeat(s->complete, m->payload, m->payload ? m->len : 0);
 		s->ignored++; /* Debezium's transaction metadata and heartbeats: no rows */
 		return;
 	}
@@ -431,6 +453,7 @@ static void sink_loop(sink *s)
 
 static void sink_done(sink *s)
 {
+	sink_complete_stop(s->complete);
 	if (s->rk) {
 		rd_kafka_consumer_close(s->rk); /* the revoke stores what is left */
 		sink_store_stop(s);
@@ -500,11 +523,14 @@ int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *e
 	nb_buf_init(&s.ptmp);
 	nb_buf_init(&s.touch);
 	snprintf(s.dlq_topic, sizeof s.dlq_topic, "%s.dlq", o.prefix);
+	snprintf(s.hb_topic, sizeof s.hb_topic, "__debezium-heartbeat.%s", o.prefix);
 	int rc = sink_ch_open(&s, err);
 	if (rc == 0)
 		rc = sink_kafka_open(&s, err);
-	if (rc == 0)
+	if (rc == 0) {
 		sink_lanes_start(&s);
+		s.complete = sink_complete_start(&s);
+	}
 	if (rc == 0 && pthread_create(&s.store, NULL, sink_store_main, &s) != 0)
 		rc = nb_err_set(err, NB_ESERVER, "cannot start the store thread");
 	if (rc == 0) {

@@ -28,14 +28,15 @@ static int sink_insert_progress(sink *s, sink_batch *b, nb_err *err)
 		nb_ch_escape(t, p->topic, strlen(p->topic), NB_CH_TSV);
 		nb_buf_printf(t, "\t%d\t", (int)p->partition);
 		nb_ch_escape(t, tab, strlen(tab), NB_CH_TSV);
-		nb_buf_printf(t, "\t%" PRId64 "\t%" PRIu64 "\t%010" PRId64 "\t%" PRIu64 "\n", p->next,
-			      p->lsn, now / 1000, (uint64_t)now * 1000 + (s->seq++ % 1000));
+		nb_buf_printf(t, "\t%" PRId64 "\t%" PRIu64 "\t%010" PRId64 "\t%" PRIu64 "\t%" PRIu64 "\n",
+			      p->next, p->lsn, now / 1000, (uint64_t)now * 1000 + (s->seq++ % 1000),
+			      p->epoch);
 	}
 	if (!t->len)
 		return 0;
 	return nb_ch_insert(s->ch,
 			    "INSERT INTO neonblue.cdc_progress (topic, partition, source_table, "
-			    "next_offset, lsn, updated_at, seq) FORMAT TabSeparated",
+			    "next_offset, lsn, updated_at, seq, epoch) FORMAT TabSeparated",
 			    t->data, t->len, err);
 }
 
@@ -394,7 +395,8 @@ void sink_handoff(sink *s, int block)
 		}
 		b->parts[b->nparts++] = (sink_bpart){.idx = i, .topic = p->topic,
 						     .partition = p->partition, .table = p->table,
-						     .next = p->batch_next, .lsn = p->batch_lsn};
+						     .next = p->batch_next, .lsn = p->batch_lsn,
+						     .epoch = p->batch_epoch};
 		p->dirty = 0;
 		p->batch_lsn = 0;
 	}

@@ -13,6 +13,7 @@
 #include "neonblue/base.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 
 #define NB_AN_KEY_MAX 64
 
@@ -66,6 +67,9 @@ typedef struct nb_an_scope {
 	const char *segment_value; /*   has segment_prop = segment_value (a string) */
 	int scan;                  /* 1: read the replicated tables, never the rollup
 				      (docs/analytics.md); 0: the rollup when it can answer */
+	long version;              /* 0, or only users assigned under this
+				      experiment_version (a configuration period;
+				      read from the replicated tables) */
 } nb_an_scope;
 
 /* Property names (value_property, segment properties) must match
@@ -156,6 +160,33 @@ typedef struct nb_an_revenue {
 int nb_an_revenue_get(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e, int metric,
 		      nb_an_revenue *out, nb_err *err);
 
+/* ---- configuration periods (core/analytics/periods.c) ----
+ * Every change of an experiment reaches audit_log with its time and the
+ * definition after it; the definition's version bumps whenever who gets
+ * which variant changes, and each assignment keeps the version it was made
+ * under. A period is one version: from the first audit row showing it to the
+ * next version's. */
+typedef struct nb_an_period {
+	long version;
+	long long from, to;   /* unix seconds; to = 0: still current; from = 0: unknown */
+	double users;         /* users assigned under this version */
+	char changes[96];     /* against the previous period: "weights,coverage,
+				 targeting,namespace,seed,holdout" (those that
+				 changed); "" for the first */
+	cJSON *config;        /* the definition (exp show --json), NULL when its
+				 audit rows are gone */
+} nb_an_period;
+
+/* The periods of experiment key, by version (an experiment never changed has
+ * one). Caller frees with nb_an_periods_free. */
+int nb_an_periods(nb_ch *ch, const char *db, const char *key, nb_an_period **out, int *n,
+		  nb_err *err);
+void nb_an_periods_free(nb_an_period *p, int n);
+/* Users assigned by hash under a version below below_version: rows of
+ * user_id, variant, experiment_version. Caller frees with nb_ch_rows_done. */
+int nb_an_assigned_users(nb_ch *ch, const char *db, const char *key, long below_version,
+			 nb_ch_rows *rows, nb_err *err);
+
 /* ---- the SQL (pure; for tests and EXPLAIN) ---- */
 /* The per-user subquery over the experiment's joined events and
  * assignments that nb_an_metrics aggregates; appended to b. */
@@ -193,5 +224,21 @@ typedef struct nb_an_ret {
  * audit_log: {deleted}, touched: {partitions_dropped}, rollups_rebuilt}.
  * Counts are of live rows (FINAL, _deleted = 0). */
 int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summary, nb_err *err);
+
+/* ---- how complete ClickHouse is (core/analytics/complete.c) ---- */
+/* "Complete up to T" (docs/report.md): every change of every transaction
+ * committed in PostgreSQL at or before T — in commit order, the LSN — is in
+ * ClickHouse. Read from s->db's cdc_complete, which the sink fills from the
+ * relay's heartbeats (docs/sink.md, "Complete up to"). */
+typedef struct nb_an_complete {
+	int known;           /* 0: nothing recorded yet (or no cdc_complete table) */
+	int64_t ts_ms;       /* T: that commit's time, ms since 1970 */
+	uint64_t lsn;        /* its commit LSN (0 from Debezium's own heartbeats) */
+	long long recorded_at; /* when the sink found it in ClickHouse, unix seconds */
+} nb_an_complete;
+/* Fills out; a ClickHouse without the table gives known = 0 (no error). */
+int nb_an_complete_get(nb_ch *ch, const nb_an_scope *s, nb_an_complete *out, nb_err *err);
+/* out->known ? T as "YYYY-MM-DDTHH:MM:SS.mmmZ" : "" */
+void nb_an_complete_iso(const nb_an_complete *c, char out[40]);
 
 #endif

@@ -26,6 +26,13 @@ int nb_choose_variation(double x, const double (*ranges)[2], int n);
 /* GrowthBook's inNamespace: hash("__" + ns_id, user, 1) in [start, end). */
 int nb_in_namespace(const char *user, const char *ns_id, double start, double end);
 
+/* Holdout membership (docs/layers.md): 1 when hash(seed, user, 2) < share,
+ * share in [0,1) (a holdout of 5 % has share 0.05). What the GrowthBook SDK
+ * evaluates for the payload's filter {seed, ranges: [[share, 1]],
+ * hashVersion: 2}: a user in the holdout falls in no range. Every rule that
+ * names a holdout (experiments here, flag rollouts) excludes these users. */
+int nb_in_holdout(const char *user, const char *seed, double share);
+
 /* GrowthBook condition evaluation as the SDK 1.8.0 does it; saved_groups may be
  * NULL. 1 match, 0 not. Comparisons follow JavaScript's rules ("8" > 5, a
  * missing attribute compares as null, Number() trims Unicode white space,
@@ -52,6 +59,8 @@ typedef struct nb_assign_exp {
 	int nvariants;            /* 2..NB_ASSIGN_MAX_VARIANTS */
 	const double *weights;    /* nvariants weights summing to 1 */
 	const cJSON *saved_groups; /* {"group id": [values]} for $inGroup, or NULL */
+	const char *holdout_seed; /* the holdout's seed, NULL for none */
+	double holdout_share;     /* its share of users, 0..1 */
 } nb_assign_exp;
 
 enum nb_assign_reason {
@@ -60,6 +69,7 @@ enum nb_assign_reason {
 	NB_ASSIGN_NOT_IN_NAMESPACE,
 	NB_ASSIGN_NOT_COVERED,    /* bucket outside every range (coverage) */
 	NB_ASSIGN_NO_USER,        /* empty user id: nothing to hash */
+	NB_ASSIGN_IN_HOLDOUT,     /* the user is in the experiment's holdout */
 };
 
 typedef struct nb_assign_result {

@@ -127,6 +127,13 @@ cJSON *nb_debezium_render_value(uint32_t oid, const char *text, nb_err *err);
  * error returns -1 with NB_EINPUT and a sentence naming what is wrong; out is
  * left initialised (safe to nb_change_done). out must be initialised. */
 int nb_debezium_parse(const char *json, size_t len, nb_change *out, nb_err *err);
+/* Reads a heartbeat of __debezium-heartbeat.<prefix> (wrapped or not): the
+ * relay's {"ts_ms":…,"source":{"lsn":L,"ts_ms":T}} gives the commit L, made
+ * at T ms, whose messages and those of every commit before it Kafka holds;
+ * Debezium's own {"ts_ms":T} gives lsn 0 and its send time T (docs/sink.md,
+ * "Complete up to"). -1 (NB_EINPUT) when neither is there. */
+int nb_debezium_heartbeat(const char *json, size_t len, uint64_t *lsn, int64_t *ts_ms,
+			  nb_err *err);
 /* Parses a Kafka key (wrapped or not) into columns with is_key set. */
 int nb_debezium_parse_key(const char *json, size_t len, nb_tuple *out, nb_err *err);
 
@@ -330,7 +337,14 @@ typedef struct nb_cdc_progress {
 	char source_table[128];
 	int64_t next_offset; /* every offset below is in ClickHouse */
 	uint64_t lsn;        /* highest source.lsn among the rows committed */
+	uint64_t epoch;      /* the relay's producer epoch of the last message (0: none) */
 } nb_cdc_progress;
+
+/* The Kafka header naming the embedded relay's producer epoch on every
+ * message: a random number drawn each time the relay opens a producer, so a
+ * progress row the sink wrote from a dead Kafka's messages is told apart from
+ * one written from this Kafka's (offsets restart at 0 with each mock cluster). */
+#define NB_CDC_EPOCH_HEADER "neonblue-epoch"
 
 /* Reads neonblue.cdc_progress FINAL; *out (caller frees) gets *n rows. */
 int nb_cdc_progress_read(const char *clickhouse, nb_cdc_progress **out, size_t *n, nb_err *err);

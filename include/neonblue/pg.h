@@ -80,6 +80,10 @@ typedef struct nb_pg_experiment {
 	char *ns_id;      /* namespace id, NULL for none */
 	double ns_start, ns_end;
 	cJSON *condition; /* targeting condition object, NULL for everyone */
+	char *holdout;    /* the holdout it names (a holdout's key), NULL for none */
+	char *holdout_seed;   /* loaded: that holdout's seed */
+	double holdout_share; /* loaded: its share of users (percent / 100) */
+	int is_holdout;       /* loaded: this experiment backs a holdout */
 	int nvariants;
 	nb_pg_variant *variants; /* in position order */
 	double *weights;         /* nvariants weights (copy of variants[i].weight) */
@@ -146,6 +150,7 @@ typedef struct nb_pg_experiment_edit {
 	const char *name, *description, *hypothesis, *owner;
 	const char *condition_json; /* "null" clears */
 	const char *namespace_spec; /* "id:start:end" or "none" */
+	const char *holdout;        /* a holdout's key, or "none" */
 	double coverage;            /* < 0: unchanged */
 	int hash_version;           /* 0: unchanged */
 	const char *variants_spec;  /* drafts: replace; running/paused: weights, needs reseed */
@@ -314,6 +319,12 @@ int nb_pg_events_loader_finish(nb_pg_events_loader *l, int commit, nb_pg_load_st
 /* begin + add + finish for events already in memory (`track`). */
 int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
 		      nb_err *err);
+/* The same for a small group (`neonblue serve`'s committer: up to a few
+ * thousand rows) in one round trip: BEGIN, the loaders' lock, the partitions,
+ * an INSERT of the rows whose event_id is new (the first of each repeated
+ * one), COMMIT, pipelined. 0 once committed; -1 (rolled back) with err. */
+int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
+			nb_err *err);
 
 /* ==== tokens ==== */
 /* API tokens of `neonblue serve` (core/pg/tokens.c): a random secret shown
@@ -370,6 +381,51 @@ cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err);
  * cache key. */
 int nb_pg_features_version(PGconn *conn, char *out, size_t n, nb_err *err);
 
+/* ==== layers and holdouts ==== */
+/* core/pg/layers.c, docs/layers.md. A layer is a GrowthBook namespace with a
+ * name: an experiment whose namespace id is the layer's key occupies its
+ * range, and the live experiments (not stopped or archived) of a layer may
+ * not overlap — PostgreSQL refuses the write (NB_EINPUT) naming the
+ * experiment in the way, whatever writes it. */
+
+/* Creates layer key (audited). Refused when live experiments already in
+ * namespace `key` overlap (both named), or when it exists. */
+int nb_pg_layer_create(PGconn *conn, const char *key, const char *name, const char *description,
+		       const char *actor, nb_err *err);
+/* The layers (or only `key`) as [{key, name, description, created_at,
+ * occupied (the share of the namespace its live experiments hold),
+ * experiments: [{key, status, start, end}] by start}]. Caller deletes. */
+cJSON *nb_pg_layer_list(PGconn *conn, const char *key, nb_err *err);
+
+/* A holdout: percent of the users, by its own seed (hash version 2), kept out
+ * of every experiment that names it (nb_pg_experiment.holdout) and of every
+ * flag rollout that names it. Backed by a running experiment of the same key
+ * (variants "holdout", the control, and "general") whose assignments are the
+ * users who reached an experiment naming it; its report is that
+ * experiment's report. */
+typedef struct nb_pg_holdout {
+	char key[NB_PG_KEY_MAX + 1];
+	char seed[256];
+	double share; /* percent / 100 */
+} nb_pg_holdout;
+
+/* Creates holdout key (seed NULL: the key) with its backing experiment, in
+ * one audited transaction. */
+int nb_pg_holdout_create(PGconn *conn, const char *key, const char *name, double percent,
+			 const char *seed, const char *actor, nb_err *err);
+/* The hook for every rule that names a holdout: loads it (unknown →
+ * NB_EINPUT); nb_in_holdout(user, h.seed, h.share) then says whether a user
+ * is held out, and nb_pg_holdout_filter(h.seed, h.share) is the GrowthBook
+ * filter that makes the SDKs agree. */
+int nb_pg_holdout_get(PGconn *conn, const char *key, nb_pg_holdout *out, nb_err *err);
+/* The GrowthBook SDK filter of a holdout: {"attribute": "id", "seed": seed,
+ * "hashVersion": 2, "ranges": [[share, 1]]} — in a rule's "filters", a user
+ * in the holdout falls in no range and skips the rule. Caller deletes. */
+cJSON *nb_pg_holdout_filter(const char *seed, double share);
+/* The holdouts (or only `key`) as [{key, name, percent, seed, status,
+ * created_at, experiments: [keys naming it], members (users stored),
+ * held_out (of them in the holdout)}]. Caller deletes. */
+cJSON *nb_pg_holdout_list(PGconn *conn, const char *key, nb_err *err);
 
 /* ==== retention ==== */
 /* Data retention, the PostgreSQL side (core/pg/retention.c, table

@@ -21,6 +21,9 @@ typedef struct nb_report_opts {
 	double mde;             /* planned relative minimum detectable effect; 0 → 0.05 */
 	double power;           /* planned power; 0 → 0.8 */
 	int scan;               /* 1: read the replicated tables, not the rollup */
+	int pooled;             /* 1: no configuration periods (one analysis of every user) */
+	long version;           /* > 0: only users assigned under this experiment_version
+				   (one period; no periods of its own) */
 } nb_report_opts;
 
 /* One variant of one metric. NaN = null in JSON (and for the control: every
@@ -59,6 +62,22 @@ typedef struct nb_report_variant {
 	int is_control;
 } nb_report_variant;
 
+struct nb_report;
+/* One configuration period (nb_an_period) as the report sees it. */
+typedef struct nb_report_period {
+	long version;
+	long long from, to;     /* unix seconds; 0: unknown / still current */
+	double users;           /* assigned under this version */
+	char changes[96];       /* what changed from the previous period ("" first) */
+	double earlier_users;   /* users assigned (by hash) under earlier versions */
+	double rebucketed;      /* of them, those this version's bucketing puts in
+				   another variant: SDKs evaluating the payload move
+				   them (stored assignments keep theirs) */
+	double excluded;        /* of them, those it leaves out (coverage, namespace) */
+	struct nb_report *report; /* this period's users alone, its weights; NULL
+				     when the experiment has one period */
+} nb_report_period;
+
 typedef struct nb_report {
 	char experiment[NB_AN_KEY_MAX + 1];
 	char status[16];
@@ -74,6 +93,10 @@ typedef struct nb_report {
 	double alpha, mde, power;
 	long long from, to;
 	char segment[160]; /* "prop=value" or "" */
+	int nperiods;      /* configuration periods (0 with opts.pooled or opts.version) */
+	nb_report_period *periods;
+	int config_changed; /* more than one period has users */
+	int rebucketed;     /* a change re-bucketed users already assigned */
 } nb_report;
 
 /* Pure: the report from the experiment, users assigned per variant and the
@@ -148,6 +171,7 @@ typedef struct nb_report_query {
 	int period, nper, top;   /* cohort period 86400|604800, periods (8); segments top (10) */
 	double mde, alpha;       /* 0: the report's defaults */
 	int scan;
+	int pooled;              /* no configuration periods: one analysis of every user */
 	const char *prefix;      /* how names are spelled in messages of
 				    nb_report_query_check: "--" (CLI) or "" (API) */
 } nb_report_query;
@@ -156,10 +180,10 @@ void nb_report_query_init(nb_report_query *q);
 void nb_report_query_done(nb_report_query *q);
 /* Sets one parameter: name with or without a leading "--" (metric, steps,
  * by, series, database, event-type, from, to, segment, window, period,
- * periods, top, mde, alpha, scan). Returns 0; 1 when there is no parameter
+ * periods, top, mde, alpha, scan, pooled). Returns 0; 1 when there is no parameter
  * of that name (nothing set); -1 (NB_EINPUT) when the value is wrong, the
  * message naming the parameter as spelled and the value. scan is a switch:
- * "", "1" or "true" set it, "0" or "false" clear it. */
+ * "", "1" or "true" set it, "0" or "false" clear it; so is pooled. */
 int nb_report_query_set(nb_report_query *q, const char *name, const char *value, nb_err *err);
 /* True for the parameters that take no value on the command line (scan). */
 int nb_report_query_is_switch(const char *name);
@@ -176,6 +200,14 @@ nb_an_scope nb_report_query_scope(const nb_report_query *q);
  * to blame. Caller deletes. */
 cJSON *nb_report_query_doc(nb_ch *ch, enum nb_report_kind kind, const char *experiment,
 			   const nb_report_query *q, const char **param, nb_err *err);
+/* "complete_up_to" of every analysis document (docs/report.md): T as
+ * "YYYY-MM-DDTHH:MM:SS.mmmZ" — every change committed at or before T is in
+ * ClickHouse — or null when nothing is recorded (or ClickHouse did not
+ * answer). Read it before the analysis' queries, then add it to the
+ * document: nb_report_complete_add takes complete (deleted when doc is not
+ * an object, e.g. NULL after a failure) and returns doc. */
+cJSON *nb_report_complete_read(nb_ch *ch, const char *db);
+cJSON *nb_report_complete_add(cJSON *doc, cJSON *complete);
 /* Keeps only metric `key` in e (the others are freed); -1 if e has none. */
 int nb_report_only_metric(nb_an_experiment *e, const char *key, nb_err *err);
 

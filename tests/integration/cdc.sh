@@ -221,7 +221,15 @@ relay_stop TERM
 t_eq sigterm_exit "$?" 0
 t_match sigterm_confirms "$(tail -3 "$tmp/relay.log")" "stopped; .* confirmed [0-9A-F]+/[0-9A-F]+"
 t_run lag_zero 0 "$NB" --pg "$PG" cdc lag --json
-t_match lag_zero_value "$T_OUT" '"lag_bytes":0'
+# 0 bytes, or only WAL that decodes to nothing (PostgreSQL may log a standby
+# snapshot, ~56 bytes, after the relay's last confirmation): no transaction
+# of the publication is left unconfirmed in the slot
+if [[ "$T_OUT" == *'"lag_bytes":0'* ]] ||
+	[ "$(sql -c "SELECT count(*) FROM pg_logical_slot_peek_binary_changes('neonblue_cdc', NULL, NULL, 'proto_version', '1', 'publication_names', 'neonblue')")" = 0 ]; then
+	t_pass lag_zero_value
+else
+	t_fail lag_zero_value "$T_OUT, and the slot still holds changes to decode"
+fi
 sql -c "INSERT INTO metrics (key, name, kind, event_types) VALUES ('m2', 'M2', 'count', '{a}')"
 t_run lag_grows 0 "$NB" --pg "$PG" cdc lag
 [ "$T_OUT" -gt 0 ] && t_pass lag_positive || t_fail lag_positive "lag $T_OUT after a write with no relay"
@@ -331,6 +339,14 @@ print([c["pid"] for c in d if c["name"] == "kafka"][0])'; }
 			DELETE FROM metrics WHERE key = 'm2';
 			DELETE FROM audit_log WHERE key = 'c2';"
 		chq() { curl -s --data-binary "$1 FORMAT TabSeparated" "$NEONBLUE_CLICKHOUSE/"; }
+		# wait_lag0 N: polls `cdc lag` N times, 0.5 s apart, until 0; leaves it in $lag
+		wait_lag0() {
+			for _ in $(seq "$1"); do
+				lag=$("$NB" cdc lag)
+				[ "$lag" = 0 ] && break
+				sleep 0.5
+			done
+		}
 		same() { # NAME PG_SQL CH_SQL
 			local a b
 			for _ in $(seq 60); do
@@ -362,12 +378,24 @@ print([c["pid"] for c in d if c["name"] == "kafka"][0])'; }
 		same content_events \
 			"SELECT count(*), sum(value), count(*) FILTER (WHERE user_id = 'u18') FROM events" \
 			"SELECT count(), sum(value), countIf(user_id = 'u18') FROM neonblue.events FINAL WHERE _deleted = 0"
-		for _ in $(seq 40); do
-			lag=$("$NB" cdc lag)
-			[ "$lag" = 0 ] && break
-			sleep 0.5
-		done
+		wait_lag0 40
 		t_eq embedded_confirms_all "$lag" 0
+		# A progress row of another producer epoch (as a batch read from a
+		# dead Kafka and stored late writes) counts nothing: with the sink
+		# frozen and such rows claiming every offset and LSN of the events
+		# partitions, the new events stay unconfirmed until the sink writes.
+		kill -STOP $sink
+		spg -c "INSERT INTO events (event_id, user_id, type, ts) SELECT md5('ep-' || g)::uuid, 'ep' || g, 'view', now() FROM generate_series(1, 40) g"
+		chq "INSERT INTO neonblue.cdc_progress (topic, partition, source_table, next_offset, lsn, updated_at, seq, epoch)
+			SELECT topic, partition, source_table, 1000000000000, 9223372036854775807, now(), max(seq) + 1, 1
+			FROM neonblue.cdc_progress WHERE source_table = 'events' GROUP BY topic, partition, source_table"
+		sleep 3
+		lag=$("$NB" cdc lag)
+		if [ "$lag" != 0 ] && [ -n "$lag" ]; then t_pass foreign_epoch_confirms_nothing; else t_fail foreign_epoch_confirms_nothing "cdc lag is '$lag' while the sink is frozen"; fi
+		kill -CONT $sink
+		wait_lag0 60
+		t_eq own_epoch_confirms "$lag" 0
+		t_eq foreign_epoch_events_stored "$(chq "SELECT count() FROM neonblue.events FINAL WHERE user_id LIKE 'ep%'")" 40
 		kill -TERM $relay $sink
 		wait $relay
 		t_eq embedded_exit "$?" 0

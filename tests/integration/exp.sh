@@ -46,7 +46,7 @@ t_eq show-metrics "$(jf "$J" '[(m["key"].replace("'"$P"'", ""), m["role"]) for m
 	"[('conv', 'primary'), ('lat', 'guardrail')]"
 t_eq show-namespace "$(jf "$J" 'j["namespace"]')" "['checkout', 0, 0.5]"
 t_eq show-condition "$(jf "$J" 'j["condition"]')" "{'country': {'\$in': ['US', 'CA']}}"
-t_eq show-fields "$(jf "$J" 'sorted(j)')" "['condition', 'coverage', 'created_at', 'description', 'hash_version', 'hypothesis', 'key', 'metrics', 'name', 'namespace', 'owner', 'seed', 'started_at', 'status', 'stopped_at', 'updated_at', 'variants', 'version']"
+t_eq show-fields "$(jf "$J" 'sorted(j)')" "['condition', 'coverage', 'created_at', 'description', 'hash_version', 'holdout', 'hypothesis', 'key', 'metrics', 'name', 'namespace', 'owner', 'seed', 'started_at', 'status', 'stopped_at', 'updated_at', 'variants', 'version']"
 t_eq audit-create "$(audits "$E" create)" 1
 t_eq audit-create-actor "$(sql "SELECT actor || ' ' || (before IS NULL) || ' ' || (after->>'status') FROM audit_log WHERE key = '$E' AND action = 'create'")" "alice true draft"
 t_run create-duplicate 2 $NB exp create --key "$E" --variants a,b

@@ -40,7 +40,7 @@ t_eq tables-have-pk "$(sql "SELECT count(*) FROM pg_class c WHERE c.relnamespace
 t_eq replica-full "$(sql "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relreplident = 'f' AND relname NOT LIKE 'events_y%'")" \
 	"events,experiment_metrics,experiments,metrics,saved_groups,variants"
 t_eq replica-default "$(sql "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r','p') AND relreplident = 'd' AND relname NOT LIKE 'events_y%'")" \
-	"api_tokens,assignments,audit_log,retention_settings,schema_migrations"
+	"api_tokens,assignments,audit_log,holdouts,layers,retention_settings,schema_migrations"
 # deleted events carry their user (the rollup files a delete under it)
 t_eq replica-full-partitions "$(sql "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass AND c.relreplident <> 'f'")" 0
 

@@ -233,7 +233,12 @@ t_eq relay-not-restarted "$(jget cdc pid)" "$cdc_pid"
 t_eq sink-not-restarted "$(jget sink pid)" "$sink_pid"
 
 # ---- the relay and the sink ran under ASan/UBSan (when $NB is that build) ----
-t_eq no-sanitizer-reports "$(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$H"/logs/*.log 2>/dev/null)" ""
+san=$(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$H"/logs/*.log 2>/dev/null)
+for f in $san; do # show the report itself, not only the file's name
+	echo "--- sanitizer report in $f:"
+	grep -m1 -A40 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"
+done
+t_eq no-sanitizer-reports "$san" ""
 
 # ---- --no-pipeline: recorded, honoured by the supervisor, undone by --pipeline ----
 t_run down 0 "$NB" stack down --home "$H"

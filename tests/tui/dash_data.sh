@@ -3,9 +3,10 @@
 # `neonblue report KEY --json`; the age of each row's statistics, also for
 # rows off screen; a view of
 # the analyses (cohorts) against `neonblue cohort --json`, and a bad flag
-# refused in-process; Shift+column letter sorting (letters underlined in the
-# header, also with --ascii and NO_COLOR; again reverses; keys bound to an
-# action keep it; listed in the help overlay).
+# refused in-process; the "Complete up to" line under the title of the
+# cohort and detail views; Shift+column letter sorting (letters underlined
+# in the header, also with --ascii and NO_COLOR; again reverses; keys bound
+# to an action keep it; listed in the help overlay).
 # needs: stack
 . "$(dirname "$0")/../lib/t.sh"
 
@@ -235,6 +236,8 @@ print(f"^  {c[\"cohort\"][:10]} +{c[\"users\"]:,} +. +{round(c[\"rate\"][0] * 10
 start_dash cohort 120 30 -- --view cohorts --exp "$P-a"
 check cohort-view cohort "cohort $P-a, data"
 check cohort-matches-json cohort "$cre" 20
+# the header says how complete the data is (docs/report.md, complete_up_to)
+check cohort-complete-up-to cohort "Complete up to 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8}Z \\([0-9]+[smhd] ago\\)"
 # a bad flag is refused by the worker's own parser, with the flag named
 keys cohort /
 typed cohort "--period month"
@@ -242,7 +245,11 @@ keys cohort Enter
 check cohort-bad-flag cohort "--period must be day or week, got \"month\""
 keys cohort q q
 
-for s in big plain bound tiny cohort; do
+start_dash detail 120 30 -- --view detail --exp "$P-a"
+check detail-complete-up-to detail "Complete up to 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8}Z \\([0-9]+[smhd] ago\\)"
+keys detail q q
+
+for s in big plain bound tiny cohort detail; do
 	grep -q Sanitizer "$W/$s.err" 2>/dev/null && t_fail "$s-sanitizers" "$(head -30 "$W/$s.err")"
 done
 t_done

@@ -310,6 +310,30 @@ static void targeting_and_reasons(void)
 	cJSON_Delete(no);
 }
 
+/* A holdout excludes exactly the users whose hash(seed, user, 2) < share,
+ * before targeting; the share of users held out is close to the share. */
+static void holdout_excludes_by_its_seed(void)
+{
+	double w[2] = {0.5, 0.5};
+	nb_assign_exp e = {.key = "ho", .hash_version = 2, .coverage = 1, .nvariants = 2,
+			   .weights = w, .holdout_seed = "hseed", .holdout_share = 0.2};
+	int held = 0;
+	char u[32];
+	for (int i = 0; i < 10000; i++) {
+		snprintf(u, sizeof u, "user-%d", i);
+		nb_assign_result r;
+		CHECK_INT(nb_assign_decide(&e, u, NULL, &r), 0);
+		int in = nb_in_holdout(u, "hseed", 0.2);
+		CHECK_INT(in, nb_hash("hseed", u, 2) < 0.2);
+		CHECK_INT(r.reason == NB_ASSIGN_IN_HOLDOUT, in);
+		CHECK_INT(r.in_experiment, !in);
+		held += in;
+	}
+	CHECK(held > 1800 && held < 2200);
+	CHECK(!nb_in_holdout("user-1", "hseed", 0));
+	CHECK_STR(nb_assign_reason_str(NB_ASSIGN_IN_HOLDOUT), "in the experiment's holdout");
+}
+
 /* Hashing sees UTF-16 code units like the JavaScript SDK: "é" is one unit
  * (0xE9), not two UTF-8 bytes; "😀" is a surrogate pair. */
 static void hash_uses_utf16_units(void)
@@ -448,6 +472,7 @@ int main(void)
 	RUN(namespace_ranges_are_exclusive);
 	RUN(targeting_and_reasons);
 	RUN(hash_uses_utf16_units);
+	RUN(holdout_excludes_by_its_seed);
 	RUN(version_padding);
 	RUN(condition_js_semantics);
 	RUN(condition_matches_sdk);

@@ -813,6 +813,34 @@ static void truncate_statements(void)
 	nb_sink_schema_done(&s);
 }
 
+/* Heartbeats: the relay's (the commit's lsn and time under "source"),
+ * Debezium's own ({"ts_ms"}, also wrapped), and what is refused. */
+static void heartbeats(void)
+{
+	uint64_t lsn;
+	int64_t ts;
+	nb_err e;
+	const char *relay = "{\"ts_ms\":1796614642519,\"source\":{\"lsn\":27029960,"
+			    "\"lsn_text\":\"0/19C7148\",\"ts_ms\":1796614639197}}";
+	CHECK_INT(nb_debezium_heartbeat(relay, strlen(relay), &lsn, &ts, &e), 0);
+	CHECK(lsn == 27029960 && ts == 1796614639197);
+	const char *dbz = "{\"ts_ms\":1793779205000}";
+	CHECK_INT(nb_debezium_heartbeat(dbz, strlen(dbz), &lsn, &ts, &e), 0);
+	CHECK(lsn == 0 && ts == 1793779205000);
+	const char *wrapped = "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"ts_ms\":5}}";
+	CHECK_INT(nb_debezium_heartbeat(wrapped, strlen(wrapped), &lsn, &ts, &e), 0);
+	CHECK(lsn == 0 && ts == 5);
+	static const char *const bad[] = {"", "{}", "{\"ts_ms\":0}", "nope", "{\"ts_ms\":\"1\"}",
+					  "{\"ts_ms\":9,\"source\":{\"lsn\":0,\"ts_ms\":9}}",
+					  "{\"ts_ms\":9,\"source\":{\"lsn\":7}}"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		CHECKF(nb_debezium_heartbeat(bad[i], strlen(bad[i]), &lsn, &ts, &e) == -1 &&
+			       e.code == NB_EINPUT && strstr(e.msg, "heartbeat") && lsn == 0 && ts == 0,
+		       "%s", bad[i]);
+	}
+	CHECK_INT(nb_debezium_heartbeat(NULL, 0, &lsn, &ts, &e), -1);
+}
+
 int main(void)
 {
 	nbt_suite = "debezium";
@@ -830,5 +858,6 @@ int main(void)
 	RUN(integers_and_booleans);
 	RUN(fixtures_map);
 	RUN(truncate_statements);
+	RUN(heartbeats);
 	return NBT_DONE();
 }

@@ -1,0 +1,14 @@
+-- 011_progress_epoch.sql — which Kafka a progress row counts the offsets of.
+--
+-- The embedded Kafka (librdkafka's mock cluster) keeps its log in memory: when
+-- it is killed and started again, every partition's offsets restart at 0 and
+-- the relay produces again from the slot's confirmed LSN. A batch the sink had
+-- read from the dead Kafka and stores afterwards writes a progress row whose
+-- next_offset and lsn count the dead log; the relay must not read it as the
+-- new one's. The relay stamps every message with its producer's epoch (Kafka
+-- header neonblue-epoch, a random number drawn per producer) and the sink
+-- records the epoch of the last message of each partition's batch here; the
+-- relay trusts only rows of its own epoch (docs/cdc.md, "Embedded mode").
+-- Rows written before this column (and by real Debezium's messages, which
+-- carry no such header) read 0.
+ALTER TABLE neonblue.cdc_progress ADD COLUMN epoch UInt64 DEFAULT 0;
