@@ -43,7 +43,7 @@ static const char usage[] =
 	"  --config FILE   key bindings and settings (default\n"
 	"                  $XDG_CONFIG_HOME/neonblue/dash.conf)\n"
 	"  --view NAME     start in a view: experiments detail feed funnel cohorts\n"
-	"                  revenue segments health new\n"
+	"                  revenue segments health new flags\n"
 	"  --exp KEY       the experiment the detail views show first\n"
 	"  --filter TEXT   start with the experiment list filtered (as with /)\n"
 	"  --mouse         mouse: click selects a row, the wheel scrolls\n"

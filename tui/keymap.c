@@ -12,7 +12,7 @@ const action_info keymap_actions[ACT_NACTIONS] = {
 	{ACT_QUIT, "quit", "quit (back from inner views)", "q C-c", 0},
 	{ACT_HELP, "help", "this help", "?", 0},
 	{ACT_FILTER, "filter", "filter the table (substring, ! inverts)", "/", 0},
-	{ACT_PALETTE, "palette", "command palette (:exp K, :feed, :theme T, :q)", ":", 0},
+	{ACT_PALETTE, "palette", "command palette (:exp K, :feed, :flags, :theme T, :q)", ":", 0},
 	{ACT_UP, "up", "move up", "k Up", 0},
 	{ACT_DOWN, "down", "move down", "j Down", 0},
 	{ACT_TOP, "top", "first row", "g Home", 0},
