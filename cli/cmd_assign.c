@@ -32,27 +32,6 @@ static const char assign_help[] =
 	"                    exit status 2.\n"
 	"\n" NB_FRONT_GLOBAL_HELP;
 
-/* "k=v" → attrs[k]; v typed as JSON scalar when it parses as one. */
-static int assign_add_attr(cJSON *attrs, const char *kv, nb_err *err)
-{
-	const char *eq = strchr(kv, '=');
-	if (!eq || eq == kv)
-		return nb_err_set(err, NB_EINPUT, "--attr \"%s\" is not KEY=VALUE", kv);
-	char *key = strndup(kv, (size_t)(eq - kv));
-	const char *val = eq + 1;
-	cJSON *v = cJSON_ParseWithOpts(val, NULL, 1);
-	if (v && !cJSON_IsNumber(v) && !cJSON_IsBool(v) && !cJSON_IsNull(v)) {
-		cJSON_Delete(v);
-		v = NULL;
-	}
-	if (!v)
-		v = cJSON_CreateString(val);
-	cJSON_DeleteItemFromObjectCaseSensitive(attrs, key);
-	cJSON_AddItemToObject(attrs, key, v);
-	free(key);
-	return 0;
-}
-
 static void assign_print_text(const char *exp, const char *user, const nb_pg_assignment *a)
 {
 	if (a->in_experiment)
@@ -192,7 +171,7 @@ static int assign_parse(int argc, char **argv, struct assign_opts *o, nb_err *er
 		if (!strcmp(a, "--json")) {
 			o->json = 1;
 		} else if (!strcmp(a, "--attr") && more) {
-			if (assign_add_attr(kv, argv[++i], err) < 0)
+			if (nb_front_attr_add(kv, argv[++i], err) < 0)
 				goto fail;
 		} else if (!strcmp(a, "--attrs") && more) {
 			attrs_json = argv[++i];

@@ -65,3 +65,23 @@ void nb_front_print_json(const cJSON *item)
 	fputc('\n', stdout);
 	free(s);
 }
+
+int nb_front_attr_add(cJSON *attrs, const char *kv, nb_err *err)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return nb_err_set(err, NB_EINPUT, "--attr \"%s\" is not KEY=VALUE", kv);
+	char *key = strndup(kv, (size_t)(eq - kv));
+	const char *val = eq + 1;
+	cJSON *v = cJSON_ParseWithOpts(val, NULL, 1);
+	if (v && !cJSON_IsNumber(v) && !cJSON_IsBool(v) && !cJSON_IsNull(v)) {
+		cJSON_Delete(v);
+		v = NULL;
+	}
+	if (!v)
+		v = cJSON_CreateString(val);
+	cJSON_DeleteItemFromObjectCaseSensitive(attrs, key);
+	cJSON_AddItemToObject(attrs, key, v);
+	free(key);
+	return 0;
+}
