@@ -22,6 +22,8 @@ static const char flag_usage[] =
 	"  rollout KEY PERCENT      coverage of the first rollout rule (\"25%\", \"25\", \"0.5%\");\n"
 	"                           a boolean flag without one gets {rollout, value true}\n"
 	"  eval    KEY USER [--attr KEY=VALUE]... [--attrs JSON]\n"
+	"  eval    KEY --users FILE|-   one user per line (an id, or {\"user_id\": ...,\n"
+	"                           \"attributes\": {...}}); one JSON result per line\n"
 	"  history KEY              the flag's audit rows, oldest first\n"
 	"\n"
 	"A flag has a type (boolean, string, number, json; default boolean), a default\n"
@@ -46,7 +48,7 @@ static const char flag_usage[] =
 
 struct flag_opts {
 	const char *action, *key, *arg2;
-	const char *type, *def, *description, *file, *rules, *add_rule, *attrs_json;
+	const char *type, *def, *description, *file, *rules, *add_rule, *attrs_json, *users;
 	int on, json, remove_rule, npos;
 	cJSON *rule_list; /* --rule, in order */
 	cJSON *attrs;     /* --attr */
@@ -61,7 +63,7 @@ static const char *const takes[][12] = {
 	{"on", "json", NULL},
 	{"off", "json", NULL},
 	{"rollout", "json", NULL},
-	{"eval", "attr", "attrs", "json", NULL},
+	{"eval", "attr", "attrs", "users", "json", NULL},
 	{"history", "json", NULL},
 };
 
@@ -120,6 +122,8 @@ static int flag_parse(const char *cmd, int action, int argc, char **argv, struct
 			o->add_rule = v;
 		else if (!strcmp(name, "attrs"))
 			o->attrs_json = v;
+		else if (!strcmp(name, "users"))
+			o->users = v;
 		else if (!strcmp(name, "attr")) {
 			if (nb_front_attr_add(o->attrs, v, &err))
 				return nb_front_usage_error(cmd, "%s", err.msg);
@@ -138,8 +142,10 @@ static int flag_parse(const char *cmd, int action, int argc, char **argv, struct
 		}
 	}
 	int want = !strcmp(takes[action][0], "list") ? 0
-		   : !strcmp(takes[action][0], "rollout") || !strcmp(takes[action][0], "eval") ? 2
-											      : 1;
+		   : !strcmp(takes[action][0], "rollout") ||
+			     (!strcmp(takes[action][0], "eval") && !o->users)
+		       ? 2
+		       : 1;
 	if (o->npos != want)
 		return nb_front_usage_error(cmd, "needs %s (got %d argument%s)",
 					    want == 0   ? "no argument"
@@ -370,8 +376,58 @@ static int do_edit(PGconn *pg, nb_front *ctx, const struct flag_opts *o, nb_err 
 	return rc;
 }
 
+/* eval --users: one JSON result per line ({"line": N, "error": ...} for a bad one). */
+static int eval_users(PGconn *pg, const nb_flag *f, const char *path, nb_err *err)
+{
+	FILE *in = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	if (!in)
+		return nb_err_set(err, NB_EINPUT, "--users: cannot open \"%s\"", path);
+	char *text = NULL;
+	size_t cap = 0;
+	long lineno = 0;
+	int bad = 0, rc = 0;
+	while (!rc && getline(&text, &cap, in) >= 0) {
+		nb_front_user_line l = {.lineno = ++lineno};
+		if (strspn(text, " \t\r\n") == strlen(text))
+			continue;
+		nb_front_user_line_parse(&l, text);
+		nb_flag_result r;
+		cJSON *o = NULL;
+		if (l.error) {
+			o = cJSON_CreateObject();
+			cJSON_AddNumberToObject(o, "line", (double)l.lineno);
+			cJSON_AddStringToObject(o, "error", l.error);
+			bad++;
+		} else if (!(rc = nb_flag_eval_sticky(pg, f, l.user, l.attrs, &r, NULL, err))) {
+			o = nb_flag_result_to_json(f, l.user, &r);
+		}
+		if (o)
+			nb_front_print_json(o);
+		cJSON_Delete(o);
+		nb_front_user_line_done(&l);
+	}
+	fflush(stdout);
+	free(text);
+	if (in != stdin)
+		fclose(in);
+	if (!rc && bad)
+		rc = nb_err_set(err, NB_EINPUT, "--users: %d bad line%s (see the \"error\" results)",
+				bad, bad == 1 ? "" : "s");
+	return rc;
+}
+
 static int do_eval(PGconn *pg, const struct flag_opts *o, nb_err *err)
 {
+	if (o->users) {
+		if (o->attrs_json || o->attrs->child)
+			return nb_err_set(err, NB_EINPUT, "--users takes each user's attributes from its line: no --attr/--attrs");
+		nb_flag f;
+		if (nb_flag_get(pg, o->key, &f, err))
+			return -1;
+		int rc = eval_users(pg, &f, o->users, err);
+		nb_flag_done(&f);
+		return rc;
+	}
 	cJSON *attrs = NULL;
 	if (o->attrs_json) {
 		attrs = cJSON_Parse(o->attrs_json);
