@@ -15,22 +15,62 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The experiment rule of a (an assignment view), with the given variations
+ * (taken over) and condition (NULL: a's own; duplicated): key, seed,
+ * hashVersion, weights, coverage, namespace or filters are a's, so the SDK's
+ * bucket is nb_assign_decide's. Shared by the experiments' features and the
+ * flags' experiment rules. */
+static cJSON *exp_rule(const nb_assign_exp *a, cJSON *variations, const cJSON *condition)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "id", a->key);
+	cJSON_AddStringToObject(r, "key", a->key);
+	cJSON_AddItemToObject(r, "variations", variations);
+	cJSON *w = cJSON_AddArrayToObject(r, "weights");
+	for (int i = 0; i < a->nvariants; i++)
+		cJSON_AddItemToArray(w, cJSON_CreateNumber(a->weights[i]));
+	cJSON_AddNumberToObject(r, "coverage", a->coverage);
+	cJSON_AddStringToObject(r, "hashAttribute", "id");
+	cJSON_AddStringToObject(r, "seed", a->seed && *a->seed ? a->seed : a->key);
+	cJSON_AddNumberToObject(r, "hashVersion", a->hash_version);
+	if (a->holdout_seed) {
+		cJSON *fl = cJSON_AddArrayToObject(r, "filters");
+		if (a->ns_id) {
+			/* inNamespace(id, [ns, a, b]) == hash("__" + ns, id, 1) in [a, b) */
+			char seed[300];
+			snprintf(seed, sizeof seed, "__%s", a->ns_id);
+			cJSON *f = cJSON_CreateObject();
+			cJSON_AddStringToObject(f, "attribute", "id");
+			cJSON_AddStringToObject(f, "seed", seed);
+			cJSON_AddNumberToObject(f, "hashVersion", 1);
+			cJSON *rg = cJSON_CreateArray();
+			cJSON_AddItemToArray(rg, cJSON_CreateNumber(a->ns_start));
+			cJSON_AddItemToArray(rg, cJSON_CreateNumber(a->ns_end));
+			cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "ranges"), rg);
+			cJSON_AddItemToArray(fl, f);
+		}
+		cJSON_AddItemToArray(fl, nb_pg_holdout_filter(a->holdout_seed, a->holdout_share));
+	} else if (a->ns_id) {
+		cJSON *ns = cJSON_AddArrayToObject(r, "namespace");
+		cJSON_AddItemToArray(ns, cJSON_CreateString(a->ns_id));
+		cJSON_AddItemToArray(ns, cJSON_CreateNumber(a->ns_start));
+		cJSON_AddItemToArray(ns, cJSON_CreateNumber(a->ns_end));
+	}
+	if (!condition)
+		condition = a->condition;
+	if (condition)
+		cJSON_AddItemToObject(r, "condition", cJSON_Duplicate(condition, 1));
+	return r;
+}
+
 static cJSON *feature_of(const nb_pg_experiment *e)
 {
-	cJSON *f = cJSON_CreateObject();
-	cJSON_AddNullToObject(f, "defaultValue"); /* not in the experiment */
-	cJSON *rules = cJSON_AddArrayToObject(f, "rules");
-	cJSON *r = cJSON_CreateObject();
-	cJSON_AddStringToObject(r, "id", e->key);
-	cJSON_AddStringToObject(r, "key", e->key);
-	if (e->name && *e->name)
-		cJSON_AddStringToObject(r, "name", e->name);
-	cJSON *vars = cJSON_AddArrayToObject(r, "variations");
-	cJSON *w = cJSON_AddArrayToObject(r, "weights");
-	cJSON *meta = cJSON_AddArrayToObject(r, "meta");
+	nb_assign_exp a;
+	nb_pg_experiment_assign_view(e, &a);
+	cJSON *vars = cJSON_CreateArray();
+	cJSON *meta = cJSON_CreateArray();
 	for (int i = 0; i < e->nvariants; i++) {
 		cJSON_AddItemToArray(vars, cJSON_CreateString(e->variants[i].key));
-		cJSON_AddItemToArray(w, cJSON_CreateNumber(e->variants[i].weight));
 		cJSON *m = cJSON_CreateObject();
 		cJSON_AddStringToObject(m, "key", e->variants[i].key);
 		cJSON_AddStringToObject(m, "name", e->variants[i].name && *e->variants[i].name
@@ -38,37 +78,67 @@ static cJSON *feature_of(const nb_pg_experiment *e)
 							   : e->variants[i].key);
 		cJSON_AddItemToArray(meta, m);
 	}
-	cJSON_AddNumberToObject(r, "coverage", e->coverage);
-	cJSON_AddStringToObject(r, "hashAttribute", "id");
-	cJSON_AddStringToObject(r, "seed", e->seed && *e->seed ? e->seed : e->key);
-	cJSON_AddNumberToObject(r, "hashVersion", e->hash_version);
-	if (e->holdout && e->holdout_seed) {
-		cJSON *fl = cJSON_AddArrayToObject(r, "filters");
-		if (e->ns_id) {
-			/* inNamespace(id, [ns, a, b]) == hash("__" + ns, id, 1) in [a, b) */
-			char seed[300];
-			snprintf(seed, sizeof seed, "__%s", e->ns_id);
-			cJSON *f = cJSON_CreateObject();
-			cJSON_AddStringToObject(f, "attribute", "id");
-			cJSON_AddStringToObject(f, "seed", seed);
-			cJSON_AddNumberToObject(f, "hashVersion", 1);
-			cJSON *rg = cJSON_CreateArray();
-			cJSON_AddItemToArray(rg, cJSON_CreateNumber(e->ns_start));
-			cJSON_AddItemToArray(rg, cJSON_CreateNumber(e->ns_end));
-			cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "ranges"), rg);
-			cJSON_AddItemToArray(fl, f);
-		}
-		cJSON_AddItemToArray(fl, nb_pg_holdout_filter(e->holdout_seed, e->holdout_share));
-	} else if (e->ns_id) {
-		cJSON *ns = cJSON_AddArrayToObject(r, "namespace");
-		cJSON_AddItemToArray(ns, cJSON_CreateString(e->ns_id));
-		cJSON_AddItemToArray(ns, cJSON_CreateNumber(e->ns_start));
-		cJSON_AddItemToArray(ns, cJSON_CreateNumber(e->ns_end));
-	}
-	if (e->condition)
-		cJSON_AddItemToObject(r, "condition", cJSON_Duplicate(e->condition, 1));
-	cJSON_AddItemToArray(rules, r);
+	cJSON *r = exp_rule(&a, vars, NULL);
+	if (e->name && *e->name)
+		cJSON_AddStringToObject(r, "name", e->name);
+	cJSON_AddItemToObject(r, "meta", meta);
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddNullToObject(f, "defaultValue"); /* not in the experiment */
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "rules"), r);
 	return f;
+}
+
+/* A value as the payload holds it: NULL is JSON null. */
+static cJSON *value_of(const cJSON *v)
+{
+	return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
+}
+
+cJSON *nb_pg_flag_feature(const nb_flag *f)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "defaultValue", value_of(f->default_value));
+	cJSON *rules = cJSON_AddArrayToObject(o, "rules");
+	for (int i = 0; f->enabled && i < f->nrules; i++) { /* off: no rule at all */
+		const nb_flag_rule *fr = &f->rules[i];
+		cJSON *r;
+		if (fr->kind == NB_FLAG_EXPERIMENT) {
+			const nb_assign_exp *a = fr->exp;
+			cJSON *vars = cJSON_CreateArray();
+			for (int v = 0; v < a->nvariants; v++)
+				cJSON_AddItemToArray(vars, value_of(fr->values[v]));
+			/* one SDK condition for the rule's and the experiment's */
+			cJSON *both = NULL;
+			if (fr->condition && a->condition) {
+				both = cJSON_CreateObject();
+				cJSON *and = cJSON_AddArrayToObject(both, "$and");
+				cJSON_AddItemToArray(and, cJSON_Duplicate(fr->condition, 1));
+				cJSON_AddItemToArray(and, cJSON_Duplicate(a->condition, 1));
+			}
+			r = exp_rule(a, vars, both ? both : fr->condition);
+			cJSON_Delete(both);
+		} else {
+			r = cJSON_CreateObject();
+			char id[300];
+			snprintf(id, sizeof id, "%s-%d", f->key, i);
+			cJSON_AddStringToObject(r, "id", id);
+			if (fr->condition)
+				cJSON_AddItemToObject(r, "condition", cJSON_Duplicate(fr->condition, 1));
+			cJSON_AddItemToObject(r, "force", value_of(fr->value));
+			if (fr->kind == NB_FLAG_ROLLOUT) {
+				cJSON_AddNumberToObject(r, "coverage", fr->coverage);
+				cJSON_AddStringToObject(r, "hashAttribute",
+							fr->hash_attribute && *fr->hash_attribute
+								? fr->hash_attribute
+								: "id");
+				cJSON_AddStringToObject(r, "seed",
+							fr->seed && *fr->seed ? fr->seed : f->key);
+				cJSON_AddNumberToObject(r, "hashVersion", fr->hash_version);
+			}
+		}
+		cJSON_AddItemToArray(rules, r);
+	}
+	return o;
 }
 
 cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err)
