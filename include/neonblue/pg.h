@@ -114,6 +114,10 @@ int nb_pg_experiment_from_json(const cJSON *j, nb_pg_experiment *out, nb_err *er
 /* Validates every field of e and normalises its weights in place. */
 int nb_pg_experiment_validate(nb_pg_experiment *e, nb_err *err);
 
+/* A targeting condition: NULL or a JSON object using only GrowthBook's
+ * operators; the error names field ("rules[1].condition: unknown operator
+ * '$foo' at country"). */
+int nb_pg_condition_check(const cJSON *c, const char *field, nb_err *err);
 /* 1 when s matches [a-z0-9_-]{1,64}. */
 int nb_pg_slug_ok(const char *s);
 /* Weights must be positive and sum to 1 or to 100 within 0.01 % (relative);
