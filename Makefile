@@ -68,9 +68,11 @@ build/asan/tests/%: tests/unit/%.c build/asan/libneonblue.a tests/nbtest.h
 
 # NeonBlue's side of the differential tests against the GrowthBook SDK (tests/cli/sdk_diff.sh,
 # tests/cli/sdk_flags.sh).
+# nb_flags links the flags' payload builder of serve/ (serve/features.c).
+build/asan/tests/sdk/nb_flags: build/asan/obj/serve/features.o
 build/asan/tests/sdk/%: tests/sdk/%.c build/asan/libneonblue.a
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(SAN) -MT $@ -MF $@.d -o $@.$$$$.tmp $< build/asan/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
+	$(CC) $(BASEFLAGS) $(SAN) -MT $@ -MF $@.d -o $@.$$$$.tmp $< $(filter %.o,$^) build/asan/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
 
 build/bench/%: bench/%.c build/libneonblue.a
 	@mkdir -p $(@D)

@@ -364,7 +364,7 @@ static void api_experiment_create(const serve_req *rq, serve_resp *rs)
 
 static struct {
 	pthread_mutex_t mu;
-	char version[64];   /* nb_pg_features_version's, when built after one */
+	char version[100];  /* nb_pg_features_version's "/" the flags', when built after one */
 	unsigned long gen;  /* sticky_generation's + 1, when built after one; 0: none */
 	char *text;
 } fcache = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -379,17 +379,28 @@ static struct {
  * cache is fresh before the next request asks. */
 char *api_features_text(PGconn *conn, int force, nb_err *err)
 {
-	char v[64] = "";
+	char v[100] = "";
 	int fresh;
 	unsigned long gen = sticky_generation(conn, &fresh) + 1; /* never 0 */
-	if (!fresh && nb_pg_features_version(conn, v, sizeof v, err))
-		return NULL;
+	if (!fresh) {
+		size_t l;
+		if (nb_pg_features_version(conn, v, sizeof v - 34, err))
+			return NULL;
+		l = strlen(v);
+		v[l++] = '/';
+		if (serve_flag_features_version(conn, v + l, sizeof v - l, err))
+			return NULL;
+	}
 	char *out = NULL;
 	pthread_mutex_lock(&fcache.mu);
 	int same = !force && fcache.text &&
 		   (fresh ? fcache.gen == gen : !strcmp(v, fcache.version));
 	if (!same) {
 		cJSON *p = nb_pg_features_payload(conn, err);
+		if (p && serve_flag_features_add(conn, p, err)) {
+			cJSON_Delete(p);
+			p = NULL;
+		}
 		if (p) {
 			free(fcache.text);
 			fcache.text = nb_json_print(p);

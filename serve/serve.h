@@ -47,6 +47,14 @@ void api_handle(const serve_req *rq, serve_resp *rs);
  * running experiments or saved groups changed (force: rebuilt whatever the
  * version says): a copy, or NULL with err. */
 char *api_features_text(PGconn *conn, int force, nb_err *err);
+/* The flags in the payload (features.c, docs/flags.md): a flag as its
+ * GrowthBook feature (an off flag: defaultValue, no rules; caller deletes);
+ * every flag added to payload's "features"; the flags' version text (changes
+ * with any flag). */
+typedef struct nb_flag nb_flag;
+cJSON *serve_flag_feature(const nb_flag *f);
+int serve_flag_features_add(PGconn *conn, cJSON *payload, nb_err *err);
+int serve_flag_features_version(PGconn *conn, char *out, size_t n, nb_err *err);
 /* api_handle without holding the request thread while PostgreSQL works: 0
  * when rs is the answer already, or 1 when the request is queued (POST
  * /v1/events for the group committer, POST /v1/assign of a user not in

@@ -15,12 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The experiment rule of a (an assignment view), with the given variations
- * (taken over) and condition (NULL: a's own; duplicated): key, seed,
- * hashVersion, weights, coverage, namespace or filters are a's, so the SDK's
- * bucket is nb_assign_decide's. Shared by the experiments' features and the
- * flags' experiment rules. */
-static cJSON *exp_rule(const nb_assign_exp *a, cJSON *variations, const cJSON *condition)
+cJSON *nb_pg_experiment_rule(const nb_assign_exp *a, cJSON *variations, const cJSON *condition)
 {
 	cJSON *r = cJSON_CreateObject();
 	cJSON_AddStringToObject(r, "id", a->key);
@@ -78,7 +73,7 @@ static cJSON *feature_of(const nb_pg_experiment *e)
 							   : e->variants[i].key);
 		cJSON_AddItemToArray(meta, m);
 	}
-	cJSON *r = exp_rule(&a, vars, NULL);
+	cJSON *r = nb_pg_experiment_rule(&a, vars, NULL);
 	if (e->name && *e->name)
 		cJSON_AddStringToObject(r, "name", e->name);
 	cJSON_AddItemToObject(r, "meta", meta);
@@ -86,59 +81,6 @@ static cJSON *feature_of(const nb_pg_experiment *e)
 	cJSON_AddNullToObject(f, "defaultValue"); /* not in the experiment */
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "rules"), r);
 	return f;
-}
-
-/* A value as the payload holds it: NULL is JSON null. */
-static cJSON *value_of(const cJSON *v)
-{
-	return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
-}
-
-cJSON *nb_pg_flag_feature(const nb_flag *f)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "defaultValue", value_of(f->default_value));
-	cJSON *rules = cJSON_AddArrayToObject(o, "rules");
-	for (int i = 0; f->enabled && i < f->nrules; i++) { /* off: no rule at all */
-		const nb_flag_rule *fr = &f->rules[i];
-		cJSON *r;
-		if (fr->kind == NB_FLAG_EXPERIMENT) {
-			const nb_assign_exp *a = fr->exp;
-			cJSON *vars = cJSON_CreateArray();
-			for (int v = 0; v < a->nvariants; v++)
-				cJSON_AddItemToArray(vars, value_of(fr->values[v]));
-			/* one SDK condition for the rule's and the experiment's */
-			cJSON *both = NULL;
-			if (fr->condition && a->condition) {
-				both = cJSON_CreateObject();
-				cJSON *and = cJSON_AddArrayToObject(both, "$and");
-				cJSON_AddItemToArray(and, cJSON_Duplicate(fr->condition, 1));
-				cJSON_AddItemToArray(and, cJSON_Duplicate(a->condition, 1));
-			}
-			r = exp_rule(a, vars, both ? both : fr->condition);
-			cJSON_Delete(both);
-		} else {
-			r = cJSON_CreateObject();
-			char id[300];
-			snprintf(id, sizeof id, "%s-%d", f->key, i);
-			cJSON_AddStringToObject(r, "id", id);
-			if (fr->condition)
-				cJSON_AddItemToObject(r, "condition", cJSON_Duplicate(fr->condition, 1));
-			cJSON_AddItemToObject(r, "force", value_of(fr->value));
-			if (fr->kind == NB_FLAG_ROLLOUT) {
-				cJSON_AddNumberToObject(r, "coverage", fr->coverage);
-				cJSON_AddStringToObject(r, "hashAttribute",
-							fr->hash_attribute && *fr->hash_attribute
-								? fr->hash_attribute
-								: "id");
-				cJSON_AddStringToObject(r, "seed",
-							fr->seed && *fr->seed ? fr->seed : f->key);
-				cJSON_AddNumberToObject(r, "hashVersion", fr->hash_version);
-			}
-		}
-		cJSON_AddItemToArray(rules, r);
-	}
-	return o;
 }
 
 cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err)

@@ -380,14 +380,12 @@ int nb_pg_tokens_active(PGconn *conn, nb_pg_token **out, size_t *n, nb_err *err)
  * seed, hashVersion, namespace, condition, meta]}}, "savedGroups":
  * nb_pg_groups_load's object}. Caller deletes. */
 cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err);
-/* A flag as a GrowthBook feature (docs/flags.md): {"defaultValue", "rules"}
- * in f's order — force {id, condition, force}, rollout {id, condition, force,
- * coverage, hashAttribute, seed, hashVersion}, experiment (the experiment's
- * own rule: key, seed, hashVersion, weights, coverage, namespace or filters,
- * the rule's and the experiment's conditions under one "$and", variations =
- * the flag's values). An off flag has no rules: every SDK gets defaultValue.
- * Caller deletes. */
-cJSON *nb_pg_flag_feature(const nb_flag *f);
+/* The GrowthBook experiment rule of a (an assignment view) with the given
+ * variations (taken over) and condition (NULL: a's own; duplicated): id and
+ * key, seed, hashVersion, weights, coverage, namespace or (with a holdout)
+ * filters are a's, so the SDK's bucket is nb_assign_decide's. Shared by the
+ * experiments' features and the flags' experiment rules. Caller deletes. */
+cJSON *nb_pg_experiment_rule(const nb_assign_exp *a, cJSON *variations, const cJSON *condition);
 /* A short text that changes whenever the payload would (the running
  * experiments' keys, versions and update times, the saved groups): the
  * cache key. */

@@ -1,9 +1,10 @@
 // tests/sdk/flags_diff.js — differential test of NeonBlue's flags against the
 // official GrowthBook SDK (pinned in package.json): flags of every rule kind
 // (force with a condition, rollouts of 0/25/100 % with hash attribute and seed,
-// experiment rules with namespace, holdout and weights, a saved group, an off
-// flag) for USERS seeded users. NB_FLAGS (build/asan/tests/sdk/nb_flags) gives
-// NeonBlue's feature payload entry (nb_pg_flag_feature) and its nb_flag_eval
+// a rollout behind a holdout, experiment rules with namespace, holdout and
+// weights, a json null value, a rule of an experiment not running, a saved
+// group, an off flag) for USERS seeded users. NB_FLAGS (tests/sdk/nb_flags.c) gives
+// NeonBlue's feature payload entry (serve_flag_feature) and its nb_flag_eval
 // value per user; the SDK evaluates that payload: getFeatureValue must equal
 // the value and isOn its truthiness. Prints the counts, exits 1 naming the
 // first disagreement.
@@ -41,41 +42,48 @@ for (let i = 0; i < nusers; i++) {
 }
 
 const groups = { vip: ["US", "DE"] };
-const exp3 = { key: "fx-exp3", seed: "fx-seed3", hashVersion: 2, coverage: 0.8,
+// experiments as `exp show --json` prints them (the running ones)
+const exp3 = { key: "fx-exp3", seed: "fx-seed3", hash_version: 2, coverage: 0.8,
 	namespace: ["fx-ns", 0.1, 0.9], condition: { age: { $gte: 18 } },
-	weights: [0.5, 0.25, 0.25] };
-const exp2 = { key: "fx-exp2", seed: "fx-exp2", hashVersion: 1, coverage: 1,
-	weights: [0.5, 0.5], holdout: ["fx-holdout-seed", 0.1] };
+	variants: [{ key: "control", weight: 0.5 }, { key: "wide", weight: 0.25 },
+		{ key: "narrow", weight: 0.25 }] };
+const exp2 = { key: "fx-exp2", hash_version: 1, coverage: 1, holdout: "fx-holdout",
+	variants: [{ key: "a", weight: 0.5 }, { key: "b", weight: 0.5 }] };
+const holdouts = { "fx-holdout": ["fx-holdout-seed", 0.1] };
+const experiments = [exp3, exp2];
+const force = (condition, value) => ({ type: "force", condition, value });
+const rollout = (value, coverage, o = {}) => Object.assign({ type: "rollout", value, coverage }, o);
 const flags = [
-	{ key: "f-force", enabled: true, defaultValue: false,
-		rules: [{ type: "force", condition: { country: "US" }, value: true }] },
-	{ key: "f-force-str", enabled: true, defaultValue: "basic",
-		rules: [{ type: "force", condition: { plan: { $in: ["pro", "team"] }, age: { $lt: 30 } }, value: "young-pro" },
-			{ type: "force", condition: { country: { $inGroup: "vip" } }, value: "vip" }],
-		savedGroups: groups },
-	{ key: "f-roll0", enabled: true, defaultValue: false,
-		rules: [{ type: "rollout", value: true, coverage: 0, hashAttribute: "id", seed: "r0", hashVersion: 2 }] },
-	{ key: "f-roll25", enabled: true, defaultValue: 0,
-		rules: [{ type: "rollout", value: 42.5, coverage: 0.25, hashAttribute: "company", seed: "r25", hashVersion: 2 }] },
-	{ key: "f-roll25-v1", enabled: true, defaultValue: "off",
-		rules: [{ type: "rollout", value: "on", coverage: 0.25, hashAttribute: "id", seed: "", hashVersion: 1 }] },
-	{ key: "f-roll100", enabled: true, defaultValue: false,
-		rules: [{ type: "rollout", condition: { country: { $ne: "FR" } }, value: true, coverage: 1,
-			hashAttribute: "id", seed: "r100", hashVersion: 2 }] },
-	{ key: "f-exp", enabled: true, defaultValue: { layout: "old" },
-		rules: [{ type: "force", condition: { plan: "team" }, value: { layout: "team" } },
+	{ key: "f-force", type: "boolean", enabled: true, default_value: false,
+		rules: [force({ country: "US" }, true)] },
+	{ key: "f-force-str", type: "string", enabled: true, default_value: "basic",
+		rules: [force({ plan: { $in: ["pro", "team"] }, age: { $lt: 30 } }, "young-pro"),
+			force({ country: { $inGroup: "vip" } }, "vip")] },
+	{ key: "f-roll0", type: "boolean", enabled: true, default_value: false,
+		rules: [rollout(true, 0, { hash_attribute: "id", seed: "r0" })] },
+	{ key: "f-roll25", type: "number", enabled: true, default_value: 0,
+		rules: [rollout(42.5, 0.25, { hash_attribute: "company", seed: "r25", hash_version: 2 })] },
+	{ key: "f-roll25-v1", type: "string", enabled: true, default_value: "off",
+		rules: [rollout("on", 0.25, { hash_version: 1 })] },
+	{ key: "f-roll100", type: "boolean", enabled: true, default_value: false,
+		rules: [rollout(true, 1, { condition: { country: { $ne: "FR" } }, seed: "r100" })] },
+	{ key: "f-roll-holdout", type: "boolean", enabled: true, default_value: false,
+		rules: [rollout(true, 0.5, { holdout: "fx-holdout", seed: "rh" })] },
+	{ key: "f-exp", type: "json", enabled: true, default_value: { layout: "old" },
+		rules: [force({ plan: "team" }, { layout: "team" }),
 			{ type: "experiment", condition: { country: { $in: ["US", "CA", "DE"] } },
-				experiment: exp3, values: [{ layout: "old" }, { layout: "new", cols: [1, 2] }, null] },
-			{ type: "rollout", value: { layout: "fallback" }, coverage: 0.5, hashAttribute: "id",
-				seed: "fx-fallback", hashVersion: 2 }] },
-	{ key: "f-exp-holdout", enabled: true, defaultValue: false,
-		rules: [{ type: "experiment", experiment: exp2, values: [false, true] }] },
-	{ key: "f-off", enabled: false, defaultValue: "default-of-off",
-		rules: [{ type: "force", value: "forced" },
-			{ type: "rollout", value: "rolled", coverage: 1, hashAttribute: "id", seed: "x", hashVersion: 2 }] },
+				experiment: "fx-exp3",
+				variations: { control: { layout: "old" }, wide: { layout: "new", cols: [1, 2] }, narrow: null } },
+			{ type: "experiment", experiment: "fx-stopped", variations: { a: { layout: "never" } } },
+			rollout({ layout: "fallback" }, 0.5, { seed: "fx-fallback" })] },
+	{ key: "f-exp-holdout", type: "boolean", enabled: true, default_value: false,
+		rules: [{ type: "experiment", experiment: "fx-exp2", variations: { a: false, b: true } }] },
+	{ key: "f-off", type: "string", enabled: false, default_value: "default-of-off",
+		rules: [force(null, "forced"), rollout("rolled", 1)] },
 ];
 
-const input = flags.map((f) => JSON.stringify({ flag: f, users })).join("\n") + "\n";
+const input = flags.map((flag) => JSON.stringify({ flag, experiments, holdouts,
+	savedGroups: groups, users })).join("\n") + "\n";
 const run = spawnSync(nbFlags, [], { input, maxBuffer: 1 << 28 });
 if (run.status !== 0) {
 	process.stderr.write(run.stderr);
@@ -92,11 +100,15 @@ const truthy = (v) => !!v;
 let compared = 0, disagreements = 0, first = null;
 const bySource = {};
 flags.forEach((f, i) => {
-	const { feature, values } = answers[i];
+	const { feature, values, error } = answers[i];
+	if (error) {
+		console.error(`flags_diff: ${f.key}: refused: ${error}`);
+		process.exit(1);
+	}
 	const distinct = new Set();
 	users.forEach(([id, attributes], u) => {
 		const gb = new GrowthBook({ features: { [f.key]: feature }, attributes,
-			savedGroups: f.savedGroups || {} });
+			savedGroups: groups });
 		const sdkValue = gb.getFeatureValue(f.key, null);
 		const sdkOn = gb.isOn(f.key);
 		const src = gb.evalFeature(f.key).source;

@@ -1,139 +1,108 @@
 /* tests/sdk/nb_flags.c — NeonBlue's side of the flag differential test
  * against the GrowthBook SDK (tests/sdk/flags_diff.js): reads JSON Lines from
  * stdin, one flag and its users a line,
- *   {"flag": {key, enabled, defaultValue, savedGroups, rules: [
- *        {"type":"force", condition, value}
- *      | {"type":"rollout", condition, value, coverage, hashAttribute, seed, hashVersion}
- *      | {"type":"experiment", condition, values: [...], experiment: {key, seed,
- *          hashVersion, coverage, namespace, condition, weights, holdout: [seed, share]}}]},
+ *   {"flag": a flag as `flag show --json` prints it (nb_flag_from_json),
+ *    "experiments": [the running experiments as `exp show --json` prints them],
+ *    "holdouts": {key: [seed, share]} (the experiments' and the rollouts'),
+ *    "savedGroups": {...},
  *    "users": [[id, attributes], ...]}
- * and prints one line: {"feature": nb_pg_flag_feature's payload entry,
- * "values": [nb_flag_eval's value for each user, in order]}. */
-#include "neonblue/assign.h"
-#include "neonblue/pg.h"
+ * resolves the flag as nb_flag_resolve does from PostgreSQL (the experiment
+ * rules' experiments, the rollouts' holdouts, the saved groups) and prints one
+ * line: {"feature": the flag's entry of the served payload
+ * (serve_flag_feature), "values": [nb_flag_eval's value for each user]}, or
+ * {"error": "..."} for a definition the library refuses. */
+#include "neonblue/flag.h"
+
+#include "../../serve/serve.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_RULES 16
-
 static const cJSON *get(const cJSON *o, const char *k)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNull(v) ? NULL : v;
+	return cJSON_GetObjectItemCaseSensitive(o, k);
 }
 
-static const char *str(const cJSON *o, const char *k)
+/* What nb_flag_resolve loads, from the case instead of PostgreSQL. */
+static int resolve(nb_flag *f, const cJSON *c, nb_err *err)
 {
-	const cJSON *v = get(o, k);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double num(const cJSON *o, const char *k, double dflt)
-{
-	const cJSON *v = get(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
-}
-
-/* The experiment of an experiment rule; weights into w. */
-static void exp_of(const cJSON *x, const cJSON *groups, double *w, nb_assign_exp *e)
-{
-	const cJSON *ws = get(x, "weights"), *ns = get(x, "namespace"), *h = get(x, "holdout");
-	memset(e, 0, sizeof *e);
-	e->key = str(x, "key");
-	e->seed = str(x, "seed");
-	e->hash_version = (int)num(x, "hashVersion", 2);
-	e->coverage = num(x, "coverage", 1);
-	e->condition = get(x, "condition");
-	e->nvariants = cJSON_GetArraySize(ws);
-	for (int i = 0; i < e->nvariants && i < NB_ASSIGN_MAX_VARIANTS; i++)
-		w[i] = cJSON_GetArrayItem(ws, i)->valuedouble;
-	e->weights = w;
-	e->saved_groups = groups;
-	if (cJSON_IsArray(ns)) {
-		e->ns_id = cJSON_GetArrayItem(ns, 0)->valuestring;
-		e->ns_start = cJSON_GetArrayItem(ns, 1)->valuedouble;
-		e->ns_end = cJSON_GetArrayItem(ns, 2)->valuedouble;
+	const cJSON *groups = get(c, "savedGroups");
+	f->saved_groups = groups ? cJSON_Duplicate(groups, 1) : NULL;
+	for (int i = 0; i < f->nrules; i++) {
+		nb_flag_rule *r = &f->rules[i];
+		r->resolved = 1;
+		if (r->kind == NB_FLAG_ROLLOUT && r->holdout) {
+			const cJSON *h = get(get(c, "holdouts"), r->holdout);
+			if (!cJSON_IsArray(h))
+				return nb_err_set(err, NB_EINPUT, "no holdout %s", r->holdout);
+			r->holdout_seed = nb_xstrdup(cJSON_GetArrayItem(h, 0)->valuestring);
+			r->holdout_share = cJSON_GetArrayItem(h, 1)->valuedouble;
+		}
+		if (r->kind != NB_FLAG_EXPERIMENT)
+			continue;
+		const cJSON *x;
+		cJSON_ArrayForEach(x, get(c, "experiments"))
+		{
+			const cJSON *k = get(x, "key");
+			if (!cJSON_IsString(k) || strcmp(k->valuestring, r->experiment))
+				continue;
+			r->exp = nb_xcalloc(1, sizeof *r->exp);
+			if (nb_pg_experiment_from_json(x, r->exp, err))
+				return -1;
+			if (r->exp->holdout) { /* loaded with the experiment from PostgreSQL */
+				const cJSON *h = get(get(c, "holdouts"), r->exp->holdout);
+				if (!cJSON_IsArray(h))
+					return nb_err_set(err, NB_EINPUT, "no holdout %s", r->exp->holdout);
+				r->exp->holdout_seed = nb_xstrdup(cJSON_GetArrayItem(h, 0)->valuestring);
+				r->exp->holdout_share = cJSON_GetArrayItem(h, 1)->valuedouble;
+			}
+			nb_pg_experiment_assign_view(r->exp, &r->view);
+			r->view.saved_groups = f->saved_groups;
+			r->values = nb_xcalloc((size_t)r->exp->nvariants, sizeof *r->values);
+			for (int v = 0; v < r->exp->nvariants; v++)
+				r->values[v] = get(r->variations, r->exp->variants[v].key);
+		}
+		/* not among them: not running, the rule is skipped (exp NULL) */
 	}
-	if (cJSON_IsArray(h)) {
-		e->holdout_seed = cJSON_GetArrayItem(h, 0)->valuestring;
-		e->holdout_share = cJSON_GetArrayItem(h, 1)->valuedouble;
-	}
+	return 0;
 }
 
 static int nbf_case(const char *line)
 {
 	cJSON *c = cJSON_Parse(line);
-	const cJSON *fj = get(c, "flag"), *users = get(c, "users");
-	if (!cJSON_IsObject(fj) || !cJSON_IsArray(users)) {
+	const cJSON *users = get(c, "users");
+	if (!cJSON_IsObject(get(c, "flag")) || !cJSON_IsArray(users)) {
 		cJSON_Delete(c);
 		return -1;
 	}
-	const cJSON *groups = get(fj, "savedGroups");
-	nb_flag_rule rules[MAX_RULES];
-	nb_assign_exp exps[MAX_RULES];
-	double weights[MAX_RULES][NB_ASSIGN_MAX_VARIANTS];
-	const cJSON *values[MAX_RULES][NB_ASSIGN_MAX_VARIANTS];
-	int n = 0;
-	const cJSON *r;
-	cJSON_ArrayForEach(r, get(fj, "rules"))
-	{
-		if (n == MAX_RULES)
-			break;
-		const char *type = str(r, "type");
-		nb_flag_rule *fr = &rules[n];
-		memset(fr, 0, sizeof *fr);
-		fr->condition = get(r, "condition");
-		fr->value = get(r, "value");
-		if (type && !strcmp(type, "experiment")) {
-			fr->kind = NB_FLAG_EXPERIMENT;
-			exp_of(get(r, "experiment"), groups, weights[n], &exps[n]);
-			fr->exp = &exps[n];
-			for (int v = 0; v < exps[n].nvariants && v < NB_ASSIGN_MAX_VARIANTS; v++)
-				values[n][v] = get(r, "values") ? cJSON_GetArrayItem(get(r, "values"), v)
-								: NULL;
-			for (int v = 0; v < exps[n].nvariants; v++)
-				if (cJSON_IsNull(values[n][v]))
-					values[n][v] = NULL;
-			fr->values = values[n];
-		} else if (type && !strcmp(type, "rollout")) {
-			fr->kind = NB_FLAG_ROLLOUT;
-			fr->coverage = num(r, "coverage", 1);
-			fr->hash_attribute = str(r, "hashAttribute");
-			fr->seed = str(r, "seed");
-			fr->hash_version = (int)num(r, "hashVersion", 2);
-		} else {
-			fr->kind = NB_FLAG_FORCE;
-		}
-		n++;
-	}
-	nb_flag f = {
-		.key = str(fj, "key"),
-		.enabled = cJSON_IsTrue(get(fj, "enabled")),
-		.default_value = get(fj, "defaultValue"),
-		.nrules = n,
-		.rules = rules,
-		.saved_groups = groups,
-	};
 	cJSON *out = cJSON_CreateObject();
-	cJSON_AddItemToObject(out, "feature", nb_pg_flag_feature(&f));
-	cJSON *vals = cJSON_AddArrayToObject(out, "values");
-	const cJSON *u;
-	cJSON_ArrayForEach(u, users)
-	{
-		nb_flag_result res;
-		const cJSON *attrs = cJSON_GetArrayItem(u, 1);
-		if (nb_flag_eval(&f, cJSON_GetArrayItem(u, 0)->valuestring, attrs, &res) < 0)
-			cJSON_AddItemToArray(vals, cJSON_CreateString("<error>"));
-		else
-			cJSON_AddItemToArray(vals, res.value ? cJSON_Duplicate(res.value, 1)
-							     : cJSON_CreateNull());
+	nb_flag f;
+	nb_err err;
+	nb_err_clear(&err);
+	memset(&f, 0, sizeof f);
+	if (nb_flag_from_json(get(c, "flag"), &f, &err) || resolve(&f, c, &err)) {
+		cJSON_AddStringToObject(out, "error", err.msg);
+	} else {
+		cJSON_AddItemToObject(out, "feature", serve_flag_feature(&f));
+		cJSON *vals = cJSON_AddArrayToObject(out, "values");
+		const cJSON *u;
+		cJSON_ArrayForEach(u, users)
+		{
+			nb_flag_result res;
+			if (nb_flag_eval(&f, cJSON_GetArrayItem(u, 0)->valuestring,
+					 cJSON_GetArrayItem(u, 1), &res) < 0)
+				cJSON_AddItemToArray(vals, cJSON_CreateString("<error>"));
+			else
+				cJSON_AddItemToArray(vals, res.value ? cJSON_Duplicate(res.value, 1)
+								     : cJSON_CreateNull());
+		}
 	}
 	char *text = cJSON_PrintUnformatted(out);
 	puts(text);
 	free(text);
 	cJSON_Delete(out);
+	nb_flag_done(&f);
 	cJSON_Delete(c);
 	return 0;
 }
