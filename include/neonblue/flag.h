@@ -90,6 +90,10 @@ void nb_flag_list_free(nb_flag *v, size_t n);
 int nb_flag_from_json(const cJSON *j, nb_flag *out, nb_err *err);
 /* The text form of the same (a file, a request body). */
 int nb_flag_parse(const char *json, nb_flag *out, nb_err *err);
+/* Replaces f's rules by the JSON array a (not validated: nb_flag_validate). */
+int nb_flag_rules_from_json(const cJSON *a, nb_flag *f, nb_err *err);
+/* One rule's JSON, as in nb_flag_to_json. Caller deletes. */
+cJSON *nb_flag_rule_to_json(const nb_flag_rule *r);
 /* Every field, defaults written out; the stored ones too once stored. Caller deletes. */
 cJSON *nb_flag_to_json(const nb_flag *f);
 /* The checks needing no database: key, type, values of the type, coverage in
