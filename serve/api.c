@@ -28,7 +28,7 @@ void api_error(serve_resp *rs, int status, const char *field, const char *msg)
 
 /* A library error as an answer: input → 400 with the field the message
  * starts with ("name: …"), else deflt; a missing thing → 404; a server → 503. */
-static void api_fail(serve_resp *rs, const nb_err *err, const char *prefix)
+void api_fail(serve_resp *rs, const nb_err *err, const char *prefix)
 {
 	if (err->code != NB_EINPUT) {
 		api_error(rs, 503, NULL, err->msg[0] ? err->msg : "PostgreSQL failed");
@@ -48,6 +48,7 @@ static void api_fail(serve_resp *rs, const nb_err *err, const char *prefix)
 		snprintf(field, sizeof field, "%s", prefix);
 	snprintf(msg, sizeof msg, "%s", err->msg);
 	int status = strstr(err->msg, "no experiment") || strstr(err->msg, "unknown experiment") ||
+				     strstr(err->msg, "no flag") || strstr(err->msg, "unknown flag") ||
 				     strstr(err->msg, "not found") || strstr(err->msg, "no such")
 			     ? 404
 			     : 400;
@@ -575,7 +576,8 @@ const char *api_route(const char *method, const char *path, int *scope)
 		return *scope = NB_SCOPE_READ, nb_report_kind_name((enum nb_report_kind)kind);
 	if (post && api_is_exp_path(path, 1))
 		return *scope = NB_SCOPE_ADMIN, "experiment_lifecycle";
-	return "";
+	const char *flags = flags_route(method, path, scope);
+	return flags ? flags : "";
 }
 
 void api_handle(const serve_req *rq, serve_resp *rs)
@@ -594,6 +596,8 @@ void api_handle(const serve_req *rq, serve_resp *rs)
 		api_features(rq, rs);
 	else if (!strcmp(r, "experiment") || !strcmp(r, "experiment_lifecycle"))
 		api_experiment(rq, rs);
+	else if (flags_handle(r, rq, rs))
+		; /* answered by flags.c */
 	else if (api_report_kind(rq->path) >= 0 && !strcmp(rq->method, "GET"))
 		api_report(rq, rs, (enum nb_report_kind)api_report_kind(rq->path));
 	else
