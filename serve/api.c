@@ -27,7 +27,8 @@ void api_error(serve_resp *rs, int status, const char *field, const char *msg)
 }
 
 /* A library error as an answer: input → 400 with the field the message
- * starts with ("name: …"), else deflt; a missing thing → 404; a server → 503. */
+ * starts with ("name: …", or a path such as "rules[0].coverage must …"),
+ * else prefix; a missing thing → 404; a server → 503. */
 void api_fail(serve_resp *rs, const nb_err *err, const char *prefix)
 {
 	if (err->code != NB_EINPUT) {
@@ -36,7 +37,8 @@ void api_fail(serve_resp *rs, const nb_err *err, const char *prefix)
 	}
 	char field[128] = "", msg[1200];
 	size_t n = strcspn(err->msg, ": ");
-	if (n && n < 64 && err->msg[n] == ':') {
+	int path = n < 64 && memchr(err->msg, '[', n) && err->msg[n] == ' ';
+	if (n && n < 64 && (err->msg[n] == ':' || path)) {
 		int ident = 1;
 		for (size_t i = 0; i < n; i++)
 			ident &= isalnum((unsigned char)err->msg[i]) || err->msg[i] == '_' ||
