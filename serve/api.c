@@ -10,52 +10,10 @@
 #include "neonblue/ch.h"
 #include "neonblue/report.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void api_error(serve_resp *rs, int status, const char *field, const char *msg)
-{
-	rs->status = status;
-	cJSON_Delete(rs->body);
-	rs->body = cJSON_CreateObject();
-	cJSON_AddStringToObject(rs->body, "error", msg);
-	if (field)
-		cJSON_AddStringToObject(rs->body, "field", field);
-}
-
-/* A library error as an answer: input → 400 with the field the message
- * starts with ("name: …", or a path such as "rules[0].coverage must …"),
- * else prefix; a missing thing → 404; a server → 503. */
-void api_fail(serve_resp *rs, const nb_err *err, const char *prefix)
-{
-	if (err->code != NB_EINPUT) {
-		api_error(rs, 503, NULL, err->msg[0] ? err->msg : "PostgreSQL failed");
-		return;
-	}
-	char field[128] = "", msg[1200];
-	size_t n = strcspn(err->msg, ": ");
-	int path = n < 64 && memchr(err->msg, '[', n) && err->msg[n] == ' ';
-	if (n && n < 64 && (err->msg[n] == ':' || path)) {
-		int ident = 1;
-		for (size_t i = 0; i < n; i++)
-			ident &= isalnum((unsigned char)err->msg[i]) || err->msg[i] == '_' ||
-				 err->msg[i] == '.' || err->msg[i] == '[' || err->msg[i] == ']';
-		if (ident)
-			snprintf(field, sizeof field, "%.*s", (int)n, err->msg);
-	}
-	if (!field[0] && prefix)
-		snprintf(field, sizeof field, "%s", prefix);
-	snprintf(msg, sizeof msg, "%s", err->msg);
-	int status = strstr(err->msg, "no experiment") || strstr(err->msg, "unknown experiment") ||
-				     strstr(err->msg, "no flag") || strstr(err->msg, "unknown flag") ||
-				     strstr(err->msg, "not found") || strstr(err->msg, "no such")
-			     ? 404
-			     : 400;
-	api_error(rs, status, field[0] ? field : NULL, msg);
-}
 
 /* ---- POST /v1/assign ---- */
 
@@ -367,7 +325,7 @@ static void api_experiment_create(const serve_req *rq, serve_resp *rs)
 
 static struct {
 	pthread_mutex_t mu;
-	char version[100];  /* nb_pg_features_version's "/" the flags', when built after one */
+	char version[100];  /* nb_pg_features_version's, when built after one */
 	unsigned long gen;  /* sticky_generation's + 1, when built after one; 0: none */
 	char *text;
 } fcache = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -385,15 +343,8 @@ char *api_features_text(PGconn *conn, int force, nb_err *err)
 	char v[100] = "";
 	int fresh;
 	unsigned long gen = sticky_generation(conn, &fresh) + 1; /* never 0 */
-	if (!fresh) {
-		size_t l;
-		if (nb_pg_features_version(conn, v, sizeof v - 34, err))
-			return NULL;
-		l = strlen(v);
-		v[l++] = '/';
-		if (serve_flag_features_version(conn, v + l, sizeof v - l, err))
-			return NULL;
-	}
+	if (!fresh && nb_pg_features_version(conn, v, sizeof v, err))
+		return NULL;
 	char *out = NULL;
 	pthread_mutex_lock(&fcache.mu);
 	int same = !force && fcache.text &&

@@ -102,16 +102,3 @@ int serve_flag_features_add(PGconn *conn, cJSON *payload, nb_err *err)
 	nb_flag_list_free(list, n);
 	return 0;
 }
-
-int serve_flag_features_version(PGconn *conn, char *out, size_t n, nb_err *err)
-{
-	PGresult *r = nb_pg_exec(conn,
-				 "SELECT coalesce(md5(string_agg(key || ':' || version || ':' || "
-				 "updated_at::text, ',' ORDER BY key)), '') FROM flags",
-				 0, NULL, err);
-	if (!r)
-		return -1;
-	snprintf(out, n, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
-	PQclear(r);
-	return 0;
-}

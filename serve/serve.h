@@ -1,6 +1,8 @@
 /* serve.h — what the files of `neonblue serve` share (not public): a request
  * as the routes see it, their answer, and the group committer of events.
- * Calls go serve.c (the HTTP server) → api.c (the routes) → commit.c. */
+ * Calls go serve.c (the HTTP server) → api.c (the routes) → commit.c, and
+ * api.c → flags.c (the /v1/flags routes), features.c (the flags in the
+ * payload); errors.c (the error answers) is below them all. */
 #ifndef NB_SERVE_H
 #define NB_SERVE_H
 
@@ -54,12 +56,11 @@ const char *flags_route(const char *method, const char *path, int *scope);
 int flags_handle(const char *route, const serve_req *rq, serve_resp *rs);
 /* The flags in the payload (features.c, docs/flags.md): a flag as its
  * GrowthBook feature (an off flag: defaultValue, no rules; caller deletes);
- * every flag added to payload's "features"; the flags' version text (changes
- * with any flag). */
+ * every flag added to payload's "features" (nb_pg_features_version follows
+ * the flags table). */
 typedef struct nb_flag nb_flag;
 cJSON *serve_flag_feature(const nb_flag *f);
 int serve_flag_features_add(PGconn *conn, cJSON *payload, nb_err *err);
-int serve_flag_features_version(PGconn *conn, char *out, size_t n, nb_err *err);
 /* api_handle without holding the request thread while PostgreSQL works: 0
  * when rs is the answer already, or 1 when the request is queued (POST
  * /v1/events for the group committer, POST /v1/assign of a user not in

@@ -110,7 +110,9 @@ int nb_pg_features_version(PGconn *conn, char *out, size_t n, nb_err *err)
 				 "SELECT coalesce(md5(string_agg(key || ':' || version || ':' || "
 				 "updated_at::text, ',' ORDER BY key)), '') || ':' || "
 				 "(SELECT coalesce(md5(string_agg(id || ':' || updated_at::text || "
-				 "\"values\"::text, ',' ORDER BY id)), '') FROM saved_groups) "
+				 "\"values\"::text, ',' ORDER BY id)), '') FROM saved_groups) || ':' || "
+				 "(SELECT coalesce(md5(string_agg(key || ':' || version || ':' || "
+				 "updated_at::text, ',' ORDER BY key)), '') FROM flags) "
 				 "FROM experiments WHERE status = 'running'",
 				 0, NULL, err);
 	if (!r)

@@ -387,8 +387,9 @@ cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err);
  * experiments' features and the flags' experiment rules. Caller deletes. */
 cJSON *nb_pg_experiment_rule(const nb_assign_exp *a, cJSON *variations, const cJSON *condition);
 /* A short text that changes whenever the payload would (the running
- * experiments' keys, versions and update times, the saved groups): the
- * cache key. */
+ * experiments' keys, versions and update times, the saved groups, the flags
+ * table's keys, versions and update times — the server adds the flags to
+ * the payload, serve/features.c): the cache key. */
 int nb_pg_features_version(PGconn *conn, char *out, size_t n, nb_err *err);
 
 /* ==== layers and holdouts ==== */

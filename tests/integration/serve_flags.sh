@@ -24,22 +24,7 @@ run=$$
 E=fl-$run
 F=$E-flag
 jf() { python3 -c "import json,sys; j=json.loads(sys.argv[1]); print($2)" "$1"; }
-wait_event() {
-	local i c
-	for i in $(seq $(($2 * 20))); do
-		c=$(grep -c '^EVENT ' "$3" 2>/dev/null)
-		[ "${c:-0}" -ge "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-ev() { grep "^EVENT n=$1 " "$2"; }
-lag() { awk -v t0="$1" '{ sub(/^t=/, "", $3); printf "%.3f\n", $3 - t0 }' < <(ev "$2" "$3"); }
-audit_at() { sql "SELECT extract(epoch FROM at) FROM audit_log WHERE entity = 'flag' AND key = '$1' AND action = '$2' ORDER BY id DESC LIMIT 1"; }
-under_1s() {
-	echo "  measured $1: ${2:-?} s (commit → event on the stream)"
-	awk -v x="$2" 'BEGIN { exit !(x != "" && x >= 0 && x < 1) }' && t_pass "$1" || t_fail "$1" "latency '$2' s, expected < 1 s"
-}
+. "$NB_ROOT/tests/lib/sse.sh"
 
 t_run exp 0 "$NB" exp create --key "$E-x" --variants a:30,b:70 --coverage 0.9
 t_run exp-start 0 "$NB" exp start "$E-x"
@@ -98,8 +83,7 @@ t_eq feature-exp-rule-same "$(jf "$p" "len(set(map(repr, $same)))")" 1
 t_eq feature-exp-rule "$(jf "$p" "(j['features']['$F']['rules'][2]['key'], j['features']['$F']['rules'][2]['variations'], j['features']['$F']['rules'][2]['weights'])")" "('$E-x', [False, True], [0.3, 0.7])"
 
 # ---- changes reach a /sub stream within 1 s ----
-python3 "$NB_ROOT/tests/integration/serve_sse_client.py" "$port" "/sub/$FK" "$tmp/s" "$F" &
-cpids+=($!)
+client "$port" "/sub/$FK" "$tmp/s" "$F"
 wait_event 1 30 "$tmp/s"
 t_match stream-first "$(ev 1 "$tmp/s")" "keys=$F "
 rules() { python3 -c "import json,sys; f=json.load(open(sys.argv[1]))['features']['$F']; print(f['defaultValue'], len(f['rules']), [r.get('coverage') for r in f['rules']])" "$tmp/s.$1.json"; }
@@ -108,13 +92,13 @@ t_eq off-200 "$(post "$ADM" "/v1/flags/$F/off" '')" 200
 t_eq off-answer "$(jf "$(body)" "(j['enabled'], j['version'])")" "(False, 2)"
 wait_event 2 10 "$tmp/s"
 t_eq off-pushed-no-rules "$(rules 2)" "False 0 []"
-under_1s off-within-1s "$(lag "$(audit_at "$F" off)" 2 "$tmp/s")"
+under_1s off-within-1s "$(lag "$(audit_at flag "$F" off)" 2 "$tmp/s")"
 t_eq off-in-features "$(jf "$(curl -s "$U/api/features/$FK")" "j['features']['$F']")" "{'defaultValue': False, 'rules': []}"
 
 t_eq on-200 "$(post "$ADM" "/v1/flags/$F/on" '')" 200
 wait_event 3 10 "$tmp/s"
 t_eq on-pushed "$(rules 3)" "False 3 [None, 0.25, 0.9]"
-under_1s on-within-1s "$(lag "$(audit_at "$F" on)" 3 "$tmp/s")"
+under_1s on-within-1s "$(lag "$(audit_at flag "$F" on)" 3 "$tmp/s")"
 
 t_eq rollout-bad-400 "$(post "$ADM" "/v1/flags/$F/rollout" '{"percent": 140}')" 400
 t_eq rollout-bad-field "$(jf "$(body)" "(j['field'], j['error'])")" "('percent', 'percent: must be a number from 0 to 100 (got 140)')"
@@ -128,7 +112,7 @@ t_eq rollout-200 "$(post "$ADM" "/v1/flags/$F/rollout" '{"percent": 40}')" 200
 t_eq rollout-answer "$(jf "$(body)" "j['rules'][1]['coverage']")" 0.4
 wait_event 4 10 "$tmp/s"
 t_eq rollout-pushed "$(rules 4)" "False 3 [None, 0.4, 0.9]"
-under_1s rollout-within-1s "$(lag "$(audit_at "$F" rollout)" 4 "$tmp/s")"
+under_1s rollout-within-1s "$(lag "$(audit_at flag "$F" rollout)" 4 "$tmp/s")"
 t_eq refused-sent-nothing "$(grep -c '^EVENT ' "$tmp/s")" 4
 t_eq unknown-action-404 "$(post "$ADM" "/v1/flags/$F/explode" '')" 404
 

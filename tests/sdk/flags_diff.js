@@ -10,23 +10,14 @@
 // first disagreement.
 // Usage: node tests/sdk/flags_diff.js NB_FLAGS [USERS] [SEED]
 "use strict";
+const path = require("path");
 const { spawnSync } = require("child_process");
 const { GrowthBook } = require("@growthbook/growthbook");
 
 const nbFlags = process.argv[2];
 const nusers = parseInt(process.argv[3] || "1000", 10);
-let seed = parseInt(process.argv[4] || "7", 10) >>> 0;
-
-// mulberry32, as in diff.js
-function rnd() {
-	seed = (seed + 0x6d2b79f5) >>> 0;
-	let t = seed;
-	t = Math.imul(t ^ (t >>> 15), t | 1);
-	t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-	return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const int = (n) => Math.floor(rnd() * n);
-const pick = (a) => a[int(a.length)];
+const { rnd, int, pick } = require(path.join(__dirname, "rnd.js"))(
+	parseInt(process.argv[4] || "7", 10));
 
 const users = [];
 for (let i = 0; i < nusers; i++) {

@@ -14,6 +14,7 @@
 #include "neonblue/flag.h"
 
 #include "../../serve/serve.h"
+#include "lines.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,16 +110,5 @@ static int nbf_case(const char *line)
 
 int main(void)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int rc = 0;
-	while ((len = getline(&line, &cap, stdin)) > 0) {
-		if (nbf_case(line)) {
-			fprintf(stderr, "nb_flags: not a case: %.80s\n", line);
-			rc = 1;
-		}
-	}
-	free(line);
-	return rc;
+	return sdk_lines("nb_flags", nbf_case);
 }
