@@ -57,6 +57,8 @@ t_eq off-beats-force "$(jf "$T_OUT" "(j['value'], j['source'])")" "(False, 'off'
 t_run history 0 "$NB" flag history "$F" --json
 t_eq history-actions "$(jf "$T_OUT" "[r['action'] for r in j]")" "['create', 'on', 'rollout', 'rollout', 'off']"
 t_eq history-after "$(jf "$T_OUT" "(j[-1]['before']['enabled'], j[-1]['after']['enabled'], j[2]['after']['rules'][1]['coverage'])")" "(True, False, 0.25)"
+t_run off-again 0 "$NB" flag off "$F"
+t_eq off-again-no-change "$(sql "SELECT version, (SELECT count(*) FROM audit_log WHERE entity = 'flag' AND key = '$F') FROM flags WHERE key = '$F'")" "5|5"
 
 # ---- experiment rule: the sticky assignment decides ----
 E=fe$run
