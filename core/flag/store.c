@@ -280,12 +280,15 @@ static int flag_modify(PGconn *pg, const char *key, const char *action, flag_cha
 	}
 	if (!rc)
 		rc = check_flag(pg, &f, err);
-	if (!rc)
+	cJSON *after = rc ? NULL : nb_flag_to_json(&f);
+	/* a change that changes nothing writes nothing (like `exp edit`) */
+	if (!rc && !cJSON_Compare(before, after, 1))
 		rc = write_flag(pg, &f, action, before, actor, err);
 	if (!rc)
 		rc = nb_pg_commit(pg, err);
 	if (rc)
 		nb_pg_rollback(pg);
+	cJSON_Delete(after);
 	cJSON_Delete(before);
 	nb_flag_done(&f);
 	if (!rc && out)
