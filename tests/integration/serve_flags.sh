@@ -5,7 +5,9 @@
 # name); the flag in /api/features in GrowthBook's format (force, rollout,
 # and an experiment rule equal to the experiment's own); and an off, on and
 # rollout change each reaching a /sub stream within 1 s of its commit
-# (measured against the audit row's time in PostgreSQL).
+# (measured against the audit row's time in PostgreSQL); the served payload in
+# the official SDK gives 300 users what `neonblue flag eval --users` gives
+# (sticky assignment), on and off.
 # needs: stack
 . "$(dirname "$0")/../lib/t.sh"
 : "${NEONBLUE_HOME:?needs a running stack (tests/run.sh starts one)}"
@@ -116,7 +118,25 @@ under_1s rollout-within-1s "$(lag "$(audit_at flag "$F" rollout)" 4 "$tmp/s")"
 t_eq refused-sent-nothing "$(grep -c '^EVENT ' "$tmp/s")" 4
 t_eq unknown-action-404 "$(post "$ADM" "/v1/flags/$F/explode" '')" 404
 
+# ---- the served payload in the official SDK == `neonblue flag eval` (sticky) ----
+python3 -c "
+import random
+r = random.Random(5)
+for i in range(300):
+    print('{\"user_id\": \"fu-%d-%d\", \"attributes\": {\"country\": \"%s\"}}' % ($run, i, r.choice(['US', 'DE', 'FR'])))" >"$tmp/users"
+t_run eval-users 0 "$NB" flag eval "$F" --users "$tmp/users"
+echo "$T_OUT" >"$tmp/nb"
+t_run sdk-equals-eval 0 node "$NB_ROOT/tests/integration/serve_flags_sdk.js" "$U" "$FK" "$F" "$tmp/users" "$tmp/nb"
+echo "  $T_OUT"
+t_match sdk-every-source "$T_OUT" '^300 users \(default [0-9]+, experiment [0-9]+, force [0-9]+, rollout [0-9]+\), 0 disagreements$'
+"$NB" flag off "$F" >/dev/null
+t_run eval-users-off 0 "$NB" flag eval "$F" --users "$tmp/users"
+echo "$T_OUT" >"$tmp/nb"
+for _ in $(seq 50); do [ "$(jf "$(curl -s "$U/api/features/$FK")" "len(j['features']['$F']['rules'])")" = 0 ] && break; sleep 0.1; done
+t_run sdk-equals-eval-off 0 node "$NB_ROOT/tests/integration/serve_flags_sdk.js" "$U" "$FK" "$F" "$tmp/users" "$tmp/nb"
+t_match sdk-off-all-default "$T_OUT" '^300 users \(off 300\), 0 disagreements$'
+
 # ---- audited with the token's name ----
-t_eq audit "$(sql "SELECT string_agg(action || ':' || actor, ',' ORDER BY id) FROM audit_log WHERE entity = 'flag' AND key = '$F'")" "create:fa-$run,off:fa-$run,on:fa-$run,rollout:fa-$run"
+t_eq audit "$(sql "SELECT string_agg(action || ':' || actor, ',' ORDER BY id) FROM audit_log WHERE entity = 'flag' AND key = '$F' AND actor LIKE 'fa-%'")" "create:fa-$run,off:fa-$run,on:fa-$run,rollout:fa-$run"
 t_match metrics-route "$(curl -s "$U/metrics")" 'nb_http_requests_total\{route="flag_change",status="200"\} 3'
 t_done
