@@ -41,9 +41,9 @@ void api_fail(serve_resp *rs, const nb_err *err, const char *prefix)
 		snprintf(field, sizeof field, "%s", prefix);
 	snprintf(msg, sizeof msg, "%s", err->msg);
 	int status = strstr(err->msg, "no experiment") || strstr(err->msg, "unknown experiment") ||
-				     strstr(err->msg, "no flag") || strstr(err->msg, "unknown flag") ||
-				     strstr(err->msg, "not found") || strstr(err->msg, "no such")
-			     ? 404
-			     : 400;
+			     strstr(err->msg, "no flag") || strstr(err->msg, "unknown flag") ||
+			     strstr(err->msg, "not found") || strstr(err->msg, "no such")
+			 ? 404
+			 : 400;
 	api_error(rs, status, field[0] ? field : NULL, msg);
 }

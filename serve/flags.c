@@ -123,7 +123,8 @@ static int rollout_body(const serve_req *rq, serve_resp *rs, double *coverage)
 	{
 		if (strcmp(it->string, "percent")) {
 			char msg[200];
-			snprintf(msg, sizeof msg, "%.80s: unknown field (the body is {\"percent\": 25})",
+			snprintf(msg, sizeof msg,
+				 "%.80s: unknown field (the body is {\"percent\": 25})",
 				 it->string);
 			api_error(rs, 400, it->string, msg);
 			goto out;

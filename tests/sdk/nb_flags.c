@@ -54,8 +54,10 @@ static int resolve(nb_flag *f, const cJSON *c, nb_err *err)
 			if (r->exp->holdout) { /* loaded with the experiment from PostgreSQL */
 				const cJSON *h = get(get(c, "holdouts"), r->exp->holdout);
 				if (!cJSON_IsArray(h))
-					return nb_err_set(err, NB_EINPUT, "no holdout %s", r->exp->holdout);
-				r->exp->holdout_seed = nb_xstrdup(cJSON_GetArrayItem(h, 0)->valuestring);
+					return nb_err_set(err, NB_EINPUT, "no holdout %s",
+							  r->exp->holdout);
+				r->exp->holdout_seed =
+				    nb_xstrdup(cJSON_GetArrayItem(h, 0)->valuestring);
 				r->exp->holdout_share = cJSON_GetArrayItem(h, 1)->valuedouble;
 			}
 			nb_pg_experiment_assign_view(r->exp, &r->view);
