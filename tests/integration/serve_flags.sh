@@ -139,4 +139,5 @@ t_match sdk-off-all-default "$T_OUT" '^300 users \(off 300\), 0 disagreements$'
 # ---- audited with the token's name ----
 t_eq audit "$(sql "SELECT string_agg(action || ':' || actor, ',' ORDER BY id) FROM audit_log WHERE entity = 'flag' AND key = '$F' AND actor LIKE 'fa-%'")" "create:fa-$run,off:fa-$run,on:fa-$run,rollout:fa-$run"
 t_match metrics-route "$(curl -s "$U/metrics")" 'nb_http_requests_total\{route="flag_change",status="200"\} 3'
+t_run help-mentions-flags 0 grep -q "POST /v1/flags/KEY/on|off|rollout" <("$NB" serve --help)
 t_done
