@@ -65,7 +65,7 @@ E=fe$run
 "$NB" exp create --key "$E" --variants control:50,treatment:50 >/dev/null
 "$NB" exp start "$E" >/dev/null
 S=fs$run
-t_run create-exp-rule 0 "$NB" flag create "$S" --type string --default '"none"' --on \
+t_run create-exp-rule 0 "$NB" flag create "$S" --type string --default none --on \
 	--rule "{\"type\":\"experiment\",\"experiment\":\"$E\",\"variations\":{\"control\":\"blue\",\"treatment\":\"green\"}}"
 head -200 "$tmp/users" >"$tmp/u200"
 t_run exp-assign 0 "$NB" assign "$E" --users "$tmp/u200"
