@@ -16,19 +16,9 @@
 
 int main(void)
 {
-	char(*users)[24] = malloc(sizeof *users * NUSERS);
-	for (int i = 0; i < NUSERS; i++)
-		snprintf(users[i], sizeof users[i], "user-%08d", i);
-	static const char *countries[] = {"US", "CA", "DE", "FR", "BR", "IN"};
-	static const char *plans[] = {"free", "pro", "team"};
+	bench_id *users = bench_users(NUSERS);
 	cJSON *attrs[NATTRS];
-	for (int i = 0; i < NATTRS; i++) {
-		attrs[i] = cJSON_CreateObject();
-		cJSON_AddStringToObject(attrs[i], "country", countries[i % 6]);
-		cJSON_AddNumberToObject(attrs[i], "age", 14 + i % 50);
-		cJSON_AddStringToObject(attrs[i], "plan", plans[i % 3]);
-		cJSON_AddStringToObject(attrs[i], "browser", "firefox");
-	}
+	bench_attrs(attrs, NATTRS, "CA");
 	cJSON *cond = cJSON_Parse("{\"country\":{\"$in\":[\"US\",\"CA\",\"DE\"]},"
 				  "\"age\":{\"$gte\":18},\"plan\":{\"$ne\":\"free\"}}");
 	double w[2] = {0.5, 0.5};

@@ -49,18 +49,9 @@ int main(void)
 	exp->values = values;
 	exp->resolved = 1;
 
-	char(*users)[24] = malloc(sizeof *users * NUSERS);
-	for (int i = 0; i < NUSERS; i++)
-		snprintf(users[i], sizeof users[i], "user-%08d", i);
-	static const char *countries[] = {"US", "NL", "DE", "FR", "BR", "IN"};
-	static const char *plans[] = {"free", "pro", "team"};
+	bench_id *users = bench_users(NUSERS);
 	cJSON *attrs[NATTRS];
-	for (int i = 0; i < NATTRS; i++) {
-		attrs[i] = cJSON_CreateObject();
-		cJSON_AddStringToObject(attrs[i], "country", countries[i % 6]);
-		cJSON_AddNumberToObject(attrs[i], "age", 14 + i % 50);
-		cJSON_AddStringToObject(attrs[i], "plan", plans[i % 3]);
-	}
+	bench_attrs(attrs, NATTRS, "NL");
 
 	double best_hash = 0, best_eval = 0;
 	long by_source[5] = {0};
