@@ -548,7 +548,7 @@ static int flag_run(PGconn *pg, nb_front *ctx, const struct flag_opts *o, nb_err
 		return get_and_show(pg, o->key, 1, err);
 	}
 	if (!strcmp(a, "rollout")) {
-		double c;
+		double c = 0;
 		if (parse_percent(o->arg2, &c, err) || nb_flag_set_rollout(pg, o->key, c, actor, err))
 			return -1;
 		if (!o->json) {

@@ -125,10 +125,17 @@ int nb_flag_list(PGconn *pg, nb_flag **out, size_t *n, nb_err *err)
 		return -1;
 	size_t rows = (size_t)PQntuples(r);
 	nb_flag *v = rows ? nb_xcalloc(rows, sizeof *v) : NULL;
-	int rc = 0;
+	cJSON *groups = rows ? nb_pg_groups_load(pg, err) : NULL; /* once for all */
+	int rc = rows && !groups ? -1 : 0;
 	size_t done = 0;
-	for (; !rc && done < rows; done++)
-		rc = flag_row(r, (int)done, &v[done], err) || nb_flag_resolve(pg, &v[done], err);
+	for (; !rc && done < rows; done++) {
+		rc = flag_row(r, (int)done, &v[done], err);
+		if (!rc) {
+			v[done].saved_groups = cJSON_Duplicate(groups, 1);
+			rc = nb_flag_resolve(pg, &v[done], err);
+		}
+	}
+	cJSON_Delete(groups);
 	PQclear(r);
 	if (rc) {
 		nb_flag_list_free(v, done);
@@ -280,12 +287,15 @@ static int flag_modify(PGconn *pg, const char *key, const char *action, flag_cha
 	}
 	if (!rc)
 		rc = check_flag(pg, &f, err);
-	if (!rc)
+	cJSON *after = rc ? NULL : nb_flag_to_json(&f);
+	/* a change that changes nothing writes nothing (like `exp edit`) */
+	if (!rc && !cJSON_Compare(before, after, 1))
 		rc = write_flag(pg, &f, action, before, actor, err);
 	if (!rc)
 		rc = nb_pg_commit(pg, err);
 	if (rc)
 		nb_pg_rollback(pg);
+	cJSON_Delete(after);
 	cJSON_Delete(before);
 	nb_flag_done(&f);
 	if (!rc && out)

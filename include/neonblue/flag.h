@@ -123,7 +123,8 @@ typedef struct nb_flag_changes {
 } nb_flag_changes;
 /* Applies ch to flag key (validated as nb_flag_create does), version + 1,
  * audit row "edit" with before and after; out (may be NULL) gets the result,
- * resolved. A change that changes nothing is still written (and audited). */
+ * resolved. A change that changes nothing writes nothing (no version, no
+ * audit row) — so do set_enabled and set_rollout. */
 int nb_flag_edit(PGconn *pg, const char *key, const nb_flag_changes *ch, const char *actor,
 		 nb_flag *out, nb_err *err);
 /* The kill switch: on (1) or off (0), audit action "on" / "off". */

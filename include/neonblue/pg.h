@@ -380,9 +380,16 @@ int nb_pg_tokens_active(PGconn *conn, nb_pg_token **out, size_t *n, nb_err *err)
  * seed, hashVersion, namespace, condition, meta]}}, "savedGroups":
  * nb_pg_groups_load's object}. Caller deletes. */
 cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err);
+/* The GrowthBook experiment rule of a (an assignment view) with the given
+ * variations (taken over) and condition (NULL: a's own; duplicated): id and
+ * key, seed, hashVersion, weights, coverage, namespace or (with a holdout)
+ * filters are a's, so the SDK's bucket is nb_assign_decide's. Shared by the
+ * experiments' features and the flags' experiment rules. Caller deletes. */
+cJSON *nb_pg_experiment_rule(const nb_assign_exp *a, cJSON *variations, const cJSON *condition);
 /* A short text that changes whenever the payload would (the running
- * experiments' keys, versions and update times, the saved groups): the
- * cache key. */
+ * experiments' keys, versions and update times, the saved groups, the flags
+ * table's keys, versions and update times — the server adds the flags to
+ * the payload, serve/features.c): the cache key. */
 int nb_pg_features_version(PGconn *conn, char *out, size_t n, nb_err *err);
 
 /* ==== layers and holdouts ==== */
