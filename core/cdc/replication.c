@@ -206,7 +206,7 @@ static int on_truncate(cdc *c, const nb_pgo_msg *m, uint32_t xid, int64_t ts_ms,
 		char topic[512];
 		snprintf(topic, sizeof topic, "%s.%s.%s", c->prefix, ch->schema, ch->table);
 		char *val = nb_debezium_value(ch, c->o->with_schema, err);
-		if (!val || cdc_produce(c, topic, NULL, val, c->cur, err))
+		if (!val || cdc_produce(c, topic, RD_KAFKA_PARTITION_UA, NULL, val, c->cur, err))
 			return -1;
 	}
 	return 0;

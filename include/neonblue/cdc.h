@@ -319,6 +319,10 @@ int nb_cdc_run(const nb_cdc_opts *o, volatile sig_atomic_t *stop, nb_err *err);
 
 /* The tables the relay publishes when it creates the publication. */
 extern const char *const nb_cdc_tables[];
+/* The partition of a change of events or assignments among partition_cnt:
+ * murmur2 of its user_id's text (Kafka's default partitioner's hash);
+ * RD_KAFKA_PARTITION_UA (-1) for other tables or without a user_id. */
+int32_t nb_cdc_user_partition(const nb_change *ch, int partition_cnt);
 
 /* WAL bytes the slot is behind: pg_current_wal_lsn() − confirmed_flush_lsn.
  * *bytes = -1 when the slot does not exist yet. For `stack status`. */

@@ -841,9 +841,50 @@ static void heartbeats(void)
 	CHECK_INT(nb_debezium_heartbeat(NULL, 0, &lsn, &ts, &e), -1);
 }
 
+/* The relay's partitioning: a user's events and assignments in one partition
+ * (whatever the rest of the row), other tables left to the key. */
+static nb_change *user_change(nb_change *c, const char *table, const char *user, const char *id)
+{
+	nb_change_init(c);
+	nb_change_set(&c->schema, "public");
+	nb_change_set(&c->table, table);
+	c->op = 'c';
+	c->has_after = 1;
+	nb_tuple_add(&c->after, "event_id", NB_OID_TEXT, id)->is_key = 1;
+	nb_tuple_add(&c->after, "user_id", NB_OID_TEXT, user);
+	return c;
+}
+
+static void user_partitioning(void)
+{
+	nb_change a, b, x;
+	int spread[4] = {0};
+	for (int u = 0; u < 200; u++) {
+		char user[32];
+		snprintf(user, sizeof user, "u-%d", u);
+		int32_t pa = nb_cdc_user_partition(user_change(&a, "events", user, "e1"), 4);
+		int32_t pb = nb_cdc_user_partition(user_change(&b, "assignments", user, "zz"), 4);
+		int32_t px = nb_cdc_user_partition(user_change(&x, "events_y2026m12", user, "e9"), 4);
+		CHECKF(pa >= 0 && pa < 4 && pa == pb && pa == px, "user %s: %d %d %d", user, pa, pb,
+		       px);
+		if (pa >= 0 && pa < 4)
+			spread[pa]++;
+		nb_change_done(&a);
+		nb_change_done(&b);
+		nb_change_done(&x);
+	}
+	for (int p = 0; p < 4; p++)
+		CHECKF(spread[p] > 20, "partition %d has %d of 200 users", p, spread[p]);
+	CHECK_INT(nb_cdc_user_partition(user_change(&a, "metrics", "u-1", "k"), 4), -1);
+	nb_change_done(&a);
+	CHECK_INT(nb_cdc_user_partition(user_change(&a, "events", "u-1", "k"), 0), -1);
+	nb_change_done(&a);
+}
+
 int main(void)
 {
 	nbt_suite = "debezium";
+	RUN(user_partitioning);
 	RUN(render_values_as_debezium_does);
 	RUN(round_trip_plain);
 	RUN(round_trip_with_schema);
