@@ -48,9 +48,6 @@ typedef struct cdc {
 	int embedded;
 	PGconn *sql, *repl;
 	rd_kafka_t *rk;
-	/* partition counts of the user-partitioned topics (events, assignments) */
-	char upart_topic[2][512];
-	int upart_cnt[2];
 	nb_pgoutput dec;
 	char dbname[128];
 	cdc_tx *head, *tail, *cur;
@@ -122,9 +119,7 @@ int cdc_snapshot_safe(cdc *c);
 /* Embedded: reads the sink's progress (every PROGRESS_EVERY_MS) and advances. */
 void cdc_read_progress(cdc *c);
 int cdc_window_full(cdc *c);
-/* partition: RD_KAFKA_PARTITION_UA lets the producer choose by key. */
-int cdc_produce(cdc *c, const char *topic, int32_t partition, const char *key, char *val,
-		cdc_tx *tx, nb_err *err);
+int cdc_produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx *tx, nb_err *err);
 /* Fills ch->source (and ch->ts_ms) as the relay renders it. */
 void cdc_fill_source(cdc *c, nb_change *ch, uint64_t lsn, int64_t xid, int64_t ts_ms,
 		     const char *snapshot);

@@ -345,14 +345,12 @@ int cdc_window_full(cdc *c)
 
 /* Hands one message to Kafka (value NULL = tombstone); waits while the
  * producer queue is full. val is freed. */
-int cdc_produce(cdc *c, const char *topic, int32_t partition, const char *key, char *val,
-		cdc_tx *tx, nb_err *err)
+int cdc_produce(cdc *c, const char *topic, const char *key, char *val, cdc_tx *tx, nb_err *err)
 {
 	size_t vlen = val ? strlen(val) : 0;
 	for (;;) {
 		rd_kafka_resp_err_t e = rd_kafka_producev(
-		    c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-		    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+		    c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
 		    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
 		    RD_KAFKA_V_HEADER(NB_CDC_EPOCH_HEADER, c->epoch_str, (ssize_t)strlen(c->epoch_str)),
 		    RD_KAFKA_V_OPAQUE(tx), RD_KAFKA_V_END);
@@ -438,46 +436,6 @@ void cdc_fill_source(cdc *c, nb_change *ch, uint64_t lsn, int64_t xid, int64_t t
 	ch->ts_ms = cdc_now_ms();
 }
 
-/* The partition count of topic (asked of Kafka once; 0 when unknown). */
-static int cdc_partition_count(cdc *c, int slot, const char *topic)
-{
-	if (c->upart_cnt[slot] > 0 && !strcmp(c->upart_topic[slot], topic))
-		return c->upart_cnt[slot];
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
-	const rd_kafka_metadata_t *md = NULL;
-	int n = 0;
-	if (rkt && rd_kafka_metadata(c->rk, 0, rkt, &md, 5000) == 0 && md->topic_cnt == 1 &&
-	    !md->topics[0].err)
-		n = md->topics[0].partition_cnt;
-	if (md)
-		rd_kafka_metadata_destroy(md);
-	if (rkt)
-		rd_kafka_topic_destroy(rkt);
-	if (n > 0) {
-		snprintf(c->upart_topic[slot], sizeof c->upart_topic[slot], "%s", topic);
-		c->upart_cnt[slot] = n;
-	}
-	return n;
-}
-
-/* Events and assignments go to the partition of their user_id (murmur2 of
- * its text, as Kafka's default partitioner hashes a key), so one user's
- * changes stay in order in one partition while the key stays the primary
- * key, as Debezium's; every other table is partitioned by key. */
-int32_t nb_cdc_user_partition(const nb_change *ch, int partition_cnt)
-{
-	if (partition_cnt < 1 || !ch->table ||
-	    (strcmp(ch->table, "assignments") && strncmp(ch->table, "events", 6)))
-		return RD_KAFKA_PARTITION_UA;
-	const nb_tuple *t = ch->has_after ? &ch->after : ch->has_before ? &ch->before : NULL;
-	for (int i = 0; t && i < t->n; i++)
-		if (t->cols[i].name && !strcmp(t->cols[i].name, "user_id") && t->cols[i].text)
-			return rd_kafka_msg_partitioner_murmur2(NULL, t->cols[i].text,
-								strlen(t->cols[i].text),
-								partition_cnt, NULL, NULL);
-	return RD_KAFKA_PARTITION_UA;
-}
-
 /* The envelope of ch (and a tombstone after a delete) to its topic. */
 int cdc_emit(cdc *c, nb_change *ch, cdc_tx *tx, nb_err *err)
 {
@@ -490,13 +448,9 @@ int cdc_emit(cdc *c, nb_change *ch, cdc_tx *tx, nb_err *err)
 		free(key);
 		return -1;
 	}
-	int32_t part = RD_KAFKA_PARTITION_UA;
-	if (nb_cdc_user_partition(ch, 1) != RD_KAFKA_PARTITION_UA)
-		part = nb_cdc_user_partition(
-		    ch, cdc_partition_count(c, strcmp(ch->table, "assignments") ? 0 : 1, topic));
-	int rc = cdc_produce(c, topic, part, key, val, tx, err);
+	int rc = cdc_produce(c, topic, key, val, tx, err);
 	if (!rc && ch->op == 'd' && key)
-		rc = cdc_produce(c, topic, part, key, NULL, tx, err);
+		rc = cdc_produce(c, topic, key, NULL, tx, err);
 	free(key);
 	return rc;
 }
