@@ -3,8 +3,10 @@
 # have 4 partitions, two sinks of one consumer group share them; events
 # stream in while sink2 is kill -9'ed mid-stream (its uncommitted batch goes
 # to the other sink at the rebalance) and comes back; ClickHouse's count, sum
-# and distinct users equal PostgreSQL's exactly, and every user's events are
-# in one partition (the relay partitions events by user_id).
+# and distinct users equal PostgreSQL's exactly, also after updates and deletes;
+# every change of a user (insert, update, delete, tombstone: key {"user_id"})
+# is in one partition, in order.
+
 # Not `# needs: stack`: it makes its own stack in a temp home and removes it.
 . "$(dirname "$0")/../lib/t.sh"
 
@@ -109,22 +111,38 @@ while [ $SECONDS -lt $end ] && ! [ "$(nparts sink) $(nparts sink2)" = "2 2" ]; d
 t_eq partitions-shared-again "$(nparts sink) $(nparts sink2)" "2 2"
 t_match sink-saw-rebalance "$(cat "$H/logs/sink.log")" "revoked [0-9]+ partitions"
 
-# every user's events are in one partition; all 4 partitions are used
+# updates and deletes (REPLICA IDENTITY FULL: the before-image has user_id)
+sql "UPDATE events SET value = value + 1 WHERE type = 'grp' AND user_id IN ('g1', 'g2', 'g3');
+	DELETE FROM events WHERE type = 'grp' AND user_id IN ('g4', 'g5')"
+want=$(pg_counts)
+end=$((SECONDS + 60))
+while [ $SECONDS -lt $end ]; do
+	got=$(ch_counts)
+	[ "$got" = "$want" ] && break
+	sleep 1
+done
+t_eq counts-exact-after-update-delete "$got" "$want"
+# every change of a user (insert, update, delete and its tombstone: null
+# value, same key {"user_id"}) is in one partition, in that order; all 4
+# partitions are used
 kcat -C -b "$KAFKA" -t neonblue.public.events -o beginning -e -J -q >"$root/kcat.json" 2>"$root/kcat.err"
 t_eq users-in-one-partition "$(python3 - "$root/kcat.json" <<'EOF'
-import json, sys
-where = {}
+import json, re, sys
+where, ops = {}, {}
 for line in open(sys.argv[1]):
     m = json.loads(line)
-    if m["payload"] is None:
+    user = json.loads(m["key"]).get("user_id")
+    if not user or not user.startswith("g"):
         continue
-    v = json.loads(m["payload"])
-    after = v.get("payload", v).get("after")
-    if after and after.get("type") == "grp":
-        where.setdefault(after["user_id"], set()).add(m["partition"])
+    where.setdefault(user, set()).add(m["partition"])
+    op = "t" if m["payload"] is None else json.loads(m["payload"])["op"]
+    ops[user] = ops.get(user, "") + op
 parts = set().union(*where.values()) if where else set()
 bad = [u for u, p in where.items() if len(p) != 1]
-print(f"{len(where)} users, {len(bad)} in several partitions, {len(parts)} partitions used")
+disorder = [u for u, o in ops.items() if not re.fullmatch("c+(u+|(dt)+)?", o)]
+kinds = {u: re.sub(r"(dt)+", "(dt)", re.sub(r"(.)\1+", r"\1", o)) for u, o in ops.items() if u in ("g1", "g4", "g9")}
+print(f"{len(where)} users, {len(bad)} in several partitions, {len(parts)} partitions used,",
+      f"{len(disorder)} out of order;", kinds.get("g1"), kinds.get("g4"), kinds.get("g9"))
 EOF
-)" "997 users, 0 in several partitions, 4 partitions used"
+)" "997 users, 0 in several partitions, 4 partitions used, 0 out of order; cu c(dt) c"
 t_done
