@@ -10,7 +10,8 @@
 
 static const char usage_text[] =
     "usage: neonblue stack up [--pg-port N] [--ch-port N] [--ch-tcp-port N]\n"
-    "                         [--kafka-port N] [--kafka-brokers N] [--timeout S] [--json]\n"
+    "                         [--kafka-port N] [--kafka-brokers N] [--partitions N]\n"
+    "                         [--sinks N] [--timeout S] [--json]\n"
     "                         [--no-pipeline | --pipeline]\n"
     "       neonblue stack status [--json]\n"
     "       neonblue stack down\n\n"
@@ -27,7 +28,12 @@ static const char usage_text[] =
     "others ask for a given one (refused when taken).\n"
     "The supervisor also runs the CDC relay (`cdc --embedded`) and the sink once\n"
     "the migrations ran; --no-pipeline runs the servers only (kept in stack.conf\n"
-    "until --pipeline).\n";
+    "until --pipeline).\n"
+    "--partitions N (1-64) creates the pipeline's topics (neonblue.public.<table>,\n"
+    "neonblue.dlq) with N partitions each (else the mock cluster's default, 4);\n"
+    "--sinks N (1-4) runs N sinks (sink, sink2 …) in one consumer group, which\n"
+    "share the partitions; `status` shows each one's partitions and lag. Both are\n"
+    "kept in stack.conf and apply at an `up` after `down`.\n";
 
 static void say_stderr(void *ud, const char *msg)
 {
@@ -56,6 +62,47 @@ static double num(const cJSON *o, const char *k, double dflt)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+/* A sink's third line: the partitions it holds, per topic, with their lag:
+ * "partitions: events 0,2 (lag 0), assignments 0,2 (lag 3)". */
+static void print_partitions(const cJSON *parts)
+{
+	if (!cJSON_IsArray(parts))
+		return;
+	printf("%-11s partitions:", "");
+	if (!cJSON_GetArraySize(parts))
+		printf(" none assigned");
+	const char *shown[64];
+	int nshown = 0;
+	const cJSON *p, *q;
+	cJSON_ArrayForEach(p, parts)
+	{
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "topic");
+		if (!cJSON_IsString(t) || nshown == 64)
+			continue;
+		int seen = 0;
+		for (int i = 0; i < nshown && !seen; i++)
+			seen = !strcmp(shown[i], t->valuestring);
+		if (seen)
+			continue;
+		shown[nshown++] = t->valuestring;
+		const char *dot = strrchr(t->valuestring, '.');
+		printf("%s %s ", nshown > 1 ? "," : "", dot ? dot + 1 : t->valuestring);
+		double lag = 0;
+		int first = 1;
+		cJSON_ArrayForEach(q, parts)
+		{
+			const cJSON *u = cJSON_GetObjectItemCaseSensitive(q, "topic");
+			if (!cJSON_IsString(u) || strcmp(u->valuestring, t->valuestring))
+				continue;
+			printf("%s%.0f", first ? "" : ",", num(q, "partition", -1));
+			lag += num(q, "lag", 0);
+			first = 0;
+		}
+		printf(" (lag %.0f)", lag);
+	}
+	putchar('\n');
 }
 
 /* The second line of cdc and sink: their lag figures (from the same fields
@@ -93,6 +140,7 @@ static void print_lag(const nb_stack_status *s, const char *name)
 			if (lost > 0)
 				printf(", %.0f lost by Kafka (replayed by the relay)", lost);
 			putchar('\n');
+			print_partitions(cJSON_GetObjectItemCaseSensitive(c, "partitions"));
 		}
 	}
 	cJSON_Delete(list);
@@ -120,7 +168,7 @@ static void print_status(const nb_stack_status *s)
 		if (!c->healthy && s->supervisor_pid)
 			printf("  — %s (log %s)", c->detail, c->log);
 		putchar('\n');
-		if (c->pid && (!strcmp(c->name, "cdc") || !strcmp(c->name, "sink")))
+		if (c->pid && (!strcmp(c->name, "cdc") || !strncmp(c->name, "sink", 4)))
 			print_lag(s, c->name);
 	}
 }
@@ -147,6 +195,8 @@ static int do_up(nb_front *ctx, int argc, char **argv)
 			    {"--ch-tcp-port", &o.ch_tcp_port},
 			    {"--kafka-port", &o.kafka_port},
 			    {"--kafka-brokers", &o.kafka_brokers},
+			    {"--partitions", &o.partitions},
+			    {"--sinks", &o.sinks},
 			    {"--timeout", &o.timeout_s}};
 		int hit = 0;
 		for (size_t k = 0; k < sizeof nums / sizeof *nums && !hit; k++) {
@@ -232,8 +282,18 @@ static int do_down(nb_front *ctx, int argc, char **argv)
 
 static int do_kafka(int argc, char **argv)
 {
-	int ports[NB_STACK_MAX_BROKERS], n = 0;
+	int ports[NB_STACK_MAX_BROKERS], n = 0, partitions = 0;
+	const char *prefix = NULL;
 	for (int i = 1; i + 1 < argc; i++) {
+		if (!strcmp(argv[i], "--partitions")) {
+			if (int_arg("stack kafka", "--partitions", argv[i + 1], &partitions))
+				return 2;
+			continue;
+		}
+		if (!strcmp(argv[i], "--prefix")) {
+			prefix = argv[i + 1];
+			continue;
+		}
 		if (strcmp(argv[i], "--ports"))
 			continue;
 		char buf[256];
@@ -248,7 +308,7 @@ static int do_kafka(int argc, char **argv)
 		return nb_front_usage_error("stack kafka", "--ports P[,P…] is required");
 	nb_err err;
 	nb_err_clear(&err);
-	if (nb_stack_kafka_serve(ports, n, &err))
+	if (nb_stack_kafka_serve(ports, n, partitions, prefix, &err))
 		return nb_front_fail(&err);
 	return 0;
 }

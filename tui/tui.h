@@ -271,6 +271,11 @@ void complete_label(char *out, size_t n, const cJSON *doc, double now,
 /* SRM from assignment counts and the experiment's weights: -1 unknown, 0
  * fine, 1 mismatch; *p_out gets the χ² p-value. */
 int exps_srm(const cJSON *exp, const cJSON *users, double *p_out);
+/* A layer's occupancy bar (docs/layers.md) of width cells: the range of
+ * experiment self as a full block (ascii '#'), the other live experiments'
+ * as a shaded one ('='), free space as a dot ('.'); layer is an element of
+ * nb_pg_layer_list. Returns the share that is free. */
+double layer_bar(char *out, size_t n, const cJSON *layer, const char *self, int width, int ascii);
 /* The view a palette command or --view names (V_EXPS…), -1 if none. */
 int view_by_name(const char *s);
 

@@ -110,3 +110,42 @@ int view_by_name(const char *s)
 			return m[i].v;
 	return -1;
 }
+
+double layer_bar(char *out, size_t n, const cJSON *layer, const char *self, int width, int ascii)
+{
+	const char *own = ascii ? "#" : "█", *other = ascii ? "=" : "▒", *gap = ascii ? "." : "·";
+	const char *cell[512];
+	if (width > 512)
+		width = 512;
+	for (int i = 0; i < width; i++)
+		cell[i] = gap;
+	double used = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(layer, "experiments"))
+	{
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
+		double st = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "start"));
+		double en = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "end"));
+		if (isnan(st) || isnan(en) || en <= st)
+			continue;
+		used += en - st;
+		int mine = cJSON_IsString(k) && self && !strcmp(k->valuestring, self);
+		/* a cell belongs to the range that covers its middle */
+		for (int i = 0; i < width; i++) {
+			double mid = (i + 0.5) / width;
+			if (mid >= st && mid < en)
+				cell[i] = mine ? own : other;
+		}
+	}
+	size_t o = 0;
+	out[0] = 0;
+	for (int i = 0; i < width; i++) {
+		size_t l = strlen(cell[i]);
+		if (o + l + 1 > n)
+			break;
+		memcpy(out + o, cell[i], l);
+		o += l;
+		out[o] = 0;
+	}
+	return used >= 1 ? 0 : 1 - used;
+}

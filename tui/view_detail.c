@@ -338,6 +338,53 @@ static void draw_recommendation(detail_st *s, WINDOW *w, int y, int W)
 	wattroff(w, w_attr(R_ACCENT));
 }
 
+/* Layer, range and holdout (docs/layers.md); when the experiment is in a
+ * layer, the layer's occupancy bar and who holds which range. */
+static int draw_layer(detail_st *s, app *a, WINDOW *w, int y, int W)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(s->data, "experiment");
+	const cJSON *ns = cJSON_GetObjectItemCaseSensitive(e, "namespace");
+	const cJSON *ho = cJSON_GetObjectItemCaseSensitive(e, "holdout");
+	char line[800];
+	size_t o = 0;
+	if (cJSON_GetArraySize(ns) == 3)
+		o = (size_t)snprintf(line, sizeof line, "Layer: %s [%g, %g)",
+				     cJSON_GetStringValue(cJSON_GetArrayItem(ns, 0)),
+				     cJSON_GetNumberValue(cJSON_GetArrayItem(ns, 1)),
+				     cJSON_GetNumberValue(cJSON_GetArrayItem(ns, 2)));
+	else
+		o = (size_t)snprintf(line, sizeof line, "Layer: none");
+	snprintf(line + o, sizeof line - o, "   Holdout: %s",
+		 cJSON_IsString(ho) ? ho->valuestring : "none");
+	w_put(w, y++, 0, W, line, 1);
+	const cJSON *layer = cJSON_GetObjectItemCaseSensitive(s->data, "layer");
+	if (!layer)
+		return y;
+	char bar[2048];
+	int bw = W - 12 < 50 ? W - 12 : 50;
+	if (bw < 10)
+		return y;
+	double free_share = layer_bar(bar, sizeof bar, layer, s->key, bw, a->ascii);
+	snprintf(line, sizeof line, "  |%s| %.0f%% free", bar, free_share * 100);
+	w_put(w, y++, 0, W, line, 1);
+	o = (size_t)snprintf(line, sizeof line, "  ");
+	const cJSON *x;
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(layer, "experiments"))
+	{
+		if (o >= sizeof line - 1)
+			break;
+		const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "key"));
+		o += (size_t)snprintf(line + o, sizeof line - o, "%s%s [%g, %g)  ",
+				      k && !strcmp(k, s->key) ? "*" : "", k ? k : "?",
+				      cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "start")),
+				      cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "end")));
+	}
+	wattron(w, w_attr(R_DIM));
+	w_put(w, y++, 0, W, line, 1);
+	wattroff(w, w_attr(R_DIM));
+	return y;
+}
+
 static void detail_draw(view *v, app *a, WINDOW *w)
 {
 	detail_st *s = v->st;
@@ -380,6 +427,7 @@ static void detail_draw(view *v, app *a, WINDOW *w)
 		w_put(w, y++, 0, W, line, 1);
 		wattroff(w, w_attr(R_WARN));
 	}
+	y = draw_layer(s, a, w, y, W);
 	y = draw_variants(s, a, w, y + 1, W);
 	y = draw_metric(s, a, w, y + 1, H, W);
 	if (y < H - 1)

@@ -194,7 +194,12 @@ static int run_detail(wctx *c, job *j)
 		return -1;
 	j->out = cJSON_CreateObject();
 	cJSON_AddItemToObject(j->out, "experiment", nb_pg_experiment_to_json(&e));
+	/* its layer's occupancy (docs/layers.md), for the bar */
+	cJSON *layer = e.ns_id ? nb_pg_layer_list(pg, e.ns_id, &j->err) : NULL;
 	nb_pg_experiment_done(&e);
+	if (layer)
+		cJSON_AddItemToObject(j->out, "layer", cJSON_DetachItemFromArray(layer, 0));
+	cJSON_Delete(layer);
 	if (users_by_variant(pg, j->key, cJSON_AddObjectToObject(j->out, "users"), &j->err) ||
 	    traffic(pg, j->key, 1, cJSON_AddObjectToObject(j->out, "traffic"), &j->err))
 		return -1;

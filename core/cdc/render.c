@@ -723,10 +723,32 @@ static int tuple_has_key(const nb_tuple *t)
 	return 0;
 }
 
+/* The user_id of the image the key comes from (after, else before); NULL
+ * when it has none or it is NULL/unavailable. */
+static const nb_col *user_key_col(const nb_change *c)
+{
+	const nb_tuple *t = c->has_after ? &c->after : c->has_before ? &c->before : NULL;
+	const nb_col *u = t ? nb_tuple_find(t, "user_id") : NULL;
+	return u && (u->text || u->json) && !u->toast_unchanged ? u : NULL;
+}
+
 char *nb_debezium_key(const nb_change *c, int with_schema, nb_err *err)
 {
 	const nb_tuple *t = NULL;
-	if (c->has_after && tuple_has_key(&c->after))
+	nb_col ucol;
+	nb_tuple ut;
+	if (c->key_by_user) { /* {"user_id": …}: a view of that one column */
+		const nb_col *u = user_key_col(c);
+		if (!u)
+			return nb_err_set(err, NB_EINPUT,
+					  "table %s.%s: keyed by user, but the change has no user_id",
+					  str_or(c->schema, "?"), str_or(c->table, "?")),
+			       NULL;
+		ucol = *u;
+		ucol.is_key = 1;
+		ut = (nb_tuple){&ucol, 1, 1};
+		t = &ut;
+	} else if (c->has_after && tuple_has_key(&c->after))
 		t = &c->after;
 	else if (c->has_before && tuple_has_key(&c->before))
 		t = &c->before;

@@ -160,10 +160,62 @@ void cdc_pks_free(cdc *c)
 	c->npks = 0;
 }
 
+int nb_cdc_user_keyed_table(const char *table)
+{
+	return table && (!strcmp(table, "assignments") || !strcmp(table, "events") ||
+			 !strncmp(table, "events_", 7));
+}
+
+/* The user_id of t, NULL when absent, NULL or not sent. */
+static const char *user_of(const nb_tuple *t)
+{
+	const nb_col *u = nb_tuple_find(t, "user_id");
+	return u && u->text && !u->toast_unchanged ? u->text : NULL;
+}
+
+/* Keys ch by user when its relation's replica identity holds user_id
+ * (user_in_identity), so a delete's before-image and its tombstone carry the
+ * key of the insert; else by the primary key, for every change of the table
+ * alike. An image without a user_id all the same (a partition of events left
+ * with REPLICA IDENTITY DEFAULT under a FULL parent) falls back to the
+ * primary key, with a warning: its partition may differ from its insert's. */
+static void key_by_user(nb_change *ch, int user_in_identity)
+{
+	ch->key_by_user = 0;
+	if (!user_in_identity || !nb_cdc_user_keyed_table(ch->table))
+		return;
+	const nb_tuple *t = ch->has_after ? &ch->after : ch->has_before ? &ch->before : NULL;
+	if (t && user_of(t)) {
+		ch->key_by_user = 1;
+		return;
+	}
+	static unsigned long warned;
+	if (warned++ % 10000 == 0)
+		fprintf(stderr,
+			"neonblue cdc: warning: a %c of %s without user_id (its partition's replica "
+			"identity is not FULL?): keyed by its primary key, so it may go to "
+			"another partition than its insert (%lu such changes)\n",
+			ch->op, ch->table, warned);
+}
+
+/* The replica identity of rel holds user_id (FULL marks every column). */
+static int rel_user_in_identity(const nb_pgo_relation *rel)
+{
+	for (int i = 0; i < rel->natts; i++)
+		if (rel->atts[i].name && !strcmp(rel->atts[i].name, "user_id"))
+			return rel->replident == 'f' || rel->atts[i].is_key;
+	return 0;
+}
+
 static int key_changed(const nb_change *ch)
 {
 	if (!ch->has_before || !ch->has_after)
 		return 0;
+	if (ch->key_by_user) { /* the user moves: the key (and partition) changes */
+		const char *b = user_of(&ch->before);
+		if (b && strcmp(b, user_of(&ch->after)))
+			return 1;
+	}
 	for (int i = 0; i < ch->after.n && i < ch->before.n; i++) {
 		const nb_col *a = &ch->after.cols[i], *b = &ch->before.cols[i];
 		if (!a->is_key || b->toast_unchanged || a->toast_unchanged)
@@ -181,15 +233,19 @@ static int on_row(cdc *c, const nb_pgo_msg *m, uint32_t xid, int64_t ts_ms, nb_e
 		return -1;
 	cdc_fill_source(c, ch, c->cur->commit_lsn, xid, ts_ms, "false");
 	c->changes++;
+	int by_user = rel_user_in_identity(m->rel);
+	key_by_user(ch, by_user);
 	if (ch->op == 'u' && key_changed(ch)) {
 		/* As Debezium does: delete (+ tombstone) of the old key, create of the new. */
 		ch->op = 'd';
 		ch->has_after = 0;
+		key_by_user(ch, by_user);
 		if (cdc_emit(c, ch, c->cur, err))
 			return -1;
 		ch->op = 'c';
 		ch->has_after = 1;
 		ch->has_before = 0;
+		key_by_user(ch, by_user);
 	}
 	return cdc_emit(c, ch, c->cur, err);
 }
@@ -302,8 +358,11 @@ static int pk_query(PGconn *pg, const char *where, const char *param, char ***ke
 	return 0;
 }
 
+/* The primary key columns of schema.table, and whether its replica identity
+ * holds user_id (FULL, or user_id in the identity's index) as the stream's
+ * Relation message says (rel_user_in_identity). */
 static int table_keys(cdc *c, const char *schema, const char *table, char ***keys, int *n,
-		      nb_err *err)
+		      int *user_in_identity, nb_err *err)
 {
 	char *s = PQescapeIdentifier(c->sql, schema, strlen(schema));
 	char *t = PQescapeIdentifier(c->sql, table, strlen(table));
@@ -313,7 +372,25 @@ static int table_keys(cdc *c, const char *schema, const char *table, char ***key
 	PQfreemem(s);
 	PQfreemem(t);
 	int rc = pk_query(c->sql, "t.oid = $1::regclass", name.data, keys, n, err);
+	const char *params[] = {name.data};
+	PGresult *r =
+	    rc ? NULL
+	       : pg_run(c->sql,
+			"SELECT count(*) FROM pg_class t JOIN pg_attribute a ON a.attrelid = t.oid "
+			"WHERE t.oid = $1::regclass AND a.attname = 'user_id' AND NOT a.attisdropped "
+			"AND (t.relreplident = 'f' OR EXISTS (SELECT 1 FROM pg_index i WHERE "
+			"i.indrelid = t.oid AND a.attnum = ANY(i.indkey) AND ((t.relreplident = 'd' "
+			"AND i.indisprimary) OR (t.relreplident = 'i' AND i.indisreplident))))",
+			1, params, err);
 	nb_buf_done(&name);
+	if (!rc && !r) {
+		free_strv(*keys, *n);
+		return -1;
+	}
+	if (r) {
+		*user_in_identity = atoi(PQgetvalue(r, 0, 0)) > 0;
+		PQclear(r);
+	}
 	return rc;
 }
 
@@ -332,8 +409,8 @@ static int is_in(char **v, int n, const char *s)
 	return 0;
 }
 
-static int snapshot_rows(cdc *c, PGresult *r, char **keys, int nkeys, const char *schema,
-			 const char *table, cdc_tx *tx, nb_err *err)
+static int snapshot_rows(cdc *c, PGresult *r, char **keys, int nkeys, int user_in_identity,
+			 const char *schema, const char *table, cdc_tx *tx, nb_err *err)
 {
 	int ncols = PQnfields(r);
 	for (int row = 0; row < PQntuples(r); row++) {
@@ -349,6 +426,7 @@ static int snapshot_rows(cdc *c, PGresult *r, char **keys, int nkeys, const char
 					 PQgetisnull(r, row, k) ? NULL : PQgetvalue(r, row, k));
 			col->is_key = is_in(keys, nkeys, col->name);
 		}
+		key_by_user(ch, user_in_identity);
 		cdc_fill_source(c, ch, tx->commit_lsn, -1, cdc_now_ms(), "true");
 		c->changes++;
 		if (cdc_emit(c, ch, tx, err))
@@ -375,8 +453,8 @@ static int snapshot_rows(cdc *c, PGresult *r, char **keys, int nkeys, const char
 static int snapshot_table(cdc *c, const char *schema, const char *table, cdc_tx *tx, nb_err *err)
 {
 	char **keys;
-	int nkeys;
-	if (table_keys(c, schema, table, &keys, &nkeys, err))
+	int nkeys, by_user = 0;
+	if (table_keys(c, schema, table, &keys, &nkeys, &by_user, err))
 		return -1;
 	char *s = PQescapeIdentifier(c->sql, schema, strlen(schema));
 	char *t = PQescapeIdentifier(c->sql, table, strlen(table));
@@ -395,7 +473,7 @@ static int snapshot_table(cdc *c, const char *schema, const char *table, cdc_tx 
 			break;
 		}
 		int n = PQntuples(r);
-		rc = snapshot_rows(c, r, keys, nkeys, schema, table, tx, err);
+		rc = snapshot_rows(c, r, keys, nkeys, by_user, schema, table, tx, err);
 		PQclear(r);
 		if (n == 0)
 			break;

@@ -52,6 +52,9 @@ rd_kafka_t *nb_kafka_producer_new(const char *bootstrap, const char *client_id, 
 	    nb_kafka_set(c, "acks", "all", err) ||
 	    nb_kafka_set(c, "message.timeout.ms", "0", err) ||
 	    nb_kafka_set(c, "linger.ms", linger, err) ||
+	    /* murmur2 of the key, as the Java client (Kafka Connect, Debezium)
+	     * partitions: a user's key lands where Debezium puts it */
+	    nb_kafka_set(c, "partitioner", "murmur2_random", err) ||
 	    nb_kafka_set(c, "compression.codec", "lz4", err) ||
 	    nb_kafka_set(c, "batch.num.messages", "10000", err) ||
 	    nb_kafka_set(c, "queue.buffering.max.messages", "200000", err) ||

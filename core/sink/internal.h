@@ -28,6 +28,7 @@ typedef struct sink_part {
 	uint64_t batch_epoch; /* relay epoch (NB_CDC_EPOCH_HEADER) of its last message, 0: none */
 	uint64_t lsn;        /* highest lsn committed */
 	int dirty;           /* has offsets in the filling batch */
+	int assigned;        /* the group gave it to this sink (until revoked) */
 } sink_part;
 
 /* A partition's share of a batch handed to the store thread. */

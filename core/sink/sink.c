@@ -304,12 +304,19 @@ static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 			for (int i = 0; i < parts->cnt; i++)
 				parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
 		}
+		for (int i = 0; i < parts->cnt; i++)
+			sink_part_get(s, parts->elems[i].topic, parts->elems[i].partition)->assigned = 1;
 		sink_log(s, "assigned %d partitions", parts->cnt);
 		rd_kafka_assign(rk, parts);
+		sink_status_write(s);
 	} else {
+		/* the batch in hand is stored and committed before another sink of
+		 * the group gets these partitions: it resumes where this one left */
 		sink_flush_sync(s);
-		for (int i = 0; i < s->nparts; i++)
+		for (int i = 0; i < s->nparts; i++) {
 			s->parts[i].next = -1;
+			s->parts[i].assigned = 0;
+		}
 		sink_log(s, "revoked %d partitions", parts->cnt);
 		rd_kafka_assign(rk, NULL);
 	}

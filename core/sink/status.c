@@ -98,6 +98,8 @@ void sink_status_write(sink *s)
 	int64_t total = 0;
 	for (int i = 0; i < s->nparts; i++) {
 		sink_part *p = &s->parts[i];
+		if (!p->assigned)
+			continue; /* another sink of the group holds it now */
 		int64_t lo = -1, hi = -1;
 		rd_kafka_get_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi);
 		int64_t base = p->committed >= 0 ? p->committed : lo;
@@ -209,6 +211,7 @@ void nb_sink_status_describe(const char *status_path, cJSON *obj)
 	sink_status_copy(obj, st, "ignored", "ignored");
 	sink_status_copy(obj, st, "lost_messages", "lost_messages");
 	sink_status_copy(obj, st, "waiting_for", "waiting_for");
+	sink_status_copy(obj, st, "partitions", "partitions");
 	const cJSON *u = cJSON_GetObjectItemCaseSensitive(st, "updated_at");
 	if (cJSON_IsNumber(u))
 		cJSON_AddNumberToObject(obj, "status_age_s",

@@ -297,6 +297,11 @@ static int ch_prepare(const nb_stack *st, nb_err *err)
 
 /* ---------- Kafka (librdkafka's mock cluster in `neonblue stack kafka`) ---------- */
 
+#define PIPE_PREFIX "neonblue"
+#define PIPE_SLOT "neonblue_cdc"
+#define PIPE_PUBLICATION "neonblue"
+#define PIPE_GROUP "neonblue-sink"
+
 static void kafka_argv(const nb_stack *st, nb_stack_argv *a)
 {
 	nb_stack_argv_add(a, "%s", st->exe);
@@ -310,6 +315,12 @@ static void kafka_argv(const nb_stack *st, nb_stack_argv *a)
 			 st->kafka_ports[i]);
 	nb_stack_argv_add(a, "--ports");
 	nb_stack_argv_add(a, "%s", ports);
+	if (st->partitions > 0) {
+		nb_stack_argv_add(a, "--partitions");
+		nb_stack_argv_add(a, "%d", st->partitions);
+		nb_stack_argv_add(a, "--prefix");
+		nb_stack_argv_add(a, PIPE_PREFIX);
+	}
 }
 
 static void kafka_endpoint(const nb_stack *st, char *out, size_t n)
@@ -346,10 +357,6 @@ int nb_stack_health_alive(const nb_stack *st, int pid, char *why, size_t n)
  * defaults; other relays/sinks on the same stack use their own slot,
  * publication, topic prefix, consumer group and status file. */
 
-#define PIPE_PREFIX "neonblue"
-#define PIPE_SLOT "neonblue_cdc"
-#define PIPE_PUBLICATION "neonblue"
-#define PIPE_GROUP "neonblue-sink"
 
 /* Global flags naming this stack's servers: explicit, so that neither the
  * supervisor's environment (NEONBLUE_PG …) nor a stale stack.env can point
@@ -388,8 +395,20 @@ static void cdc_argv(const nb_stack *st, nb_stack_argv *a)
 	nb_stack_argv_add(a, "%s/run/cdc.status", st->home);
 }
 
-static void sink_argv(const nb_stack *st, nb_stack_argv *a)
+/* Sink k of `up --sinks N` (1: "sink", else "sinkK"): same group, its own
+ * status file HOME/run/<name>.status. */
+static void sink_name(int k, char *out, size_t n)
 {
+	if (k <= 1)
+		snprintf(out, n, "sink");
+	else
+		snprintf(out, n, "sink%d", k);
+}
+
+static void sink_argv_k(const nb_stack *st, nb_stack_argv *a, int k)
+{
+	char name[16];
+	sink_name(k, name, sizeof name);
 	pipe_globals(st, a, 0);
 	nb_stack_argv_add(a, "sink");
 	nb_stack_argv_add(a, "--prefix");
@@ -397,7 +416,7 @@ static void sink_argv(const nb_stack *st, nb_stack_argv *a)
 	nb_stack_argv_add(a, "--group");
 	nb_stack_argv_add(a, PIPE_GROUP);
 	nb_stack_argv_add(a, "--status");
-	nb_stack_argv_add(a, "%s/run/sink.status", st->home);
+	nb_stack_argv_add(a, "%s/run/%s.status", st->home, name);
 }
 
 static void cdc_endpoint(const nb_stack *st, char *out, size_t n)
@@ -458,20 +477,22 @@ static int cdc_health(const nb_stack *st, int pid, char *why, size_t n)
 	return rc;
 }
 
-static int sink_health(const nb_stack *st, int pid, char *why, size_t n)
+static int sink_health_k(const nb_stack *st, int pid, char *why, size_t n, int k)
 {
+	char name[16];
+	sink_name(k, name, sizeof name);
 	if (nb_stack_health_alive(st, pid, why, n))
 		return -1;
-	cJSON *j = status_file(st, "sink");
+	cJSON *j = status_file(st, name);
 	int mine = j && (int)num_field(j, "pid", 0) == pid;
 	cJSON_Delete(j);
 	if (!mine) {
-		snprintf(why, n, "%s/run/sink.status is not yet written by this sink (pid %d)",
-			 st->home, pid);
+		snprintf(why, n, "%s/run/%s.status is not yet written by this sink (pid %d)",
+			 st->home, name, pid);
 		return -1;
 	}
 	char path[NB_PATH_MAX + 64];
-	nb_stack_path(st->home, path, sizeof path, "run/sink.status");
+	nb_stack_path(st->home, path, sizeof path, "run/%s.status", name);
 	return nb_sink_status_health(path, 15, why, n); /* as the relay: a busy batch may take seconds */
 }
 
@@ -500,12 +521,26 @@ static void cdc_describe(const nb_stack *st, cJSON *o)
 	cJSON_Delete(j);
 }
 
-static void sink_describe(const nb_stack *st, cJSON *o)
+static void sink_describe_k(const nb_stack *st, cJSON *o, int k)
 {
-	char path[NB_PATH_MAX + 64];
-	nb_stack_path(st->home, path, sizeof path, "run/sink.status");
+	char name[16], path[NB_PATH_MAX + 64];
+	sink_name(k, name, sizeof name);
+	nb_stack_path(st->home, path, sizeof path, "run/%s.status", name);
 	nb_sink_status_describe(path, o);
 }
+
+/* The entry points of the component table for sink k. */
+#define SINK_FNS(k, id)                                                                        \
+	static void id##_argv(const nb_stack *st, nb_stack_argv *a) { sink_argv_k(st, a, k); }  \
+	static int id##_health(const nb_stack *st, int pid, char *why, size_t n)               \
+	{                                                                                      \
+		return sink_health_k(st, pid, why, n, k);                                      \
+	}                                                                                      \
+	static void id##_describe(const nb_stack *st, cJSON *o) { sink_describe_k(st, o, k); }
+SINK_FNS(1, sink)
+SINK_FNS(2, sink2)
+SINK_FNS(3, sink3)
+SINK_FNS(4, sink4)
 
 /* ---------- the HTTP API: `neonblue serve` (docs/api.md) ---------- */
 
@@ -549,14 +584,18 @@ static int serve_health(const nb_stack *st, int pid, char *why, size_t n)
 /* ---------- the table ---------- */
 
 const nb_stack_component nb_stack_components[] = {
-    {"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL, NULL},
-    {"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL, NULL},
-    {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, NULL, NULL},
+    {"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL, NULL, 0},
+    {"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL, NULL, 0},
+    {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, NULL, NULL, 0},
     /* phase 2, after the migrations; off with `up --no-pipeline` (the relay, the
      * sink and the HTTP API) */
-    {"cdc", NULL, 2, SIGTERM, 40, cdc_argv, cdc_health, cdc_endpoint, cdc_describe, "kafka"},
-    {"sink", NULL, 2, SIGTERM, 30, sink_argv, sink_health, sink_endpoint, sink_describe, "kafka"},
-    {"serve", NULL, 2, SIGTERM, 15, serve_argv, serve_health, serve_endpoint, NULL, NULL},
+    {"cdc", NULL, 2, SIGTERM, 40, cdc_argv, cdc_health, cdc_endpoint, cdc_describe, "kafka", 0},
+    {"sink", NULL, 2, SIGTERM, 30, sink_argv, sink_health, sink_endpoint, sink_describe, "kafka", 0},
+    /* `up --sinks N`: more sinks of the same consumer group */
+    {"sink2", NULL, 2, SIGTERM, 30, sink2_argv, sink2_health, sink_endpoint, sink2_describe, "kafka", 2},
+    {"sink3", NULL, 2, SIGTERM, 30, sink3_argv, sink3_health, sink_endpoint, sink3_describe, "kafka", 3},
+    {"sink4", NULL, 2, SIGTERM, 30, sink4_argv, sink4_health, sink_endpoint, sink4_describe, "kafka", 4},
+    {"serve", NULL, 2, SIGTERM, 15, serve_argv, serve_health, serve_endpoint, NULL, NULL, 0},
 };
 const int nb_stack_ncomponents = (int)(sizeof nb_stack_components / sizeof *nb_stack_components);
 

@@ -2,6 +2,8 @@
  * (`neonblue stack kafka`), so that a restarted Kafka keeps its address. */
 #include "internal.h"
 
+#include "neonblue/cdc.h"
+
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -62,8 +64,36 @@ static void expected_bootstraps(const int *ports, int n, char *out, size_t sz)
 			 ports[i]);
 }
 
-int nb_stack_kafka_serve(const int *ports, int n, nb_err *err)
+/* The pipeline's topics with `partitions` partitions each, before any client
+ * asks (an auto-created topic gets the mock's default of 4). */
+static int create_topic(rd_kafka_mock_cluster_t *mc, const char *topic, int partitions,
+			nb_err *err)
 {
+	rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topic, partitions, 1);
+	if (e)
+		return nb_err_set(err, NB_ESERVER, "kafka: cannot create topic %s (%d partitions): %s",
+				  topic, partitions, rd_kafka_err2str(e));
+	return 0;
+}
+
+static int create_topics(rd_kafka_mock_cluster_t *mc, int partitions, const char *prefix,
+			 nb_err *err)
+{
+	char topic[512];
+	for (int i = 0; nb_cdc_tables[i]; i++) {
+		snprintf(topic, sizeof topic, "%s.public.%s", prefix, nb_cdc_tables[i]);
+		if (create_topic(mc, topic, partitions, err))
+			return -1;
+	}
+	snprintf(topic, sizeof topic, "%s.dlq", prefix);
+	return create_topic(mc, topic, partitions, err);
+}
+
+int nb_stack_kafka_serve(const int *ports, int n, int partitions, const char *prefix, nb_err *err)
+{
+	if (partitions < 0 || partitions > NB_STACK_MAX_PARTITIONS)
+		return nb_err_set(err, NB_EINPUT, "kafka: --partitions %d: 1 to %d are possible",
+				  partitions, NB_STACK_MAX_PARTITIONS);
 	if (n < 1 || n > NB_STACK_MAX_BROKERS)
 		return nb_err_set(err, NB_EINPUT, "kafka: %d brokers asked; 1 to %d are possible",
 				  n, NB_STACK_MAX_BROKERS);
@@ -120,8 +150,16 @@ int nb_stack_kafka_serve(const int *ports, int n, nb_err *err)
 		rd_kafka_destroy(rk);
 		return -1;
 	}
-	fprintf(stderr, "neonblue kafka: mock cluster of %d broker(s) on %s (pid %d)\n", n, got,
-		(int)getpid());
+	if (partitions > 0 && create_topics(mc, partitions, prefix ? prefix : "neonblue", err)) {
+		rd_kafka_mock_cluster_destroy(mc);
+		rd_kafka_destroy(rk);
+		return -1;
+	}
+	fprintf(stderr, "neonblue kafka: mock cluster of %d broker(s) on %s (pid %d)%s\n", n, got,
+		(int)getpid(), partitions > 0 ? ", pipeline topics created" : "");
+	if (partitions > 0)
+		fprintf(stderr, "neonblue kafka: %s.public.* and %s.dlq have %d partitions each\n",
+			prefix ? prefix : "neonblue", prefix ? prefix : "neonblue", partitions);
 	while (!kafka_stop)
 		nb_stack_sleep_ms(100);
 	fprintf(stderr, "neonblue kafka: stopping\n");

@@ -35,6 +35,10 @@ static void conf_kv(const char *k, const char *v, void *ud)
 		st->ch_tcp_port = x;
 	else if (!strcmp(k, "API_PORT"))
 		st->api_port = x;
+	else if (!strcmp(k, "PARTITIONS"))
+		st->partitions = x;
+	else if (!strcmp(k, "SINKS"))
+		st->sinks = x;
 	else if (!strcmp(k, "PIPELINE"))
 		st->no_pipeline = x == 0;
 	else if (!strcmp(k, "KAFKA_PORTS")) {
@@ -81,8 +85,11 @@ static int save_conf(const nb_stack *st, nb_err *err)
 		nb_buf_printf(&b, "%s%d", i ? "," : "", st->kafka_ports[i]);
 	nb_buf_printf(&b,
 		      "\n# 1: the supervisor runs the relay and the sink (cdc, sink); 0: "
-		      "up --no-pipeline\nPIPELINE=%d\n",
-		      !st->no_pipeline);
+		      "up --no-pipeline\nPIPELINE=%d\n"
+		      "# up --partitions N: partitions of each pipeline topic (0: the mock's "
+		      "default, 4)\nPARTITIONS=%d\n"
+		      "# up --sinks N: sink processes in the consumer group\nSINKS=%d\n",
+		      !st->no_pipeline, st->partitions, st->sinks > 0 ? st->sinks : 1);
 	char path[NB_PATH_MAX + 64];
 	nb_stack_path(st->home, path, sizeof path, "stack.conf");
 	int rc = nb_stack_write_file(path, b.data, err);
@@ -376,9 +383,13 @@ static int status_of(const nb_stack *st, nb_stack_status *out)
 	out->already = keep;
 	snprintf(out->home, sizeof out->home, "%s", st->home);
 	out->supervisor_pid = supervisor_pid(st->home, &stale, 0);
-	out->n = nb_stack_ncomponents;
-	for (int i = 0; i < out->n; i++)
-		comp_status(st, &nb_stack_components[i], out->supervisor_pid != 0, &out->c[i]);
+	out->n = 0;
+	for (int i = 0; i < nb_stack_ncomponents; i++) {
+		const nb_stack_component *c = &nb_stack_components[i];
+		if (c->sink_index > (st->sinks > 0 ? st->sinks : 1))
+			continue; /* not one of the `up --sinks N` */
+		comp_status(st, c, out->supervisor_pid != 0, &out->c[out->n++]);
+	}
 	return 0;
 }
 
@@ -623,9 +634,9 @@ static int up_locked(nb_stack *st, const nb_stack_opts *o, nb_stack_status *out,
 	if (sup) {
 		out->already = 1;
 		if (o->pg_port || o->ch_http_port || o->ch_tcp_port || o->kafka_port ||
-		    o->kafka_brokers)
-			say(o, "the stack already runs; port options apply at the next `up` "
-			       "after `down`");
+		    o->kafka_brokers || o->partitions || o->sinks)
+			say(o, "the stack already runs; port, --partitions and --sinks options "
+			       "apply at the next `up` after `down`");
 		if (o->pipeline && (o->pipeline < 0) != st->no_pipeline)
 			say(o,
 			    "the stack already runs %s the relay and the sink; --%spipeline "
@@ -641,6 +652,16 @@ static int up_locked(nb_stack *st, const nb_stack_opts *o, nb_stack_status *out,
 	stop_orphans(st->home, o);
 	if (o->pipeline)
 		st->no_pipeline = o->pipeline < 0;
+	if (o->partitions)
+		st->partitions = o->partitions;
+	if (o->sinks)
+		st->sinks = o->sinks;
+	if (st->partitions < 0 || st->partitions > NB_STACK_MAX_PARTITIONS)
+		return nb_err_set(err, NB_EINPUT, "--partitions %d: 1 to %d partitions are possible",
+				  st->partitions, NB_STACK_MAX_PARTITIONS);
+	if (st->sinks < 0 || st->sinks > NB_STACK_MAX_SINKS)
+		return nb_err_set(err, NB_EINPUT, "--sinks %d: 1 to %d sinks are possible", st->sinks,
+				  NB_STACK_MAX_SINKS);
 	if (choose_ports(st, o, err) || save_conf(st, err))
 		return -1;
 	if (st->privileged && nb_stack_make_traversable(st->home, o->say, o->say_ud, err))

@@ -184,6 +184,8 @@ static int phase1_healthy(const struct proc *ps, int n)
 
 int nb_stack_comp_on(const nb_stack *st, const nb_stack_component *c)
 {
+	if (c->sink_index > (st->sinks > 0 ? st->sinks : 1))
+		return 0; /* an extra sink beyond `up --sinks N` */
 	return c->phase == 1 || !st->no_pipeline;
 }
 

@@ -94,6 +94,11 @@ typedef struct nb_change {
 	int64_t ts_ms;	 /* envelope ts_ms: when the relay processed it */
 	int tombstone;	 /* parse side: the value was null/empty (after a delete) */
 	int with_schema; /* parse side: the message had the schema wrapper */
+	/* Render side: the Kafka key is {"user_id": …} instead of the primary key
+	 * (events, assignments whose replica identity holds user_id, so that every
+	 * image of a row — a delete's before-image too — has it): the producer's
+	 * partitioner then puts one user's changes in one partition, in order. */
+	int key_by_user;
 } nb_change;
 
 void nb_change_init(nb_change *c);
@@ -114,7 +119,8 @@ void nb_change_set(char **field, const char *value);
  * not have produced (e.g. an int4 column whose text is not a number). */
 char *nb_debezium_value(const nb_change *c, int with_schema, nb_err *err);
 /* The Kafka key: the key columns (is_key) of after, else of before, as a JSON
- * object (wrapped when with_schema). NULL when the change has no key column. */
+ * object (wrapped when with_schema); {"user_id": …} when c->key_by_user.
+ * NULL when the change has no key column (or, keyed by user, no user_id). */
 char *nb_debezium_key(const nb_change *c, int with_schema, nb_err *err);
 /* The Debezium rendering of one PostgreSQL text value (a new cJSON). */
 cJSON *nb_debezium_render_value(uint32_t oid, const char *text, nb_err *err);
@@ -319,6 +325,9 @@ int nb_cdc_run(const nb_cdc_opts *o, volatile sig_atomic_t *stop, nb_err *err);
 
 /* The tables the relay publishes when it creates the publication. */
 extern const char *const nb_cdc_tables[];
+/* 1 for the tables keyed by user when their replica identity holds user_id
+ * (events and its monthly partitions, assignments): see nb_change.key_by_user. */
+int nb_cdc_user_keyed_table(const char *table);
 
 /* WAL bytes the slot is behind: pg_current_wal_lsn() − confirmed_flush_lsn.
  * *bytes = -1 when the slot does not exist yet. For `stack status`. */

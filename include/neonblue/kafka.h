@@ -15,8 +15,9 @@ int nb_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value, nb_e
  * reported through the error callback instead). NULL with err on a bad value. */
 rd_kafka_conf_t *nb_kafka_conf_new(const char *bootstrap, const char *client_id, nb_err *err);
 
-/* An idempotent producer (acks=all, ordered retries, lz4, messages never time
- * out: during a Kafka outage they wait in the queue). dr is called from
+/* An idempotent producer (acks=all, ordered retries, lz4, the Java client's
+ * murmur2 partitioner, messages never time out: during a Kafka outage they
+ * wait in the queue). dr is called from
  * rd_kafka_poll() for every message; opaque is the rd_kafka_t opaque.
  * linger_ms: how long a batch may wait to fill (5 is a good default). */
 rd_kafka_t *nb_kafka_producer_new(const char *bootstrap, const char *client_id, int linger_ms,

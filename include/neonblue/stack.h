@@ -7,7 +7,9 @@
 
 #include <cjson/cJSON.h>
 
-#define NB_STACK_MAX_COMPONENTS 8
+#define NB_STACK_MAX_COMPONENTS 12
+#define NB_STACK_MAX_SINKS 4 /* `up --sinks N`: sink, sink2 … sink4 */
+#define NB_STACK_MAX_PARTITIONS 64
 #define NB_STACK_MAX_BROKERS 3
 #define NB_STACK_MAX_ARGS 48
 
@@ -23,6 +25,8 @@ typedef struct nb_stack {
 	int kafka_brokers;
 	int privileged;	 /* started by root: servers run as postgres / clickhouse */
 	int no_pipeline; /* `up --no-pipeline` (PIPELINE=0 in stack.conf): no phase 2 */
+	int partitions;	 /* `up --partitions N` (PARTITIONS=): partitions per pipeline topic; 0: the mock's default (4) */
+	int sinks;	 /* `up --sinks N` (SINKS=): sink processes in the consumer group; 0: 1 */
 } nb_stack;
 
 /* An argv under construction; strings are owned and freed by nb_stack_argv_done. */
@@ -55,6 +59,9 @@ typedef struct nb_stack_component {
 	 * (it is killed with SIGKILL and restarted): the relay and the sink
 	 * follow the embedded Kafka, whose messages and offsets die with it. */
 	const char *follows;
+	/* Optional: 2..NB_STACK_MAX_SINKS for the extra sinks of `up --sinks N`
+	 * (run only when st->sinks reaches it); 0 for every other component. */
+	int sink_index;
 } nb_stack_component;
 
 extern const nb_stack_component nb_stack_components[];
@@ -69,6 +76,8 @@ typedef void (*nb_stack_say_fn)(void *ud, const char *msg);
 typedef struct nb_stack_opts {
 	int pg_port, ch_http_port, ch_tcp_port, kafka_port; /* 0: recorded, else a free one */
 	int kafka_brokers;				    /* 0: recorded, else 1 */
+	int partitions; /* 0: recorded (none: the mock's default of 4); else partitions per topic */
+	int sinks;	/* 0: recorded, else 1; sink processes in one consumer group */
 	int timeout_s;					    /* how long `up` waits; 0: 90 */
 	int pipeline; /* 0: as recorded (default on); 1: run cdc+sink; -1: --no-pipeline */
 	nb_stack_say_fn say;
@@ -117,7 +126,10 @@ cJSON *nb_stack_status_json(const char *home, const nb_stack_status *s);
 int nb_stack_supervise(const char *home, nb_err *err);
 /* Hosts librdkafka's mock cluster on the given loopback ports until SIGTERM
  * (`neonblue stack kafka`). */
-int nb_stack_kafka_serve(const int *ports, int n, nb_err *err);
+/* The mock cluster on ports[0..n); with partitions > 0 it first creates the
+ * topics of the pipeline (prefix.public.<table> of nb_cdc_tables, prefix.dlq)
+ * with that many partitions (topics it auto-creates get librdkafka's 4). */
+int nb_stack_kafka_serve(const int *ports, int n, int partitions, const char *prefix, nb_err *err);
 
 /* Reads HOME/stack.conf into st (ports stay 0 when not recorded). */
 int nb_stack_load(nb_stack *st, const char *home, nb_err *err);

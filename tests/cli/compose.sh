@@ -36,5 +36,7 @@ assert c["plugin.name"]=="pgoutput" and c["topic.prefix"]=="neonblue", c
 assert "public.events" in c["table.include.list"]
 assert c["publication.name"]=="neonblue_debezium" and c["publication.autocreate.mode"]=="disabled"
 assert c["database.password"]=="@NEONBLUE_PG_PASSWORD@", "no password in the file"
-assert c["skipped.operations"]=="none", "truncates must be emitted (docs/operations.md)"'
+assert c["skipped.operations"]=="none", "truncates must be emitted (docs/operations.md)"
+keys=dict(e.split(":") for e in c["message.key.columns"].split(";"))
+assert keys=={"public.events":"user_id","public.assignments":"user_id"}, keys'
 t_done

@@ -841,9 +841,77 @@ static void heartbeats(void)
 	CHECK_INT(nb_debezium_heartbeat(NULL, 0, &lsn, &ts, &e), -1);
 }
 
+/* Keyed by user: an event's insert, update and delete (its before-image, as
+ * REPLICA IDENTITY FULL sends it) render the same key {"user_id": …}, so the
+ * partitioner puts them (and the tombstone, same key) in one partition. */
+static nb_change *event_change(nb_change *c, char op, const char *user)
+{
+	nb_change_init(c);
+	nb_change_set(&c->schema, "public");
+	nb_change_set(&c->table, "events");
+	c->op = op;
+	nb_tuple *t = op == 'd' ? &c->before : &c->after;
+	if (op == 'd')
+		c->has_before = 1;
+	else
+		c->has_after = 1;
+	nb_tuple_add(t, "event_id", NB_OID_UUID, "6f1c0a2e-2d55-4b8e-9a0e-0c6b5e5d2a01")->is_key = 1;
+	nb_tuple_add(t, "user_id", NB_OID_TEXT, user);
+	nb_tuple_add(t, "ts", NB_OID_TIMESTAMPTZ, "2026-12-07 08:00:00+00")->is_key = 1;
+	c->key_by_user = 1;
+	return c;
+}
+
+static void key_by_user(void)
+{
+	CHECK(nb_cdc_user_keyed_table("events") && nb_cdc_user_keyed_table("events_y2026m12") &&
+	      nb_cdc_user_keyed_table("assignments"));
+	CHECK(!nb_cdc_user_keyed_table("metrics") && !nb_cdc_user_keyed_table("eventsx") &&
+	      !nb_cdc_user_keyed_table(NULL));
+	nb_change c, u, d;
+	nb_err e;
+	char *kc = nb_debezium_key(event_change(&c, 'c', "u-7"), 0, &e);
+	char *ku = nb_debezium_key(event_change(&u, 'u', "u-7"), 0, &e);
+	char *kd = nb_debezium_key(event_change(&d, 'd', "u-7"), 0, &e);
+	CHECK_STR(kc, "{\"user_id\":\"u-7\"}");
+	CHECK_STR(ku, kc);
+	CHECK_STR(kd, kc);
+	/* with schema: one required string field, the table's Key record */
+	char *kw = nb_debezium_key(&d, 1, &e);
+	CHECK(kw && strstr(kw, "\"name\":\"neonblue.public.events.Key\"") &&
+	      strstr(kw, "{\"type\":\"string\",\"optional\":false,\"field\":\"user_id\"}") &&
+	      !strstr(kw, "event_id"));
+	nb_tuple kt = {0};
+	CHECK_INT(nb_debezium_parse_key(kw, strlen(kw), &kt, &e), 0);
+	CHECK(kt.n == 1 && !strcmp(kt.cols[0].name, "user_id") && kt.cols[0].is_key);
+	nb_tuple_done(&kt);
+	/* the value keeps every column */
+	char *v = nb_debezium_value(&d, 0, &e);
+	CHECK(v && strstr(v, "\"event_id\":\"6f1c0a2e") && strstr(v, "\"user_id\":\"u-7\""));
+	/* not keyed by user: the primary key, as Debezium's default */
+	c.key_by_user = 0;
+	char *kp = nb_debezium_key(&c, 0, &e);
+	CHECK(kp && strstr(kp, "\"event_id\"") && strstr(kp, "\"ts\"") && !strstr(kp, "user_id"));
+	/* keyed by user without a user_id value: no key, an error naming the table */
+	nb_change_done(&u);
+	event_change(&u, 'd', NULL);
+	CHECK(nb_debezium_key(&u, 0, &e) == NULL);
+	CHECK(strstr(e.msg, "events") && strstr(e.msg, "user_id"));
+	free(kc);
+	free(ku);
+	free(kd);
+	free(kw);
+	free(v);
+	free(kp);
+	nb_change_done(&c);
+	nb_change_done(&u);
+	nb_change_done(&d);
+}
+
 int main(void)
 {
 	nbt_suite = "debezium";
+	RUN(key_by_user);
 	RUN(render_values_as_debezium_does);
 	RUN(round_trip_plain);
 	RUN(round_trip_with_schema);

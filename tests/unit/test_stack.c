@@ -5,6 +5,7 @@
 #include "nbtest.h"
 #include "neonblue/stack.h"
 
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +73,7 @@ static void stopped_stack_status(void)
 	nb_err_clear(&err);
 	CHECK_INT(nb_stack_status_get(tmp, &s, &err), 0);
 	CHECK_INT(s.supervisor_pid, 0);
-	CHECK_INT(s.n, nb_stack_ncomponents);
+	CHECK_INT(s.n, nb_stack_ncomponents - (NB_STACK_MAX_SINKS - 1)); /* sink2… only with up --sinks N */
 	CHECK(s.n >= 3);
 	CHECK(!nb_stack_status_ok(&s));
 	cJSON *j = nb_stack_status_json(tmp, &s);
@@ -135,14 +136,14 @@ static void pid_check_matches_whole_paths(void)
 	CHECK(!nb_stack_pid_alive(pid, NULL));
 }
 
-static pid_t serve_kafka(int port)
+static pid_t serve_kafka(int port, int partitions)
 {
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
 		nb_err err;
 		nb_err_clear(&err);
-		int rc = nb_stack_kafka_serve(&port, 1, &err);
+		int rc = nb_stack_kafka_serve(&port, 1, partitions, "nbt", &err);
 		if (rc)
 			fprintf(stderr, "kafka host: %s\n", err.msg);
 		_exit(rc ? 3 : 0);
@@ -153,7 +154,7 @@ static pid_t serve_kafka(int port)
 static void kafka_on_fixed_port(void)
 {
 	int port = nb_stack_pick_port();
-	pid_t pid = serve_kafka(port);
+	pid_t pid = serve_kafka(port, 3);
 	int up = 0;
 	for (int i = 0; i < 200 && !up; i++) {
 		up = nb_stack_tcp_probe(port, 200) == 0;
@@ -162,8 +163,29 @@ static void kafka_on_fixed_port(void)
 	}
 	CHECKF(up, "the mock cluster does not listen on the asked port %d", port);
 	CHECK(!nb_stack_port_free(port));
+	/* --partitions 3: the pipeline's topics exist with 3 partitions */
+	char es[256], bs[64];
+	snprintf(bs, sizeof bs, "127.0.0.1:%d", port);
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+	rd_kafka_conf_set(c, "bootstrap.servers", bs, es, sizeof es);
+	rd_kafka_conf_set(c, "allow.auto.create.topics", "false", es, sizeof es);
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, es, sizeof es);
+	const rd_kafka_metadata_t *md = NULL;
+	CHECK(rk && rd_kafka_metadata(rk, 1, NULL, &md, 10000) == 0);
+	int events = -1, dlq = -1;
+	for (int i = 0; md && i < md->topic_cnt; i++) {
+		if (!strcmp(md->topics[i].topic, "nbt.public.events"))
+			events = md->topics[i].partition_cnt;
+		if (!strcmp(md->topics[i].topic, "nbt.dlq"))
+			dlq = md->topics[i].partition_cnt;
+	}
+	CHECKF(events == 3 && dlq == 3, "partitions: events %d, dlq %d", events, dlq);
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	if (rk)
+		rd_kafka_destroy(rk);
 	/* a second host on the same port says so and exits */
-	pid_t second = serve_kafka(port);
+	pid_t second = serve_kafka(port, 0);
 	int st = 0;
 	waitpid(second, &st, 0);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
