@@ -66,16 +66,19 @@ build/asan/tests/%: tests/unit/%.c build/asan/libneonblue.a tests/nbtest.h
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(SAN) -MT $@ -MF $@.d -Itests -o $@.$$$$.tmp $< build/asan/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
 
-# NeonBlue's side of the differential test against the GrowthBook SDK (tests/cli/sdk_diff.sh).
-build/asan/tests/sdk/nb_eval: tests/sdk/nb_eval.c build/asan/libneonblue.a
+# NeonBlue's side of the differential tests against the GrowthBook SDK (tests/cli/sdk_diff.sh,
+# tests/cli/sdk_flags.sh).
+# nb_flags links the flags' payload builder of serve/ (serve/features.c).
+build/asan/tests/sdk/nb_flags: build/asan/obj/serve/features.o
+build/asan/tests/sdk/%: tests/sdk/%.c build/asan/libneonblue.a
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(SAN) -MT $@ -MF $@.d -o $@.$$$$.tmp $< build/asan/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
+	$(CC) $(BASEFLAGS) $(SAN) -MT $@ -MF $@.d -o $@.$$$$.tmp $< $(filter %.o,$^) build/asan/libneonblue.a $(LDLIBS) && mv -f $@.$$$$.tmp $@
 
 build/bench/%: bench/%.c build/libneonblue.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(OPT) -Itests -o $@ $< build/libneonblue.a $(LDLIBS)
 
-asan: build/asan/neonblue $(UNIT_BIN) build/asan/tests/sdk/nb_eval
+asan: build/asan/neonblue $(UNIT_BIN) build/asan/tests/sdk/nb_eval build/asan/tests/sdk/nb_flags
 
 # The README's test command: deps, sanitizer build, every suite, one summary line.
 test: deps

@@ -1,6 +1,7 @@
 /* bench_assign.c — in-process assignment decisions per second on one core for
  * a 2-variant experiment with a 3-clause condition, against the raw FNV-1a
  * hash rate of the same user ids measured in the same run. */
+#include "bench.h"
 #include "neonblue/assign.h"
 
 #include <stdint.h>
@@ -13,37 +14,11 @@
 #define NATTRS 1024
 #define ROUNDS 3
 
-static double cpu_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* The baseline: plain FNV-1a 32 over the bytes of each id. */
-static uint32_t fnv1a(const char *s)
-{
-	uint32_t h = 0x811c9dc5u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
 int main(void)
 {
-	char(*users)[24] = malloc(sizeof *users * NUSERS);
-	for (int i = 0; i < NUSERS; i++)
-		snprintf(users[i], sizeof users[i], "user-%08d", i);
-	static const char *countries[] = {"US", "CA", "DE", "FR", "BR", "IN"};
-	static const char *plans[] = {"free", "pro", "team"};
+	bench_id *users = bench_users(NUSERS);
 	cJSON *attrs[NATTRS];
-	for (int i = 0; i < NATTRS; i++) {
-		attrs[i] = cJSON_CreateObject();
-		cJSON_AddStringToObject(attrs[i], "country", countries[i % 6]);
-		cJSON_AddNumberToObject(attrs[i], "age", 14 + i % 50);
-		cJSON_AddStringToObject(attrs[i], "plan", plans[i % 3]);
-		cJSON_AddStringToObject(attrs[i], "browser", "firefox");
-	}
+	bench_attrs(attrs, NATTRS, "CA");
 	cJSON *cond = cJSON_Parse("{\"country\":{\"$in\":[\"US\",\"CA\",\"DE\"]},"
 				  "\"age\":{\"$gte\":18},\"plan\":{\"$ne\":\"free\"}}");
 	double w[2] = {0.5, 0.5};
@@ -54,17 +29,17 @@ int main(void)
 	long in = 0;
 	uint32_t sink = 0;
 	for (int r = 0; r < ROUNDS; r++) {
-		double t0 = cpu_now();
+		double t0 = bench_cpu_now();
 		for (int i = 0; i < NUSERS; i++)
-			sink += fnv1a(users[i]);
-		double t1 = cpu_now();
+			sink += bench_fnv1a(users[i]);
+		double t1 = bench_cpu_now();
 		in = 0;
 		for (int i = 0; i < NUSERS; i++) {
 			nb_assign_result res;
 			nb_assign_decide(&e, users[i], attrs[i % NATTRS], &res);
 			in += res.in_experiment;
 		}
-		double t2 = cpu_now();
+		double t2 = bench_cpu_now();
 		double hr = NUSERS / (t1 - t0), dr = NUSERS / (t2 - t1);
 		if (hr > best_hash)
 			best_hash = hr;

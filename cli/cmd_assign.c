@@ -32,27 +32,6 @@ static const char assign_help[] =
 	"                    exit status 2.\n"
 	"\n" NB_FRONT_GLOBAL_HELP;
 
-/* "k=v" → attrs[k]; v typed as JSON scalar when it parses as one. */
-static int assign_add_attr(cJSON *attrs, const char *kv, nb_err *err)
-{
-	const char *eq = strchr(kv, '=');
-	if (!eq || eq == kv)
-		return nb_err_set(err, NB_EINPUT, "--attr \"%s\" is not KEY=VALUE", kv);
-	char *key = strndup(kv, (size_t)(eq - kv));
-	const char *val = eq + 1;
-	cJSON *v = cJSON_ParseWithOpts(val, NULL, 1);
-	if (v && !cJSON_IsNumber(v) && !cJSON_IsBool(v) && !cJSON_IsNull(v)) {
-		cJSON_Delete(v);
-		v = NULL;
-	}
-	if (!v)
-		v = cJSON_CreateString(val);
-	cJSON_DeleteItemFromObjectCaseSensitive(attrs, key);
-	cJSON_AddItemToObject(attrs, key, v);
-	free(key);
-	return 0;
-}
-
 static void assign_print_text(const char *exp, const char *user, const nb_pg_assignment *a)
 {
 	if (a->in_experiment)
@@ -62,48 +41,8 @@ static void assign_print_text(const char *exp, const char *user, const nb_pg_ass
 		printf("%s %s: not in experiment (%s)\n", exp, user, a->reason);
 }
 
-/* One parsed line of --users input. */
-struct assign_line {
-	long lineno;
-	char *user;
-	cJSON *attrs;
-	char *error;
-};
-
-static void assign_line_parse(struct assign_line *l, char *text)
-{
-	size_t n = strlen(text);
-	while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-		text[--n] = '\0';
-	if (text[0] != '{') {
-		l->user = nb_xstrdup(text);
-		return;
-	}
-	cJSON *j = cJSON_Parse(text);
-	const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "user_id");
-	if (!j) {
-		l->error = nb_xstrdup("not valid JSON");
-	} else if (!cJSON_IsString(u) || !u->valuestring[0]) {
-		l->error = nb_xstrdup("user_id must be a non-empty string");
-	} else {
-		l->user = nb_xstrdup(u->valuestring);
-		cJSON *a = cJSON_DetachItemFromObjectCaseSensitive(j, "attributes");
-		if (a && !cJSON_IsObject(a)) {
-			l->error = nb_xstrdup("attributes must be an object");
-			cJSON_Delete(a);
-		} else if (a) {
-			l->attrs = a;
-		} else {
-			cJSON_DeleteItemFromObjectCaseSensitive(j, "user_id");
-			l->attrs = j;
-			j = NULL;
-		}
-	}
-	cJSON_Delete(j);
-}
-
 /* Assigns the valid lines of a batch and prints every line's result. */
-static int assign_flush(PGconn *conn, const nb_pg_experiment *e, struct assign_line *lines,
+static int assign_flush(PGconn *conn, const nb_pg_experiment *e, nb_front_user_line *lines,
 			int n, int *bad, nb_err *err)
 {
 	const char **users = nb_xmalloc(sizeof(char *) * (size_t)(n ? n : 1));
@@ -131,11 +70,8 @@ static int assign_flush(PGconn *conn, const nb_pg_experiment *e, struct assign_l
 		nb_front_print_json(o);
 		cJSON_Delete(o);
 	}
-	for (int i = 0; i < n; i++) {
-		free(lines[i].user);
-		free(lines[i].error);
-		cJSON_Delete(lines[i].attrs);
-	}
+	for (int i = 0; i < n; i++)
+		nb_front_user_line_done(&lines[i]);
 	free(users);
 	free(attrs);
 	free(res);
@@ -147,7 +83,7 @@ static int assign_bulk(PGconn *conn, const nb_pg_experiment *e, const char *path
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	if (!f)
 		return nb_err_set(err, NB_EINPUT, "--users: cannot open \"%s\"", path);
-	struct assign_line *lines = nb_xcalloc(NB_PG_ASSIGN_BATCH, sizeof *lines);
+	nb_front_user_line *lines = nb_xcalloc(NB_PG_ASSIGN_BATCH, sizeof *lines);
 	int n = 0, bad = 0, rc = 0;
 	long lineno = 0;
 	char *text = NULL;
@@ -156,8 +92,8 @@ static int assign_bulk(PGconn *conn, const nb_pg_experiment *e, const char *path
 		lineno++;
 		if (strspn(text, " \t\r\n") == strlen(text))
 			continue;
-		lines[n] = (struct assign_line){.lineno = lineno};
-		assign_line_parse(&lines[n++], text);
+		lines[n] = (nb_front_user_line){.lineno = lineno};
+		nb_front_user_line_parse(&lines[n++], text);
 		if (n == NB_PG_ASSIGN_BATCH) {
 			rc = assign_flush(conn, e, lines, n, &bad, err);
 			n = 0;
@@ -192,7 +128,7 @@ static int assign_parse(int argc, char **argv, struct assign_opts *o, nb_err *er
 		if (!strcmp(a, "--json")) {
 			o->json = 1;
 		} else if (!strcmp(a, "--attr") && more) {
-			if (assign_add_attr(kv, argv[++i], err) < 0)
+			if (nb_front_attr_add(kv, argv[++i], err) < 0)
 				goto fail;
 		} else if (!strcmp(a, "--attrs") && more) {
 			attrs_json = argv[++i];

@@ -10,49 +10,10 @@
 #include "neonblue/ch.h"
 #include "neonblue/report.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void api_error(serve_resp *rs, int status, const char *field, const char *msg)
-{
-	rs->status = status;
-	cJSON_Delete(rs->body);
-	rs->body = cJSON_CreateObject();
-	cJSON_AddStringToObject(rs->body, "error", msg);
-	if (field)
-		cJSON_AddStringToObject(rs->body, "field", field);
-}
-
-/* A library error as an answer: input → 400 with the field the message
- * starts with ("name: …"), else deflt; a missing thing → 404; a server → 503. */
-static void api_fail(serve_resp *rs, const nb_err *err, const char *prefix)
-{
-	if (err->code != NB_EINPUT) {
-		api_error(rs, 503, NULL, err->msg[0] ? err->msg : "PostgreSQL failed");
-		return;
-	}
-	char field[128] = "", msg[1200];
-	size_t n = strcspn(err->msg, ": ");
-	if (n && n < 64 && err->msg[n] == ':') {
-		int ident = 1;
-		for (size_t i = 0; i < n; i++)
-			ident &= isalnum((unsigned char)err->msg[i]) || err->msg[i] == '_' ||
-				 err->msg[i] == '.' || err->msg[i] == '[' || err->msg[i] == ']';
-		if (ident)
-			snprintf(field, sizeof field, "%.*s", (int)n, err->msg);
-	}
-	if (!field[0] && prefix)
-		snprintf(field, sizeof field, "%s", prefix);
-	snprintf(msg, sizeof msg, "%s", err->msg);
-	int status = strstr(err->msg, "no experiment") || strstr(err->msg, "unknown experiment") ||
-				     strstr(err->msg, "not found") || strstr(err->msg, "no such")
-			     ? 404
-			     : 400;
-	api_error(rs, status, field[0] ? field : NULL, msg);
-}
 
 /* ---- POST /v1/assign ---- */
 
@@ -364,7 +325,7 @@ static void api_experiment_create(const serve_req *rq, serve_resp *rs)
 
 static struct {
 	pthread_mutex_t mu;
-	char version[64];   /* nb_pg_features_version's, when built after one */
+	char version[100];  /* nb_pg_features_version's, when built after one */
 	unsigned long gen;  /* sticky_generation's + 1, when built after one; 0: none */
 	char *text;
 } fcache = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -379,7 +340,7 @@ static struct {
  * cache is fresh before the next request asks. */
 char *api_features_text(PGconn *conn, int force, nb_err *err)
 {
-	char v[64] = "";
+	char v[100] = "";
 	int fresh;
 	unsigned long gen = sticky_generation(conn, &fresh) + 1; /* never 0 */
 	if (!fresh && nb_pg_features_version(conn, v, sizeof v, err))
@@ -390,6 +351,10 @@ char *api_features_text(PGconn *conn, int force, nb_err *err)
 		   (fresh ? fcache.gen == gen : !strcmp(v, fcache.version));
 	if (!same) {
 		cJSON *p = nb_pg_features_payload(conn, err);
+		if (p && serve_flag_features_add(conn, p, err)) {
+			cJSON_Delete(p);
+			p = NULL;
+		}
 		if (p) {
 			free(fcache.text);
 			fcache.text = nb_json_print(p);
@@ -564,7 +529,8 @@ const char *api_route(const char *method, const char *path, int *scope)
 		return *scope = NB_SCOPE_READ, nb_report_kind_name((enum nb_report_kind)kind);
 	if (post && api_is_exp_path(path, 1))
 		return *scope = NB_SCOPE_ADMIN, "experiment_lifecycle";
-	return "";
+	const char *flags = flags_route(method, path, scope);
+	return flags ? flags : "";
 }
 
 void api_handle(const serve_req *rq, serve_resp *rs)
@@ -583,6 +549,8 @@ void api_handle(const serve_req *rq, serve_resp *rs)
 		api_features(rq, rs);
 	else if (!strcmp(r, "experiment") || !strcmp(r, "experiment_lifecycle"))
 		api_experiment(rq, rs);
+	else if (flags_handle(r, rq, rs))
+		; /* answered by flags.c */
 	else if (api_report_kind(rq->path) >= 0 && !strcmp(rq->method, "GET"))
 		api_report(rq, rs, (enum nb_report_kind)api_report_kind(rq->path));
 	else

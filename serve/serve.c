@@ -24,14 +24,16 @@ static const char serve_help[] =
 	"The HTTP API applications call (docs/api.md): POST /v1/assign, POST /v1/events,\n"
 	"GET/POST /v1/experiments..., GET /v1/experiments/KEY/report|funnel|cohort|\n"
 	"revenue|segments (ClickHouse; the report commands' flags as query parameters),\n"
-	"GET /healthz, /readyz, /metrics (with the pipeline's lag under a stack).\n"
-	"Requests carry `Authorization: Bearer TOKEN` (`neonblue token create`); a\n"
-	"token needs the route's scope and is held to its rate. GrowthBook SDKs use a\n"
-	"client key (scope features): GET /api/features/KEY, the payload, and\n"
-	"GET /sub/KEY, the payload again as server-sent events whenever an experiment\n"
-	"or saved group changes, driven by the CDC topics (needs Kafka: NEONBLUE_KAFKA\n"
-	"or --kafka; else 503). SIGTERM ends the streams, finishes the requests in\n"
-	"flight, then exits.\n"
+	"GET/POST /v1/flags, GET /v1/flags/KEY, POST /v1/flags/KEY/on|off|rollout\n"
+	"(rollout's body: {\"percent\": 25}), GET /healthz, /readyz, /metrics (with\n"
+	"the pipeline's lag under a stack). Requests carry `Authorization: Bearer\n"
+	"TOKEN` (`neonblue token create`); a token needs the route's scope and is\n"
+	"held to its rate. GrowthBook SDKs use a client key (scope features):\n"
+	"GET /api/features/KEY, the payload (running experiments and flags), and\n"
+	"GET /sub/KEY, the payload again as server-sent events whenever an experiment,\n"
+	"flag or saved group changes, driven by the CDC topics (needs Kafka:\n"
+	"NEONBLUE_KAFKA or --kafka; else 503). SIGTERM ends the streams, finishes the\n"
+	"requests in flight, then exits.\n"
 	"\n"
 	"  --listen ADDR:PORT       where to listen (default 127.0.0.1:8080; an IPv4 address)\n"
 	"  --threads N              request threads, each with a PostgreSQL connection (default 8);\n"
@@ -156,7 +158,8 @@ static int token_active(const char *hash, int scope)
 static const char *const m_routes[] = {"assign", "events", "experiments", "experiment_create",
 				       "experiment", "experiment_lifecycle", "report", "funnel",
 				       "cohort", "revenue", "segments", "healthz", "readyz",
-				       "metrics", "features", "sub", "other"};
+				       "metrics", "features", "sub", "flags", "flag_create", "flag",
+				       "flag_change", "other"};
 #define M_ROUTES (int)(sizeof m_routes / sizeof *m_routes)
 static const int m_codes[] = {200, 201, 400, 401, 403, 404, 405, 413, 429, 500, 503};
 #define M_CODES (int)(sizeof m_codes / sizeof *m_codes)

@@ -1,6 +1,8 @@
 /* serve.h — what the files of `neonblue serve` share (not public): a request
  * as the routes see it, their answer, and the group committer of events.
- * Calls go serve.c (the HTTP server) → api.c (the routes) → commit.c. */
+ * Calls go serve.c (the HTTP server) → api.c (the routes) → commit.c, and
+ * api.c → flags.c (the /v1/flags routes), features.c (the flags in the
+ * payload); errors.c (the error answers) is below them all. */
 #ifndef NB_SERVE_H
 #define NB_SERVE_H
 
@@ -47,6 +49,18 @@ void api_handle(const serve_req *rq, serve_resp *rs);
  * running experiments or saved groups changed (force: rebuilt whatever the
  * version says): a copy, or NULL with err. */
 char *api_features_text(PGconn *conn, int force, nb_err *err);
+/* The /v1/flags routes (flags.c): the route name and scope for method +
+ * path, or NULL for none of them; flags_handle answers route (1) or
+ * returns 0 when route is not one of them. */
+const char *flags_route(const char *method, const char *path, int *scope);
+int flags_handle(const char *route, const serve_req *rq, serve_resp *rs);
+/* The flags in the payload (features.c, docs/flags.md): a flag as its
+ * GrowthBook feature (an off flag: defaultValue, no rules; caller deletes);
+ * every flag added to payload's "features" (nb_pg_features_version follows
+ * the flags table). */
+typedef struct nb_flag nb_flag;
+cJSON *serve_flag_feature(const nb_flag *f);
+int serve_flag_features_add(PGconn *conn, cJSON *payload, nb_err *err);
 /* api_handle without holding the request thread while PostgreSQL works: 0
  * when rs is the answer already, or 1 when the request is queued (POST
  * /v1/events for the group committer, POST /v1/assign of a user not in
@@ -60,6 +74,9 @@ void api_finish(api_pending *p, serve_resp *rs);
 void api_done(void);
 /* {"error": msg, "field": field (when not NULL)} with status. */
 void api_error(serve_resp *rs, int status, const char *field, const char *msg);
+/* A library error as an answer: input → 400 with the field the message
+ * starts with ("name: …", else prefix), a missing thing → 404, a server → 503. */
+void api_fail(serve_resp *rs, const nb_err *err, const char *prefix);
 
 /* The lag gauges of the pipeline (`stack status`'s figures) for /metrics,
  * appended to b; nothing when home holds no stack. At most one look a

@@ -1,8 +1,8 @@
 /* sse.c — GET /sub/{client_key}: the GrowthBook payload of /api/features as
  * server-sent events, sent again whenever it changes. Driven by the CDC
  * topics, not by polling PostgreSQL: a notifier thread consumes
- * <prefix>.public.experiments, .variants, .saved_groups (when published) and
- * the saved-group rows of .audit_log; on a change it rebuilds the payload
+ * <prefix>.public.experiments, .variants, .flags, .saved_groups (when
+ * published) and the saved-group rows of .audit_log; on a change it rebuilds the payload
  * (which refreshes api.c's cache of /api/features too) and, when the text
  * differs from the last one, queues "event: features" to every stream.
  *
@@ -378,7 +378,7 @@ typedef struct notifier {
 } notifier;
 
 static const char *const sse_tables[] = {"experiments", "variants", "saved_groups", "audit_log",
-					 NULL};
+					 "flags", NULL};
 
 static void say(notifier *n, const char *what)
 {

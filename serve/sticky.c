@@ -152,13 +152,15 @@ static void sc_check(PGconn *conn)
 	nb_err err;
 	nb_err_clear(&err);
 	/* the running experiments, and (the last row, key NULL) the saved
-	 * groups: the features payload follows this generation too */
+	 * groups and the flags: the features payload follows this generation too */
 	PGresult *r = nb_pg_exec(conn,
 				 "(SELECT key, version || ':' || updated_at::text FROM experiments"
 				 " WHERE status = 'running' ORDER BY key COLLATE \"C\")"
 				 " UNION ALL SELECT NULL, (SELECT coalesce(md5(string_agg(id || ':' ||"
 				 " updated_at::text || \"values\"::text, ',' ORDER BY id)), '')"
-				 " FROM saved_groups)",
+				 " FROM saved_groups) || ':' || (SELECT coalesce(md5(string_agg(key ||"
+				 " ':' || version || ':' || updated_at::text, ',' ORDER BY key)), '')"
+				 " FROM flags)",
 				 0, NULL, &err);
 	nb_buf fp;
 	nb_buf_init(&fp);

@@ -31,13 +31,14 @@ ALLOWED = {
     'analytics': ['base', 'ch'],
     'report': ['base', 'assign', 'analytics', 'stats'],
     'sim': ['base', 'assign', 'pg'],
+    'flag': ['base', 'assign', 'pg'],
     'stack': ['base', 'kafka', 'ch', 'pg', 'cdc', 'sink', 'sim'],
     'tui': ['base', 'front', 'assign', 'stats', 'kafka', 'ch', 'pg', 'cdc', 'sink',
-            'analytics', 'report', 'sim', 'stack'],
+            'analytics', 'report', 'sim', 'stack', 'flag'],
     'serve': ['base', 'front', 'assign', 'stats', 'kafka', 'ch', 'pg', 'cdc', 'sink',
-              'analytics', 'report', 'sim', 'stack'],
+              'analytics', 'report', 'sim', 'stack', 'flag'],
     'cli': ['base', 'front', 'assign', 'stats', 'kafka', 'ch', 'pg', 'cdc', 'sink',
-            'analytics', 'report', 'sim', 'stack', 'tui', 'serve'],
+            'analytics', 'report', 'sim', 'stack', 'flag', 'tui', 'serve'],
 }
 # A symbol defined on purpose to interpose libc for the whole process: calls to
 # it from other files are calls to libc, not into the defining file.

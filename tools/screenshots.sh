@@ -50,8 +50,15 @@ for _ in $(seq 1 240); do
 done
 sleep 2
 exp=$("$NB" exp list --json | python3 -c 'import json,sys; l=json.load(sys.stdin); print(next((e["key"] for e in l if e["status"]=="running"), l[0]["key"]))')
+# a few flags for the Flags view (docs/flags.md)
+"$NB" flag create new-checkout --on --description "the one-page checkout" \
+	--rule '{"type":"force","condition":{"country":"NL"},"value":true}' \
+	--rule '{"type":"rollout","coverage":0.25,"value":true}' >/dev/null
+"$NB" flag create banner-text --type string --default "Welcome" --on \
+	--rule '{"type":"force","condition":{"device":"mobile"},"value":"Welcome back"}' >/dev/null
+"$NB" flag create search-v2 --description "kill switch of the new search" >/dev/null
 mkdir -p screenshots
-for view in experiments detail feed funnel cohorts revenue segments health new; do
+for view in experiments detail feed funnel cohorts revenue segments health new flags; do
 	TM new-session -d -s s -x "$COLS" -y "$ROWS" \
 		"TERM=xterm-256color $NB --actor demo dash --view $view --exp $exp --backfill 2; sleep 60"
 	sleep 8

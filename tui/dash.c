@@ -43,7 +43,7 @@ static const char usage[] =
 	"  --config FILE   key bindings and settings (default\n"
 	"                  $XDG_CONFIG_HOME/neonblue/dash.conf)\n"
 	"  --view NAME     start in a view: experiments detail feed funnel cohorts\n"
-	"                  revenue segments health new\n"
+	"                  revenue segments health new flags\n"
 	"  --exp KEY       the experiment the detail views show first\n"
 	"  --filter TEXT   start with the experiment list filtered (as with /)\n"
 	"  --mouse         mouse: click selects a row, the wheel scrolls\n"
@@ -301,9 +301,9 @@ static int handle_key(app *a, int ch, int is_code)
 		app_message(a, 0, "refreshing…");
 		break;
 	default:
-		if (act >= ACT_VIEW1 && act <= ACT_VIEW9) {
+		if ((act >= ACT_VIEW1 && act <= ACT_VIEW9) || act == ACT_VIEW0) {
 			a->nstack = 1;
-			app_open(a, act - ACT_VIEW1, NULL);
+			app_open(a, act == ACT_VIEW0 ? V_FLAGS : (int)(act - ACT_VIEW1), NULL);
 		}
 		break;
 	}
@@ -650,7 +650,8 @@ static void app_init_views(app *a)
 {
 	const view_ops *ops[V_COUNT] = {&view_exps_ops,	  &view_detail_ops,  &view_feed_ops,
 					&view_funnel_ops, &view_cohort_ops,  &view_revenue_ops,
-					&view_segments_ops, &view_health_ops, &view_manage_ops};
+					&view_segments_ops, &view_health_ops, &view_manage_ops,
+					&view_flags_ops};
 	for (int i = 0; i < V_COUNT; i++) {
 		a->views[i].ops = ops[i];
 		if (ops[i]->init)

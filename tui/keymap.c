@@ -12,7 +12,7 @@ const action_info keymap_actions[ACT_NACTIONS] = {
 	{ACT_QUIT, "quit", "quit (back from inner views)", "q C-c", 0},
 	{ACT_HELP, "help", "this help", "?", 0},
 	{ACT_FILTER, "filter", "filter the table (substring, ! inverts)", "/", 0},
-	{ACT_PALETTE, "palette", "command palette (:exp K, :feed, :theme T, :q)", ":", 0},
+	{ACT_PALETTE, "palette", "command palette (:exp K, :feed, :flags, :theme T, :q)", ":", 0},
 	{ACT_UP, "up", "move up", "k Up", 0},
 	{ACT_DOWN, "down", "move down", "j Down", 0},
 	{ACT_TOP, "top", "first row", "g Home", 0},
@@ -32,6 +32,7 @@ const action_info keymap_actions[ACT_NACTIONS] = {
 	{ACT_VIEW7, "view-7", "segments", "7", 0},
 	{ACT_VIEW8, "view-8", "pipeline health", "8", 0},
 	{ACT_VIEW9, "view-9", "new experiment", "9", 1},
+	{ACT_VIEW0, "view-0", "feature flags", "0", 0},
 	{ACT_SORT_NEXT, "sort-next", "sort by next column (again: reverse)", ">", 0},
 	{ACT_SORT_PREV, "sort-prev", "sort by previous column", "<", 0},
 	{ACT_SORT_INVERT, "sort-invert", "reverse the sort", "I", 0},
@@ -45,6 +46,7 @@ const action_info keymap_actions[ACT_NACTIONS] = {
 	{ACT_ARCHIVE, "archive", "archive the experiment", "A", 1},
 	{ACT_METRIC, "metric", "next metric", "m", 0},
 	{ACT_THEME, "theme", "next theme", "T", 0},
+	{ACT_TOGGLE, "toggle", "turn the flag on / off (kill switch)", "o", 1},
 };
 
 #define KM_MAX 96

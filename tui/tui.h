@@ -34,6 +34,7 @@ enum action {
 	ACT_NEXT_VIEW,
 	ACT_PREV_VIEW,
 	ACT_VIEW1, ACT_VIEW2, ACT_VIEW3, ACT_VIEW4, ACT_VIEW5, ACT_VIEW6, ACT_VIEW7, ACT_VIEW8, ACT_VIEW9,
+	ACT_VIEW0, /* the tenth view: flags */
 	ACT_SORT_NEXT,
 	ACT_SORT_PREV,
 	ACT_SORT_INVERT,
@@ -47,6 +48,7 @@ enum action {
 	ACT_ARCHIVE,
 	ACT_METRIC,
 	ACT_THEME,
+	ACT_TOGGLE, /* a flag on / off */
 	ACT_NACTIONS
 };
 
@@ -98,6 +100,8 @@ enum job_kind {
 	J_TRANSITION, /* start|pause|stop|archive */
 	J_EDIT,       /* edit fields */
 	J_CH_PING,
+	J_FLAGS,    /* every flag (nb_flag_list), as nb_flag_to_json */
+	J_FLAG_SET, /* flag key on|off (arg): the kill switch */
 };
 
 typedef struct job {
@@ -204,7 +208,7 @@ struct view {
 };
 
 enum { V_EXPS, V_DETAIL, V_FEED, V_FUNNEL, V_COHORT, V_REVENUE, V_SEGMENTS, V_HEALTH, V_MANAGE,
-       V_COUNT };
+       V_FLAGS, V_COUNT };
 
 enum srv { S_PG, S_KAFKA, S_CH, S_NSRV };
 
@@ -362,7 +366,7 @@ static inline void app_manage_result(app *a, job *j)
 }
 
 extern const view_ops view_exps_ops, view_detail_ops, view_feed_ops, view_funnel_ops,
-	view_cohort_ops, view_revenue_ops, view_segments_ops, view_health_ops, view_manage_ops;
+	view_cohort_ops, view_revenue_ops, view_segments_ops, view_health_ops, view_manage_ops, view_flags_ops;
 
 /* The primary metric's best treatment result in a report (view_exps.c). */
 const cJSON *report_primary(const cJSON *rep, const cJSON **metric);

@@ -103,7 +103,8 @@ int view_by_name(const char *s)
 		 {"live", V_FEED},        {"funnel", V_FUNNEL}, {"cohort", V_COHORT},
 		 {"cohorts", V_COHORT},   {"revenue", V_REVENUE}, {"segments", V_SEGMENTS},
 		 {"segment", V_SEGMENTS}, {"health", V_HEALTH}, {"pipeline", V_HEALTH},
-		 {"new", V_MANAGE},       {"manage", V_MANAGE}, {"create", V_MANAGE}};
+		 {"new", V_MANAGE},       {"manage", V_MANAGE}, {"create", V_MANAGE},
+		 {"flags", V_FLAGS},      {"flag", V_FLAGS}};
 	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
 		if (!strcmp(s, m[i].n))
 			return m[i].v;

@@ -10,6 +10,7 @@
 #include "neonblue/analytics.h"
 #include "neonblue/base.h"
 #include "neonblue/ch.h"
+#include "neonblue/flag.h"
 #include "neonblue/pg.h"
 #include "neonblue/report.h"
 #include "neonblue/stack.h"
@@ -253,6 +254,31 @@ static int run_edit(wctx *c, job *j)
 	if (cJSON_IsNumber(cov))
 		ed.coverage = cov->valuedouble;
 	return nb_pg_experiment_edit_apply(pg, j->key, &ed, c->w->cfg.actor, NULL, &j->err);
+}
+
+/* Every flag, as `neonblue flag list --json` prints them. */
+static int run_flags(wctx *c, job *j)
+{
+	PGconn *pg = pg_get(c, &j->err);
+	if (!pg)
+		return -1;
+	nb_flag *v = NULL;
+	size_t n = 0;
+	if (nb_flag_list(pg, &v, &n, &j->err))
+		return -1;
+	j->out = cJSON_CreateArray();
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(j->out, nb_flag_to_json(&v[i]));
+	nb_flag_list_free(v, n);
+	return 0;
+}
+
+static int run_flag_set(wctx *c, job *j)
+{
+	PGconn *pg = pg_get(c, &j->err);
+	if (!pg)
+		return -1;
+	return nb_flag_set_enabled(pg, j->key, !strcmp(j->arg, "on"), c->w->cfg.actor, &j->err);
 }
 
 /* ------------------------------------------------------------- ClickHouse */
@@ -685,6 +711,12 @@ static void run_job(wctx *c, job *j)
 		break;
 	case J_CH_PING:
 		rc = run_ch_ping(c, j);
+		break;
+	case J_FLAGS:
+		rc = run_flags(c, j);
+		break;
+	case J_FLAG_SET:
+		rc = run_flag_set(c, j);
 		break;
 	}
 	if (j->kind != J_CH_PING && j->kind != J_REPORT)

@@ -11,7 +11,7 @@
 #include <time.h>
 
 const char *const nb_cdc_tables[] = {"experiments", "variants", "metrics",   "experiment_metrics",
-				     "assignments", "events",	"audit_log", NULL};
+				     "assignments", "events",	"audit_log", "flags", NULL};
 
 #define PG_OPTIONS "-c datestyle=ISO -c timezone=UTC -c extra_float_digits=3"
 #define SNAPSHOT_MARK "neonblue cdc: snapshot complete for slot "

@@ -65,3 +65,63 @@ void nb_front_print_json(const cJSON *item)
 	fputc('\n', stdout);
 	free(s);
 }
+
+int nb_front_attr_add(cJSON *attrs, const char *kv, nb_err *err)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return nb_err_set(err, NB_EINPUT, "--attr \"%s\" is not KEY=VALUE", kv);
+	char *key = strndup(kv, (size_t)(eq - kv));
+	const char *val = eq + 1;
+	cJSON *v = cJSON_ParseWithOpts(val, NULL, 1);
+	if (v && !cJSON_IsNumber(v) && !cJSON_IsBool(v) && !cJSON_IsNull(v)) {
+		cJSON_Delete(v);
+		v = NULL;
+	}
+	if (!v)
+		v = cJSON_CreateString(val);
+	cJSON_DeleteItemFromObjectCaseSensitive(attrs, key);
+	cJSON_AddItemToObject(attrs, key, v);
+	free(key);
+	return 0;
+}
+
+void nb_front_user_line_parse(nb_front_user_line *l, char *text)
+{
+	size_t n = strlen(text);
+	while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+		text[--n] = '\0';
+	if (text[0] != '{') {
+		l->user = nb_xstrdup(text);
+		return;
+	}
+	cJSON *j = cJSON_Parse(text);
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "user_id");
+	if (!j) {
+		l->error = nb_xstrdup("not valid JSON");
+	} else if (!cJSON_IsString(u) || !u->valuestring[0]) {
+		l->error = nb_xstrdup("user_id must be a non-empty string");
+	} else {
+		l->user = nb_xstrdup(u->valuestring);
+		cJSON *a = cJSON_DetachItemFromObjectCaseSensitive(j, "attributes");
+		if (a && !cJSON_IsObject(a)) {
+			l->error = nb_xstrdup("attributes must be an object");
+			cJSON_Delete(a);
+		} else if (a) {
+			l->attrs = a;
+		} else {
+			cJSON_DeleteItemFromObjectCaseSensitive(j, "user_id");
+			l->attrs = j;
+			j = NULL;
+		}
+	}
+	cJSON_Delete(j);
+}
+
+void nb_front_user_line_done(nb_front_user_line *l)
+{
+	free(l->user);
+	free(l->error);
+	cJSON_Delete(l->attrs);
+	memset(l, 0, sizeof *l);
+}

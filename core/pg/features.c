@@ -15,22 +15,57 @@
 #include <stdlib.h>
 #include <string.h>
 
+cJSON *nb_pg_experiment_rule(const nb_assign_exp *a, cJSON *variations, const cJSON *condition)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "id", a->key);
+	cJSON_AddStringToObject(r, "key", a->key);
+	cJSON_AddItemToObject(r, "variations", variations);
+	cJSON *w = cJSON_AddArrayToObject(r, "weights");
+	for (int i = 0; i < a->nvariants; i++)
+		cJSON_AddItemToArray(w, cJSON_CreateNumber(a->weights[i]));
+	cJSON_AddNumberToObject(r, "coverage", a->coverage);
+	cJSON_AddStringToObject(r, "hashAttribute", "id");
+	cJSON_AddStringToObject(r, "seed", a->seed && *a->seed ? a->seed : a->key);
+	cJSON_AddNumberToObject(r, "hashVersion", a->hash_version);
+	if (a->holdout_seed) {
+		cJSON *fl = cJSON_AddArrayToObject(r, "filters");
+		if (a->ns_id) {
+			/* inNamespace(id, [ns, a, b]) == hash("__" + ns, id, 1) in [a, b) */
+			char seed[300];
+			snprintf(seed, sizeof seed, "__%s", a->ns_id);
+			cJSON *f = cJSON_CreateObject();
+			cJSON_AddStringToObject(f, "attribute", "id");
+			cJSON_AddStringToObject(f, "seed", seed);
+			cJSON_AddNumberToObject(f, "hashVersion", 1);
+			cJSON *rg = cJSON_CreateArray();
+			cJSON_AddItemToArray(rg, cJSON_CreateNumber(a->ns_start));
+			cJSON_AddItemToArray(rg, cJSON_CreateNumber(a->ns_end));
+			cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "ranges"), rg);
+			cJSON_AddItemToArray(fl, f);
+		}
+		cJSON_AddItemToArray(fl, nb_pg_holdout_filter(a->holdout_seed, a->holdout_share));
+	} else if (a->ns_id) {
+		cJSON *ns = cJSON_AddArrayToObject(r, "namespace");
+		cJSON_AddItemToArray(ns, cJSON_CreateString(a->ns_id));
+		cJSON_AddItemToArray(ns, cJSON_CreateNumber(a->ns_start));
+		cJSON_AddItemToArray(ns, cJSON_CreateNumber(a->ns_end));
+	}
+	if (!condition)
+		condition = a->condition;
+	if (condition)
+		cJSON_AddItemToObject(r, "condition", cJSON_Duplicate(condition, 1));
+	return r;
+}
+
 static cJSON *feature_of(const nb_pg_experiment *e)
 {
-	cJSON *f = cJSON_CreateObject();
-	cJSON_AddNullToObject(f, "defaultValue"); /* not in the experiment */
-	cJSON *rules = cJSON_AddArrayToObject(f, "rules");
-	cJSON *r = cJSON_CreateObject();
-	cJSON_AddStringToObject(r, "id", e->key);
-	cJSON_AddStringToObject(r, "key", e->key);
-	if (e->name && *e->name)
-		cJSON_AddStringToObject(r, "name", e->name);
-	cJSON *vars = cJSON_AddArrayToObject(r, "variations");
-	cJSON *w = cJSON_AddArrayToObject(r, "weights");
-	cJSON *meta = cJSON_AddArrayToObject(r, "meta");
+	nb_assign_exp a;
+	nb_pg_experiment_assign_view(e, &a);
+	cJSON *vars = cJSON_CreateArray();
+	cJSON *meta = cJSON_CreateArray();
 	for (int i = 0; i < e->nvariants; i++) {
 		cJSON_AddItemToArray(vars, cJSON_CreateString(e->variants[i].key));
-		cJSON_AddItemToArray(w, cJSON_CreateNumber(e->variants[i].weight));
 		cJSON *m = cJSON_CreateObject();
 		cJSON_AddStringToObject(m, "key", e->variants[i].key);
 		cJSON_AddStringToObject(m, "name", e->variants[i].name && *e->variants[i].name
@@ -38,36 +73,13 @@ static cJSON *feature_of(const nb_pg_experiment *e)
 							   : e->variants[i].key);
 		cJSON_AddItemToArray(meta, m);
 	}
-	cJSON_AddNumberToObject(r, "coverage", e->coverage);
-	cJSON_AddStringToObject(r, "hashAttribute", "id");
-	cJSON_AddStringToObject(r, "seed", e->seed && *e->seed ? e->seed : e->key);
-	cJSON_AddNumberToObject(r, "hashVersion", e->hash_version);
-	if (e->holdout && e->holdout_seed) {
-		cJSON *fl = cJSON_AddArrayToObject(r, "filters");
-		if (e->ns_id) {
-			/* inNamespace(id, [ns, a, b]) == hash("__" + ns, id, 1) in [a, b) */
-			char seed[300];
-			snprintf(seed, sizeof seed, "__%s", e->ns_id);
-			cJSON *f = cJSON_CreateObject();
-			cJSON_AddStringToObject(f, "attribute", "id");
-			cJSON_AddStringToObject(f, "seed", seed);
-			cJSON_AddNumberToObject(f, "hashVersion", 1);
-			cJSON *rg = cJSON_CreateArray();
-			cJSON_AddItemToArray(rg, cJSON_CreateNumber(e->ns_start));
-			cJSON_AddItemToArray(rg, cJSON_CreateNumber(e->ns_end));
-			cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "ranges"), rg);
-			cJSON_AddItemToArray(fl, f);
-		}
-		cJSON_AddItemToArray(fl, nb_pg_holdout_filter(e->holdout_seed, e->holdout_share));
-	} else if (e->ns_id) {
-		cJSON *ns = cJSON_AddArrayToObject(r, "namespace");
-		cJSON_AddItemToArray(ns, cJSON_CreateString(e->ns_id));
-		cJSON_AddItemToArray(ns, cJSON_CreateNumber(e->ns_start));
-		cJSON_AddItemToArray(ns, cJSON_CreateNumber(e->ns_end));
-	}
-	if (e->condition)
-		cJSON_AddItemToObject(r, "condition", cJSON_Duplicate(e->condition, 1));
-	cJSON_AddItemToArray(rules, r);
+	cJSON *r = nb_pg_experiment_rule(&a, vars, NULL);
+	if (e->name && *e->name)
+		cJSON_AddStringToObject(r, "name", e->name);
+	cJSON_AddItemToObject(r, "meta", meta);
+	cJSON *f = cJSON_CreateObject();
+	cJSON_AddNullToObject(f, "defaultValue"); /* not in the experiment */
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "rules"), r);
 	return f;
 }
 
@@ -98,7 +110,9 @@ int nb_pg_features_version(PGconn *conn, char *out, size_t n, nb_err *err)
 				 "SELECT coalesce(md5(string_agg(key || ':' || version || ':' || "
 				 "updated_at::text, ',' ORDER BY key)), '') || ':' || "
 				 "(SELECT coalesce(md5(string_agg(id || ':' || updated_at::text || "
-				 "\"values\"::text, ',' ORDER BY id)), '') FROM saved_groups) "
+				 "\"values\"::text, ',' ORDER BY id)), '') FROM saved_groups) || ':' || "
+				 "(SELECT coalesce(md5(string_agg(key || ':' || version || ':' || "
+				 "updated_at::text, ',' ORDER BY key)), '') FROM flags) "
 				 "FROM experiments WHERE status = 'running'",
 				 0, NULL, err);
 	if (!r)

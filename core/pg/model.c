@@ -286,7 +286,7 @@ static const char *const cond_operators[] = {
 	"$inGroup", "$notInGroup", "$size", "$elemMatch", "$all", "$alli", "$regex", "$regexi",
 	"$type", "$savedGroup", NULL};
 
-static int check_operators(const cJSON *c, const char *path, nb_err *err)
+static int check_operators(const cJSON *c, const char *path, const char *field, nb_err *err)
 {
 	for (const cJSON *it = c ? c->child : NULL; it; it = it->next) {
 		const char *name = it->string;
@@ -296,14 +296,21 @@ static int check_operators(const cJSON *c, const char *path, nb_err *err)
 				k++;
 			if (!cond_operators[k])
 				return nb_err_set(err, NB_EINPUT,
-						  "condition: unknown operator '%s'%s%s", name,
+						  "%s: unknown operator '%s'%s%s", field, name,
 						  *path ? " at " : "", path);
 		}
 		const char *sub = name && name[0] != '$' ? name : path;
-		if ((cJSON_IsObject(it) || cJSON_IsArray(it)) && check_operators(it, sub, err))
+		if ((cJSON_IsObject(it) || cJSON_IsArray(it)) && check_operators(it, sub, field, err))
 			return -1;
 	}
 	return 0;
+}
+
+int nb_pg_condition_check(const cJSON *c, const char *field, nb_err *err)
+{
+	if (c && !cJSON_IsObject(c))
+		return nb_err_set(err, NB_EINPUT, "%s must be a JSON object or null", field);
+	return c ? check_operators(c, "", field, err) : 0;
 }
 
 static int validate_targeting(const nb_pg_experiment *e, nb_err *err)
@@ -314,9 +321,7 @@ static int validate_targeting(const nb_pg_experiment *e, nb_err *err)
 	if (e->hash_version != 1 && e->hash_version != 2)
 		return nb_err_set(err, NB_EINPUT, "hash_version must be 1 or 2 (got %d)",
 				  e->hash_version);
-	if (e->condition && !cJSON_IsObject(e->condition))
-		return nb_err_set(err, NB_EINPUT, "condition must be a JSON object or null");
-	if (e->condition && check_operators(e->condition, "", err))
+	if (nb_pg_condition_check(e->condition, "condition", err))
 		return -1;
 	if (e->holdout && !nb_pg_slug_ok(e->holdout))
 		return nb_err_set(err, NB_EINPUT, "holdout '%s' must be a holdout's key ([a-z0-9_-]{1,64})",

@@ -32,6 +32,22 @@ void nb_front_log_line(void *ud, const char *line);
 /* Parses a flag's value as an integer in 1..10,000,000 into *out; otherwise
  * prints a usage error naming the flag and returns 2. */
 int nb_front_positive_int(const char *cmd, const char *flag, const char *v, int *out);
+/* "--attr KEY=VALUE": sets attrs[KEY] to VALUE typed as a JSON number,
+ * true/false/null when it reads as one, else the string. */
+int nb_front_attr_add(cJSON *attrs, const char *kv, nb_err *err);
+/* One line of a --users input (`assign`, `flag eval`): a user id, or a JSON
+ * object {"user_id": ..., "attributes": {...}} (or the attributes as the
+ * object's other keys). error (a sentence) is set for a bad line. */
+typedef struct nb_front_user_line {
+	long lineno;
+	char *user;
+	cJSON *attrs;
+	char *error;
+} nb_front_user_line;
+/* Parses text (its trailing newline is cut) into l, which the caller zeroed
+ * (lineno aside). */
+void nb_front_user_line_parse(nb_front_user_line *l, char *text);
+void nb_front_user_line_done(nb_front_user_line *l);
 /* Prints a cJSON tree on stdout with nb_json rules and a newline. */
 void nb_front_print_json(const cJSON *item);
 

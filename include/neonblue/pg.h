@@ -114,6 +114,10 @@ int nb_pg_experiment_from_json(const cJSON *j, nb_pg_experiment *out, nb_err *er
 /* Validates every field of e and normalises its weights in place. */
 int nb_pg_experiment_validate(nb_pg_experiment *e, nb_err *err);
 
+/* A targeting condition: NULL or a JSON object using only GrowthBook's
+ * operators; the error names field ("rules[1].condition: unknown operator
+ * '$foo' at country"). */
+int nb_pg_condition_check(const cJSON *c, const char *field, nb_err *err);
 /* 1 when s matches [a-z0-9_-]{1,64}. */
 int nb_pg_slug_ok(const char *s);
 /* Weights must be positive and sum to 1 or to 100 within 0.01 % (relative);
@@ -376,9 +380,16 @@ int nb_pg_tokens_active(PGconn *conn, nb_pg_token **out, size_t *n, nb_err *err)
  * seed, hashVersion, namespace, condition, meta]}}, "savedGroups":
  * nb_pg_groups_load's object}. Caller deletes. */
 cJSON *nb_pg_features_payload(PGconn *conn, nb_err *err);
+/* The GrowthBook experiment rule of a (an assignment view) with the given
+ * variations (taken over) and condition (NULL: a's own; duplicated): id and
+ * key, seed, hashVersion, weights, coverage, namespace or (with a holdout)
+ * filters are a's, so the SDK's bucket is nb_assign_decide's. Shared by the
+ * experiments' features and the flags' experiment rules. Caller deletes. */
+cJSON *nb_pg_experiment_rule(const nb_assign_exp *a, cJSON *variations, const cJSON *condition);
 /* A short text that changes whenever the payload would (the running
- * experiments' keys, versions and update times, the saved groups): the
- * cache key. */
+ * experiments' keys, versions and update times, the saved groups, the flags
+ * table's keys, versions and update times — the server adds the flags to
+ * the payload, serve/features.c): the cache key. */
 int nb_pg_features_version(PGconn *conn, char *out, size_t n, nb_err *err);
 
 /* ==== layers and holdouts ==== */

@@ -38,7 +38,7 @@ t_match again-nothing "$T_OUT" "^postgresql: 0 migrations applied"
 # Keys and replica identities the CDC relay relies on.
 t_eq tables-have-pk "$(sql "SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r','p') AND c.relname NOT LIKE 'events_y%' AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p')")" 0
 t_eq replica-full "$(sql "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relreplident = 'f' AND relname NOT LIKE 'events_y%'")" \
-	"events,experiment_metrics,experiments,metrics,saved_groups,variants"
+	"events,experiment_metrics,experiments,flags,metrics,saved_groups,variants"
 t_eq replica-default "$(sql "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r','p') AND relreplident = 'd' AND relname NOT LIKE 'events_y%'")" \
 	"api_tokens,assignments,audit_log,holdouts,layers,retention_settings,schema_migrations"
 # deleted events carry their user (the rollup files a delete under it)

@@ -14,18 +14,8 @@ const util = require(path.join(__dirname,
 
 const nbEval = process.argv[2];
 const total = parseInt(process.argv[3] || "10000", 10);
-let seed = parseInt(process.argv[4] || "13", 10) >>> 0;
-
-// mulberry32: small, seeded, the same sequence on every machine
-function rnd() {
-	seed = (seed + 0x6d2b79f5) >>> 0;
-	let t = seed;
-	t = Math.imul(t ^ (t >>> 15), t | 1);
-	t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-	return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const int = (n) => Math.floor(rnd() * n);
-const pick = (a) => a[int(a.length)];
+const { rnd, int, pick } = require(path.join(__dirname, "rnd.js"))(
+	parseInt(process.argv[4] || "13", 10));
 
 // Strings that stress JavaScript's ToNumber, String(), case folding and UTF-16.
 const WS = ["\t", "\n", "\u000b", "\f", "\r", " ", "\u00a0", "\u1680", "\u2000", "\u200a",

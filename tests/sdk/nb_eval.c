@@ -9,6 +9,8 @@
  *              weights, user, attributes, savedGroups}}   → {"in":…,"variant":…} */
 #include "neonblue/assign.h"
 
+#include "lines.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,18 +106,5 @@ static int nbe_case(const char *line)
 
 int main(void)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	long lineno = 0;
-	while ((n = getline(&line, &cap, stdin)) > 0) {
-		lineno++;
-		if (nbe_case(line) < 0) {
-			fprintf(stderr, "nb_eval: line %ld is not a JSON object\n", lineno);
-			free(line);
-			return 2;
-		}
-	}
-	free(line);
-	return 0;
+	return sdk_lines("nb_eval", nbe_case);
 }
