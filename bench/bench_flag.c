@@ -17,13 +17,14 @@
 #define TARGET 2e6
 
 static const char flag_json[] =
-	"{\"key\": \"new-checkout\", \"type\": \"string\", \"enabled\": true,"
-	" \"default_value\": \"old\", \"rules\": ["
-	"  {\"type\": \"force\", \"condition\": {\"country\": \"NL\"}, \"value\": \"beta\"},"
-	"  {\"type\": \"rollout\", \"condition\": {\"age\": {\"$gte\": 18}}, \"coverage\": 0.25,"
-	"   \"holdout\": \"global\", \"value\": \"new\"},"
-	"  {\"type\": \"experiment\", \"condition\": {\"plan\": {\"$ne\": \"free\"}},"
-	"   \"experiment\": \"checkout-exp\", \"variations\": {\"control\": \"old\", \"treatment\": \"new\"}}]}";
+    "{\"key\": \"new-checkout\", \"type\": \"string\", \"enabled\": true,"
+    " \"default_value\": \"old\", \"rules\": ["
+    "  {\"type\": \"force\", \"condition\": {\"country\": \"NL\"}, \"value\": \"beta\"},"
+    "  {\"type\": \"rollout\", \"condition\": {\"age\": {\"$gte\": 18}}, \"coverage\": 0.25,"
+    "   \"holdout\": \"global\", \"value\": \"new\"},"
+    "  {\"type\": \"experiment\", \"condition\": {\"plan\": {\"$ne\": \"free\"}},"
+    "   \"experiment\": \"checkout-exp\", \"variations\": {\"control\": \"old\", \"treatment\": "
+    "\"new\"}}]}";
 
 int main(void)
 {
@@ -40,8 +41,13 @@ int main(void)
 	roll->resolved = 1;
 	nb_pg_variant vars[2] = {{.key = "control"}, {.key = "treatment"}};
 	double w[2] = {0.5, 0.5};
-	nb_pg_experiment e = {.key = "checkout-exp", .seed = "checkout-exp", .hash_version = 2,
-			      .coverage = 1, .nvariants = 2, .variants = vars, .weights = w};
+	nb_pg_experiment e = {.key = "checkout-exp",
+			      .seed = "checkout-exp",
+			      .hash_version = 2,
+			      .coverage = 1,
+			      .nvariants = 2,
+			      .variants = vars,
+			      .weights = w};
 	exp->exp = &e;
 	nb_pg_experiment_assign_view(&e, &exp->view);
 	const cJSON *values[2] = {cJSON_GetObjectItem(exp->variations, "control"),

@@ -8,63 +8,63 @@
 #include <string.h>
 
 static const char flag_usage[] =
-	"usage: neonblue flag ACTION [options]\n"
-	"\n"
-	"Actions:\n"
-	"  create  KEY [--type T] [--default V] [--description D] [--on] [--rule JSON]...\n"
-	"          | --file FILE|-          (a whole definition, docs/flags.md)\n"
-	"  edit    KEY [--file FILE|-] [--default V] [--description D] [--rules JSON]\n"
-	"              [--remove-rule N] [--add-rule JSON]\n"
-	"  list    [--json]\n"
-	"  show    KEY [--json]\n"
-	"  on      KEY              the flag serves its rules\n"
-	"  off     KEY              kill switch: every rule skipped, everyone gets the default\n"
-	"  rollout KEY PERCENT      coverage of the first rollout rule (\"25%\", \"25\", \"0.5%\");\n"
-	"                           a boolean flag without one gets {rollout, value true}\n"
-	"  eval    KEY USER [--attr KEY=VALUE]... [--attrs JSON]\n"
-	"  eval    KEY --users FILE|-   one user per line (an id, or {\"user_id\": ...,\n"
-	"                           \"attributes\": {...}}); one JSON result per line\n"
-	"  history KEY              the flag's audit rows, oldest first\n"
-	"\n"
-	"A flag has a type (boolean, string, number, json; default boolean), a default\n"
-	"value (default false, \"\", 0 or null) and ordered rules; the first rule that\n"
-	"applies gives the value (GrowthBook's evalFeature):\n"
-	"  {\"type\":\"force\", \"condition\":{...}, \"value\":V}\n"
-	"  {\"type\":\"rollout\", \"condition\":{...}, \"coverage\":0.25, \"hash_attribute\":\"id\",\n"
-	"   \"seed\":KEY, \"hash_version\":2, \"holdout\":H, \"value\":V}\n"
-	"  {\"type\":\"experiment\", \"condition\":{...}, \"experiment\":EXP,\n"
-	"   \"variations\":{\"control\":V1, \"treatment\":V2}}\n"
-	"A new flag is off unless --on. --default V and rule values are JSON; for a\n"
-	"string flag a V that is not JSON is the string itself. eval decides an\n"
-	"experiment rule through the user's sticky assignment (what `neonblue assign`\n"
-	"gives, stored on first use); a rollout naming a holdout skips its users.\n"
-	"Every change is audited (entity flag: create, edit, on, off, rollout).\n"
-	"\n"
-	"  --json   print the flag (create, edit, show, on, off, rollout), the list,\n"
-	"           {flag, user, value, source, rule, variant, enabled} (eval) or the\n"
-	"           audit rows (history)\n"
-	"Exit status: 0 success, 2 bad input or refused change, 1 server failure.\n"
-	"\n" NB_FRONT_GLOBAL_HELP;
+    "usage: neonblue flag ACTION [options]\n"
+    "\n"
+    "Actions:\n"
+    "  create  KEY [--type T] [--default V] [--description D] [--on] [--rule JSON]...\n"
+    "          | --file FILE|-          (a whole definition, docs/flags.md)\n"
+    "  edit    KEY [--file FILE|-] [--default V] [--description D] [--rules JSON]\n"
+    "              [--remove-rule N] [--add-rule JSON]\n"
+    "  list    [--json]\n"
+    "  show    KEY [--json]\n"
+    "  on      KEY              the flag serves its rules\n"
+    "  off     KEY              kill switch: every rule skipped, everyone gets the default\n"
+    "  rollout KEY PERCENT      coverage of the first rollout rule (\"25%\", \"25\", \"0.5%\");\n"
+    "                           a boolean flag without one gets {rollout, value true}\n"
+    "  eval    KEY USER [--attr KEY=VALUE]... [--attrs JSON]\n"
+    "  eval    KEY --users FILE|-   one user per line (an id, or {\"user_id\": ...,\n"
+    "                           \"attributes\": {...}}); one JSON result per line\n"
+    "  history KEY              the flag's audit rows, oldest first\n"
+    "\n"
+    "A flag has a type (boolean, string, number, json; default boolean), a default\n"
+    "value (default false, \"\", 0 or null) and ordered rules; the first rule that\n"
+    "applies gives the value (GrowthBook's evalFeature):\n"
+    "  {\"type\":\"force\", \"condition\":{...}, \"value\":V}\n"
+    "  {\"type\":\"rollout\", \"condition\":{...}, \"coverage\":0.25, \"hash_attribute\":\"id\",\n"
+    "   \"seed\":KEY, \"hash_version\":2, \"holdout\":H, \"value\":V}\n"
+    "  {\"type\":\"experiment\", \"condition\":{...}, \"experiment\":EXP,\n"
+    "   \"variations\":{\"control\":V1, \"treatment\":V2}}\n"
+    "A new flag is off unless --on. --default V and rule values are JSON; for a\n"
+    "string flag a V that is not JSON is the string itself. eval decides an\n"
+    "experiment rule through the user's sticky assignment (what `neonblue assign`\n"
+    "gives, stored on first use); a rollout naming a holdout skips its users.\n"
+    "Every change is audited (entity flag: create, edit, on, off, rollout).\n"
+    "\n"
+    "  --json   print the flag (create, edit, show, on, off, rollout), the list,\n"
+    "           {flag, user, value, source, rule, variant, enabled} (eval) or the\n"
+    "           audit rows (history)\n"
+    "Exit status: 0 success, 2 bad input or refused change, 1 server failure.\n"
+    "\n" NB_FRONT_GLOBAL_HELP;
 
 struct flag_opts {
 	const char *action, *key, *arg2;
 	const char *type, *def, *description, *file, *rules, *add_rule, *attrs_json, *users;
 	int on, json, remove_rule, npos;
 	cJSON *rule_list; /* --rule, in order */
-	cJSON *attrs;     /* --attr */
+	cJSON *attrs;	  /* --attr */
 };
 
 /* The options each action takes (NULL-terminated names, without "--"). */
 static const char *const takes[][12] = {
-	{"create", "type", "default", "description", "on", "rule", "file", "json", NULL},
-	{"edit", "file", "default", "description", "rules", "add-rule", "remove-rule", "json", NULL},
-	{"list", "json", NULL},
-	{"show", "json", NULL},
-	{"on", "json", NULL},
-	{"off", "json", NULL},
-	{"rollout", "json", NULL},
-	{"eval", "attr", "attrs", "users", "json", NULL},
-	{"history", "json", NULL},
+    {"create", "type", "default", "description", "on", "rule", "file", "json", NULL},
+    {"edit", "file", "default", "description", "rules", "add-rule", "remove-rule", "json", NULL},
+    {"list", "json", NULL},
+    {"show", "json", NULL},
+    {"on", "json", NULL},
+    {"off", "json", NULL},
+    {"rollout", "json", NULL},
+    {"eval", "attr", "attrs", "users", "json", NULL},
+    {"history", "json", NULL},
 };
 
 static int action_index(const char *a)
@@ -131,25 +131,28 @@ static int flag_parse(const char *cmd, int action, int argc, char **argv, struct
 			cJSON *r = cJSON_Parse(v);
 			if (!r)
 				return nb_front_usage_error(cmd, "--rule %d is not JSON: '%s'",
-							    cJSON_GetArraySize(o->rule_list) + 1, v);
+							    cJSON_GetArraySize(o->rule_list) + 1,
+							    v);
 			cJSON_AddItemToArray(o->rule_list, r);
 		} else if (!strcmp(name, "remove-rule")) {
 			char *end;
 			long n = strtol(v, &end, 10);
 			if (*end || end == v || n < 0 || n > 100000)
-				return nb_front_usage_error(cmd, "--remove-rule needs a rule index (0, 1, ...), got '%s'", v);
+				return nb_front_usage_error(
+				    cmd, "--remove-rule needs a rule index (0, 1, ...), got '%s'",
+				    v);
 			o->remove_rule = (int)n;
 		}
 	}
 	int want = !strcmp(takes[action][0], "list") ? 0
 		   : !strcmp(takes[action][0], "rollout") ||
-			     (!strcmp(takes[action][0], "eval") && !o->users)
+			   (!strcmp(takes[action][0], "eval") && !o->users)
 		       ? 2
 		       : 1;
 	if (o->npos != want)
 		return nb_front_usage_error(cmd, "needs %s (got %d argument%s)",
-					    want == 0   ? "no argument"
-					    : want == 1 ? "KEY"
+					    want == 0				? "no argument"
+					    : want == 1				? "KEY"
 					    : !strcmp(takes[action][0], "eval") ? "KEY USER"
 										: "KEY PERCENT",
 					    o->npos, o->npos == 1 ? "" : "s");
@@ -176,7 +179,8 @@ static int parse_percent(const char *s, double *out, nb_err *err)
 	char *end;
 	double p = strtod(s, &end);
 	if (end == s || (*end && strcmp(end, "%")) || !(p >= 0 && p <= 100))
-		return nb_err_set(err, NB_EINPUT, "PERCENT must be 0..100, e.g. 25%% (got '%s')", s);
+		return nb_err_set(err, NB_EINPUT, "PERCENT must be 0..100, e.g. 25%% (got '%s')",
+				  s);
 	*out = p / 100;
 	return 0;
 }
@@ -211,8 +215,10 @@ static int read_definition(const char *path, nb_flag *out, nb_err *err)
 static int create_spec(const struct flag_opts *o, nb_flag *out, nb_err *err)
 {
 	if (o->file) {
-		if (o->type || o->def || o->description || o->on || cJSON_GetArraySize(o->rule_list))
-			return nb_err_set(err, NB_EINPUT, "--file takes the whole definition: no other options");
+		if (o->type || o->def || o->description || o->on ||
+		    cJSON_GetArraySize(o->rule_list))
+			return nb_err_set(err, NB_EINPUT,
+					  "--file takes the whole definition: no other options");
 		if (read_definition(o->file, out, err))
 			return -1;
 		if (strcmp(out->key, o->key)) {
@@ -225,7 +231,8 @@ static int create_spec(const struct flag_opts *o, nb_flag *out, nb_err *err)
 	enum nb_flag_type t = NB_FLAG_BOOLEAN;
 	if (o->type && nb_flag_type_parse(o->type, &t))
 		return nb_err_set(err, NB_EINPUT,
-				  "--type must be boolean, string, number or json (got '%s')", o->type);
+				  "--type must be boolean, string, number or json (got '%s')",
+				  o->type);
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "key", o->key);
 	cJSON_AddStringToObject(j, "type", nb_flag_type_str(t));
@@ -276,9 +283,9 @@ static void print_rule(const nb_flag_rule *r, int i)
 		return;
 	}
 	if (r->kind == NB_FLAG_ROLLOUT)
-		printf("%.4g%% by %s (seed %s, hash v%d)%s%s ", r->coverage * 100, r->hash_attribute,
-		       r->seed, r->hash_version, r->holdout ? " outside holdout " : "",
-		       r->holdout ? r->holdout : "");
+		printf("%.4g%% by %s (seed %s, hash v%d)%s%s ", r->coverage * 100,
+		       r->hash_attribute, r->seed, r->hash_version,
+		       r->holdout ? " outside holdout " : "", r->holdout ? r->holdout : "");
 	fputs("→ ", stdout);
 	print_value(r->value);
 	fputs("\n", stdout);
@@ -359,9 +366,10 @@ static int do_edit(PGconn *pg, nb_front *ctx, const struct flag_opts *o, nb_err 
 	ch.default_json = dv;
 	if (!rc && !o->file && !o->def && !o->description && !o->rules && !o->add_rule &&
 	    o->remove_rule < 0)
-		rc = nb_err_set(err, NB_EINPUT,
-				"nothing to change: give --file, --default, --description, --rules, "
-				"--add-rule or --remove-rule");
+		rc =
+		    nb_err_set(err, NB_EINPUT,
+			       "nothing to change: give --file, --default, --description, --rules, "
+			       "--add-rule or --remove-rule");
 	nb_flag out;
 	if (!rc && !(rc = nb_flag_edit(pg, o->key, &ch, ctx->cfg.actor, &out, err))) {
 		if (o->json)
@@ -411,8 +419,9 @@ static int eval_users(PGconn *pg, const nb_flag *f, const char *path, nb_err *er
 	if (in != stdin)
 		fclose(in);
 	if (!rc && bad)
-		rc = nb_err_set(err, NB_EINPUT, "--users: %d bad line%s (see the \"error\" results)",
-				bad, bad == 1 ? "" : "s");
+		rc =
+		    nb_err_set(err, NB_EINPUT, "--users: %d bad line%s (see the \"error\" results)",
+			       bad, bad == 1 ? "" : "s");
 	return rc;
 }
 
@@ -420,7 +429,9 @@ static int do_eval(PGconn *pg, const struct flag_opts *o, nb_err *err)
 {
 	if (o->users) {
 		if (o->attrs_json || o->attrs->child)
-			return nb_err_set(err, NB_EINPUT, "--users takes each user's attributes from its line: no --attr/--attrs");
+			return nb_err_set(err, NB_EINPUT,
+					  "--users takes each user's attributes from its line: no "
+					  "--attr/--attrs");
 		nb_flag f;
 		if (nb_flag_get(pg, o->key, &f, err))
 			return -1;
@@ -447,7 +458,8 @@ static int do_eval(PGconn *pg, const struct flag_opts *o, nb_err *err)
 	int rc = nb_flag_get(pg, o->key, &f, err);
 	nb_flag_result r;
 	if (!rc)
-		rc = nb_flag_eval_sticky(pg, &f, o->arg2, attrs->child ? attrs : NULL, &r, NULL, err);
+		rc = nb_flag_eval_sticky(pg, &f, o->arg2, attrs->child ? attrs : NULL, &r, NULL,
+					 err);
 	if (!rc) {
 		cJSON *j = nb_flag_result_to_json(&f, o->arg2, &r);
 		if (o->json) {
@@ -549,7 +561,8 @@ static int flag_run(PGconn *pg, nb_front *ctx, const struct flag_opts *o, nb_err
 	}
 	if (!strcmp(a, "rollout")) {
 		double c = 0;
-		if (parse_percent(o->arg2, &c, err) || nb_flag_set_rollout(pg, o->key, c, actor, err))
+		if (parse_percent(o->arg2, &c, err) ||
+		    nb_flag_set_rollout(pg, o->key, c, actor, err))
 			return -1;
 		if (!o->json) {
 			printf("flag %s rolls out to %.4g%%\n", o->key, c * 100);
@@ -589,8 +602,8 @@ int cmd_flag(nb_front *ctx, int argc, char **argv)
 		nb_err err;
 		nb_err_clear(&err);
 		PGconn *pg = NULL;
-		if (nb_config_require_pg(&ctx->cfg, &err) || !(pg = nb_pg_connect(&ctx->cfg, &err)) ||
-		    flag_run(pg, ctx, &o, &err))
+		if (nb_config_require_pg(&ctx->cfg, &err) ||
+		    !(pg = nb_pg_connect(&ctx->cfg, &err)) || flag_run(pg, ctx, &o, &err))
 			rc = nb_front_fail(&err);
 		if (pg)
 			PQfinish(pg);

@@ -63,8 +63,8 @@ static int exp_rule_live(const nb_flag_rule *r)
 }
 
 /* Walks the rules; for an experiment rule decides with decide(ctx, ...). */
-typedef int (*exp_decider)(void *ctx, const nb_flag_rule *r, const char *user,
-			   const cJSON *attrs, int *variant);
+typedef int (*exp_decider)(void *ctx, const nb_flag_rule *r, const char *user, const cJSON *attrs,
+			   int *variant);
 
 static int eval_with(const nb_flag *f, const char *user, const cJSON *attrs, nb_flag_result *out,
 		     exp_decider decide, void *ctx)
@@ -169,9 +169,11 @@ cJSON *nb_flag_result_to_json(const nb_flag *f, const char *user, const nb_flag_
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "flag", f->key);
 	cJSON_AddStringToObject(j, "user", user);
-	cJSON_AddItemToObject(j, "value", r->value ? cJSON_Duplicate(r->value, 1) : cJSON_CreateNull());
+	cJSON_AddItemToObject(j, "value",
+			      r->value ? cJSON_Duplicate(r->value, 1) : cJSON_CreateNull());
 	cJSON_AddStringToObject(j, "source", nb_flag_source_str(r->source));
-	cJSON_AddItemToObject(j, "rule", r->rule >= 0 ? cJSON_CreateNumber(r->rule) : cJSON_CreateNull());
+	cJSON_AddItemToObject(j, "rule",
+			      r->rule >= 0 ? cJSON_CreateNumber(r->rule) : cJSON_CreateNull());
 	const nb_flag_rule *rule = r->rule >= 0 ? &f->rules[r->rule] : NULL;
 	if (rule && rule->kind == NB_FLAG_EXPERIMENT && r->variant >= 0) {
 		cJSON_AddStringToObject(j, "experiment", rule->experiment);

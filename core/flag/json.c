@@ -144,8 +144,7 @@ static int check_value(const nb_flag *f, const cJSON *v, const char *field, nb_e
 	if (!v)
 		return nb_err_set(err, NB_EINPUT, "%s is missing (a %s value)", field,
 				  nb_flag_type_str(f->type));
-	int ok = f->type == NB_FLAG_JSON ||
-		 (f->type == NB_FLAG_BOOLEAN && cJSON_IsBool(v)) ||
+	int ok = f->type == NB_FLAG_JSON || (f->type == NB_FLAG_BOOLEAN && cJSON_IsBool(v)) ||
 		 (f->type == NB_FLAG_STRING && cJSON_IsString(v)) ||
 		 (f->type == NB_FLAG_NUMBER && cJSON_IsNumber(v) && isfinite(v->valuedouble));
 	if (ok)
@@ -172,10 +171,11 @@ static int check_rule(nb_flag *f, int i, nb_err *err)
 					  "([a-z0-9_-]{1,64}, got '%s')",
 					  i, r->experiment ? r->experiment : "");
 		if (!cJSON_IsObject(r->variations) || !r->variations->child)
-			return nb_err_set(err, NB_EINPUT,
-					  "rules[%d].variations: an object {variant key: value} with "
-					  "at least one variant is required",
-					  i);
+			return nb_err_set(
+			    err, NB_EINPUT,
+			    "rules[%d].variations: an object {variant key: value} with "
+			    "at least one variant is required",
+			    i);
 		for (const cJSON *v = r->variations->child; v; v = v->next) {
 			snprintf(field, sizeof field, "rules[%d].variations.%.30s", i, v->string);
 			if (check_value(f, v, field, err))
@@ -190,12 +190,13 @@ static int check_rule(nb_flag *f, int i, nb_err *err)
 		return 0;
 	if (!(r->coverage >= 0 && r->coverage <= 1))
 		return nb_err_set(err, NB_EINPUT,
-				  "rules[%d].coverage must be between 0 and 1 (got %g)", i, r->coverage);
+				  "rules[%d].coverage must be between 0 and 1 (got %g)", i,
+				  r->coverage);
 	if (r->hash_version == 0)
 		r->hash_version = 2;
 	if (r->hash_version != 1 && r->hash_version != 2)
-		return nb_err_set(err, NB_EINPUT, "rules[%d].hash_version must be 1 or 2 (got %d)", i,
-				  r->hash_version);
+		return nb_err_set(err, NB_EINPUT, "rules[%d].hash_version must be 1 or 2 (got %d)",
+				  i, r->hash_version);
 	if (!r->hash_attribute || !*r->hash_attribute) {
 		free(r->hash_attribute);
 		r->hash_attribute = nb_xstrdup("id");
@@ -205,9 +206,10 @@ static int check_rule(nb_flag *f, int i, nb_err *err)
 		r->seed = nb_xstrdup(f->key);
 	}
 	if (r->holdout && !nb_pg_slug_ok(r->holdout))
-		return nb_err_set(err, NB_EINPUT,
-				  "rules[%d].holdout '%s' must be a holdout's key ([a-z0-9_-]{1,64})",
-				  i, r->holdout);
+		return nb_err_set(
+		    err, NB_EINPUT,
+		    "rules[%d].holdout '%s' must be a holdout's key ([a-z0-9_-]{1,64})", i,
+		    r->holdout);
 	return 0;
 }
 
@@ -241,7 +243,8 @@ static int check_fields(const cJSON *j, const char *const *names, const char *wh
 		while (names[k] && strcmp(c->string, names[k]))
 			k++;
 		if (!names[k])
-			return nb_err_set(err, NB_EINPUT, "unknown field '%s' in %s", c->string, where);
+			return nb_err_set(err, NB_EINPUT, "unknown field '%s' in %s", c->string,
+					  where);
 	}
 	return 0;
 }
@@ -258,9 +261,9 @@ static int get_str(const cJSON *j, const char *name, const char *where, char **d
 	return 0;
 }
 
-static const char *const rule_fields[] = {"type", "condition", "value", "coverage",
-					  "hash_attribute", "seed", "hash_version", "holdout",
-					  "experiment", "variations", NULL};
+static const char *const rule_fields[] = {
+    "type",    "condition",  "value",	   "coverage", "hash_attribute", "seed", "hash_version",
+    "holdout", "experiment", "variations", NULL};
 
 static int rule_from_json(const cJSON *j, int i, nb_flag_rule *r, nb_err *err)
 {
@@ -275,7 +278,8 @@ static int rule_from_json(const cJSON *j, int i, nb_flag_rule *r, nb_err *err)
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
 	if (!cJSON_IsString(t) || nb_flag_rule_kind_parse(t->valuestring, &r->kind))
 		return nb_err_set(err, NB_EINPUT,
-				  "rules[%d].type must be \"force\", \"rollout\" or \"experiment\"", i);
+				  "rules[%d].type must be \"force\", \"rollout\" or \"experiment\"",
+				  i);
 	/* the fields each kind takes */
 	static const char *const only[3][8] = {
 	    {"type", "condition", "value", NULL},
@@ -287,8 +291,9 @@ static int rule_from_json(const cJSON *j, int i, nb_flag_rule *r, nb_err *err)
 		while (k < 8 && only[r->kind][k] && strcmp(only[r->kind][k], c->string))
 			k++;
 		if (k == 8 || !only[r->kind][k])
-			return nb_err_set(err, NB_EINPUT, "rules[%d].%s: a %s rule has no such field",
-					  i, c->string, t->valuestring);
+			return nb_err_set(err, NB_EINPUT,
+					  "rules[%d].%s: a %s rule has no such field", i, c->string,
+					  t->valuestring);
 	}
 	const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "condition");
 	if (c && !cJSON_IsNull(c))
@@ -298,7 +303,8 @@ static int rule_from_json(const cJSON *j, int i, nb_flag_rule *r, nb_err *err)
 		r->value = cJSON_Duplicate(v, 1);
 	const cJSON *cov = cJSON_GetObjectItemCaseSensitive(j, "coverage");
 	if (r->kind == NB_FLAG_ROLLOUT && !cJSON_IsNumber(cov))
-		return nb_err_set(err, NB_EINPUT, "rules[%d].coverage: a number 0..1 is required", i);
+		return nb_err_set(err, NB_EINPUT, "rules[%d].coverage: a number 0..1 is required",
+				  i);
 	r->coverage = cov ? cov->valuedouble : 0;
 	const cJSON *hv = cJSON_GetObjectItemCaseSensitive(j, "hash_version");
 	if (hv && !cJSON_IsNumber(hv))
@@ -315,9 +321,9 @@ static int rule_from_json(const cJSON *j, int i, nb_flag_rule *r, nb_err *err)
 	return 0;
 }
 
-static const char *const flag_fields[] = {"key",	"type",	      "description",
-					  "enabled",	"default_value", "rules",
-					  "version",	"created_at", "updated_at", NULL};
+static const char *const flag_fields[] = {"key",	   "type",  "description", "enabled",
+					  "default_value", "rules", "version",	   "created_at",
+					  "updated_at",	   NULL};
 
 int nb_flag_rules_from_json(const cJSON *a, nb_flag *f, nb_err *err)
 {
@@ -361,7 +367,8 @@ int nb_flag_from_json(const cJSON *j, nb_flag *out, nb_err *err)
 		goto done;
 	}
 	if (t && (!cJSON_IsString(t) || nb_flag_type_parse(t->valuestring, &out->type))) {
-		nb_err_set(err, NB_EINPUT, "type must be \"boolean\", \"string\", \"number\" or \"json\"");
+		nb_err_set(err, NB_EINPUT,
+			   "type must be \"boolean\", \"string\", \"number\" or \"json\"");
 		goto done;
 	}
 	if (en && !cJSON_IsBool(en)) {
@@ -385,7 +392,8 @@ int nb_flag_parse(const char *json, nb_flag *out, nb_err *err)
 	memset(out, 0, sizeof *out);
 	cJSON *j = cJSON_Parse(json ? json : "");
 	if (!j)
-		return nb_err_set(err, NB_EINPUT, "the flag definition is not valid JSON (near '%.20s')",
+		return nb_err_set(err, NB_EINPUT,
+				  "the flag definition is not valid JSON (near '%.20s')",
 				  cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "");
 	int rc = nb_flag_from_json(j, out, err);
 	cJSON_Delete(j);
@@ -409,7 +417,8 @@ cJSON *nb_flag_rule_to_json(const nb_flag_rule *r)
 	}
 	if (r->kind == NB_FLAG_ROLLOUT) {
 		cJSON_AddNumberToObject(o, "coverage", r->coverage);
-		cJSON_AddStringToObject(o, "hash_attribute", r->hash_attribute ? r->hash_attribute : "id");
+		cJSON_AddStringToObject(o, "hash_attribute",
+					r->hash_attribute ? r->hash_attribute : "id");
 		cJSON_AddStringToObject(o, "seed", r->seed ? r->seed : "");
 		cJSON_AddNumberToObject(o, "hash_version", r->hash_version);
 		if (r->holdout)

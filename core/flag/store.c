@@ -9,9 +9,9 @@
 #include <string.h>
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-#define FLAG_COLS                                                                           \
-	"key, type, description, default_value::text, enabled, rules::text, version, "    \
-	TS("created_at") ", " TS("updated_at")
+#define FLAG_COLS                                                                                  \
+	"key, type, description, default_value::text, enabled, rules::text, version, " TS(         \
+	    "created_at") ", " TS("updated_at")
 
 /* One row of FLAG_COLS into out (parsed and validated like a definition). */
 static int flag_row(PGresult *r, int row, nb_flag *out, nb_err *err)
@@ -44,15 +44,16 @@ static int flag_load(PGconn *pg, const char *key, int for_update, nb_flag *out, 
 {
 	memset(out, 0, sizeof *out);
 	const char *p[] = {key};
-	PGresult *r = nb_pg_exec(pg,
-				 for_update ? "SELECT " FLAG_COLS " FROM flags WHERE key = $1 FOR UPDATE"
-					    : "SELECT " FLAG_COLS " FROM flags WHERE key = $1",
-				 1, p, err);
+	PGresult *r =
+	    nb_pg_exec(pg,
+		       for_update ? "SELECT " FLAG_COLS " FROM flags WHERE key = $1 FOR UPDATE"
+				  : "SELECT " FLAG_COLS " FROM flags WHERE key = $1",
+		       1, p, err);
 	if (!r)
 		return -1;
-	int rc = PQntuples(r) ? flag_row(r, 0, out, err)
-			      : nb_err_set(err, NB_EINPUT, "no flag '%s' (see `neonblue flag list`)",
-					   key);
+	int rc = PQntuples(r)
+		     ? flag_row(r, 0, out, err)
+		     : nb_err_set(err, NB_EINPUT, "no flag '%s' (see `neonblue flag list`)", key);
 	PQclear(r);
 	return rc;
 }
@@ -66,8 +67,8 @@ static int resolve_rule(PGconn *pg, nb_flag_rule *r, int i, nb_err *err)
 		if (nb_pg_holdout_get(pg, r->holdout, &h, err)) {
 			char msg[sizeof err->msg];
 			snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-			return nb_err_set(err, err ? err->code : NB_EINPUT, "rules[%d].holdout: %s", i,
-					  msg);
+			return nb_err_set(err, err ? err->code : NB_EINPUT, "rules[%d].holdout: %s",
+					  i, msg);
 		}
 		r->holdout_seed = nb_xstrdup(h.seed);
 		r->holdout_share = h.share;
@@ -160,17 +161,19 @@ static int check_experiment_rule(PGconn *pg, const nb_flag_rule *r, int i, nb_er
 	int rc = 0;
 	for (int k = 0; !rc && k < e.nvariants; k++)
 		if (!cJSON_GetObjectItemCaseSensitive(r->variations, e.variants[k].key))
-			rc = nb_err_set(err, NB_EINPUT,
-					"rules[%d].variations: no value for variant '%s' of experiment '%s'",
-					i, e.variants[k].key, r->experiment);
+			rc = nb_err_set(
+			    err, NB_EINPUT,
+			    "rules[%d].variations: no value for variant '%s' of experiment '%s'", i,
+			    e.variants[k].key, r->experiment);
 	for (const cJSON *v = r->variations->child; !rc && v; v = v->next) {
 		int k = 0;
 		while (k < e.nvariants && strcmp(e.variants[k].key, v->string))
 			k++;
 		if (k == e.nvariants)
-			rc = nb_err_set(err, NB_EINPUT,
-					"rules[%d].variations.%s: experiment '%s' has no such variant", i,
-					v->string, r->experiment);
+			rc = nb_err_set(
+			    err, NB_EINPUT,
+			    "rules[%d].variations.%s: experiment '%s' has no such variant", i,
+			    v->string, r->experiment);
 	}
 	nb_pg_experiment_done(&e);
 	return rc;
@@ -194,7 +197,8 @@ static int check_flag(PGconn *pg, nb_flag *f, nb_err *err)
 		nb_flag_rule *rule = &f->rules[i];
 		if (rule->kind == NB_FLAG_EXPERIMENT && check_experiment_rule(pg, rule, i, err))
 			return -1;
-		if (rule->kind == NB_FLAG_ROLLOUT && rule->holdout && resolve_rule(pg, rule, i, err))
+		if (rule->kind == NB_FLAG_ROLLOUT && rule->holdout &&
+		    resolve_rule(pg, rule, i, err))
 			return -1;
 	}
 	return 0;
@@ -217,19 +221,20 @@ static int write_flag(PGconn *pg, const nb_flag *f, const char *action, const cJ
 {
 	char *dv = cJSON_PrintUnformatted(f->default_value);
 	char *rules = rules_text(f);
-	const char *p[] = {f->key, nb_flag_type_str(f->type), f->description, dv,
-			   f->enabled ? "true" : "false", rules};
+	const char *p[] = {f->key, nb_flag_type_str(f->type),	  f->description,
+			   dv,	   f->enabled ? "true" : "false", rules};
 	PGresult *r =
-	    before ? nb_pg_exec(pg,
-				"UPDATE flags SET type = $2, description = $3, default_value = $4, "
-				"enabled = $5, rules = $6, version = version + 1, updated_at = now() "
-				"WHERE key = $1 RETURNING " FLAG_COLS,
-				6, p, err)
-		   : nb_pg_exec(pg,
-				"INSERT INTO flags (key, type, description, default_value, enabled, "
-				"rules) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING "
-				"RETURNING " FLAG_COLS,
-				6, p, err);
+	    before
+		? nb_pg_exec(pg,
+			     "UPDATE flags SET type = $2, description = $3, default_value = $4, "
+			     "enabled = $5, rules = $6, version = version + 1, updated_at = now() "
+			     "WHERE key = $1 RETURNING " FLAG_COLS,
+			     6, p, err)
+		: nb_pg_exec(pg,
+			     "INSERT INTO flags (key, type, description, default_value, enabled, "
+			     "rules) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING "
+			     "RETURNING " FLAG_COLS,
+			     6, p, err);
 	free(dv);
 	free(rules);
 	if (!r)
@@ -337,7 +342,8 @@ static int apply_changes(nb_flag *f, const void *ctx, nb_err *err)
 	if (ch->remove_rule >= 0) {
 		if (ch->remove_rule >= f->nrules)
 			return nb_err_set(err, NB_EINPUT, "rules[%d]: flag '%s' has %d rule%s",
-					  ch->remove_rule, f->key, f->nrules, f->nrules == 1 ? "" : "s");
+					  ch->remove_rule, f->key, f->nrules,
+					  f->nrules == 1 ? "" : "s");
 		cJSON *j = nb_flag_to_json(f);
 		cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "rules");
 		cJSON_DeleteItemFromArray(a, ch->remove_rule);
@@ -387,8 +393,8 @@ static int apply_rollout(nb_flag *f, const void *ctx, nb_err *err)
 {
 	double c = *(const double *)ctx;
 	if (!(c >= 0 && c <= 1))
-		return nb_err_set(err, NB_EINPUT, "coverage must be between 0 and 1 (0%%..100%%), got %g",
-				  c);
+		return nb_err_set(err, NB_EINPUT,
+				  "coverage must be between 0 and 1 (0%%..100%%), got %g", c);
 	for (int i = 0; i < f->nrules; i++)
 		if (f->rules[i].kind == NB_FLAG_ROLLOUT) {
 			f->rules[i].coverage = c;

@@ -35,36 +35,36 @@ int nb_flag_rule_kind_parse(const char *s, enum nb_flag_rule_kind *out);
  *   namespace, coverage, holdout, weights) → variations[the variant key]. */
 typedef struct nb_flag_rule {
 	enum nb_flag_rule_kind kind;
-	cJSON *condition;       /* NULL: everyone */
-	cJSON *value;           /* force, rollout: of the flag's type */
-	double coverage;        /* rollout: 0..1 */
-	char *hash_attribute;   /* rollout: "id" unless given */
-	char *seed;             /* rollout: the flag key unless given */
-	int hash_version;       /* rollout: 1 or 2 (default 2) */
-	char *holdout;          /* rollout: a holdout's key, NULL for none */
-	char *experiment;       /* experiment: its key */
-	cJSON *variations;      /* experiment: {variant key: value of the flag's type} */
+	cJSON *condition;     /* NULL: everyone */
+	cJSON *value;	      /* force, rollout: of the flag's type */
+	double coverage;      /* rollout: 0..1 */
+	char *hash_attribute; /* rollout: "id" unless given */
+	char *seed;	      /* rollout: the flag key unless given */
+	int hash_version;     /* rollout: 1 or 2 (default 2) */
+	char *holdout;	      /* rollout: a holdout's key, NULL for none */
+	char *experiment;     /* experiment: its key */
+	cJSON *variations;    /* experiment: {variant key: value of the flag's type} */
 
 	/* Filled by nb_flag_resolve (nb_flag_get and nb_flag_list call it). */
-	int resolved;           /* 0: not resolved; an experiment rule is then skipped */
-	char *holdout_seed;     /* rollout with holdout: its seed */
-	double holdout_share;   /* and its share of users, 0..1 */
-	nb_pg_experiment *exp;  /* experiment: loaded when running, else NULL (rule skipped) */
-	nb_assign_exp view;     /* experiment: the decision view of *exp */
-	const cJSON **values;   /* experiment: exp->nvariants values (NULL when a variant has none) */
+	int resolved;	       /* 0: not resolved; an experiment rule is then skipped */
+	char *holdout_seed;    /* rollout with holdout: its seed */
+	double holdout_share;  /* and its share of users, 0..1 */
+	nb_pg_experiment *exp; /* experiment: loaded when running, else NULL (rule skipped) */
+	nb_assign_exp view;    /* experiment: the decision view of *exp */
+	const cJSON **values; /* experiment: exp->nvariants values (NULL when a variant has none) */
 } nb_flag_rule;
 
 typedef struct nb_flag {
-	char *key;                    /* [a-z0-9_-]{1,64}, not an experiment's key */
+	char *key; /* [a-z0-9_-]{1,64}, not an experiment's key */
 	enum nb_flag_type type;
-	char *description;            /* "" unless given */
-	int enabled;                  /* 0: off — every rule skipped, default_value served */
-	cJSON *default_value;         /* of the type; never NULL once parsed/validated */
+	char *description;    /* "" unless given */
+	int enabled;	      /* 0: off — every rule skipped, default_value served */
+	cJSON *default_value; /* of the type; never NULL once parsed/validated */
 	int nrules;
 	nb_flag_rule *rules;
-	cJSON *saved_groups;          /* for $inGroup: set by nb_flag_resolve, or NULL */
+	cJSON *saved_groups; /* for $inGroup: set by nb_flag_resolve, or NULL */
 	/* stored fields (0 / "" until stored) */
-	long version;                 /* 1 at creation, +1 per change */
+	long version; /* 1 at creation, +1 per change */
 	char created_at[40], updated_at[40];
 } nb_flag;
 
@@ -114,12 +114,12 @@ int nb_flag_create(PGconn *pg, const nb_flag_spec *spec, const char *actor, nb_e
 
 /* What `flag edit` changes; NULL fields are left alone. */
 typedef struct nb_flag_changes {
-	const nb_flag_spec *replace;  /* a whole new definition; its key must be the flag's */
+	const nb_flag_spec *replace; /* a whole new definition; its key must be the flag's */
 	const char *description;
-	const char *default_json;     /* the default value as JSON text */
-	const char *rules_json;       /* a JSON array replacing every rule */
-	const char *add_rule_json;    /* a JSON object appended as the last rule */
-	int remove_rule;              /* >= 0: removes rules[remove_rule] (before add); -1: none */
+	const char *default_json;  /* the default value as JSON text */
+	const char *rules_json;	   /* a JSON array replacing every rule */
+	const char *add_rule_json; /* a JSON object appended as the last rule */
+	int remove_rule;	   /* >= 0: removes rules[remove_rule] (before add); -1: none */
 } nb_flag_changes;
 /* Applies ch to flag key (validated as nb_flag_create does), version + 1,
  * audit row "edit" with before and after; out (may be NULL) gets the result,
@@ -145,18 +145,18 @@ int nb_flag_resolve(PGconn *pg, nb_flag *f, nb_err *err);
 /* ---- evaluation (core/flag/eval.c) ------------------------------------- */
 
 enum nb_flag_source {
-	NB_FLAG_SRC_OFF = 0,          /* the flag is off: its default value */
-	NB_FLAG_SRC_DEFAULT,          /* no rule applied: its default value */
+	NB_FLAG_SRC_OFF = 0, /* the flag is off: its default value */
+	NB_FLAG_SRC_DEFAULT, /* no rule applied: its default value */
 	NB_FLAG_SRC_FORCE,
 	NB_FLAG_SRC_ROLLOUT,
 	NB_FLAG_SRC_EXPERIMENT,
 };
 
 typedef struct nb_flag_result {
-	const cJSON *value;           /* points into the flag; NULL only for a json flag's null */
+	const cJSON *value; /* points into the flag; never NULL once parsed */
 	enum nb_flag_source source;
-	int rule;                     /* index of the rule that decided, -1 */
-	int variant;                  /* experiment rule: the variant index, else -1 */
+	int rule;    /* index of the rule that decided, -1 */
+	int variant; /* experiment rule: the variant index, else -1 */
 } nb_flag_result;
 
 /* Evaluates f for user (the "id" attribute unless attributes has one) in
@@ -164,8 +164,7 @@ typedef struct nb_flag_result {
  * applies; else default. Experiment rules decide by hash (nb_assign_decide),
  * as an SDK does for a new user. Pure, no allocation. Returns 0, or -1 for
  * an unusable rule (bad hash version). */
-int nb_flag_eval(const nb_flag *f, const char *user, const cJSON *attributes,
-		 nb_flag_result *out);
+int nb_flag_eval(const nb_flag *f, const char *user, const cJSON *attributes, nb_flag_result *out);
 /* The same, but an experiment rule reads and stores the user's sticky
  * assignment (nb_pg_assign_batch: what `neonblue assign` gives). f must be
  * resolved. a (may be NULL) gets the assignment of the deciding experiment

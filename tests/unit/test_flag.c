@@ -33,12 +33,15 @@ static void validation(void)
 	refused("{\"key\": \"f\", \"rules\": [{\"type\": \"rollout\", \"coverage\": 0.5,"
 		" \"hash_version\": 3, \"value\": true}]}",
 		"rules[0].hash_version must be 1 or 2 (got 3)");
-	refused("{\"key\": \"f\", \"rules\": [{\"type\": \"force\", \"value\": true, \"weight\": 3}]}",
-		"unknown field 'weight' in rules[0]");
-	refused("{\"key\": \"f\", \"rules\": [{\"type\": \"force\", \"value\": true, \"coverage\": 1}]}",
+	refused(
+	    "{\"key\": \"f\", \"rules\": [{\"type\": \"force\", \"value\": true, \"weight\": 3}]}",
+	    "unknown field 'weight' in rules[0]");
+	refused("{\"key\": \"f\", \"rules\": [{\"type\": \"force\", \"value\": true, \"coverage\": "
+		"1}]}",
 		"rules[0].coverage: a force rule has no such field");
 	refused("{\"key\": \"f\", \"rules\": [{\"type\": \"ramp\"}]}", "rules[0].type must be");
-	refused("{\"key\": \"f\", \"rules\": [{\"type\": \"force\", \"condition\": {\"a\": {\"$bogus\": 1}},"
+	refused("{\"key\": \"f\", \"rules\": [{\"type\": \"force\", \"condition\": {\"a\": "
+		"{\"$bogus\": 1}},"
 		" \"value\": true}]}",
 		"rules[0].condition: unknown operator '$bogus' at a");
 	refused("{\"key\": \"f\", \"rules\": [{\"type\": \"experiment\", \"experiment\": \"e\"}]}",
@@ -115,7 +118,8 @@ static void eval_order_and_off(void)
 {
 	nb_flag f = parse_ok(
 	    "{\"key\": \"o\", \"type\": \"number\", \"enabled\": true, \"default_value\": 1,"
-	    " \"rules\": [{\"type\": \"force\", \"condition\": {\"country\": \"NL\"}, \"value\": 2},"
+	    " \"rules\": [{\"type\": \"force\", \"condition\": {\"country\": \"NL\"}, \"value\": "
+	    "2},"
 	    " {\"type\": \"force\", \"value\": 3}]}");
 	cJSON *nl = cJSON_Parse("{\"country\": \"NL\"}");
 	nb_flag_result r;
@@ -133,8 +137,9 @@ static void eval_order_and_off(void)
 
 static void eval_rollout(void)
 {
-	nb_flag f = parse_ok("{\"key\": \"r\", \"enabled\": true, \"rules\": [{\"type\": \"rollout\","
-			     " \"coverage\": 0.25, \"seed\": \"s\", \"value\": true}]}");
+	nb_flag f =
+	    parse_ok("{\"key\": \"r\", \"enabled\": true, \"rules\": [{\"type\": \"rollout\","
+		     " \"coverage\": 0.25, \"seed\": \"s\", \"value\": true}]}");
 	int on = 0, exact = 1;
 	char u[32];
 	for (int i = 0; i < 10000; i++) {
@@ -184,16 +189,22 @@ static void eval_rollout(void)
 
 static void eval_experiment(void)
 {
-	nb_flag f = parse_ok("{\"key\": \"x\", \"type\": \"string\", \"enabled\": true,"
-			     " \"default_value\": \"d\", \"rules\": [{\"type\": \"experiment\","
-			     " \"experiment\": \"e\", \"variations\": {\"a\": \"A\", \"b\": \"B\"}}]}");
+	nb_flag f =
+	    parse_ok("{\"key\": \"x\", \"type\": \"string\", \"enabled\": true,"
+		     " \"default_value\": \"d\", \"rules\": [{\"type\": \"experiment\","
+		     " \"experiment\": \"e\", \"variations\": {\"a\": \"A\", \"b\": \"B\"}}]}");
 	nb_flag_result r;
 	nb_flag_eval(&f, "u1", NULL, &r); /* not resolved: skipped */
 	CHECK(r.source == NB_FLAG_SRC_DEFAULT);
 	nb_pg_variant vars[2] = {{.key = "a"}, {.key = "b"}};
 	double w[2] = {0.5, 0.5};
-	nb_pg_experiment e = {.key = "e", .seed = "e", .hash_version = 2, .coverage = 0.5,
-			      .nvariants = 2, .variants = vars, .weights = w};
+	nb_pg_experiment e = {.key = "e",
+			      .seed = "e",
+			      .hash_version = 2,
+			      .coverage = 0.5,
+			      .nvariants = 2,
+			      .variants = vars,
+			      .weights = w};
 	nb_flag_rule *rule = &f.rules[0];
 	rule->exp = &e;
 	nb_pg_experiment_assign_view(&e, &rule->view);
