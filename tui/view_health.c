@@ -52,6 +52,73 @@ static double fmax_known(double a, double b)
 	return isnan(a) ? b : isnan(b) ? a : a > b ? a : b;
 }
 
+/* A sink of the stack's group (sink, sink2, …) with a pid: its component. */
+static int is_group_sink(const cJSON *c)
+{
+	return !strncmp(str(c, "name"), "sink", 4) && !isnan(num(c, "pid"));
+}
+
+/* The sum of key over the group's sinks (NAN when none has it), and the
+ * number of sinks in *n. */
+static double group_sum(const cJSON *data, const char *key, int *n)
+{
+	double sum = NAN;
+	const cJSON *c;
+	*n = 0;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(data, "stack"))
+	{
+		if (!is_group_sink(c))
+			continue;
+		(*n)++;
+		double v = num(c, key);
+		if (!isnan(v))
+			sum = isnan(sum) ? v : sum + v;
+	}
+	return sum;
+}
+
+/* The partitions a sink holds (its status's "partitions": topic, partition,
+ * lag): "2,3 (8 topics)" when every topic has the same ones, else per topic
+ * "events 2,3; assignments 1". */
+static void parts_text(const cJSON *parts, char *out, size_t n)
+{
+	char first[256] = "", per[1024] = "", cur[256];
+	int ntopics = 0, same = 1;
+	const cJSON *p, *q;
+	out[0] = '\0';
+	cJSON_ArrayForEach(p, parts)
+	{
+		const char *t = str(p, "topic");
+		int seen = 0; /* a topic is listed once, at its first partition */
+		for (const cJSON *r = parts->child; r != p && !seen; r = r->next)
+			seen = !strcmp(str(r, "topic"), t);
+		if (seen)
+			continue;
+		size_t len = 0;
+		cur[0] = '\0';
+		cJSON_ArrayForEach(q, parts)
+		{
+			if (strcmp(str(q, "topic"), t) || len >= sizeof cur - 1)
+				continue;
+			len += (size_t)snprintf(cur + len, sizeof cur - len, "%s%.0f", len ? "," : "",
+						num(q, "partition"));
+		}
+		if (!ntopics++)
+			w_copy(first, sizeof first, cur);
+		else if (strcmp(first, cur))
+			same = 0;
+		const char *dot = strrchr(t, '.');
+		size_t pl = strlen(per);
+		snprintf(per + pl, sizeof per - pl, "%s%s %s", pl ? "; " : "", dot ? dot + 1 : t, cur);
+	}
+	if (!ntopics)
+		snprintf(out, n, "no partitions");
+	else if (same)
+		snprintf(out, n, "partitions %s (%d topic%s)", first, ntopics, ntopics == 1 ? "" : "s");
+	else
+		snprintf(out, n, "partitions %s", per);
+}
+
 static void lag_worse(pipe_lag *l, int state, const char *why)
 {
 	static const int rank[] = {[0] = 3, [1] = 1, [2] = 2}; /* red > amber > ok */
@@ -79,9 +146,10 @@ void health_lag(app *a, pipe_lag *l)
 	}
 	/* messages not yet in ClickHouse: the sink's Kafka consumer lag, and what
 	 * the relay (embedded mode) knows ClickHouse does not hold yet */
-	double sl = num(sink, "lag_total");
+	int nsinks;
+	double sl = group_sum(s->data, "kafka_lag", &nsinks); /* every sink of the group */
 	if (isnan(sl))
-		sl = num(csink, "kafka_lag");
+		sl = num(sink, "lag_total");
 	l->msgs = fmax_known(sl, num(cdc, "not_in_clickhouse"));
 	/* WAL the relay's slot is behind */
 	l->wal = num(ccdc, "wal_bytes_behind");
@@ -94,7 +162,14 @@ void health_lag(app *a, pipe_lag *l)
 		}
 	}
 	/* a stopped or hung sink/relay stops writing its status */
-	l->stale = fmax_known(status_age(sink), status_age(cdc));
+	double sink_age = status_age(sink);
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(s->data, "stack"))
+	{
+		if (is_group_sink(c))
+			sink_age = fmax_known(sink_age, num(c, "status_age_s"));
+	}
+	l->stale = fmax_known(sink_age, status_age(cdc));
 	if (isnan(l->msgs) && isnan(l->wal) && isnan(l->stale))
 		return;
 	char why[96];
@@ -109,7 +184,7 @@ void health_lag(app *a, pipe_lag *l)
 	}
 	if (!isnan(l->stale) && l->stale > LAG_STALE_AMBER) {
 		snprintf(why, sizeof why, "%s silent for %.0f s",
-			 status_age(sink) >= fmax_known(status_age(cdc), -1) ? "sink" : "relay",
+			 sink_age >= fmax_known(status_age(cdc), -1) ? "sink" : "relay",
 			 l->stale);
 		lag_worse(l, l->stale > LAG_STALE_RED ? 0 : 2, why);
 	}
@@ -207,16 +282,27 @@ static void health_draw(view *v, app *a, WINDOW *w)
 			break;
 		int ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "healthy"));
 		double pid = num(c, "pid");
-		snprintf(line, sizeof line, "%-11s %-8s pid %-8s restarts %-3.0f %s %s", str(c, "name"),
-			 ok ? "healthy" : "DOWN", isnan(pid) ? "-" : "", num(c, "restarts"),
-			 str(c, "endpoint"), str(c, "detail"));
-		if (!isnan(pid)) {
-			char p[16];
+		char p[16] = "-", what[1100];
+		if (!isnan(pid))
 			snprintf(p, sizeof p, "%.0f", pid);
-			snprintf(line, sizeof line, "%-11s %-8s pid %-8s restarts %-3.0f %s %s",
-				 str(c, "name"), ok ? "healthy" : "DOWN", p, num(c, "restarts"),
-				 str(c, "endpoint"), str(c, "detail"));
+		snprintf(what, sizeof what, "%s %s", str(c, "endpoint"), str(c, "detail"));
+		if (is_group_sink(c)) { /* a sink of the group: what it holds, its lag */
+			char parts[1024], l[32], r[32];
+			parts_text(cJSON_GetObjectItemCaseSensitive(c, "partitions"), parts, sizeof parts);
+			double lag = num(c, "kafka_lag"), age = num(c, "status_age_s");
+			w_fmt_int(l, sizeof l, (long long)lag);
+			w_fmt_int(r, sizeof r, (long long)num(c, "rows"));
+			snprintf(what, sizeof what, "%s, lag %s, %s rows", parts, isnan(lag) ? "?" : l,
+				 isnan(num(c, "rows")) ? "?" : r);
+			if (!isnan(age) && age > 15) {
+				char ag[16];
+				w_fmt_age(ag, sizeof ag, age);
+				snprintf(what + strlen(what), sizeof what - strlen(what),
+					 " (status %s old)", ag);
+			}
 		}
+		snprintf(line, sizeof line, "%-11s %-8s pid %-8s restarts %-3.0f %s", str(c, "name"),
+			 ok ? "healthy" : "DOWN", p, num(c, "restarts"), what);
 		status_line(w, y++, W, ok, line, a->ascii);
 	}
 	y++;
@@ -255,10 +341,23 @@ static void health_draw(view *v, app *a, WINDOW *w)
 		w_put(w, y++, 0, W, line, 1);
 	}
 	const cJSON *sink = cJSON_GetObjectItemCaseSensitive(s->data, "sink");
+	int nsinks;
+	double grows = group_sum(s->data, "rows", &nsinks);
+	if (nsinks > 1) { /* a group: its totals; each sink's line is above */
+		char r[32], l[32];
+		double glag = group_sum(s->data, "kafka_lag", &nsinks);
+		double dlq = group_sum(s->data, "dlq", &nsinks);
+		w_fmt_int(r, sizeof r, (long long)grows);
+		w_fmt_int(l, sizeof l, (long long)glag);
+		snprintf(line, sizeof line,
+			 "Sink group   %d sinks: %s rows into ClickHouse, consumer lag %s, DLQ %.0f", nsinks,
+			 isnan(grows) ? "?" : r, isnan(glag) ? "?" : l, isnan(dlq) ? 0 : dlq);
+		status_line(w, y++, W, dlq > 0 ? 0 : 1, line, a->ascii);
+	}
 	if (sink) {
 		char r[32], l[32];
 		w_fmt_int(r, sizeof r, (long long)num(sink, "rows"));
-		double tl = num(sink, "lag");
+		double tl = num(sink, "lag_total");
 		if (isnan(tl)) {
 			tl = 0;
 			const cJSON *p;
@@ -267,9 +366,11 @@ static void health_draw(view *v, app *a, WINDOW *w)
 		}
 		w_fmt_int(l, sizeof l, (long long)tl);
 		double dlq = num(sink, "dlq");
-		snprintf(line, sizeof line, "Sink         %s rows into ClickHouse, consumer lag %s, DLQ %.0f",
-			 r, l, isnan(dlq) ? 0 : dlq);
-		status_line(w, y++, W, dlq > 0 ? 0 : 1, line, a->ascii);
+		if (nsinks <= 1) {
+			snprintf(line, sizeof line, "Sink         %s rows into ClickHouse, consumer lag %s, DLQ %.0f",
+				 r, l, isnan(dlq) ? 0 : dlq);
+			status_line(w, y++, W, dlq > 0 ? 0 : 1, line, a->ascii);
+		}
 		double fresh = num(sink, "seconds_since_last_row");
 		if (!isnan(fresh)) {
 			w_fmt_age(age, sizeof age, fresh);

@@ -487,7 +487,7 @@ int nb_stack_lag_get(const char *home, nb_stack_lag *out, nb_err *err)
 		return nb_err_set(err, NB_EINPUT, "no stack in %s (no PostgreSQL port recorded)", home);
 	if (st.no_pipeline)
 		return 0;
-	cJSON *c = lag_describe(&st, "cdc"), *s = lag_describe(&st, "sink");
+	cJSON *c = lag_describe(&st, "cdc");
 	char path[NB_PATH_MAX + 64];
 	nb_stack_path(st.home, path, sizeof path, "run/cdc.status");
 	char *text = nb_buf_read_file(path);
@@ -496,18 +496,32 @@ int nb_stack_lag_get(const char *home, nb_stack_lag *out, nb_err *err)
 	double cu = lag_num(cf, "updated_at");
 	cJSON_Delete(cf);
 	out->cdc_age_s = isnan(cu) ? NAN : (double)time(NULL) - cu;
-	out->sink_age_s = lag_num(s, "status_age_s");
 	out->wal_bytes = lag_num(c, "wal_bytes_behind");
 	/* a status file not rewritten for the health checks' 15 s is no one's
 	 * current figure */
 	if (out->cdc_age_s <= 15)
 		out->cdc_messages = lag_num(c, "not_in_clickhouse");
+	/* every sink of the group (`up --sinks N`): the oldest status, the sum
+	 * of the lags, the freshest row; unknown while one status is stale */
+	int n = st.sinks > 0 ? st.sinks : 1;
+	double age = 0, msgs = 0, idle = NAN;
+	for (int k = 1; k <= n && k <= NB_STACK_MAX_SINKS; k++) {
+		char name[16];
+		snprintf(name, sizeof name, k == 1 ? "sink" : "sink%d", k);
+		cJSON *s = lag_describe(&st, name);
+		double a = isnan(age) ? NAN : lag_num(s, "status_age_s"), i = lag_num(s, "seconds_since_last_row");
+		age = isnan(a) || a > age ? a : age; /* NaN (no status yet) stays */
+		msgs += lag_num(s, "kafka_lag");
+		if (!isnan(i))
+			idle = isnan(idle) || i < idle ? i : idle;
+		cJSON_Delete(s);
+	}
+	out->sink_age_s = age;
 	if (out->sink_age_s <= 15) {
-		out->sink_messages = lag_num(s, "kafka_lag");
-		out->sink_idle_s = lag_num(s, "seconds_since_last_row");
+		out->sink_messages = msgs;
+		out->sink_idle_s = idle;
 	}
 	cJSON_Delete(c);
-	cJSON_Delete(s);
 	return 0;
 }
 

@@ -39,4 +39,18 @@ assert c["database.password"]=="@NEONBLUE_PG_PASSWORD@", "no password in the fil
 assert c["skipped.operations"]=="none", "truncates must be emitted (docs/operations.md)"
 keys=dict(e.split(":") for e in c["message.key.columns"].split(";"))
 assert keys=={"public.events":"user_id","public.assignments":"user_id"}, keys'
+# profile "cluster": topics with 3 partitions, made before sink2 joins the sinks' group
+t_run compose_cluster_valid 0 docker-compose -f docker-compose.yml --profile cluster config -q
+cl=$(docker-compose -f docker-compose.yml --profile cluster config 2>/dev/null | /usr/bin/python3 -c '
+import re, sys, yaml
+d = yaml.safe_load(sys.stdin)["services"]
+t, s2, s1 = d["kafka-topics"], d["sink2"], d["sink"]
+cmd = " ".join(t["command"])
+tables = re.search(r"for t in ([a-z_ ]+);", cmd).group(1).split()
+print("tables:", sorted(tables), "dlq:", "--topic neonblue.dlq" in cmd,
+      "partitions:", cmd.count("--partitions $${NEONBLUE_PARTITIONS:-3}"),
+      "group:", s2["command"], "default group:", s1["command"],
+      "after topics:", s2["depends_on"]["kafka-topics"]["condition"],
+      "profiles:", t["profiles"], s2["profiles"], s1.get("profiles"))')
+t_eq compose_cluster_topics "$cl" "tables: ['assignments', 'audit_log', 'events', 'experiment_metrics', 'experiments', 'metrics', 'variants'] dlq: True partitions: 3 group: ['sink', '--group', 'neonblue-sink'] default group: ['sink'] after topics: service_completed_successfully profiles: ['cluster'] ['cluster'] None"
 t_done
