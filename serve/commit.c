@@ -95,6 +95,11 @@ void commit_stop(void)
 	workq_stop(&cq.q);
 }
 
+void commit_metrics(nb_buf *b)
+{
+	workq_metrics(&cq.q, "event_committer", "event committer", b);
+}
+
 commit_job *commit_events_async(const nb_pg_event *evs, size_t n, void (*cb)(void *), void *ud)
 {
 	job *j = nb_xcalloc(1, sizeof *j);

@@ -76,6 +76,7 @@ void lag_metrics(nb_buf *b, const char *home);
 typedef struct sticky_job sticky_job;
 int sticky_start(const nb_config *cfg, nb_err *err);
 void sticky_stop(void);
+void sticky_metrics(nb_buf *b); /* the assigner's workq_metrics */
 int sticky_lookup(PGconn *conn, const char *exp, const char *user, nb_pg_assignment *out,
 		  unsigned long *gen);
 sticky_job *sticky_queue(const char *exp, const char *user, const cJSON *attrs,
@@ -108,6 +109,8 @@ typedef struct workq {
 	void (*run)(wq_item *group);
 	nb_config cfg; /* for conn: the queue thread's own connection */
 	PGconn *conn;
+	long groups, items; /* run so far (with mu) */
+	double busy_s;      /* seconds spent in run (with mu) */
 } workq;
 #define WORKQ_INIT                                                                       \
 	{                                                                                \
@@ -122,11 +125,15 @@ void workq_stop(workq *q); /* and closes its connection */
 PGconn *workq_conn(workq *q, nb_err *err);
 void workq_push(workq *q, wq_item *it);
 void workq_wait(workq *q, wq_item *it); /* until it is answered */
+/* The queue's counters as Prometheus lines, named nb_NAME_groups_total,
+ * nb_NAME_items_total and nb_NAME_busy_seconds_total. */
+void workq_metrics(workq *q, const char *name, const char *what, nb_buf *b);
 
 /* The group committer: one thread, one connection, every queued batch of
  * events of concurrent requests in one transaction. */
 int commit_start(const nb_config *cfg, nb_err *err);
 void commit_stop(void);
+void commit_metrics(nb_buf *b); /* the committer's workq_metrics */
 /* Blocks until evs are committed (0) or not (-1, err: NB_ESERVER when
  * PostgreSQL failed, NB_EINPUT when the load refused them). */
 int commit_events(const nb_pg_event *evs, size_t n, nb_pg_load_stats *st, nb_err *err);

@@ -474,6 +474,11 @@ int sticky_start(const nb_config *cfg, nb_err *err)
 	return workq_start(&sa.q, cfg, sa_run_group, "assignment", err);
 }
 
+void sticky_metrics(nb_buf *b)
+{
+	workq_metrics(&sa.q, "assigner", "assigner of new users", b);
+}
+
 void sticky_stop(void)
 {
 	workq_stop(&sa.q);

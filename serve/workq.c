@@ -8,6 +8,14 @@
 #include "neonblue/base.h"
 
 #include <stdlib.h>
+#include <time.h>
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static void *workq_main(void *arg)
 {
@@ -21,7 +29,9 @@ static void *workq_main(void *arg)
 		wq_item *g = q->head;
 		q->head = q->tail = NULL;
 		pthread_mutex_unlock(&q->mu);
+		double t0 = mono_now();
 		q->run(g);
+		double t1 = mono_now();
 		/* the callbacks gathered first: once one runs its item may be freed */
 		size_t ncb = 0;
 		for (wq_item *i = g; i; i = i->next)
@@ -32,7 +42,10 @@ static void *workq_main(void *arg)
 		} *cbs = ncb ? nb_xcalloc(ncb, sizeof *cbs) : NULL;
 		ncb = 0;
 		pthread_mutex_lock(&q->mu);
+		q->groups++;
+		q->busy_s += t1 - t0;
 		for (wq_item *i = g, *next; i; i = next) {
+			q->items++;
 			next = i->next;
 			if (i->cb) {
 				cbs[ncb].cb = i->cb;
@@ -108,4 +121,21 @@ void workq_wait(workq *q, wq_item *it)
 	while (!it->done)
 		pthread_cond_wait(&q->answered, &q->mu);
 	pthread_mutex_unlock(&q->mu);
+}
+
+void workq_metrics(workq *q, const char *name, const char *what, nb_buf *b)
+{
+	pthread_mutex_lock(&q->mu);
+	long groups = q->groups, items = q->items;
+	double busy = q->busy_s;
+	pthread_mutex_unlock(&q->mu);
+	nb_buf_printf(b,
+		      "# HELP nb_%s_groups_total Groups the %s ran (one PostgreSQL round trip each).\n"
+		      "# TYPE nb_%s_groups_total counter\nnb_%s_groups_total %ld\n"
+		      "# HELP nb_%s_items_total Requests the %s answered in those groups.\n"
+		      "# TYPE nb_%s_items_total counter\nnb_%s_items_total %ld\n"
+		      "# HELP nb_%s_busy_seconds_total Seconds the %s spent running groups.\n"
+		      "# TYPE nb_%s_busy_seconds_total counter\nnb_%s_busy_seconds_total %.6f\n",
+		      name, what, name, name, groups, name, what, name, name, items, name, what, name,
+		      name, busy);
 }
