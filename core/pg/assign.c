@@ -186,8 +186,8 @@ static int pga_upsert(PGconn *conn, const nb_pg_experiment *e, struct pga_batch 
 	char ver[24];
 	snprintf(ver, sizeof ver, "%ld", e->version);
 	const char *p[6] = {e->key, a->u.data, a->v.data, a->c.data, ver, a->all.data};
-	PGresult *r = nb_pg_exec(
-		conn,
+	PGresult *r = nb_pg_exec_prepared(
+		conn, "nb_assign_upsert",
 		"WITH ins AS (INSERT INTO assignments (experiment, user_id, variant, source,"
 		" experiment_version, context)"
 		" SELECT $1, t.u, t.v, 'hash', $5::integer, t.c"

@@ -789,18 +789,29 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 		" ON true WHERE s.hit IS NULL",
 		"COMMIT"};
 	static const int np[5] = {0, 0, 2, 7, 0};
+	/* the three in the middle prepared once per connection: parsed and
+	 * planned once, not for every group */
+	static const char *const names[5] = {NULL, "nb_events_lock", "nb_events_partitions",
+					      "nb_events_insert", NULL};
 	int rc = 0, committed = 0;
 	long inserted = 0;
-	if (PQenterPipelineMode(conn) != 1) {
+	for (int q = 1; q < 4 && rc == 0; q++)
+		rc = nb_pg_prepare(conn, names[q], sql[q], np[q], err);
+	if (rc) {
+		/* err says why */
+	} else if (PQenterPipelineMode(conn) != 1) {
 		rc = nb_err_set(err, NB_ESERVER, "events: cannot enter pipeline mode: %s",
 				PQerrorMessage(conn));
 	} else {
 		int sent = 0;
-		for (; sent < 5; sent++)
-			if (PQsendQueryParams(conn, sql[sent], np[sent], NULL,
-					      np[sent] == 2 ? pp : np[sent] == 7 ? pi : NULL, NULL,
-					      NULL, 0) != 1)
+		for (; sent < 5; sent++) {
+			const char *const *params = np[sent] == 2 ? pp : np[sent] == 7 ? pi : NULL;
+			if ((names[sent] ? PQsendQueryPrepared(conn, names[sent], np[sent], params,
+							       NULL, NULL, 0)
+					 : PQsendQueryParams(conn, sql[sent], 0, NULL, NULL, NULL, NULL,
+							     0)) != 1)
 				break;
+		}
 		int synced = sent == 5 && PQpipelineSync(conn) == 1;
 		if (!synced)
 			rc = nb_err_set(err, NB_ESERVER, "events: cannot send the insert: %s",
