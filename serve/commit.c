@@ -30,11 +30,11 @@ static struct {
 
 /* Loads one group; on a refusal of the whole group retries each job alone,
  * so one request's problem is not another's. */
-static void commit_group(job *g, size_t total)
+static void commit_group(wq_worker *w, job *g, size_t total)
 {
 	nb_err err;
 	nb_err_clear(&err);
-	PGconn *c = workq_conn(&cq.q, &err);
+	PGconn *c = workq_conn(w, &err);
 	nb_pg_event *all = NULL;
 	int rc = -1;
 	nb_pg_load_stats st = {0, 0};
@@ -63,7 +63,7 @@ static void commit_group(job *g, size_t total)
 		j->rc = nb_pg_events_insert(c, j->evs, j->n, &j->st, &j->err);
 		/* the connection broke under the load (nothing was committed on
 		 * it): once more on a new one */
-		if (j->rc && PQstatus(c) != CONNECTION_OK && (c = workq_conn(&cq.q, &err))) {
+		if (j->rc && PQstatus(c) != CONNECTION_OK && (c = workq_conn(w, &err))) {
 			nb_err_clear(&j->err);
 			j->rc = nb_pg_events_insert(c, j->evs, j->n, &j->st, &j->err);
 		}
@@ -76,23 +76,29 @@ static void commit_group(job *g, size_t total)
 }
 
 /* The queue's work: one group. */
-static void commit_run(wq_item *group)
+static void commit_run(wq_worker *w, wq_item *group)
 {
 	job *g = (job *)group;
 	size_t total = 0;
 	for (job *j = g; j; j = next_job(j))
 		total += j->n;
-	commit_group(g, total);
+	commit_group(w, g, total);
 }
 
 int commit_start(const nb_config *cfg, nb_err *err)
 {
-	return workq_start(&cq.q, cfg, commit_run, "event committer", err);
+	/* one thread: loads take the loaders' lock one after the other anyway */
+	return workq_start(&cq.q, cfg, 1, commit_run, NULL, "event committer", err);
 }
 
 void commit_stop(void)
 {
 	workq_stop(&cq.q);
+}
+
+void commit_metrics(nb_buf *b)
+{
+	workq_metrics(&cq.q, "event_committer", "event committer", b);
 }
 
 commit_job *commit_events_async(const nb_pg_event *evs, size_t n, void (*cb)(void *), void *ud)

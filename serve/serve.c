@@ -243,6 +243,8 @@ static char *metrics_text(const char *home)
 		      "# TYPE nb_events_rejected_total counter\nnb_events_rejected_total %ld\n",
 		      met.assigned, met.events_ok, met.events_bad);
 	pthread_mutex_unlock(&met.mu);
+	commit_metrics(&b);
+	sticky_metrics(&b);
 	lag_metrics(&b, home);
 	sse_metrics(&b);
 	return nb_buf_steal(&b);

@@ -93,6 +93,7 @@ void lag_metrics(nb_buf *b, const char *home);
 typedef struct sticky_job sticky_job;
 int sticky_start(const nb_config *cfg, nb_err *err);
 void sticky_stop(void);
+void sticky_metrics(nb_buf *b); /* the assigner's workq_metrics */
 int sticky_lookup(PGconn *conn, const char *exp, const char *user, nb_pg_assignment *out,
 		  unsigned long *gen);
 sticky_job *sticky_queue(const char *exp, const char *user, const cJSON *attrs,
@@ -105,10 +106,13 @@ int sticky_assign(PGconn *conn, const char *exp, const char *user, const cJSON *
  * whenever they do. *fresh = 0 when no check succeeded lately. */
 unsigned long sticky_generation(PGconn *conn, int *fresh);
 
-/* A thread that runs every item queued meanwhile as one group (workq.c).
- * An item is embedded first in the caller's job; run(group) answers each
- * (the list goes through next); then done is set and cb(ud), when set, runs
- * on the queue's thread (it may free the item). */
+/* Threads that each take every item queued while they worked on their
+ * previous group, run it as one group and answer each (workq.c). An item is
+ * embedded first in the caller's job; run(worker, group) answers each (the
+ * list goes through next); then done is set and cb(ud), when set, runs on
+ * that worker's thread (it may free the item). Each worker has its own
+ * PostgreSQL connection (workq_conn) and run's own state (local, freed with
+ * local_free at stop), so several groups run at once when threads > 1. */
 #include <pthread.h>
 typedef struct wq_item {
 	int done;
@@ -116,34 +120,49 @@ typedef struct wq_item {
 	void *ud;
 	struct wq_item *next;
 } wq_item;
+#define WORKQ_MAX 16 /* workers per queue */
+struct workq;
+typedef struct wq_worker {
+	struct workq *q;
+	pthread_t thread;
+	PGconn *conn;
+	void *local;
+} wq_worker;
 typedef struct workq {
 	pthread_mutex_t mu;
 	pthread_cond_t work, answered;
 	wq_item *head, *tail;
-	int quit, started;
-	pthread_t thread;
-	void (*run)(wq_item *group);
-	nb_config cfg; /* for conn: the queue thread's own connection */
-	PGconn *conn;
+	int quit, nworkers;
+	wq_worker w[WORKQ_MAX];
+	void (*run)(wq_worker *w, wq_item *group);
+	void (*local_free)(void *local);
+	nb_config cfg;      /* for the workers' connections */
+	long groups, items; /* run so far (with mu) */
+	double busy_s;      /* seconds spent in run, summed over workers (with mu) */
 } workq;
 #define WORKQ_INIT                                                                       \
 	{                                                                                \
 		.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,       \
 		.answered = PTHREAD_COND_INITIALIZER                                     \
 	}
-int workq_start(workq *q, const nb_config *cfg, void (*run)(wq_item *group), const char *what,
-		nb_err *err);
-void workq_stop(workq *q); /* and closes its connection */
-/* The queue thread's connection, reconnected when it broke; NULL (err) when
+/* threads: 1..WORKQ_MAX; local_free may be NULL. */
+int workq_start(workq *q, const nb_config *cfg, int threads, void (*run)(wq_worker *w, wq_item *group),
+		void (*local_free)(void *local), const char *what, nb_err *err);
+void workq_stop(workq *q); /* and closes the workers' connections */
+/* The worker's connection, reconnected when it broke; NULL (err) when
  * PostgreSQL cannot be reached. */
-PGconn *workq_conn(workq *q, nb_err *err);
+PGconn *workq_conn(wq_worker *w, nb_err *err);
 void workq_push(workq *q, wq_item *it);
 void workq_wait(workq *q, wq_item *it); /* until it is answered */
+/* The queue's counters as Prometheus lines, named nb_NAME_groups_total,
+ * nb_NAME_items_total and nb_NAME_busy_seconds_total. */
+void workq_metrics(workq *q, const char *name, const char *what, nb_buf *b);
 
 /* The group committer: one thread, one connection, every queued batch of
  * events of concurrent requests in one transaction. */
 int commit_start(const nb_config *cfg, nb_err *err);
 void commit_stop(void);
+void commit_metrics(nb_buf *b); /* the committer's workq_metrics */
 /* Blocks until evs are committed (0) or not (-1, err: NB_ESERVER when
  * PostgreSQL failed, NB_EINPUT when the load refused them). */
 int commit_events(const nb_pg_event *evs, size_t n, nb_pg_load_stats *st, nb_err *err);

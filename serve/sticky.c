@@ -27,6 +27,9 @@
 #define STICKY_CHECK_S 0.1     /* re-read the running experiments after this */
 #define STICKY_STALE_S 0.25    /* past this, the memory is not used unchecked */
 #define STICKY_MAX (1u << 20)  /* entries; emptied when full */
+/* threads (and connections) of the assigner: while one group's commit waits
+ * for the disk, the users queued meanwhile are inserted by another */
+#define STICKY_ASSIGNERS 2
 
 typedef struct entry {
 	char *key; /* experiment '\n' user; NULL: free slot */
@@ -311,15 +314,18 @@ static struct {
 	workq q;
 } sa = {.q = WORKQ_INIT};
 
-/* Experiments loaded by the assigner (only its thread touches them), usable
- * while the memory's generation is the one they were loaded under: a change
- * of any running experiment drops them. */
-static struct {
-	char *key;
-	nb_pg_experiment e;
-	unsigned long gen;
-} *gx;
-static size_t ngx;
+/* Experiments loaded by one worker of the assigner (only its thread
+ * touches them: its wq_worker's local), usable while the memory's generation
+ * is the one they were loaded under: a change of any running experiment
+ * drops them. */
+typedef struct gx_cache {
+	struct gx_entry {
+		char *key;
+		nb_pg_experiment e;
+		unsigned long gen;
+	} *v;
+	size_t n;
+} gx_cache;
 
 /* The generation exp may be kept under (1), or 0 when it is not known to
  * run as of a recent check. */
@@ -332,54 +338,56 @@ static int sc_usable(const char *exp, unsigned long *gen)
 	return ok;
 }
 
-static void gx_drop(unsigned long keep_gen, int all)
+static void gx_drop(gx_cache *c, unsigned long keep_gen, int all)
 {
 	size_t k = 0;
-	for (size_t i = 0; i < ngx; i++) {
-		if (all || gx[i].gen != keep_gen) {
-			free(gx[i].key);
-			nb_pg_experiment_done(&gx[i].e);
+	for (size_t i = 0; i < c->n; i++) {
+		if (all || c->v[i].gen != keep_gen) {
+			free(c->v[i].key);
+			nb_pg_experiment_done(&c->v[i].e);
 		} else {
-			gx[k++] = gx[i];
+			c->v[k++] = c->v[i];
 		}
 	}
-	ngx = k;
-	if (all) {
-		free(gx);
-		gx = NULL;
-	}
+	c->n = k;
+}
+
+static void gx_free(void *local)
+{
+	gx_cache *c = local;
+	gx_drop(c, 0, 1);
+	free(c->v);
+	free(c);
 }
 
 /* Experiment key for a batch: the one loaded under this generation, or
  * nb_pg_assign_load's (kept when exp runs). *owned is set when the caller
  * must free the result (tmp). */
-static nb_pg_experiment *gx_get(PGconn *conn, const char *key, nb_pg_experiment *tmp,
-				int *owned, nb_err *err)
+static nb_pg_experiment *gx_get(gx_cache *c, PGconn *conn, const char *key,
+				nb_pg_experiment *tmp, int *owned, nb_err *err)
 {
 	unsigned long gen;
 	int usable = sc_usable(key, &gen);
 	*owned = 0;
-	for (size_t i = 0; usable && i < ngx; i++)
-		if (gx[i].gen == gen && !strcmp(gx[i].key, key))
-			return &gx[i].e;
+	for (size_t i = 0; usable && i < c->n; i++)
+		if (c->v[i].gen == gen && !strcmp(c->v[i].key, key))
+			return &c->v[i].e;
 	memset(tmp, 0, sizeof *tmp);
 	if (nb_pg_assign_load(conn, key, tmp, err))
 		return NULL;
-	if (!usable || ngx >= 4096) {
+	if (!usable || c->n >= 4096) {
 		*owned = 1;
 		return tmp;
 	}
-	gx_drop(gen, 0);
-	gx = nb_xrealloc(gx, (ngx + 1) * sizeof *gx);
-	gx[ngx].key = nb_xstrdup(key);
-	gx[ngx].e = *tmp;
-	gx[ngx].gen = gen;
-	return &gx[ngx++].e;
+	gx_drop(c, gen, 0);
+	c->v = nb_xrealloc(c->v, (c->n + 1) * sizeof *c->v);
+	c->v[c->n] = (struct gx_entry){.key = nb_xstrdup(key), .e = *tmp, .gen = gen};
+	return &c->v[c->n++].e;
 }
 
 /* The jobs of g (a list) not yet answered (rc 1) on conn: per experiment
  * one batch. */
-static void sa_run(PGconn *conn, job *g)
+static void sa_run(gx_cache *cache, PGconn *conn, job *g)
 {
 	for (job *j = g; j; j = next_job(j)) {
 		if (j->rc != 1)
@@ -402,7 +410,7 @@ static void sa_run(PGconn *conn, job *g)
 		nb_err_clear(&err);
 		nb_pg_experiment tmp;
 		int owned = 0;
-		nb_pg_experiment *e = gx_get(conn, j->exp, &tmp, &owned, &err);
+		nb_pg_experiment *e = gx_get(cache, conn, j->exp, &tmp, &owned, &err);
 		int rc = e ? nb_pg_assign_batch(conn, e, n, users, attrs, out, &err) : -1;
 		if (owned)
 			nb_pg_experiment_done(&tmp);
@@ -420,24 +428,26 @@ static void sa_run(PGconn *conn, job *g)
 	}
 }
 
-static void sa_batch(job *g)
+static void sa_batch(wq_worker *w, job *g)
 {
+	if (!w->local)
+		w->local = nb_xcalloc(1, sizeof(gx_cache));
 	for (job *j = g; j; j = next_job(j))
 		j->rc = 1;
 	nb_err err;
 	nb_err_clear(&err);
-	PGconn *c = workq_conn(&sa.q, &err);
+	PGconn *c = workq_conn(w, &err);
 	if (c) {
-		sa_run(c, g);
+		sa_run(w->local, c, g);
 		/* the connection broke under the batch (a restarted or terminated
 		 * backend): the users not answered, once more on a new one */
-		if (PQstatus(c) != CONNECTION_OK && (c = workq_conn(&sa.q, &err))) {
+		if (PQstatus(c) != CONNECTION_OK && (c = workq_conn(w, &err))) {
 			for (job *j = g; j; j = next_job(j))
 				if (j->rc) {
 					j->rc = 1;
 					nb_err_clear(&j->err);
 				}
-			sa_run(c, g);
+			sa_run(w->local, c, g);
 		}
 	}
 	for (job *j = g; j; j = next_job(j))
@@ -454,9 +464,9 @@ static void sa_batch(job *g)
 }
 
 /* The queue's work: one batch. */
-static void sa_run_group(wq_item *group)
+static void sa_run_group(wq_worker *w, wq_item *group)
 {
-	sa_batch((job *)group);
+	sa_batch(w, (job *)group);
 }
 
 int sticky_start(const nb_config *cfg, nb_err *err)
@@ -473,7 +483,12 @@ int sticky_start(const nb_config *cfg, nb_err *err)
 	pthread_mutex_unlock(&sc.mu);
 	if (bad)
 		return nb_err_set(err, NB_ESERVER, "cannot start the experiments' checker thread");
-	return workq_start(&sa.q, cfg, sa_run_group, "assignment", err);
+	return workq_start(&sa.q, cfg, STICKY_ASSIGNERS, sa_run_group, gx_free, "assignment", err);
+}
+
+void sticky_metrics(nb_buf *b)
+{
+	workq_metrics(&sa.q, "assigner", "assigner of new users", b);
 }
 
 void sticky_stop(void)
@@ -490,7 +505,6 @@ void sticky_stop(void)
 	if (ck.conn)
 		PQfinish(ck.conn);
 	ck.conn = NULL;
-	gx_drop(0, 1);
 	pthread_mutex_lock(&sc.mu);
 	sc_empty();
 	for (size_t i = 0; i < sc.nrunning; i++)

@@ -177,7 +177,7 @@ static int pga_decide(const nb_pg_experiment *e, struct pga_batch *bt, const cJS
 }
 
 /* One statement: insert the new decisions (ON CONFLICT DO NOTHING) and read
- * the rows stored before it for every user of the batch. */
+ * the rows stored before it for every other user of the batch. */
 static int pga_upsert(PGconn *conn, const nb_pg_experiment *e, struct pga_batch *bt,
 		      struct pga_arrays *a, nb_err *err)
 {
@@ -186,8 +186,8 @@ static int pga_upsert(PGconn *conn, const nb_pg_experiment *e, struct pga_batch 
 	char ver[24];
 	snprintf(ver, sizeof ver, "%ld", e->version);
 	const char *p[6] = {e->key, a->u.data, a->v.data, a->c.data, ver, a->all.data};
-	PGresult *r = nb_pg_exec(
-		conn,
+	PGresult *r = nb_pg_exec_prepared(
+		conn, "nb_assign_upsert",
 		"WITH ins AS (INSERT INTO assignments (experiment, user_id, variant, source,"
 		" experiment_version, context)"
 		" SELECT $1, t.u, t.v, 'hash', $5::integer, t.c"
@@ -197,7 +197,9 @@ static int pga_upsert(PGconn *conn, const nb_pg_experiment *e, struct pga_batch 
 		" SELECT user_id, variant, source, " PGA_TS("assigned_at") ", true FROM ins"
 		" UNION ALL"
 		" SELECT a.user_id, a.variant, a.source, " PGA_TS("a.assigned_at") ", false"
-		" FROM unnest($6::text[]) AS w(u) CROSS JOIN LATERAL " PGA_STORED("w.u") " a",
+		" FROM unnest($6::text[]) AS w(u) CROSS JOIN LATERAL " PGA_STORED("w.u") " a"
+		/* no probe for the users just inserted (a hash anti-join first) */
+		" WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.user_id = w.u)",
 		6, p, err);
 	if (!r)
 		return -1;

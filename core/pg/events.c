@@ -777,8 +777,13 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 	 * cannot turn into a join over every stored row), COMMIT: sent at once
 	 * (libpq's pipeline mode), so a group costs one round trip and its
 	 * commit; the statements after a failed one are not run */
-	static const char *const sql[5] = {
+	/* bitmap scans off for the probes: the planner picks them for the
+	 * partitions it believes empty (never analysed), and each rescan of one
+	 * asks the kernel for the relation's size — per event and partition */
+	enum { Q_BEGIN, Q_SET, Q_LOCK, Q_PARTS, Q_INSERT, Q_COMMIT, NQ };
+	static const char *const sql[NQ] = {
 		"BEGIN",
+		"SET LOCAL enable_bitmapscan = off",
 		"SELECT pg_advisory_xact_lock(hashtext('neonblue_events_load'))",
 		"SELECT neonblue_ensure_event_partitions($1::timestamptz, $2::timestamptz)",
 		"INSERT INTO events (event_id, user_id, type, ts, value, properties, experiment)"
@@ -788,20 +793,31 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 		" LEFT JOIN LATERAL (SELECT 1 AS hit FROM events x WHERE x.event_id = t.id LIMIT 1) s"
 		" ON true WHERE s.hit IS NULL",
 		"COMMIT"};
-	static const int np[5] = {0, 0, 2, 7, 0};
+	static const int np[NQ] = {0, 0, 0, 2, 7, 0};
+	/* the three before COMMIT prepared once per connection: parsed and
+	 * planned once, not for every group */
+	static const char *const names[NQ] = {NULL, NULL, "nb_events_lock", "nb_events_partitions",
+					      "nb_events_insert", NULL};
 	int rc = 0, committed = 0;
 	long inserted = 0;
-	if (PQenterPipelineMode(conn) != 1) {
+	for (int q = Q_LOCK; q <= Q_INSERT && rc == 0; q++)
+		rc = nb_pg_prepare(conn, names[q], sql[q], np[q], err);
+	if (rc) {
+		/* err says why */
+	} else if (PQenterPipelineMode(conn) != 1) {
 		rc = nb_err_set(err, NB_ESERVER, "events: cannot enter pipeline mode: %s",
 				PQerrorMessage(conn));
 	} else {
 		int sent = 0;
-		for (; sent < 5; sent++)
-			if (PQsendQueryParams(conn, sql[sent], np[sent], NULL,
-					      np[sent] == 2 ? pp : np[sent] == 7 ? pi : NULL, NULL,
-					      NULL, 0) != 1)
+		for (; sent < NQ; sent++) {
+			const char *const *params = np[sent] == 2 ? pp : np[sent] == 7 ? pi : NULL;
+			if ((names[sent] ? PQsendQueryPrepared(conn, names[sent], np[sent], params,
+							       NULL, NULL, 0)
+					 : PQsendQueryParams(conn, sql[sent], 0, NULL, NULL, NULL, NULL,
+							     0)) != 1)
 				break;
-		int synced = sent == 5 && PQpipelineSync(conn) == 1;
+		}
+		int synced = sent == NQ && PQpipelineSync(conn) == 1;
 		if (!synced)
 			rc = nb_err_set(err, NB_ESERVER, "events: cannot send the insert: %s",
 					PQerrorMessage(conn));
@@ -814,14 +830,14 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 			while ((r = PQgetResult(conn))) {
 				ExecStatusType s = PQresultStatus(r);
 				got = 1;
-				if (q == 3 && s == PGRES_COMMAND_OK)
+				if (q == Q_INSERT && s == PGRES_COMMAND_OK)
 					inserted = atol(PQcmdTuples(r));
-				if (q == 4 && s == PGRES_COMMAND_OK)
+				if (q == Q_COMMIT && s == PGRES_COMMAND_OK)
 					committed = 1;
 				if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK &&
 				    s != PGRES_PIPELINE_SYNC && rc == 0)
 					rc = nb_err_set(err, NB_ESERVER, "events: %s failed: %s",
-							q == 3 ? "INSERT" : q == 4 ? "COMMIT" : "the load",
+							q == Q_INSERT ? "INSERT" : q == Q_COMMIT ? "COMMIT" : "the load",
 							s == PGRES_PIPELINE_ABORTED ? "aborted"
 										    : PQresultErrorMessage(r));
 				int sync = s == PGRES_PIPELINE_SYNC;

@@ -1,8 +1,10 @@
 /* pg/pg.c — nb_pg: PostgreSQL connection, parameterised queries, transactions, migrations. */
 #include "neonblue/pg.h"
 
+#include "neonblue/base.h"
 #include "../sql/embed.h"
 
+#include <libpq-events.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,67 @@ PGresult *nb_pg_exec(PGconn *conn, const char *sql, int nparams, const char *con
 		     nb_err *err)
 {
 	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return r;
+	result_error(conn, r, err);
+	PQclear(r);
+	return NULL;
+}
+
+/* The names prepared on a connection: libpq instance data, freed with the
+ * connection (PGEVT_CONNDESTROY), so a reconnected one starts empty. */
+typedef struct pg_prepared {
+	char **names;
+	size_t n;
+} pg_prepared;
+
+static int pg_prepared_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_CONNDESTROY) {
+		PGconn *c = ((PGEventConnDestroy *)info)->conn;
+		pg_prepared *p = PQinstanceData(c, pg_prepared_event);
+		if (p) {
+			for (size_t i = 0; i < p->n; i++)
+				free(p->names[i]);
+			free(p->names);
+			free(p);
+		}
+	}
+	return 1;
+}
+
+int nb_pg_prepare(PGconn *conn, const char *name, const char *sql, int nparams, nb_err *err)
+{
+	pg_prepared *p = PQinstanceData(conn, pg_prepared_event);
+	for (size_t i = 0; p && i < p->n; i++)
+		if (!strcmp(p->names[i], name))
+			return 0;
+	if (!p) {
+		if (!PQregisterEventProc(conn, pg_prepared_event, "nb_pg_prepare", NULL))
+			return nb_err_set(err, NB_ESERVER, "PostgreSQL: cannot register a libpq event");
+		p = nb_xcalloc(1, sizeof *p);
+		PQsetInstanceData(conn, pg_prepared_event, p);
+	}
+	PGresult *r = PQprepare(conn, name, sql, nparams, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		result_error(conn, r, err);
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	p->names = nb_xrealloc(p->names, (p->n + 1) * sizeof *p->names);
+	p->names[p->n++] = nb_xstrdup(name);
+	return 0;
+}
+
+PGresult *nb_pg_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
+			      const char *const *params, nb_err *err)
+{
+	if (nb_pg_prepare(conn, name, sql, nparams, err))
+		return NULL;
+	PGresult *r = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;

@@ -34,6 +34,14 @@ PGresult *nb_pg_exec(PGconn *conn, const char *sql, int nparams, const char *con
 		     nb_err *err);
 /* Same, discarding the result. */
 int nb_pg_run(PGconn *conn, const char *sql, int nparams, const char *const *params, nb_err *err);
+/* A statement run often: prepared once per connection under name (the
+ * connection remembers it; a new connection prepares again), so PostgreSQL
+ * parses and plans it once. name must always go with the same sql.
+ * nb_pg_prepare alone (0, or -1 with err) is for callers that then send it
+ * with PQsendQueryPrepared (pipeline mode). */
+int nb_pg_prepare(PGconn *conn, const char *name, const char *sql, int nparams, nb_err *err);
+PGresult *nb_pg_exec_prepared(PGconn *conn, const char *name, const char *sql, int nparams,
+			      const char *const *params, nb_err *err);
 int nb_pg_begin(PGconn *conn, nb_err *err);
 int nb_pg_commit(PGconn *conn, nb_err *err);
 /* Never fails; safe to call when no transaction is open. */
