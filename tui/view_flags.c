@@ -257,8 +257,12 @@ static void flags_draw(view *v, app *a, WINDOW *w)
 	w_table_draw(&s->t, w, 1, 0, H - 1 - below, W);
 	if (below) {
 		int y = H - below;
+		char rule[1024] = "";
+		size_t o = 0;
+		for (int i = 0; i < W && o + 4 < sizeof rule; i++)
+			o += (size_t)snprintf(rule + o, sizeof rule - o, "%s", w_cur.ascii ? "-" : "─");
 		wattron(w, w_attr(R_BORDER));
-		mvwhline(w, y, 0, w_cur.ascii ? '-' : ACS_HLINE, W);
+		w_put(w, y, 0, W, rule, 1);
 		wattroff(w, w_attr(R_BORDER));
 		draw_rules(sf, w, y + 1, H, W);
 	}
