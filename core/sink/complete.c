@@ -132,7 +132,8 @@ static int cp_baseline(sink_complete *c, const nb_cdc_progress *p, size_t n)
 	if (!e) {
 		c->base = nb_xcalloc(n + 1, sizeof *c->base);
 		c->base_committed = nb_xcalloc(n + 1, sizeof *c->base_committed);
-		memcpy(c->base, p, n * sizeof *p);
+		if (n) /* no progress rows yet: p may be NULL */
+			memcpy(c->base, p, n * sizeof *p);
 		for (int i = 0; i < l->cnt; i++)
 			c->base_committed[i] = l->elems[i].err ? -1 : l->elems[i].offset;
 		c->nbase = n;
