@@ -83,7 +83,13 @@ t_eq holdout-show-counts "$(jf "$T_OUT" "(j['members'], j['held_out'], j['experi
 # /v1/assign and the GrowthBook payload
 t_run tokens 0 "$NB" token create --name "ly-$run" --scopes assign,features --json
 TOK=$(jf "$T_OUT" 'j["token"]')
-curl -s "$NEONBLUE_API/api/features/$TOK" >"$tmp/payload.json"
+# the server learns new tokens within a second (it re-reads them every 0.5 s)
+end=$((SECONDS + 10))
+while :; do
+	curl -s "$NEONBLUE_API/api/features/$TOK" >"$tmp/payload.json"
+	grep -q '"features"' "$tmp/payload.json" || [ $SECONDS -ge $end ] || { sleep 0.2; continue; }
+	break
+done
 t_eq payload-no-holdout-feature "$(jf "$(cat "$tmp/payload.json")" "'$H' in j['features']")" False
 t_eq payload-filters "$(jf "$(cat "$tmp/payload.json")" "[(f['seed'], f['ranges'], f['hashVersion']) for f in j['features']['$E']['rules'][0]['filters']]")" "[('__$L', [[0, 0.5]], 1), ('hs-$run', [[0.1, 1]], 2)]"
 node "$NB_ROOT/tests/integration/serve_sdk.js" "$tmp/payload.json" "$tmp/users.json" >"$tmp/sdk.tsv"
