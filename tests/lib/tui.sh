@@ -38,3 +38,16 @@ tui_setup() {
 		sleep 0.3
 	done
 }
+
+# The pane of tmux session $1 as text.
+tui_cap() { TM capture-pane -p -t "$1"; }
+# tui_check NAME SESSION REGEX: passes NAME once the screen of SESSION matches
+# REGEX (within 15 s), else fails with the screen.
+tui_check() {
+	local end=$((SECONDS + 15))
+	while [ $SECONDS -lt $end ]; do
+		tui_cap "$2" | grep -qE -- "$3" && { t_pass "$1"; return; }
+		sleep 0.2
+	done
+	t_fail "$1" "screen does not match /$3/: $(tui_cap "$2" | head -n 30)"
+}

@@ -23,15 +23,8 @@ start_dash() {
 	TM new-session -d -s "$name" -x 140 -y 30 \
 		"env TERM=xterm-256color $NB --actor tuitest dash --refresh 1 $* 2>$W/$name.err; echo EXITED \$?; sleep 600"
 }
-cap() { TM capture-pane -p -t "$1"; }
-check() {
-	local end=$((SECONDS + 15))
-	while [ $SECONDS -lt $end ]; do
-		cap "$2" | grep -qE -- "$3" && { t_pass "$1"; return; }
-		sleep 0.2
-	done
-	t_fail "$1" "screen does not match /$3/: $(cap "$2" | head -n 30)"
-}
+cap() { tui_cap "$@"; }
+check() { tui_check "$@"; }
 enabled() { "$NB" flag show "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["enabled"])'; }
 
 start_dash a --ascii --view flags --filter "$P"

@@ -24,15 +24,8 @@ start_dash() {
 	TM new-session -d -s "$name" -x 120 -y 30 \
 		"env TERM=xterm-256color $NB --actor tuitest dash --refresh 1 $* 2>$W/$name.err; echo EXITED \$?; sleep 600"
 }
-cap() { TM capture-pane -p -t "$1"; }
-check() {
-	local end=$((SECONDS + 15))
-	while [ $SECONDS -lt $end ]; do
-		cap "$2" | grep -qE -- "$3" && { t_pass "$1"; return; }
-		sleep 0.2
-	done
-	t_fail "$1" "screen does not match /$3/: $(cap "$2" | head -n 20)"
-}
+cap() { tui_cap "$@"; }
+check() { tui_check "$@"; }
 
 # 50 cells: [0, 0.5) ours (25), [0.5, 0.75) the other's (12: a cell is the
 # range holding its middle), the rest free (13)
