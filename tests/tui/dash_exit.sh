@@ -52,4 +52,21 @@ gone sighup-kafka-down-exits c
 start_dash d NEONBLUE_KAFKA=127.0.0.1:9
 TM kill-server
 gone kill-server-kafka-down-exits d
+
+# a terminal nobody reads: tmux's server stopped, redraws (SIGWINCH) fill the
+# pty until the dashboard's write blocks; SIGTERM cannot reach its loop
+# there, the exit watchdog ends it (before it, it stayed blocked for good)
+start_dash e NEONBLUE_KAFKA=127.0.0.1:9
+SRV=$(TM display -p '#{pid}')
+kill -STOP "$SRV"
+for _ in $(seq 1 60); do kill -WINCH "$DPID"; sleep 0.05; done
+sleep 1
+kill -TERM "$DPID"
+end=$((SECONDS + 20))
+while [ $SECONDS -lt $end ] && kill -0 "$DPID" 2>/dev/null; do sleep 0.25; done
+if kill -0 "$DPID" 2>/dev/null; then
+	t_fail stuck-write-sigterm-exits "pid $DPID still runs 20 s after SIGTERM (in $(cat "/proc/$DPID/wchan" 2>/dev/null))"
+	kill -9 "$DPID"
+else t_pass stuck-write-sigterm-exits; fi
+kill -CONT "$SRV"
 t_done
