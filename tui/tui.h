@@ -221,6 +221,7 @@ typedef struct srv_state {
 } srv_state;
 
 struct app {
+	int term_dead; /* the terminal went away: nothing is restored on it */
 	const struct app_ops *ops; /* the app's side of the view interface (dash.c) */
 	nb_config cfg;
 	char exe[4096];

@@ -200,6 +200,13 @@ int nb_sink_topic_ignored(const char *prefix, const char *topic)
 	       (!strcmp(topic + p, ".transaction") || !strcmp(topic + p, ".message"));
 }
 
+int nb_sink_row_topic(const char *prefix, const char *topic)
+{
+	size_t p = strlen(prefix);
+	return !strncmp(topic, prefix, p) && topic[p] == '.' && strcmp(topic + p, ".dlq") &&
+	       !nb_sink_topic_ignored(prefix, topic);
+}
+
 int nb_sink_schema_table_for_topic(const nb_sink_schema *s, const char *topic)
 {
 	const char *dot = strrchr(topic, '.');

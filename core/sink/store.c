@@ -232,16 +232,32 @@ static int sink_dlq_drain(sink *s)
 static void sink_commit(sink *s, sink_batch *b)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(b->nparts + 1);
-	for (int i = 0; i < b->nparts; i++)
+	int *which = nb_xcalloc((size_t)b->nparts + 1, sizeof *which), stale = 0;
+	/* kmu: the main loop cannot start a new generation (a Kafka that went
+	 * away) between this check and the commit */
+	pthread_mutex_lock(&s->kmu);
+	for (int i = 0; i < b->nparts; i++) {
+		if (b->parts[i].gen != s->kgen) {
+			stale++; /* read from a Kafka that went away since: its offsets may count a lost log */
+			continue;
+		}
+		which[l->cnt] = i;
 		rd_kafka_topic_partition_list_add(l, b->parts[i].topic, b->parts[i].partition)
 			->offset = b->parts[i].next;
+	}
 	rd_kafka_resp_err_t e = l->cnt ? rd_kafka_commit(s->rk, l, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
+	pthread_mutex_unlock(&s->kmu);
 	if (e)
 		sink_log(s, "committing offsets failed: %s (the rows are in ClickHouse; a replay "
 			    "of them is deduplicated)",
 			 rd_kafka_err2str(e));
+	if (stale)
+		sink_log(s, "not committing the offsets of %d partitions: they were read before Kafka "
+			    "went away (the rows are in ClickHouse)",
+			 stale);
 	for (int i = 0; i < l->cnt && !e; i++)
-		b->parts[i].committed = !l->elems[i].err;
+		b->parts[which[i]].committed = !l->elems[i].err;
+	free(which);
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -396,7 +412,7 @@ void sink_handoff(sink *s, int block)
 		b->parts[b->nparts++] = (sink_bpart){.idx = i, .topic = p->topic,
 						     .partition = p->partition, .table = p->table,
 						     .next = p->batch_next, .lsn = p->batch_lsn,
-						     .epoch = p->batch_epoch};
+						     .epoch = p->batch_epoch, .gen = p->batch_gen};
 		p->dirty = 0;
 		p->batch_lsn = 0;
 	}

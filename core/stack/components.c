@@ -529,6 +529,15 @@ static void sink_describe_k(const nb_stack *st, cJSON *o, int k)
 	nb_sink_status_describe(path, o);
 }
 
+/* The sinks' consumer group's lag as Kafka holds it (committed offsets and
+ * high watermarks, asked of the brokers now), for `stack status`. */
+cJSON *nb_stack_pipe_group_lag(const nb_stack *st, nb_err *err)
+{
+	char kafka[256];
+	kafka_endpoint(st, kafka, sizeof kafka);
+	return nb_sink_group_lag(kafka, PIPE_GROUP, PIPE_PREFIX, 2000, err);
+}
+
 /* The entry points of the component table for sink k. */
 #define SINK_FNS(k, id)                                                                        \
 	static void id##_argv(const nb_stack *st, nb_stack_argv *a) { sink_argv_k(st, a, k); }  \

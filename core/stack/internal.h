@@ -67,4 +67,7 @@ void nb_stack_log_tail(const char *path, char *out, size_t n, int lines);
 double nb_stack_now(void);
 void nb_stack_sleep_ms(int ms);
 
+/* components.c: the sinks' group lag from Kafka (nb_sink_group_lag). */
+cJSON *nb_stack_pipe_group_lag(const nb_stack *st, nb_err *err);
+
 #endif

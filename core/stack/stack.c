@@ -476,6 +476,18 @@ static cJSON *lag_describe(const nb_stack *st, const char *name)
 	return o;
 }
 
+cJSON *nb_stack_group_lag(const char *home, nb_err *err)
+{
+	nb_stack st;
+	if (nb_stack_load(&st, home, err))
+		return NULL;
+	if (st.no_pipeline || !st.kafka_brokers) {
+		nb_err_set(err, NB_EINPUT, "no pipeline in %s", home);
+		return NULL;
+	}
+	return nb_stack_pipe_group_lag(&st, err);
+}
+
 int nb_stack_lag_get(const char *home, nb_stack_lag *out, nb_err *err)
 {
 	out->wal_bytes = out->cdc_messages = out->sink_messages = out->sink_idle_s = NAN;

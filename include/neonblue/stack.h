@@ -147,5 +147,10 @@ typedef struct nb_stack_lag {
 	double cdc_age_s, sink_age_s; /* age of their status files, seconds */
 } nb_stack_lag;
 int nb_stack_lag_get(const char *home, nb_stack_lag *out, nb_err *err);
+/* The sinks' consumer group (neonblue-sink) as Kafka holds it: the committed
+ * offset and high watermark of every partition of the pipeline's row topics,
+ * asked of the stack's Kafka now (nb_sink_group_lag; ~2 s at most per
+ * request). NULL with err without a pipeline or when Kafka does not answer. */
+cJSON *nb_stack_group_lag(const char *home, nb_err *err);
 
 #endif
