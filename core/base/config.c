@@ -139,6 +139,8 @@ int nb_config_load(nb_config *cfg, const nb_config_flags *fl, nb_err *err)
 			apply(cfg, "kafka", fl->kafka, 4);
 		if (fl->clickhouse)
 			apply(cfg, "clickhouse", fl->clickhouse, 4);
+		if (fl->clickhouse_cluster)
+			apply(cfg, "clickhouse_cluster", fl->clickhouse_cluster, 4);
 	}
 	const char *actor = fl && fl->actor ? fl->actor : getenv("USER");
 	if (!actor || !*actor)

@@ -103,6 +103,7 @@ typedef struct nb_config {
 /* Overrides given on the command line; NULL fields are not set. */
 typedef struct nb_config_flags {
 	const char *home, *pg, *kafka, *clickhouse, *actor;
+	const char *clickhouse_cluster; /* --clickhouse-cluster NAME ("": one node) */
 } nb_config_flags;
 
 /* Resolves every setting. Never fails for a missing server: callers that need
