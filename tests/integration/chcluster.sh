@@ -3,7 +3,7 @@
 # ClickHouse 18.16 servers and ZooKeeper, the migrations' cluster form
 # (docs/operations.md, "ClickHouse cluster"). 200,000 events stream through 4
 # partitions and 2 sinks; mid-stream sink2 and the first replica of shard 2
-# are killed with -9 (the supervisor brings them back), then shard 1's second
+# are killed with -9 (the supervisor brings them back) and shard 1's second
 # replica is stopped (SIGSTOP) for 20 s. ClickHouse's count, sum and distinct
 # users equal PostgreSQL's exactly, every node holds the same table layout,
 # the rows are spread over both shards, and the stopped replica catches up
@@ -95,20 +95,20 @@ EOF
 ) &
 PRODUCER=$!
 
-# kill -9 sink2 and shard 2's first replica once rows of the stream are stored
+# once rows of the stream are stored: kill -9 sink2 and shard 2's first
+# replica (the supervisor restarts them), and stop shard 1's second replica
+# for 20 s (SIGSTOP: its peer and the inserts go on without it)
 end=$((SECONDS + 90))
-while [ $SECONDS -lt $end ] && [ "$(chq "SELECT count() FROM neonblue.events WHERE type = 'clu'")" -lt $BATCH ] 2>/dev/null; do sleep 0.2; done
-spid=$(jget sink2 pid) cpid=$(jget clickhouse3 pid)
+while [ $SECONDS -lt $end ] && [ "$(chq "SELECT count() FROM neonblue.events WHERE type = 'clu'")" -lt 2000 ] 2>/dev/null; do sleep 0.2; done
+spid=$(jget sink2 pid) cpid=$(jget clickhouse3 pid) STOPPED=$(jget clickhouse2 pid)
 kill -9 "$spid" "$cpid"
+kill -STOP "$STOPPED"
+touch "$root/stop-begun"
+stop_end=$((SECONDS + 20))
 t_match killed-mid-stream "$(kill -0 "$PRODUCER" 2>/dev/null && echo running)" running
 t_eq sink2-restarted "$(wait_back sink2 "$spid")" 1
 t_eq replica-restarted "$(wait_back clickhouse3 "$cpid")" 1
-
-# shard 1's second replica stopped for 20 s while events keep coming
-STOPPED=$(jget clickhouse2 pid)
-kill -STOP "$STOPPED"
-touch "$root/stop-begun"
-sleep 20
+[ $SECONDS -lt $stop_end ] && sleep $((stop_end - SECONDS))
 kill -CONT "$STOPPED"
 STOPPED=
 wait "$PRODUCER"
