@@ -13,7 +13,10 @@ static const char *migrate_usage =
 	"not recorded yet (table schema_migrations), each in its own transaction, under\n"
 	"an advisory lock so concurrent runs are safe; then, when a ClickHouse is\n"
 	"configured (--clickhouse, NEONBLUE_CLICKHOUSE or the local stack), the\n"
-	"ClickHouse migrations. Running it again does nothing. --json prints\n"
+	"ClickHouse migrations; with a ClickHouse cluster configured\n"
+	"(--clickhouse-cluster, NEONBLUE_CLICKHOUSE_CLUSTER) their cluster form: tables\n"
+	"with a user_id sharded by it, the others replicated, DDL ON CLUSTER (every\n"
+	"node must be up; docs/operations.md). Running it again does nothing. --json prints\n"
 	"{\"postgresql_applied\": N, \"clickhouse_applied\": N or null}.\n"
 	"Exit status: 0 success, 1 server failure, 2 bad usage.\n"
 	"\n" NB_FRONT_GLOBAL_HELP;
