@@ -282,12 +282,15 @@ static int ch_enabled_k(const nb_stack *st, int k)
 	{                                                                                      \
 		ch_endpoint_k(st, out, n, k);                                                  \
 	}                                                                                      \
-	static void id##_describe(const nb_stack *st, cJSON *o) { ch_describe_k(st, o, k); }    \
+	static void id##_describe(const nb_stack *st, cJSON *o) { ch_describe_k(st, o, k); }
+/* Nodes 2..4 run only in a cluster that large (node 1 always runs). */
+#define CH_NODE_FNS(k, id)                                                                     \
+	CH_FNS(k, id)                                                                          \
 	static int id##_enabled(const nb_stack *st) { return ch_enabled_k(st, k); }
 CH_FNS(1, ch)
-CH_FNS(2, ch2)
-CH_FNS(3, ch3)
-CH_FNS(4, ch4)
+CH_NODE_FNS(2, ch2)
+CH_NODE_FNS(3, ch3)
+CH_NODE_FNS(4, ch4)
 
 static const char ch_users_head[] =
     "<?xml version=\"1.0\"?>\n<!-- NeonBlue embedded stack: user default, no password, "
@@ -795,7 +798,7 @@ const nb_stack_component nb_stack_components[] = {
     {"zookeeper", "zookeeper", 1, SIGTERM, 20, zk_argv, zk_health, zk_endpoint, NULL, NULL, 0,
      zk_enabled, NULL},
     {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, ch_describe,
-     NULL, 0, ch_enabled, "zookeeper"},
+     NULL, 0, NULL, "zookeeper"},
     {"clickhouse2", "clickhouse", 1, SIGTERM, 60, ch2_argv, ch2_health, ch2_endpoint,
      ch2_describe, NULL, 0, ch2_enabled, "zookeeper"},
     {"clickhouse3", "clickhouse", 1, SIGTERM, 60, ch3_argv, ch3_health, ch3_endpoint,

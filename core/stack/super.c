@@ -174,10 +174,15 @@ static int reap(const nb_stack *st, struct proc *ps, int n, int stopping)
 	return changed;
 }
 
-static int phase1_healthy(const struct proc *ps, int n)
+/* Phase 2 starts (and restarts) once phase 1 answers — not counting what does
+ * not run here, nor the optional parts of a ClickHouse cluster (components
+ * with an `enabled` hook: ZooKeeper, the nodes beyond the first), so that a
+ * sink killed while a replica is down comes back at once. */
+static int phase1_healthy(const nb_stack *st, const struct proc *ps, int n)
 {
 	for (int i = 0; i < n; i++)
-		if (ps[i].c->phase == 1 && !ps[i].healthy)
+		if (ps[i].c->phase == 1 && !ps[i].healthy && !ps[i].c->enabled &&
+		    nb_stack_comp_on(st, ps[i].c))
 			return 0;
 	return 1;
 }
@@ -295,7 +300,7 @@ int nb_stack_super_run(const nb_stack *st, const nb_stack_component *comps, int 
 	while (!stop_requested) {
 		int changed = reap(st, ps, n, 0);
 		double now = nb_stack_now();
-		int p2 = phase1_healthy(ps, n) && ready_marker(st);
+		int p2 = phase1_healthy(st, ps, n) && ready_marker(st);
 		for (int i = 0; i < n && !stop_requested; i++) {
 			struct proc *p = &ps[i];
 			if (!p->pid && now >= p->next_start && (p->c->phase == 1 || p2) &&

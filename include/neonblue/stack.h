@@ -79,7 +79,9 @@ typedef struct nb_stack_component {
 	 * (run only when st->sinks reaches it); 0 for every other component. */
 	int sink_index;
 	/* Optional: 0 when the component does not run in this stack (the
-	 * ClickHouse nodes beyond the first and ZooKeeper of a 1x1 stack). */
+	 * ClickHouse nodes beyond the first and ZooKeeper of a 1x1 stack). A
+	 * phase-1 component with this hook does not hold back phase 2's
+	 * (re)starts while it is down (a cluster runs on with a replica down). */
 	int (*enabled)(const nb_stack *st);
 	/* Optional: the name of a component that must answer before this one
 	 * starts (ClickHouse 18.16 crashes when its ZooKeeper is not up yet). */
