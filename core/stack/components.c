@@ -232,7 +232,7 @@ static void ch_dir(const nb_stack *st, int k, char *out, size_t n)
 static void ch_argv_k(const nb_stack *st, nb_stack_argv *a, int k)
 {
 	int srv;
-	char dir[NB_PATH_MAX + 32];
+	char dir[NB_PATH_MAX + 64];
 	ch_dir(st, k, dir, sizeof dir);
 	nb_stack_argv_add(a, "%s", ch_binary(&srv));
 	if (srv)
@@ -343,7 +343,7 @@ static void ch_cluster_config(const nb_stack *st, FILE *m, int k)
 
 static int ch_write_config(const nb_stack *st, int k, nb_err *err)
 {
-	char d[NB_PATH_MAX + 32];
+	char d[NB_PATH_MAX + 64];
 	ch_dir(st, k, d, sizeof d);
 	char *xml = NULL;
 	size_t len = 0;
@@ -380,7 +380,7 @@ static int ch_write_config(const nb_stack *st, int k, nb_err *err)
 		ch_cluster_config(st, m, k);
 	fputs("</yandex>\n", m);
 	fclose(m);
-	char path[NB_PATH_MAX + 64];
+	char path[NB_PATH_MAX + 128];
 	snprintf(path, sizeof path, "%s/config.xml", d);
 	int rc = nb_stack_write_file(path, xml, err);
 	free(xml);
@@ -407,10 +407,10 @@ static int ch_prepare(const nb_stack *st, nb_err *err)
 	const char *user = st->privileged ? "clickhouse" : NULL;
 	static const char *dirs[] = {"", "/data", "/logs"};
 	for (int k = 1; k <= nb_stack_ch_nodes(st); k++) {
-		char d[NB_PATH_MAX + 32];
+		char d[NB_PATH_MAX + 64];
 		ch_dir(st, k, d, sizeof d);
 		for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-			char p[NB_PATH_MAX + 64];
+			char p[NB_PATH_MAX + 128];
 			snprintf(p, sizeof p, "%s%s", d, dirs[i]);
 			if (mkdir_owned(st, p, 0755, user, err))
 				return -1;

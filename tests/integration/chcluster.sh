@@ -28,23 +28,11 @@ trap cleanup EXIT
 
 EVENTS=${NB_CHCLUSTER_EVENTS:-200000}
 BATCH=20000
-jget() { # jget NAME FIELD — a field of one component in `stack status --json`
-	"$NB" stack status --home "$H" --json 2>/dev/null |
-		python3 -c 'import json,sys
-d={c["name"]:c for c in json.load(sys.stdin)}
-v=d.get(sys.argv[1],{}).get(sys.argv[2])
-print("null" if v is None else v)' "$1" "$2" 2>/dev/null
-}
-# wait_back NAME OLDPID — until the supervisor restarted NAME and it answers
-wait_back() {
-	local end=$((SECONDS + 90)) p h
-	while [ $SECONDS -lt $end ]; do
-		p=$(jget "$1" pid) h=$(jget "$1" healthy)
-		[ "$p" != null ] && [ "$p" != "$2" ] && [ "$h" = True ] && echo 1 && return
-		sleep 0.3
-	done
-	echo 0
-}
+. "$(dirname "$0")/../lib/stack.sh"
+jget() { stack_jget "$@"; }
+# the supervisor's record (HOME/run/state: NAME PID RESTARTS), without probing
+pid_of() { awk -v n="$1" '$1 == n { print $2 }' "$H/run/state"; }
+back() { stack_restarted "$1" "$2" 120 && echo 1 || echo 0; }
 
 t_run up 0 "$NB" stack up --home "$H" --partitions 4 --sinks 2 \
 	--clickhouse-shards 2 --clickhouse-replicas 2 --timeout 240
@@ -100,7 +88,7 @@ PRODUCER=$!
 # for 20 s (SIGSTOP: its peer and the inserts go on without it)
 end=$((SECONDS + 90))
 while [ $SECONDS -lt $end ] && [ "$(chq "SELECT count() FROM neonblue.events WHERE type = 'clu'")" -lt 2000 ] 2>/dev/null; do sleep 0.2; done
-spid=$(jget sink2 pid) cpid=$(jget clickhouse3 pid) STOPPED=$(jget clickhouse2 pid)
+spid=$(pid_of sink2) cpid=$(pid_of clickhouse3) STOPPED=$(pid_of clickhouse2)
 kill -9 "$spid" "$cpid"
 kill -STOP "$STOPPED"
 touch "$root/stop-begun"
@@ -108,8 +96,8 @@ touch "$root/stop-begun"
 RESUMER=$!
 t_match killed-mid-stream "$(kill -0 "$PRODUCER" 2>/dev/null && echo running)" running
 # the supervisor brings them back even while the replica is stopped
-t_eq sink2-restarted "$(wait_back sink2 "$spid")" 1
-t_eq replica-restarted "$(wait_back clickhouse3 "$cpid")" 1
+t_eq sink2-restarted "$(back sink2 "$spid")" 1
+t_eq replica-restarted "$(back clickhouse3 "$cpid")" 1
 wait "$RESUMER"
 STOPPED=
 wait "$PRODUCER"
@@ -123,13 +111,8 @@ ch_counts() {
 	chq "SELECT count(), toInt64(sum(value)), uniqExact(user_id) FROM neonblue.events FINAL
 		WHERE _deleted = 0 AND type = 'clu' FORMAT CSV" 2>/dev/null | tr ',' '|'
 }
-want=$(pg_counts) got=
-end=$((SECONDS + 120))
-while [ $SECONDS -lt $end ]; do
-	got=$(ch_counts)
-	[ "$got" = "$want" ] && break
-	sleep 1
-done
+want=$(pg_counts)
+got=$(wait_value "$want" 150 ch_counts)
 t_eq pg-has-all "$(sql "SELECT count(*) FROM events WHERE type = 'clu'")" "$EVENTS"
 t_eq counts-exact "$got" "$want"
 
@@ -139,12 +122,8 @@ s1=$(chq "$local_q" "${NODES[0]}") s2=$(chq "$local_q" "${NODES[2]}")
 t_eq shards-add-up "$((s1 + s2))" "$EVENTS"
 t_match both-shards-used "$s1 $s2" "^[1-9][0-9]{3,} [1-9][0-9]{3,}$"
 # the stopped replica caught up with its peer by itself (and shard 2's replicas agree)
-end=$((SECONDS + 90)) r12= r22=
-while [ $SECONDS -lt $end ]; do
-	r12=$(chq "$local_q" "${NODES[1]}") r22=$(chq "$local_q" "${NODES[3]}")
-	[ "$r12" = "$s1" ] && [ "$r22" = "$s2" ] && break
-	sleep 1
-done
+r12=$(wait_value "$s1" 90 chq "$local_q" "${NODES[1]}")
+r22=$(wait_value "$s2" 60 chq "$local_q" "${NODES[3]}")
 t_eq stopped-replica-caught-up "$r12" "$s1"
 t_eq shard2-replicas-agree "$r22" "$s2"
 t_match supervisor-saw-kill "$(cat "$H/logs/supervisor.log")" "clickhouse3 .*(killed|signal 9)"
