@@ -11,7 +11,8 @@
 static const char usage_text[] =
     "usage: neonblue stack up [--pg-port N] [--ch-port N] [--ch-tcp-port N]\n"
     "                         [--kafka-port N] [--kafka-brokers N] [--partitions N]\n"
-    "                         [--sinks N] [--timeout S] [--json]\n"
+    "                         [--sinks N] [--clickhouse-shards S]\n"
+    "                         [--clickhouse-replicas R] [--timeout S] [--json]\n"
     "                         [--no-pipeline | --pipeline]\n"
     "       neonblue stack status [--json]\n"
     "       neonblue stack down\n\n"
@@ -35,7 +36,13 @@ static const char usage_text[] =
     "share the partitions; `status` shows each one's partitions and lag (from its\n"
     "status file), then the group's lag by the offsets Kafka holds committed\n"
     "(asked of Kafka; --json: group_lag on the kafka component). Both are\n"
-    "kept in stack.conf and apply at an `up` after `down`.\n";
+    "kept in stack.conf and apply at an `up` after `down`.\n"
+    "--clickhouse-shards S --clickhouse-replicas R (S*R at most 4; default 1 and 1,\n"
+    "one server) start S*R ClickHouse servers (clickhouse, clickhouse2 …; data in\n"
+    "HOME/clickhouse-<shard>-<replica>) as cluster `neonblue` and ZooKeeper\n"
+    "(Debian's zookeeperd), and run the migrations' cluster form: sharded by user,\n"
+    "replicated (docs/operations.md, \"ClickHouse cluster\"). stack.env then names\n"
+    "NEONBLUE_CLICKHOUSE_CLUSTER and NEONBLUE_CLICKHOUSE_NODES. Kept in stack.conf.\n";
 
 static void say_stderr(void *ud, const char *msg)
 {
@@ -247,6 +254,8 @@ static int do_up(nb_front *ctx, int argc, char **argv)
 			    {"--kafka-brokers", &o.kafka_brokers},
 			    {"--partitions", &o.partitions},
 			    {"--sinks", &o.sinks},
+			    {"--clickhouse-shards", &o.ch_shards},
+			    {"--clickhouse-replicas", &o.ch_replicas},
 			    {"--timeout", &o.timeout_s}};
 		int hit = 0;
 		for (size_t k = 0; k < sizeof nums / sizeof *nums && !hit; k++) {

@@ -24,13 +24,8 @@ trap cleanup EXIT
 
 EVENTS=${NB_SINKGROUP_EVENTS:-40000}
 BATCH=5000
-jget() { # jget NAME FIELD — a field of one component in `stack status --json`
-	"$NB" stack status --home "$H" --json 2>/dev/null |
-		python3 -c 'import json,sys
-d={c["name"]:c for c in json.load(sys.stdin)}
-v=d.get(sys.argv[1],{}).get(sys.argv[2])
-print("null" if v is None else (json.dumps(v) if isinstance(v,(list,dict)) else v))' "$1" "$2" 2>/dev/null
-}
+. "$(dirname "$0")/../lib/stack.sh"
+jget() { stack_jget "$@"; }
 nparts() { # nparts NAME — how many event partitions the sink holds
 	jget "$1" partitions | python3 -c 'import json,sys
 try: print(sum(1 for p in json.load(sys.stdin) if p["topic"].endswith(".events")))
