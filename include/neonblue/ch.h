@@ -20,6 +20,11 @@ nb_ch *nb_ch_new(const char *url, nb_err *err);
 void nb_ch_free(nb_ch *ch);
 /* Seconds a request may take (default 60) and to connect (default 3). */
 void nb_ch_set_timeouts(nb_ch *ch, long total_s, long connect_s);
+/* Sends the ClickHouse setting name=value with every later request (a URL
+ * parameter, which applies to the whole statement: an INSERT … SELECT's
+ * insert too, unlike a SETTINGS clause); setting a name again replaces its
+ * value. */
+void nb_ch_set_setting(nb_ch *ch, const char *name, const char *value);
 
 /* Runs one SQL statement (sent as the POST body). The response body (for a
  * SELECT, in the FORMAT the statement names, TabSeparated by default) is
