@@ -44,7 +44,7 @@ int cmd_migrate(nb_front *ctx, int argc, char **argv)
 
 	int ch_applied = -1; /* -1: no ClickHouse configured */
 	if (ctx->cfg.clickhouse_set) {
-		ch_applied = nb_ch_migrate(ctx->cfg.clickhouse, &err);
+		ch_applied = nb_ch_migrate_cluster(ctx->cfg.clickhouse, ctx->cfg.clickhouse_cluster, &err);
 		if (ch_applied < 0)
 			return nb_front_fail(&err);
 	}

@@ -423,7 +423,13 @@ void sink_flush_sync(sink *s)
 
 int sink_ch_open(sink *s, nb_err *err)
 {
-	s->ch = nb_ch_new(s->o->clickhouse, err);
+	/* on a cluster, an insert into a Distributed table is acknowledged only
+	 * once it is on its shard (docs/sink.md, "On a ClickHouse cluster") */
+	int clustered = s->o->clickhouse_cluster && *s->o->clickhouse_cluster;
+	char *url = clustered ? nb_ch_url_with_setting(s->o->clickhouse, "insert_distributed_sync=1")
+			      : NULL;
+	s->ch = nb_ch_new(url ? url : s->o->clickhouse, err);
+	free(url);
 	if (!s->ch)
 		return -1;
 	int backoff = 200, attempt = 0;
@@ -432,7 +438,9 @@ int sink_ch_open(sink *s, nb_err *err)
 		nb_buf_init(&b);
 		int rc = 0;
 		if (s->o->migrate)
-			rc = nb_ch_migrate(s->o->clickhouse, err) < 0 ? -1 : 0;
+			rc = nb_ch_migrate_cluster(s->o->clickhouse, s->o->clickhouse_cluster, err) < 0
+				 ? -1
+				 : 0;
 		if (rc == 0)
 			rc = nb_ch_query(s->ch, NB_SINK_SCHEMA_SQL, &b, err);
 		if (rc == 0) {

@@ -119,6 +119,7 @@ int nb_sink_topic_ignored(const char *prefix, const char *topic);
 typedef struct nb_sink_opts {
 	const char *kafka;      /* bootstrap servers */
 	const char *clickhouse; /* http://127.0.0.1:8123 */
+	const char *clickhouse_cluster; /* NULL/"": one node; else the cluster's name */
 	const char *group;      /* consumer group, default "neonblue-sink" */
 	const char *prefix;     /* topic prefix, default "neonblue" */
 	const char *status_path; /* JSON status file rewritten every second, or NULL */
