@@ -41,7 +41,7 @@ ins() { # ins URL DB.TABLE FILE
 python3 tests/integration/analytics/gen.py "$W"
 if ! ch_cluster_start 2; then
 	t_fail cluster-up "the 2-shard cluster did not start"
-	t_done
+	t_done; exit 1
 fi
 CL=$CL_URL
 t_run cluster-migrate 0 env NEONBLUE_CLICKHOUSE="$CL" NEONBLUE_CLICKHOUSE_CLUSTER=nbc \
@@ -78,14 +78,19 @@ analyses() { # analyses URL DB [--scan]
 		"$NB" segments exp_a --by country "${c[@]}" &&
 		"$NB" segments exp_b --by event:country "${c[@]}"
 }
-compare() { # compare ROUND
-	local r=$1 k
+compare() { # compare ROUND: the four sets at once (each --scan set never
+	# touches the rollup; each rollup set is the only one refreshing its database)
+	local r=$1 k pids=()
 	for k in "one|$ONE|$DB" "cluster|$CL|neonblue"; do
 		IFS="|" read -r name url db <<<"$k"
-		analyses "$url" "$db" >"$W/$r.$name.json" 2>"$W/$r.$name.err" ||
-			t_fail "$r-$name-ran" "$(head -c 400 "$W/$r.$name.err")"
-		analyses "$url" "$db" --scan >"$W/$r.$name.scan.json" 2>>"$W/$r.$name.err" ||
-			t_fail "$r-$name-scan-ran" "$(head -c 400 "$W/$r.$name.err")"
+		analyses "$url" "$db" >"$W/$r.$name.json" 2>"$W/$r.$name.err" &
+		pids+=("$!:$r-$name-ran:$W/$r.$name.err")
+		analyses "$url" "$db" --scan >"$W/$r.$name.scan.json" 2>"$W/$r.$name.scan.err" &
+		pids+=("$!:$r-$name-scan-ran:$W/$r.$name.scan.err")
+	done
+	for k in "${pids[@]}"; do
+		IFS=: read -r pid name errf <<<"$k"
+		wait "$pid" || t_fail "$name" "$(head -c 400 "$errf")"
 	done
 	local n
 	n=$(jq -s length <"$W/$r.one.json")
