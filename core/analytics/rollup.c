@@ -478,14 +478,14 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 			unsigned long long g2 = version;
 			nb_buf_puts(&q, "INSERT INTO ");
 			an_table(&q, s, "rollup_base");
-			nb_buf_puts(&q, " (gen, experiment, user_id, variant, context, n, vsum, vcnt, "
-				       "v1sum, built) ");
-			char cols[160];
-			snprintf(cols, sizeof cols,
-				 "toUInt64(%llu), experiment, user_id, variant, context, n, vsum, "
-				 "vcnt, v1sum, built",
-				 g2);
+			/* the constant outside the UNION: 18.16 refuses a constant column
+			 * of a UNION ALL over Distributed tables ("non constant in source
+			 * stream but must be constant in result") */
+			const char *cols = "experiment, user_id, variant, context, n, vsum, vcnt, "
+					   "v1sum, built";
+			nb_buf_printf(&q, " (gen, %s) SELECT toUInt64(%llu), %s FROM (", cols, g2, cols);
 			ru_sql_current(&q, s, e, *gen, cols, 1);
+			nb_buf_putc(&q, ')');
 			rc = ru_exec(ch, &q, err);
 			if (!rc)
 				rc = ru_count_base(ch, s, e, g2, "rollup_base", &base_rows, err);
