@@ -157,9 +157,12 @@ void an_sql_assignments(nb_buf *b, const nb_an_scope *s, const nb_an_experiment 
  * after the assignment: the FROM … WHERE of every event query. The events
  * table is the query's own FROM (no subquery around it), so on a cluster the
  * query — its join and its GROUP BY user_id — runs on every shard over the
- * shard's own users (docs/analytics.md, "On a cluster"). The filters on the
- * events are in the WHERE, after FINAL has kept each event's last version.
- * props: unused (the events' columns are all there). */
+ * shard's own users (docs/analytics.md, "On a cluster"). The type and time
+ * filters are a PREWHERE (read before the join: every version of an event
+ * has the same type and ts — NeonBlue never updates events, a delete carries
+ * the whole row, and ts is the partition key — so they keep all of an
+ * event's versions or none, and FINAL still picks the last); _deleted is
+ * tested in the WHERE, after FINAL. props: unused (every column is there). */
 void an_sql_joined(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 		   char *const *types, int ntypes, const char *seg_prop, int props)
 {
@@ -168,20 +171,27 @@ void an_sql_joined(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 	an_table(b, s, "events");
 	nb_buf_puts(b, " FINAL ALL INNER JOIN (");
 	an_sql_assignments(b, s, e, seg_prop);
-	nb_buf_puts(b, ") USING user_id WHERE _deleted = 0");
+	nb_buf_puts(b, ") USING user_id");
+	const char *kw = " PREWHERE ";
 	if (types) {
-		nb_buf_puts(b, " AND type IN ");
+		nb_buf_puts(b, kw);
+		nb_buf_puts(b, "type IN ");
 		an_sql_list(b, types, ntypes);
+		kw = " AND ";
 	}
 	if (s->event_type) {
-		nb_buf_puts(b, " AND type = ");
+		nb_buf_puts(b, kw);
+		nb_buf_puts(b, "type = ");
 		an_str(b, s->event_type);
+		kw = " AND ";
 	}
-	if (s->from)
-		nb_buf_printf(b, " AND ts >= toDateTime(%lld)", s->from);
+	if (s->from) {
+		nb_buf_printf(b, "%sts >= toDateTime(%lld)", kw, s->from);
+		kw = " AND ";
+	}
 	if (s->to)
-		nb_buf_printf(b, " AND ts < toDateTime(%lld)", s->to);
-	nb_buf_puts(b, " AND (ts > a_at OR (ts = a_at AND ts_us >= a_us))");
+		nb_buf_printf(b, "%sts < toDateTime(%lld)", kw, s->to);
+	nb_buf_puts(b, " WHERE _deleted = 0 AND (ts > a_at OR (ts = a_at AND ts_us >= a_us))");
 }
 
 /* Every event type the metrics of e read (duplicates are harmless in IN). */
