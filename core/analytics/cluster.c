@@ -17,14 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Sends sql (its answer appended to out when not NULL). */
-int an_send(nb_ch *ch, const char *sql, nb_buf *out, nb_err *err)
-{
-	nb_ch_set_setting(ch, "distributed_product_mode", "local");
-	nb_ch_set_setting(ch, "insert_distributed_sync", "1");
-	return nb_ch_query(ch, sql, out, err);
-}
-
 int an_layout_get(nb_ch *ch, const nb_an_scope *s, an_layout *l, nb_err *err)
 {
 	memset(l, 0, sizeof *l);

@@ -9,6 +9,15 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Sends sql with the cluster settings (docs/analytics.md, "On a cluster";
+ * a single server ignores them); its answer appended to out when not NULL. */
+int an_send(nb_ch *ch, const char *sql, nb_buf *out, nb_err *err)
+{
+	nb_ch_set_setting(ch, "distributed_product_mode", "local");
+	nb_ch_set_setting(ch, "insert_distributed_sync", "1");
+	return nb_ch_query(ch, sql, out, err);
+}
+
 /* Runs sql and parses its TSV answer; on failure rows is empty. */
 int an_rows(nb_ch *ch, const nb_buf *sql, nb_ch_rows *rows, nb_err *err)
 {
