@@ -442,12 +442,11 @@ int sink_ch_open(sink *s, nb_err *err)
 	/* on a cluster, an insert into a Distributed table is acknowledged only
 	 * once it is on its shard (docs/sink.md, "On a ClickHouse cluster") */
 	int clustered = s->o->clickhouse_cluster && *s->o->clickhouse_cluster;
-	char *url = clustered ? nb_ch_url_with_setting(s->o->clickhouse, "insert_distributed_sync=1")
-			      : NULL;
-	s->ch = nb_ch_new(url ? url : s->o->clickhouse, err);
-	free(url);
+	s->ch = nb_ch_new(s->o->clickhouse, err);
 	if (!s->ch)
 		return -1;
+	if (clustered)
+		nb_ch_set_setting(s->ch, "insert_distributed_sync", "1");
 	int backoff = 200, attempt = 0;
 	for (;;) {
 		nb_buf b;
