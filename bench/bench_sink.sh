@@ -31,7 +31,7 @@ ch_start || { echo "bench_sink: ClickHouse did not start" >&2; exit 1; }
 
 # A mock Kafka with enough partitions to hold every message (5 MiB each).
 parts=$(((N * 500 / 4194304) + 4))
-python3 bench/lib/mock_kafka.py "$W/boot" "$parts" 2>/dev/null &
+python3 tests/lib/mock_kafka.py "$W/boot" "$parts" 2>/dev/null &
 MOCK_PID=$!
 for _ in $(seq 1 50); do [ -s "$W/boot" ] && break; sleep 0.1; done
 KAFKA=$(cat "$W/boot")

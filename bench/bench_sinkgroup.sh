@@ -4,11 +4,11 @@
 # ratio to 1 sink measured in the same run, on the same ClickHouse and Kafka.
 #
 # The same N events are produced once (lz4) into `neonblue.public.events`
-# with 4 partitions on a mock Kafka (bench/lib/mock_kafka.py, one broker).
+# with 4 partitions on a mock Kafka (tests/lib/mock_kafka.py, one broker).
 # Each configuration gets a fresh ClickHouse database `neonblue` (dropped and
 # made again with the production schema) and a consumer group of its own, so
 # it reads every event from offset 0. Its sinks start together while the
-# topic's partitions have no leader (bench/lib/mock_kafka.py: they join the
+# topic's partitions have no leader (tests/lib/mock_kafka.py: they join the
 # group but cannot fetch); once every sink holds a partition (their status
 # files) the leaders come back and the clock starts, so neither the group join
 # nor a rebalance of sinks joining one by one is timed. It stops at the exact
@@ -49,7 +49,7 @@ num() { case $1 in '' | *[!0-9]*) echo 0 ;; *) echo "$1" ;; esac; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 phase() { [ -z "${BENCH_VERBOSE:-}" ] || echo "[$SECONDS s] $*"; }
 # leaders off|on: the topic's partitions lose / get back their leader (the
-# mock, bench/lib/mock_kafka.py): the sinks join their group while they
+# mock, tests/lib/mock_kafka.py): the sinks join their group while they
 # cannot fetch, so that the clock starts with the group settled
 leaders() {
 	rm -f "$W/boot.leaders"
@@ -74,7 +74,7 @@ assigned() {
 
 echo "cores: $(nproc); load average at start: $(loadavg)"
 ch_start || { echo "bench_sinkgroup: ClickHouse did not start" >&2; exit 1; }
-python3 bench/lib/mock_kafka.py "$W/boot" 4 2>"$W/kafka.log" &
+python3 tests/lib/mock_kafka.py "$W/boot" 4 2>"$W/kafka.log" &
 MOCK_PID=$!
 for _ in $(seq 1 100); do [ -s "$W/boot" ] && break; sleep 0.1; done
 KAFKA=$(cat "$W/boot")

@@ -30,32 +30,9 @@ CH="http://127.0.0.1:$CH_HTTP"
 source "$NB_ROOT/tests/lib/ch.sh" # as_ch, ch_start
 q() { curl -s "$CH/" --data-binary "$1"; }
 
-# ---- a mock Kafka cluster hosted by a tiny librdkafka client ----
-cat >"$W/mock.py" <<'EOF'
-import ctypes, os, signal, sys, time
-rk = ctypes.CDLL("librdkafka.so.1")
-rk.rd_kafka_conf_new.restype = ctypes.c_void_p
-rk.rd_kafka_new.restype = ctypes.c_void_p
-rk.rd_kafka_new.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
-rk.rd_kafka_mock_cluster_new.restype = ctypes.c_void_p
-rk.rd_kafka_mock_cluster_new.argtypes = [ctypes.c_void_p, ctypes.c_int]
-rk.rd_kafka_mock_cluster_bootstraps.restype = ctypes.c_char_p
-rk.rd_kafka_mock_cluster_bootstraps.argtypes = [ctypes.c_void_p]
-rk.rd_kafka_mock_topic_create.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
-err = ctypes.create_string_buffer(512)
-h = rk.rd_kafka_new(0, rk.rd_kafka_conf_new(), err, 512)
-mc = rk.rd_kafka_mock_cluster_new(h, 1)
-for t in sys.argv[2:]:
-    rk.rd_kafka_mock_topic_create(mc, t.encode(), 4, 1)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write(rk.rd_kafka_mock_cluster_bootstraps(mc).decode())
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
-while True:
-    time.sleep(1)
-EOF
+# ---- a mock Kafka cluster hosted by a tiny librdkafka client (tests/lib) ----
 P=neonblue
-python3 "$W/mock.py" "$W/boot" $P.public.events $P.public.experiments $P.public.variants \
+python3 "$NB_ROOT/tests/lib/mock_kafka.py" "$W/boot" 4 $P.public.events $P.public.experiments $P.public.variants \
 	$P.public.assignments $P.dlq 2>"$W/mock.log" &
 MOCK_PID=$!
 for _ in $(seq 1 50); do [ -s "$W/boot" ] && break; sleep 0.1; done
