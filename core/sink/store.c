@@ -285,7 +285,7 @@ static int sink_offsets_vanished(sink *s, const sink_batch *b)
 		int64_t *want = nb_xcalloc((size_t)l->cnt, sizeof *want);
 		for (int i = 0; i < l->cnt; i++)
 			want[i] = l->elems[i].offset;
-		rd_kafka_resp_err_t e = rd_kafka_committed(s->rk, l, 5000);
+		rd_kafka_resp_err_t e = rd_kafka_committed(s->rk, l, 2000);
 		for (int i = 0; i < l->cnt && !e; i++)
 			if (!l->elems[i].err && l->elems[i].offset < want[i]) {
 				if (!gone++)
