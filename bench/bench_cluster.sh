@@ -5,10 +5,11 @@
 # loopback: the node (tests/lib/ch.sh ch_node_start, schema ch_schema) and
 # the cluster (ch_cluster_start 2: two servers and ZooKeeper, schema by
 # `neonblue migrate` in cluster mode). N events (default 10 M) over N/10
-# users are generated inside ClickHouse (INSERT … SELECT FROM numbers()),
-# then per setup: the first report (it builds the rollup), then medians of 3
-# of the report (rollup), the report with --scan (the raw tables), a funnel
-# and a cohort table; printed: each time, the ratio cluster / node, whether
+# users are generated inside ClickHouse (INSERT … SELECT FROM numbers()) in
+# both, then the first report (it builds the rollup) on each, then medians of
+# 3 of the report (rollup), the report with --scan (the raw tables), a funnel
+# and a cohort table, every run alternating between the node and the
+# cluster so that both sides of a ratio see the same load; printed: each time, the ratio cluster / node, whether
 # both give the same numbers (up to the order of float additions), and the
 # load average. On this 2-core machine the two shards share the cores the
 # one node has: the ratio shows the cost of the distributed plan, not a
@@ -61,31 +62,52 @@ fill() { # fill URL: the experiment, its metrics, U users, N events
 secs() { local t0 t1; t0=$(now); "$@" >/dev/null || echo "failed: $*" >&2; t1=$(now); echo "$t1 - $t0" | bc; }
 declare -A T
 fail=0
+# both setups are filled first, then every measurement alternates between
+# them (node, cluster, node, ...) so that a change of the machine's load
+# weighs on both sides of a ratio alike
 for k in "one|$ONE" "cluster|$CL"; do
 	IFS="|" read -r name url <<<"$k"
-	c=(--clickhouse "$url" --database neonblue --json)
 	t0=$(now)
 	fill "$url"
 	T[$name.load]=$(echo "$(now) - $t0" | bc)
-	rows=$(q "$url" "SELECT count() FROM neonblue.events")
-	# a user's rollup row is redone until it was computed 2 s after their latest
-	# data, and a refresh rereads the last 10 s of the touched log
-	sleep 3
-	T[$name.cold]=$(secs "$NB" report bench "${c[@]}")
-	sleep 12
-	for a in report scan funnel cohort; do
-		case $a in
-		report) cmd=("$NB" report bench "${c[@]}") ;;
-		scan) cmd=("$NB" report bench --scan "${c[@]}") ;;
-		funnel) cmd=("$NB" funnel bench --steps view,click,purchase --window 1h "${c[@]}") ;;
-		cohort) cmd=("$NB" cohort bench "${c[@]}") ;;
-		esac
-		r=()
-		for i in 1 2 3; do r+=("$(secs "${cmd[@]}")"); done
-		T[$name.$a]=$(median3 "${r[@]}")
-		"${cmd[@]}" >"$W/$name.$a.json"
+	T[$name.rows]=$(q "$url" "SELECT count() FROM neonblue.events")
+	echo "$name: ${T[$name.rows]} events, $U users loaded in ${T[$name.load]} s; load average $(load)"
+done
+cmd() { # cmd NAME WHAT: the command line of WHAT on setup NAME
+	local url=$ONE
+	[ "$1" = cluster ] && url=$CL
+	local c=(--clickhouse "$url" --database neonblue --json)
+	case $2 in
+	cold | report) echo "$NB" report bench "${c[@]}" ;;
+	scan) echo "$NB" report bench --scan "${c[@]}" ;;
+	funnel) echo "$NB" funnel bench --steps view,click,purchase --window 1h "${c[@]}" ;;
+	cohort) echo "$NB" cohort bench "${c[@]}" ;;
+	esac
+}
+# a user's rollup row is redone until it was computed 2 s after their latest
+# data, and a refresh rereads the last 10 s of the touched log
+sleep 3
+for name in one cluster; do
+	read -ra c <<<"$(cmd $name cold)"
+	T[$name.cold]=$(secs "${c[@]}")
+done
+echo "first reports (they build the rollup) done; load average $(load)"
+sleep 12
+for a in report scan funnel cohort; do
+	declare -A R=([one]="" [cluster]="")
+	for i in 1 2 3; do
+		for name in one cluster; do
+			read -ra c <<<"$(cmd $name $a)"
+			R[$name]+=" $(secs "${c[@]}")"
+		done
 	done
-	echo "$name: $rows events, $U users loaded in ${T[$name.load]} s; first report (builds the rollup) ${T[$name.cold]} s; load average $(load)"
+	for name in one cluster; do
+		# shellcheck disable=SC2086 # the times, one word each
+		T[$name.$a]=$(median3 ${R[$name]})
+		read -ra c <<<"$(cmd $name $a)"
+		"${c[@]}" >"$W/$name.$a.json"
+	done
+	echo "$a done; load average $(load)"
 done
 printf '%-8s %10s %10s %8s  %s\n' what "1 node s" "2 shards s" ratio "same numbers"
 for a in cold report scan funnel cohort; do
