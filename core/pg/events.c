@@ -355,6 +355,7 @@ struct ev_set {
 	unsigned char (*keys)[16];
 	char *used;
 	size_t cap, len;
+	size_t first_cap; /* the table's first size (0: 65,536) */
 };
 
 static void ev_uuid_bytes(const char *s, unsigned char out[16])
@@ -388,7 +389,7 @@ static size_t ev_set_slot(const struct ev_set *set, const unsigned char key[16])
 static int ev_set_add(struct ev_set *set, const unsigned char key[16])
 {
 	if (2 * (set->len + 1) > set->cap) {
-		struct ev_set big = {.cap = set->cap ? set->cap * 2 : 1 << 16};
+		struct ev_set big = {.cap = set->cap ? set->cap * 2 : set->first_cap ? set->first_cap : 1 << 16};
 		big.keys = nb_xmalloc(big.cap * 16);
 		big.used = nb_xcalloc(big.cap, 1);
 		for (size_t i = 0; i < set->cap; i++) {
@@ -784,7 +785,11 @@ static int ev_load_small(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_l
 			 nb_err *err)
 {
 	char *keep = nb_xmalloc(n);
-	struct ev_set seen = {0};
+	/* sized for this group: the default 65,536 slots (1 MiB, mapped and
+	 * faulted in on every group) cost more than a small group's load */
+	struct ev_set seen = {.first_cap = 64};
+	while (seen.first_cap < 2 * n + 2)
+		seen.first_cap *= 2;
 	nb_buf arr;
 	nb_buf_init(&arr);
 	long rows;
