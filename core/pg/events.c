@@ -761,7 +761,7 @@ static int ev_pipeline_results(PGconn *conn, int nq, const char *const *what, PG
 						st == PGRES_PIPELINE_ABORTED ? "aborted"
 									     : PQresultErrorMessage(r));
 			int sync = st == PGRES_PIPELINE_SYNC;
-			if (q == keep_at && st == PGRES_TUPLES_OK && !*keep_q)
+			if (q == keep_at && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) && !*keep_q)
 				*keep_q = r;
 			else
 				PQclear(r);
@@ -775,6 +775,107 @@ static int ev_pipeline_results(PGconn *conn, int nq, const char *const *what, PG
 			break;
 		}
 	}
+	return rc;
+}
+
+/* Up to this many new rows are loaded by ev_insert_small (one round trip);
+ * more by ev_load_small's COPY (three round trips, less server CPU per row). */
+#define EV_INSERT_MAX 256
+
+/* Sends the nq statements (a name: prepared once per connection) in one
+ * pipeline with its sync and reads every answer (ev_pipeline_results). */
+static int ev_pipeline(PGconn *conn, int nq, const char *const *sql, const char *const *names,
+		       const int *np, const char *const *const *params, const char *const *what,
+		       PGresult **keep_q, int keep_at, nb_err *err)
+{
+	for (int q = 0; q < nq; q++)
+		if (names[q] && nb_pg_prepare(conn, names[q], sql[q], np[q], err))
+			return -1;
+	if (PQenterPipelineMode(conn) != 1)
+		return nb_err_set(err, NB_ESERVER, "events: cannot enter pipeline mode: %s",
+				  PQerrorMessage(conn));
+	int sent = 0, rc;
+	while (sent < nq &&
+	       (names[sent] ? PQsendQueryPrepared(conn, names[sent], np[sent], params[sent], NULL,
+						  NULL, 0)
+			    : PQsendQueryParams(conn, sql[sent], np[sent], NULL, params[sent], NULL,
+						NULL, 0)) == 1)
+		sent++;
+	if (sent < nq || PQpipelineSync(conn) != 1) {
+		rc = nb_err_set(err, NB_ESERVER, "events: cannot send the load: %s",
+				PQerrorMessage(conn));
+		/* what was sent still answers: read it (a broken connection ends it) */
+		if (sent && PQpipelineSync(conn) == 1)
+			ev_pipeline_results(conn, sent, what, keep_q, -1, err);
+	} else {
+		rc = ev_pipeline_results(conn, nq, what, keep_q, keep_at, err);
+	}
+	PQexitPipelineMode(conn);
+	return rc;
+}
+
+/* The rows of keep (their event_id new in this group) in one round trip:
+ * BEGIN, the loaders' lock, the partitions, an INSERT of those whose
+ * event_id is not stored (one index probe each), COMMIT, pipelined. For the
+ * serve committer's small groups (single-event POSTs): round trips, not
+ * rows, bound them. *rows becomes the count inserted. */
+static int ev_insert_small(PGconn *conn, const nb_pg_event *evs, size_t n, const char *keep,
+			   const char *const *pp, long *rows, nb_err *err)
+{
+	nb_buf a[7];
+	for (int k = 0; k < 7; k++) {
+		nb_buf_init(&a[k]);
+		nb_buf_putc(&a[k], '{');
+	}
+	int first = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (!keep[i])
+			continue;
+		const nb_pg_event *e = &evs[i];
+		char v[32];
+		if (e->has_value)
+			snprintf(v, sizeof v, "%.17g", e->value);
+		nb_pg_array_elem(&a[0], e->event_id, first);
+		nb_pg_array_elem(&a[1], e->user_id, first);
+		nb_pg_array_elem(&a[2], e->type, first);
+		nb_pg_array_elem(&a[3], e->ts, first);
+		nb_pg_array_elem(&a[4], e->has_value ? v : NULL, first);
+		nb_pg_array_elem(&a[5], e->properties, first);
+		nb_pg_array_elem(&a[6], e->experiment, first);
+		first = 0;
+	}
+	const char *pi[7];
+	for (int k = 0; k < 7; k++) {
+		nb_buf_putc(&a[k], '}');
+		pi[k] = a[k].data;
+	}
+	/* bitmap scans off for the probes: see nb_pg_events_loader_begin */
+	enum { Q_BEGIN, Q_SET, Q_LOCK, Q_PARTS, Q_INSERT, Q_COMMIT, NQ };
+	static const char *const sql[NQ] = {
+		"BEGIN", "SET LOCAL enable_bitmapscan = off",
+		"SELECT pg_advisory_xact_lock(hashtext('neonblue_events_load'))",
+		"SELECT neonblue_ensure_event_partitions($1::timestamptz, $2::timestamptz)",
+		"INSERT INTO events (event_id, user_id, type, ts, value, properties, experiment)"
+		" SELECT t.id, t.u, t.ty, t.ts, t.v, t.p, t.e FROM unnest($1::uuid[], $2::text[],"
+		" $3::text[], $4::timestamptz[], $5::float8[], $6::jsonb[], $7::text[])"
+		" AS t(id, u, ty, ts, v, p, e)"
+		" LEFT JOIN LATERAL (SELECT 1 AS hit FROM events x WHERE x.event_id = t.id LIMIT 1) s"
+		" ON true WHERE s.hit IS NULL",
+		"COMMIT"};
+	/* parsed and planned once per connection, not for every group */
+	static const char *const names[NQ] = {NULL, NULL, "nb_events_lock", "nb_events_partitions",
+					      "nb_events_insert", NULL};
+	static const char *const what[NQ] = {"BEGIN", "SET", "the loaders' lock", "the partitions",
+					     "the INSERT", "COMMIT"};
+	static const int np[NQ] = {0, 0, 0, 2, 7, 0};
+	const char *const *params[NQ] = {NULL, NULL, NULL, pp, pi, NULL};
+	PGresult *ins = NULL;
+	int rc = ev_pipeline(conn, NQ, sql, names, np, params, what, &ins, Q_INSERT, err);
+	if (rc == 0)
+		*rows = ins ? atol(PQcmdTuples(ins)) : 0;
+	PQclear(ins);
+	for (int k = 0; k < 7; k++)
+		nb_buf_done(&a[k]);
 	return rc;
 }
 
@@ -816,31 +917,21 @@ static int ev_load_small(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_l
 					     "the event_id lookup"};
 	const int np[NQ] = {0, 0, 0, 2, 1};
 	const char *const *params[NQ] = {NULL, NULL, NULL, pp, pa};
-	int nq = rows ? NQ : Q_LOOKUP, rc = 0, committed = 0;
+	static const char *const names[NQ] = {NULL};
+	int nq = rows ? NQ : Q_LOOKUP, rc = 0, committed = 0, inserted = 0;
 	PGresult *stored = NULL;
-	if (PQenterPipelineMode(conn) != 1) {
-		rc = nb_err_set(err, NB_ESERVER, "events: cannot enter pipeline mode: %s",
-				PQerrorMessage(conn));
+	if (rows && rows <= EV_INSERT_MAX) {
+		rc = ev_insert_small(conn, evs, n, keep, pp, &rows, err);
+		inserted = 1;
 	} else {
-		int sent = 0;
-		while (sent < nq &&
-		       PQsendQueryParams(conn, sql[sent], np[sent], NULL, params[sent], NULL, NULL, 0) == 1)
-			sent++;
-		if (sent < nq || PQpipelineSync(conn) != 1) {
-			rc = nb_err_set(err, NB_ESERVER, "events: cannot send the load: %s",
-					PQerrorMessage(conn));
-			/* what was sent still answers: read it (a broken connection ends it) */
-			if (sent && PQpipelineSync(conn) == 1)
-				ev_pipeline_results(conn, sent, what, &stored, -1, err);
-		} else {
-			rc = ev_pipeline_results(conn, nq, what, &stored, Q_LOOKUP, err);
-		}
-		PQexitPipelineMode(conn);
+		rc = ev_pipeline(conn, nq, sql, names, np, params, what, &stored, Q_LOOKUP, err);
 	}
 	if (rc == 0 && stored)
 		ev_drop_stored(evs, n, keep, &rows, stored);
 	PQclear(stored);
-	if (rc == 0 && rows) {
+	if (inserted) {
+		/* committed, or rc says why not */
+	} else if (rc == 0 && rows) {
 		/* the COMMIT runs once the COPY ended well: no round trip of its own */
 		PGresult *r = PQexec(conn, "COPY events (event_id, user_id, type, ts, value,"
 					   " properties, experiment) FROM STDIN; COMMIT");
