@@ -9,7 +9,7 @@ NB=${NB:-$PWD/build/neonblue}
 N=${1:-${BENCH_SINK_ROWS:-300000}}
 W=$(mktemp -d /tmp/bench_sink.XXXXXX)
 chmod 755 "$W"
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+source "$PWD/bench/lib/sink_events.sh" # free_port, now, sink_events
 CH_HTTP=$(free_port)
 CH_TCP=$(free_port)
 CH="http://127.0.0.1:$CH_HTTP"
@@ -25,60 +25,19 @@ cleanup() {
 }
 trap cleanup EXIT
 q() { curl -s "$CH/" --data-binary "$1"; }
-now() { date +%s.%N; }
 
 # ClickHouse
 ch_start || { echo "bench_sink: ClickHouse did not start" >&2; exit 1; }
 
 # A mock Kafka with enough partitions to hold every message (5 MiB each).
-cat >"$W/mock.py" <<'EOF'
-import ctypes, os, signal, sys, time
-rk = ctypes.CDLL("librdkafka.so.1")
-rk.rd_kafka_conf_new.restype = ctypes.c_void_p
-rk.rd_kafka_new.restype = ctypes.c_void_p
-rk.rd_kafka_new.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
-rk.rd_kafka_mock_cluster_new.restype = ctypes.c_void_p
-rk.rd_kafka_mock_cluster_new.argtypes = [ctypes.c_void_p, ctypes.c_int]
-rk.rd_kafka_mock_cluster_bootstraps.restype = ctypes.c_char_p
-rk.rd_kafka_mock_cluster_bootstraps.argtypes = [ctypes.c_void_p]
-rk.rd_kafka_mock_topic_create.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
-err = ctypes.create_string_buffer(512)
-h = rk.rd_kafka_new(0, rk.rd_kafka_conf_new(), err, 512)
-mc = rk.rd_kafka_mock_cluster_new(h, 1)
-rk.rd_kafka_mock_topic_create(mc, b"neonblue.public.events", int(sys.argv[2]), 1)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write(rk.rd_kafka_mock_cluster_bootstraps(mc).decode())
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
-while True:
-    time.sleep(1)
-EOF
 parts=$(((N * 500 / 4194304) + 4))
-python3 "$W/mock.py" "$W/boot" "$parts" 2>/dev/null &
+python3 tests/lib/mock_kafka.py "$W/boot" "$parts" 2>/dev/null &
 MOCK_PID=$!
 for _ in $(seq 1 50); do [ -s "$W/boot" ] && break; sleep 0.1; done
 KAFKA=$(cat "$W/boot")
 
 # N relay-style event envelopes
-python3 - "$W/events.msgs" "$N" <<'EOF'
-import json, random, sys, uuid
-rnd = random.Random(7)
-base = 1795757515 * 1000000
-with open(sys.argv[1], "w") as f:
-    for n in range(int(sys.argv[2])):
-        eid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
-        us = base - rnd.randrange(30 * 86400 * 1000000)
-        ts = "%s.%06dZ" % (__import__("time").strftime("%Y-%m-%dT%H:%M:%S", __import__("time").gmtime(us // 1000000)), us % 1000000)
-        env = {"before": None, "after": {"event_id": eid, "user_id": "user-%d" % rnd.randrange(100000),
-               "type": rnd.choice(["view", "click", "buy"]), "ts": ts,
-               "value": round(rnd.uniform(0, 100), 2), "properties": '{"page": "/p/%d"}' % n,
-               "experiment": "exp-%d" % (n % 20)},
-               "source": {"version": "bench", "connector": "postgresql", "name": "neonblue",
-                          "ts_ms": 1795757515000, "db": "neonblue", "schema": "public",
-                          "table": "events", "txId": n, "lsn": 1000 + n, "snapshot": "false"},
-               "op": "c", "ts_ms": 1795757515001}
-        f.write('{"event_id":"%s","ts":"%s"}\t%s\n' % (eid, ts, json.dumps(env, separators=(",", ":"))))
-EOF
+sink_events "$W/events.msgs" "$N"
 kcat -P -b "$KAFKA" -t neonblue.public.events -K $'\t' -z lz4 -l "$W/events.msgs"
 "$NB" sink --kafka "$KAFKA" --clickhouse "$CH" --home "$W/home" --status "$W/sink.status" \
 	--batch-rows 100000 --batch-ms 500 --verbose 2>"$W/sink.log" &

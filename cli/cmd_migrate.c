@@ -13,7 +13,10 @@ static const char *migrate_usage =
 	"not recorded yet (table schema_migrations), each in its own transaction, under\n"
 	"an advisory lock so concurrent runs are safe; then, when a ClickHouse is\n"
 	"configured (--clickhouse, NEONBLUE_CLICKHOUSE or the local stack), the\n"
-	"ClickHouse migrations. Running it again does nothing. --json prints\n"
+	"ClickHouse migrations; with a ClickHouse cluster configured\n"
+	"(--clickhouse-cluster, NEONBLUE_CLICKHOUSE_CLUSTER) their cluster form: tables\n"
+	"with a user_id sharded by it, the others replicated, DDL ON CLUSTER (every\n"
+	"node must be up; docs/operations.md). Running it again does nothing. --json prints\n"
 	"{\"postgresql_applied\": N, \"clickhouse_applied\": N or null}.\n"
 	"Exit status: 0 success, 1 server failure, 2 bad usage.\n"
 	"\n" NB_FRONT_GLOBAL_HELP;
@@ -44,7 +47,7 @@ int cmd_migrate(nb_front *ctx, int argc, char **argv)
 
 	int ch_applied = -1; /* -1: no ClickHouse configured */
 	if (ctx->cfg.clickhouse_set) {
-		ch_applied = nb_ch_migrate(ctx->cfg.clickhouse, &err);
+		ch_applied = nb_ch_migrate_cluster(ctx->cfg.clickhouse, ctx->cfg.clickhouse_cluster, &err);
 		if (ch_applied < 0)
 			return nb_front_fail(&err);
 	}

@@ -153,6 +153,7 @@ int cmd_sink(nb_front *ctx, int argc, char **argv)
 		return nb_front_fail(&err);
 	o.kafka = ctx->cfg.kafka;
 	o.clickhouse = ctx->cfg.clickhouse;
+	o.clickhouse_cluster = ctx->cfg.clickhouse_cluster;
 	char path[NB_PATH_MAX + 32];
 	if (!status) {
 		sink_status_path(ctx, path, sizeof path, 1);

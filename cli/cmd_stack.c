@@ -11,7 +11,8 @@
 static const char usage_text[] =
     "usage: neonblue stack up [--pg-port N] [--ch-port N] [--ch-tcp-port N]\n"
     "                         [--kafka-port N] [--kafka-brokers N] [--partitions N]\n"
-    "                         [--sinks N] [--timeout S] [--json]\n"
+    "                         [--sinks N] [--clickhouse-shards S]\n"
+    "                         [--clickhouse-replicas R] [--timeout S] [--json]\n"
     "                         [--no-pipeline | --pipeline]\n"
     "       neonblue stack status [--json]\n"
     "       neonblue stack down\n\n"
@@ -32,8 +33,16 @@ static const char usage_text[] =
     "--partitions N (1-64) creates the pipeline's topics (neonblue.public.<table>,\n"
     "neonblue.dlq) with N partitions each (else the mock cluster's default, 4);\n"
     "--sinks N (1-4) runs N sinks (sink, sink2 …) in one consumer group, which\n"
-    "share the partitions; `status` shows each one's partitions and lag. Both are\n"
-    "kept in stack.conf and apply at an `up` after `down`.\n";
+    "share the partitions; `status` shows each one's partitions and lag (from its\n"
+    "status file), then the group's lag by the offsets Kafka holds committed\n"
+    "(asked of Kafka; --json: group_lag on the kafka component). Both are\n"
+    "kept in stack.conf and apply at an `up` after `down`.\n"
+    "--clickhouse-shards S --clickhouse-replicas R (S*R at most 4; default 1 and 1,\n"
+    "one server) start S*R ClickHouse servers (clickhouse, clickhouse2 …; data in\n"
+    "HOME/clickhouse-<shard>-<replica>) as cluster `neonblue` and ZooKeeper\n"
+    "(Debian's zookeeperd), and run the migrations' cluster form: sharded by user,\n"
+    "replicated (docs/operations.md, \"ClickHouse cluster\"). stack.env then names\n"
+    "NEONBLUE_CLICKHOUSE_CLUSTER and NEONBLUE_CLICKHOUSE_NODES. Kept in stack.conf.\n";
 
 static void say_stderr(void *ud, const char *msg)
 {
@@ -146,8 +155,41 @@ static void print_lag(const nb_stack_status *s, const char *name)
 	cJSON_Delete(list);
 }
 
+/* The group's line after the sinks: its lag by the offsets Kafka holds
+ * committed (not the sinks' status files), and which partitions lag. */
+static void print_group_lag(const nb_stack_status *s)
+{
+	nb_err err;
+	nb_err_clear(&err);
+	cJSON *g = nb_stack_group_lag(s->home, &err);
+	printf("%-11s ", "group");
+	if (!g) {
+		printf("lag by Kafka's committed offsets unknown: %s\n", err.msg);
+		return;
+	}
+	const cJSON *parts = cJSON_GetObjectItemCaseSensitive(g, "partitions"), *p;
+	int behind = 0;
+	cJSON_ArrayForEach(p, parts) behind += num(p, "lag", 0) > 0;
+	printf("%s: lag %.0f messages by Kafka's committed offsets (%d partitions, %d behind)",
+	       cJSON_GetObjectItemCaseSensitive(g, "group")->valuestring, num(g, "lag_total", 0),
+	       cJSON_GetArraySize(parts), behind);
+	int shown = 0;
+	cJSON_ArrayForEach(p, parts)
+	{
+		if (num(p, "lag", 0) <= 0 || shown == 8)
+			continue;
+		const char *t = cJSON_GetObjectItemCaseSensitive(p, "topic")->valuestring;
+		const char *dot = strrchr(t, '.');
+		printf("%s %s [%.0f] %.0f", shown++ ? "," : ":", dot ? dot + 1 : t,
+		       num(p, "partition", -1), num(p, "lag", 0));
+	}
+	putchar('\n');
+	cJSON_Delete(g);
+}
+
 static void print_status(const nb_stack_status *s)
 {
+	int sinks = 0;
 	if (s->supervisor_pid)
 		printf("%-11s running (pid %d) in %s\n", "supervisor", s->supervisor_pid, s->home);
 	else
@@ -170,12 +212,27 @@ static void print_status(const nb_stack_status *s)
 		putchar('\n');
 		if (c->pid && (!strcmp(c->name, "cdc") || !strncmp(c->name, "sink", 4)))
 			print_lag(s, c->name);
+		sinks += c->pid && !strncmp(c->name, "sink", 4);
 	}
+	if (sinks)
+		print_group_lag(s);
 }
 
 static void print_json(nb_front *ctx, const nb_stack_status *s)
 {
-	cJSON *j = nb_stack_status_json(ctx->cfg.home, s);
+	cJSON *j = nb_stack_status_json(ctx->cfg.home, s), *c;
+	/* the sinks' group as Kafka holds it, on the kafka component */
+	cJSON_ArrayForEach(c, j)
+	{
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "name");
+		if (!s->supervisor_pid || !cJSON_IsString(n) || strcmp(n->valuestring, "kafka") ||
+		    !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(c, "pid")))
+			continue;
+		nb_err err;
+		nb_err_clear(&err);
+		cJSON *g = nb_stack_group_lag(ctx->cfg.home, &err);
+		cJSON_AddItemToObject(c, "group_lag", g ? g : cJSON_CreateString(err.msg));
+	}
 	nb_front_print_json(j);
 	cJSON_Delete(j);
 }
@@ -197,6 +254,8 @@ static int do_up(nb_front *ctx, int argc, char **argv)
 			    {"--kafka-brokers", &o.kafka_brokers},
 			    {"--partitions", &o.partitions},
 			    {"--sinks", &o.sinks},
+			    {"--clickhouse-shards", &o.ch_shards},
+			    {"--clickhouse-replicas", &o.ch_replicas},
 			    {"--timeout", &o.timeout_s}};
 		int hit = 0;
 		for (size_t k = 0; k < sizeof nums / sizeof *nums && !hit; k++) {

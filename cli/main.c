@@ -51,8 +51,10 @@ static void usage(FILE *f)
  * so subcommands never see it. Returns 0, or 2 when a value is missing. */
 static int take_globals(int *argc, char **argv, nb_config_flags *fl)
 {
-	static const char *names[] = {"--home", "--pg", "--kafka", "--clickhouse", "--actor"};
-	const char **slots[] = {&fl->home, &fl->pg, &fl->kafka, &fl->clickhouse, &fl->actor};
+	static const char *names[] = {"--home",	"--pg",	   "--kafka",
+				      "--clickhouse", "--actor", "--clickhouse-cluster"};
+	const char **slots[] = {&fl->home,  &fl->pg,    &fl->kafka,
+				&fl->clickhouse, &fl->actor, &fl->clickhouse_cluster};
 	int out = 1;
 	for (int i = 1; i < *argc; i++) {
 		if (!strcmp(argv[i], "--")) {

@@ -3,11 +3,13 @@
 set -eu
 # clang + libclang-rt-14-dev (libFuzzer and the sanitizer runtimes, only recommended
 # by clang): make fuzz and the fuzz suite of make test. wrk: make bench (bench/bench_serve.sh).
+# zookeeperd: the ZooKeeper of `stack up --clickhouse-shards/--clickhouse-replicas`
+# (the stack runs its own instance; the package's service is not used).
 pkgs=(gcc make pkg-config libncurses-dev libcurl4-openssl-dev librdkafka-dev libpq-dev
       libcjson-dev libgsl-dev postgresql postgresql-contrib clickhouse-server clickhouse-client
       kcat tmux python3 python3-scipy python3-statsmodels python3-mpmath docker-compose valgrind
       curl procps libssl-dev libmicrohttpd-dev libpcre2-dev nodejs npm clang libclang-rt-14-dev
-      wrk)
+      wrk zookeeperd)
 missing=()
 for p in "${pkgs[@]}"; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,9 +68,43 @@ static void restore_terminal(void)
 	}
 }
 
+/* How long a shutdown may take once it began (a quit signal, or the main
+ * loop's end) before the process leaves without it: a thread stuck in a
+ * library call, or a write to a terminal nobody reads, must not keep a
+ * dashboard alive that was told to go (SIGALRM, then _exit). */
+#define DASH_EXIT_WATCHDOG_S 10
+static volatile sig_atomic_t g_quit_sig;
+
+static void on_watchdog(int sig)
+{
+	(void)sig;
+	_exit(g_quit_sig ? 128 + g_quit_sig : 1);
+}
+
+static void arm_watchdog(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_watchdog;
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(DASH_EXIT_WATCHDOG_S);
+}
+
+/* The terminal went away (its pty's other side closed: tcgetattr says EIO)
+ * or stdin is no terminal any more. */
+static int term_gone(void)
+{
+	struct termios t;
+	return tcgetattr(0, &t) < 0;
+}
+
 static void on_quit_signal(int sig)
 {
 	unsigned char c = (unsigned char)sig;
+	if (sig != SIGWINCH && !g_quit_sig) {
+		g_quit_sig = sig;
+		alarm(DASH_EXIT_WATCHDOG_S); /* SIGALRM's handler is set before any quit signal */
+	}
 	if (g_sig_pipe[1] >= 0 && write(g_sig_pipe[1], &c, 1) < 0) {
 		/* nothing else to do in a handler */
 	}
@@ -101,6 +136,9 @@ static void install_signals(void)
 	for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++)
 		sigaction(crash[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_watchdog;
+	sigaction(SIGALRM, &sa, NULL);
 }
 
 /* ----------------------------------------------------------------- app */
@@ -580,10 +618,15 @@ static int run_loop(app *a)
 					quit = 1;
 			}
 		}
+		if (pf[0].revents & POLLNVAL) {
+			quit = 1; /* no terminal on fd 0 any more */
+			a->term_dead = 1;
+		}
 		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			wint_t wc;
 			int r, n = 0;
-			while (!quit && n++ < 256 && (r = wget_wch(stdscr, &wc)) != ERR) {
+			while (!quit && n < 256 && (r = wget_wch(stdscr, &wc)) != ERR) {
+				n++;
 				if (r == KEY_CODE_YES && wc == KEY_RESIZE) {
 					resize_at = app_mono(); /* debounced below */
 					continue;
@@ -592,8 +635,12 @@ static int run_loop(app *a)
 					quit = 1;
 				key_pending = 1;
 			}
-			if (pf[0].revents & (POLLHUP | POLLERR))
+			/* hung up, or readable with nothing to read (EOF, EIO): the
+			 * terminal is gone; polling on would spin */
+			if ((pf[0].revents & (POLLHUP | POLLERR)) || (!n && term_gone())) {
 				quit = 1;
+				a->term_dead = 1;
+			}
 		}
 		if (pf[1].revents & POLLIN) {
 			uint64_t cnt;
@@ -772,6 +819,9 @@ int cmd_dash(nb_front *ctx, int argc, char **argv)
 	if (o.view && view_by_name(o.view) != V_EXPS)
 		app_open(a, view_by_name(o.view), o.exp);
 	run_loop(a);
+	arm_watchdog(); /* (again, if a signal armed it) the rest is bounded too */
+	if (a->term_dead || term_gone())
+		g_curses_on = 0; /* restore nothing on a dead terminal: no writes, no tcsetattr */
 	restore_terminal();
 	if (a->bench_frames > 0)
 		fprintf(stderr,

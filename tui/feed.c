@@ -337,13 +337,26 @@ feed *feed_start(const nb_config *cfg, int backfill_min, int wake_fd)
 	return f;
 }
 
+/* The feed left to a thread that outlived feed_stop. */
+static feed *abandoned_feed;
+
 void feed_stop(feed *f)
 {
 	if (!f)
 		return;
 	if (!f->stopping) {
 		__atomic_store_n(&f->stopping, 1, __ATOMIC_RELAXED);
-		pthread_join(f->th, NULL);
+		/* The consumer may sit in a librdkafka call (metadata, offsets for
+		 * times, closing against a Kafka that went away): given 3 s, then
+		 * abandoned with the feed — the process is exiting. */
+		struct timespec dl;
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += 3;
+		if (pthread_timedjoin_np(f->th, NULL, &dl)) {
+			pthread_detach(f->th);
+			abandoned_feed = f; /* still reachable: not a leak */
+			return;
+		}
 	}
 	pthread_mutex_destroy(&f->mu);
 	free(f->ring);

@@ -221,6 +221,7 @@ typedef struct srv_state {
 } srv_state;
 
 struct app {
+	int term_dead; /* the terminal went away: nothing is restored on it */
 	const struct app_ops *ops; /* the app's side of the view interface (dash.c) */
 	nb_config cfg;
 	char exe[4096];
@@ -367,6 +368,15 @@ static inline void app_manage_result(app *a, job *j)
 
 extern const view_ops view_exps_ops, view_detail_ops, view_feed_ops, view_funnel_ops,
 	view_cohort_ops, view_revenue_ops, view_segments_ops, view_health_ops, view_manage_ops, view_flags_ops;
+
+/* The keys every table view shares (table_keys.c): selection and paging
+ * (page rows), Shift+letter sort (act ACT_NONE, ch the key), next/previous
+ * column and reverse, with a "sorted by" message. Returns TK_SORTED for a
+ * letter, TK_MOVED for the others, 0 when act is none of them. */
+enum { TK_MOVED = 1, TK_SORTED = 2 };
+int table_key(app *a, w_table *t, enum action act, int ch, int is_code, int page);
+/* The help overlay's lines listing t's sort letters, written into out. */
+const char *table_help_extra(const w_table *t, char *out, size_t n);
 
 /* The primary metric's best treatment result in a report (view_exps.c). */
 const cJSON *report_primary(const cJSON *rep, const cJSON **metric);

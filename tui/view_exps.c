@@ -491,53 +491,18 @@ static int exps_key(view *v, app *a, enum action act, int ch, int is_code)
 		}
 		return VF_HANDLED;
 	}
-	int letter = act == ACT_NONE && !is_code ? w_table_letter_col(&s->t, ch) : -1;
-	if (letter >= 0) {
-		/* Shift+column letter: sort by it, again reverses */
-		w_table_sort(&s->t, letter);
-		app_message(a, 0, "sorted by %s%s", cols[letter].title,
-			    s->t.sort_desc ? " (descending)" : "");
-		schedule(s, a);
+	int tk = table_key(a, &s->t, act, ch, is_code, body);
+	if (tk) {
+		schedule(s, a); /* rows that came into view */
 		v->dirty = 1;
 		return VF_HANDLED | VF_REDRAW;
 	}
 	switch (act) {
-	case ACT_UP:
-		w_table_move(&s->t, -1);
-		break;
-	case ACT_DOWN:
-		w_table_move(&s->t, 1);
-		break;
-	case ACT_PGUP:
-		w_table_move(&s->t, -body);
-		break;
-	case ACT_PGDN:
-		w_table_move(&s->t, body);
-		break;
-	case ACT_TOP:
-		w_table_home(&s->t);
-		break;
-	case ACT_BOTTOM:
-		w_table_end(&s->t);
-		break;
 	case ACT_FILTER:
 		if (ch != -1)
 			return 0; /* opens the prompt */
 		w_table_set_filter(&s->t, a->input);
 		count_stats(s);
-		break;
-	case ACT_SORT_NEXT:
-	case ACT_SORT_PREV: {
-		int d = act == ACT_SORT_NEXT ? 1 : -1;
-		int c = s->t.sort_col < 0 ? (d > 0 ? 0 : C_NCOLS - 1)
-					  : (s->t.sort_col + d + C_NCOLS) % C_NCOLS;
-		w_table_sort(&s->t, c);
-		app_message(a, 0, "sorted by %s%s", cols[c].title, s->t.sort_desc ? " (descending)" : "");
-		break;
-	}
-	case ACT_SORT_INVERT:
-		if (s->t.sort_col >= 0)
-			w_table_sort(&s->t, s->t.sort_col);
 		break;
 	case ACT_ENTER:
 		if (!key)
@@ -575,21 +540,7 @@ static void exps_enter(view *v, app *a, const char *arg)
 static const char *exps_help_extra(view *v)
 {
 	static char out[512];
-	(void)v;
-	size_t o = (size_t)snprintf(out, sizeof out, "Shift+letter\tsort by column, again: reverse");
-	int lw = 99;
-	for (int i = 0; i < C_NCOLS && o < sizeof out; i++) {
-		char item[40];
-		int n = snprintf(item, sizeof item, "%c %s", cols[i].letter, cols[i].title);
-		if (lw + 2 + n > 22) {
-			o += (size_t)snprintf(out + o, sizeof out - o, "\n\t%s", item);
-			lw = n;
-		} else {
-			o += (size_t)snprintf(out + o, sizeof out - o, "  %s", item);
-			lw += 2 + n;
-		}
-	}
-	return out;
+	return table_help_extra(&((exps_st *)v->st)->t, out, sizeof out);
 }
 
 const view_ops view_exps_ops = {

@@ -273,50 +273,15 @@ static int flags_key(view *v, app *a, enum action act, int ch, int is_code)
 	flags_st *s = v->st;
 	int body = getmaxy(a->body ? a->body : stdscr) - 3;
 	w_row *sel = w_table_selected(&s->t);
-	int letter = act == ACT_NONE && !is_code ? w_table_letter_col(&s->t, ch) : -1;
-	if (letter >= 0) {
-		w_table_sort(&s->t, letter);
-		app_message(a, 0, "sorted by %s%s", cols[letter].title,
-			    s->t.sort_desc ? " (descending)" : "");
+	if (table_key(a, &s->t, act, ch, is_code, body)) {
 		v->dirty = 1;
 		return VF_HANDLED | VF_REDRAW;
 	}
 	switch (act) {
-	case ACT_UP:
-		w_table_move(&s->t, -1);
-		break;
-	case ACT_DOWN:
-		w_table_move(&s->t, 1);
-		break;
-	case ACT_PGUP:
-		w_table_move(&s->t, -body);
-		break;
-	case ACT_PGDN:
-		w_table_move(&s->t, body);
-		break;
-	case ACT_TOP:
-		w_table_home(&s->t);
-		break;
-	case ACT_BOTTOM:
-		w_table_end(&s->t);
-		break;
 	case ACT_FILTER:
 		if (ch != -1)
 			return 0; /* opens the prompt */
 		w_table_set_filter(&s->t, a->input);
-		break;
-	case ACT_SORT_NEXT:
-	case ACT_SORT_PREV: {
-		int d = act == ACT_SORT_NEXT ? 1 : -1;
-		int c = s->t.sort_col < 0 ? (d > 0 ? 0 : F_NCOLS - 1)
-					  : (s->t.sort_col + d + F_NCOLS) % F_NCOLS;
-		w_table_sort(&s->t, c);
-		app_message(a, 0, "sorted by %s%s", cols[c].title, s->t.sort_desc ? " (descending)" : "");
-		break;
-	}
-	case ACT_SORT_INVERT:
-		if (s->t.sort_col >= 0)
-			w_table_sort(&s->t, s->t.sort_col);
 		break;
 	case ACT_TOGGLE: {
 		if (!sel)
@@ -348,13 +313,8 @@ static int flags_key(view *v, app *a, enum action act, int ch, int is_code)
 /* The help overlay's lines for Shift+column letter. */
 static const char *flags_help_extra(view *v)
 {
-	static char out[256];
-	(void)v;
-	size_t o = (size_t)snprintf(out, sizeof out, "Shift+letter\tsort by column, again: reverse\n\t");
-	for (int i = 0; i < F_NCOLS && o < sizeof out; i++)
-		o += (size_t)snprintf(out + o, sizeof out - o, "%s%c %s", i ? (i % 3 ? "  " : "\n\t") : "",
-				      cols[i].letter, cols[i].title);
-	return out;
+	static char out[512];
+	return table_help_extra(&((flags_st *)v->st)->t, out, sizeof out);
 }
 
 const view_ops view_flags_ops = {

@@ -80,6 +80,10 @@ static void apply(nb_config *c, const char *k, const char *v, int level)
 		}
 	} else if (!strcmp(k, "NEONBLUE_TOPIC_PREFIX") || !strcmp(k, "topic_prefix")) {
 		SETSTR(c->topic_prefix, v);
+	} else if (!strcmp(k, "NEONBLUE_CLICKHOUSE_CLUSTER") || !strcmp(k, "clickhouse_cluster")) {
+		SETSTR(c->clickhouse_cluster, v);
+	} else if (!strcmp(k, "NEONBLUE_CLICKHOUSE_NODES") || !strcmp(k, "clickhouse_nodes")) {
+		SETSTR(c->clickhouse_nodes, v);
 	}
 }
 
@@ -114,8 +118,9 @@ int nb_config_load(nb_config *cfg, const nb_config_flags *fl, nb_err *err)
 	x.level = 2;
 	nb_config_read_kv(path, kv_cb, &x);
 
-	static const char *envs[] = {"NEONBLUE_PG", "NEONBLUE_KAFKA", "NEONBLUE_CLICKHOUSE",
-				     "NEONBLUE_TOPIC_PREFIX"};
+	static const char *envs[] = {"NEONBLUE_PG",	     "NEONBLUE_KAFKA",
+				     "NEONBLUE_CLICKHOUSE",   "NEONBLUE_TOPIC_PREFIX",
+				     "NEONBLUE_CLICKHOUSE_CLUSTER", "NEONBLUE_CLICKHOUSE_NODES"};
 	for (size_t i = 0; i < sizeof envs / sizeof *envs; i++) {
 		const char *v = getenv(envs[i]);
 		if (v && *v)
@@ -134,6 +139,8 @@ int nb_config_load(nb_config *cfg, const nb_config_flags *fl, nb_err *err)
 			apply(cfg, "kafka", fl->kafka, 4);
 		if (fl->clickhouse)
 			apply(cfg, "clickhouse", fl->clickhouse, 4);
+		if (fl->clickhouse_cluster)
+			apply(cfg, "clickhouse_cluster", fl->clickhouse_cluster, 4);
 	}
 	const char *actor = fl && fl->actor ? fl->actor : getenv("USER");
 	if (!actor || !*actor)

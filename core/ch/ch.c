@@ -1,8 +1,6 @@
 /* ch/ch.c — ClickHouse over HTTP (libcurl): queries, inserts, escaping, TSV
- * parsing, migrations. */
+ * parsing, splitting migration files (the runner: ch/migrate.c). */
 #include "neonblue/ch.h"
-
-#include "../sql/embed.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -435,75 +433,4 @@ void nb_ch_split_free(char **stmts, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(stmts[i]);
 	free(stmts);
-}
-
-/* ---- migrations ---- */
-
-static int ch_migration_applied(nb_ch *ch, const char *name, int *applied, nb_err *err)
-{
-	nb_buf q;
-	nb_buf_init(&q);
-	nb_buf_puts(&q, "SELECT count() FROM neonblue.schema_migrations WHERE name = ");
-	nb_ch_escape(&q, name, strlen(name), NB_CH_STRING);
-	char *v = NULL;
-	int rc = nb_ch_scalar(ch, q.data, &v, err);
-	nb_buf_done(&q);
-	if (rc == 0)
-		*applied = atoi(v) > 0;
-	free(v);
-	return rc;
-}
-
-static int ch_apply_file(nb_ch *ch, const struct nb_sql_file *f, nb_err *err)
-{
-	char **st;
-	size_t n = nb_ch_split_sql(f->text, &st);
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		nb_err e;
-		if (nb_ch_query(ch, st[i], NULL, &e) < 0)
-			rc = nb_err_set(err, e.code, "ClickHouse migration %s, statement %zu: %s",
-					f->name, i + 1, e.msg);
-	}
-	nb_ch_split_free(st, n);
-	if (rc < 0)
-		return -1;
-	nb_buf d;
-	nb_buf_init(&d);
-	nb_ch_escape(&d, f->name, strlen(f->name), NB_CH_TSV);
-	nb_buf_puts(&d, "\n");
-	rc = nb_ch_insert(ch, "INSERT INTO neonblue.schema_migrations (name) FORMAT TabSeparated",
-			  d.data, d.len, err);
-	nb_buf_done(&d);
-	return rc;
-}
-
-int nb_ch_migrate(const char *url, nb_err *err)
-{
-	nb_ch *ch = nb_ch_new(url, err);
-	if (!ch)
-		return -1;
-	int count = 0;
-	if (nb_ch_query(ch, "CREATE DATABASE IF NOT EXISTS neonblue", NULL, err) < 0 ||
-	    nb_ch_query(ch,
-			"CREATE TABLE IF NOT EXISTS neonblue.schema_migrations (name String, "
-			"applied_at DateTime DEFAULT now()) ENGINE = TinyLog",
-			NULL, err) < 0) {
-		nb_ch_free(ch);
-		return -1;
-	}
-	for (int i = 0; i < nb_sql_nfiles; i++) {
-		const struct nb_sql_file *f = &nb_sql_files[i];
-		if (strncmp(f->name, "ch/", 3) != 0)
-			continue;
-		int done = 0;
-		if (ch_migration_applied(ch, f->name, &done, err) < 0 ||
-		    (!done && ch_apply_file(ch, f, err) < 0)) {
-			nb_ch_free(ch);
-			return -1;
-		}
-		count += !done;
-	}
-	nb_ch_free(ch);
-	return count;
 }

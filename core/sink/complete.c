@@ -79,12 +79,10 @@ static int cp_targets(sink_complete *c, cp_front *f)
 	rd_kafka_resp_err_t e = rd_kafka_metadata(s->rk, 1, NULL, &md, CP_KAFKA_MS);
 	if (e)
 		return -1;
-	size_t plen = strlen(s->o->prefix);
 	int rc = 0, cap = 0;
 	for (int i = 0; i < md->topic_cnt && !rc; i++) {
 		const char *name = md->topics[i].topic;
-		if (strncmp(name, s->o->prefix, plen) || name[plen] != '.' ||
-		    !strcmp(name, s->dlq_topic) || nb_sink_topic_ignored(s->o->prefix, name))
+		if (!nb_sink_row_topic(s->o->prefix, name))
 			continue;
 		for (int k = 0; k < md->topics[i].partition_cnt && !rc; k++) {
 			int32_t part = md->topics[i].partitions[k].id;

@@ -26,6 +26,7 @@ typedef struct sink_part {
 	int64_t batch_next;  /* offset after the last message in the filling batch */
 	uint64_t batch_lsn;  /* highest lsn in the filling batch */
 	uint64_t batch_epoch; /* relay epoch (NB_CDC_EPOCH_HEADER) of its last message, 0: none */
+	unsigned batch_gen;  /* sink.kgen when batch_next was read */
 	uint64_t lsn;        /* highest lsn committed */
 	int dirty;           /* has offsets in the filling batch */
 	int assigned;        /* the group gave it to this sink (until revoked) */
@@ -40,6 +41,7 @@ typedef struct sink_bpart {
 	int64_t next;
 	uint64_t lsn;
 	uint64_t epoch;
+	unsigned gen;       /* sink.kgen when that offset was read */
 	int committed;      /* result: the offset was committed */
 } sink_bpart;
 
@@ -131,6 +133,15 @@ typedef struct sink {
 	int ch_ok;
 	char waiting[1200];
 	sink_complete *complete; /* the heartbeats' thread, or NULL */
+	/* Kafka's lives as the sink sees them: kafka_lost is set (error
+	 * callback, main thread) when every broker went away; the main loop then
+	 * counts a new generation kgen (under kmu, which the store thread holds
+	 * while it commits) and reads its partitions again from the group's
+	 * committed offsets. Offsets read in an older generation are never
+	 * committed: they may count a log that is gone. */
+	int kafka_lost;
+	unsigned kgen;
+	pthread_mutex_t kmu;
 	char hb_topic[300];	 /* __debezium-heartbeat.<prefix> */
 } sink;
 

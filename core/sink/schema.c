@@ -10,9 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* On a cluster (docs/operations.md, "ClickHouse cluster") a sharded table T
+ * is a Distributed table, whose columns are in no sorting key, over T_local:
+ * T's columns are read from T_local, under T's name. */
 const char NB_SINK_SCHEMA_SQL[] =
-	"SELECT table, name, type, is_in_sorting_key FROM system.columns "
-	"WHERE database = 'neonblue' FORMAT TabSeparated";
+	"SELECT replaceRegexpOne(table, '_local$', '') AS t, name, type, is_in_sorting_key "
+	"FROM system.columns WHERE database = 'neonblue' AND table NOT IN (SELECT name FROM "
+	"system.tables WHERE database = 'neonblue' AND engine = 'Distributed') "
+	"FORMAT TabSeparated";
 
 /* ---- schema ---- */
 
@@ -198,6 +203,13 @@ int nb_sink_topic_ignored(const char *prefix, const char *topic)
 		return 1;
 	return !strncmp(topic, prefix, p) &&
 	       (!strcmp(topic + p, ".transaction") || !strcmp(topic + p, ".message"));
+}
+
+int nb_sink_row_topic(const char *prefix, const char *topic)
+{
+	size_t p = strlen(prefix);
+	return !strncmp(topic, prefix, p) && topic[p] == '.' && strcmp(topic + p, ".dlq") &&
+	       !nb_sink_topic_ignored(prefix, topic);
 }
 
 int nb_sink_schema_table_for_topic(const nb_sink_schema *s, const char *topic)

@@ -120,6 +120,7 @@ static void sink_message(sink *s, const rd_kafka_message_t *m)
 	p->next = m->offset + 1;
 	p->batch_next = m->offset + 1;
 	p->batch_epoch = sink_msg_epoch(m);
+	p->batch_gen = s->kgen;
 	p->dirty = 1;
 	sink_batch *b = s->fill;
 	if (!b->msgs)
@@ -330,6 +331,53 @@ static int sink_conf_set(rd_kafka_conf_t *c, const char *k, const char *v, nb_er
 	return 0;
 }
 
+/* librdkafka's errors, served by the main loop's consume calls. Every
+ * broker gone is what a restart of the embedded Kafka looks like (its log
+ * and the group's offsets are gone with it): the main loop rewinds. */
+static void sink_kafka_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
+{
+	(void)rk;
+	sink *s = opaque;
+	sink_log(s, "librdkafka ERROR: %s", reason);
+	if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		__atomic_store_n(&s->kafka_lost, 1, __ATOMIC_RELAXED);
+}
+
+/* After every broker went away: the fetch positions and the offsets read
+ * count a log that may be gone (the embedded Kafka restarts empty, on the
+ * same port: a position of the old log, fetched in the new one, would skip
+ * its first messages; the relay would then take later rows for proof that
+ * the skipped ones are stored). The assigned partitions are read again from
+ * the group's committed offsets in the Kafka that answers now — none in a
+ * new embedded Kafka, so from its beginning (auto.offset.reset); with a
+ * durable Kafka, the uncommitted rest again (deduplicated in ClickHouse) —
+ * and nothing read before is committed (kgen). */
+static void sink_kafka_rewind(sink *s)
+{
+	__atomic_store_n(&s->kafka_lost, 0, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&s->kmu);
+	s->kgen++;
+	pthread_mutex_unlock(&s->kmu);
+	rd_kafka_topic_partition_list_t *cur = NULL;
+	rd_kafka_resp_err_t e = rd_kafka_assignment(s->rk, &cur);
+	if (!e && cur && cur->cnt) {
+		for (int i = 0; i < cur->cnt; i++)
+			cur->elems[i].offset = RD_KAFKA_OFFSET_INVALID; /* the committed one */
+		/* unassigning drops what librdkafka fetched for them meanwhile */
+		e = rd_kafka_assign(s->rk, NULL);
+		if (!e)
+			e = rd_kafka_assign(s->rk, cur);
+	}
+	for (int i = 0; i < s->nparts; i++)
+		s->parts[i].next = s->parts[i].committed = -1;
+	sink_log(s, "Kafka went away: %d partitions are read again from the group's committed "
+		    "offsets (a Kafka that restarted empty has none: from its beginning); offsets "
+		    "read before are not committed%s%s",
+		 cur ? cur->cnt : 0, e ? "; reassigning failed: " : "", e ? rd_kafka_err2str(e) : "");
+	if (cur)
+		rd_kafka_topic_partition_list_destroy(cur);
+}
+
 static void sink_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	sink *s = rd_kafka_opaque(rk);
@@ -358,6 +406,7 @@ static int sink_kafka_open(sink *s, nb_err *err)
 	}
 	rd_kafka_conf_set_opaque(c, s);
 	rd_kafka_conf_set_rebalance_cb(c, sink_rebalance);
+	rd_kafka_conf_set_error_cb(c, sink_kafka_error);
 	rd_kafka_conf_set_log_cb(c, sink_kafka_log);
 	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, es, sizeof es);
 	if (!s->rk) {
@@ -439,6 +488,15 @@ static void sink_loop(sink *s)
 		}
 		size_t want = sizeof msgs / sizeof *msgs;
 		ssize_t n = rd_kafka_consume_batch_queue(q, wait, msgs, want);
+		if (n >= 0 && __atomic_load_n(&s->kafka_lost, __ATOMIC_RELAXED)) {
+			/* every broker went away during this call: what it returned
+			 * after that may come from a new log at the old positions.
+			 * Dropped, read again from the committed offsets. */
+			for (ssize_t i = 0; i < n; i++)
+				rd_kafka_message_destroy(msgs[i]);
+			n = 0;
+			sink_kafka_rewind(s);
+		}
 		for (ssize_t i = 0; i < n; i++)
 			sink_message(s, msgs[i]);
 		if (s->njobs)
@@ -497,6 +555,7 @@ static void sink_done(sink *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->lmu);
 	pthread_cond_destroy(&s->lcv);
+	pthread_mutex_destroy(&s->kmu);
 }
 
 int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *err)
@@ -526,6 +585,7 @@ int nb_sink_run(const nb_sink_opts *opts, volatile sig_atomic_t *stop, nb_err *e
 	pthread_cond_init(&s.cv, NULL);
 	pthread_mutex_init(&s.lmu, NULL);
 	pthread_cond_init(&s.lcv, NULL);
+	pthread_mutex_init(&s.kmu, NULL);
 	nb_buf_init(&s.tmp);
 	nb_buf_init(&s.ptmp);
 	nb_buf_init(&s.touch);

@@ -232,16 +232,32 @@ static int sink_dlq_drain(sink *s)
 static void sink_commit(sink *s, sink_batch *b)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(b->nparts + 1);
-	for (int i = 0; i < b->nparts; i++)
+	int *which = nb_xcalloc((size_t)b->nparts + 1, sizeof *which), stale = 0;
+	/* kmu: the main loop cannot start a new generation (a Kafka that went
+	 * away) between this check and the commit */
+	pthread_mutex_lock(&s->kmu);
+	for (int i = 0; i < b->nparts; i++) {
+		if (b->parts[i].gen != s->kgen) {
+			stale++; /* read from a Kafka that went away since: its offsets may count a lost log */
+			continue;
+		}
+		which[l->cnt] = i;
 		rd_kafka_topic_partition_list_add(l, b->parts[i].topic, b->parts[i].partition)
 			->offset = b->parts[i].next;
+	}
 	rd_kafka_resp_err_t e = l->cnt ? rd_kafka_commit(s->rk, l, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
+	pthread_mutex_unlock(&s->kmu);
 	if (e)
 		sink_log(s, "committing offsets failed: %s (the rows are in ClickHouse; a replay "
 			    "of them is deduplicated)",
 			 rd_kafka_err2str(e));
+	if (stale)
+		sink_log(s, "not committing the offsets of %d partitions: they were read before Kafka "
+			    "went away (the rows are in ClickHouse)",
+			 stale);
 	for (int i = 0; i < l->cnt && !e; i++)
-		b->parts[i].committed = !l->elems[i].err;
+		b->parts[which[i]].committed = !l->elems[i].err;
+	free(which);
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -396,7 +412,7 @@ void sink_handoff(sink *s, int block)
 		b->parts[b->nparts++] = (sink_bpart){.idx = i, .topic = p->topic,
 						     .partition = p->partition, .table = p->table,
 						     .next = p->batch_next, .lsn = p->batch_lsn,
-						     .epoch = p->batch_epoch};
+						     .epoch = p->batch_epoch, .gen = p->batch_gen};
 		p->dirty = 0;
 		p->batch_lsn = 0;
 	}
@@ -423,7 +439,13 @@ void sink_flush_sync(sink *s)
 
 int sink_ch_open(sink *s, nb_err *err)
 {
-	s->ch = nb_ch_new(s->o->clickhouse, err);
+	/* on a cluster, an insert into a Distributed table is acknowledged only
+	 * once it is on its shard (docs/sink.md, "On a ClickHouse cluster") */
+	int clustered = s->o->clickhouse_cluster && *s->o->clickhouse_cluster;
+	char *url = clustered ? nb_ch_url_with_setting(s->o->clickhouse, "insert_distributed_sync=1")
+			      : NULL;
+	s->ch = nb_ch_new(url ? url : s->o->clickhouse, err);
+	free(url);
 	if (!s->ch)
 		return -1;
 	int backoff = 200, attempt = 0;
@@ -432,7 +454,9 @@ int sink_ch_open(sink *s, nb_err *err)
 		nb_buf_init(&b);
 		int rc = 0;
 		if (s->o->migrate)
-			rc = nb_ch_migrate(s->o->clickhouse, err) < 0 ? -1 : 0;
+			rc = nb_ch_migrate_cluster(s->o->clickhouse, s->o->clickhouse_cluster, err) < 0
+				 ? -1
+				 : 0;
 		if (rc == 0)
 			rc = nb_ch_query(s->ch, NB_SINK_SCHEMA_SQL, &b, err);
 		if (rc == 0) {

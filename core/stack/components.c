@@ -192,38 +192,119 @@ static const char *ch_binary(int *needs_server_arg)
 	return "/usr/bin/clickhouse";
 }
 
-static void ch_argv(const nb_stack *st, nb_stack_argv *a)
+int nb_stack_ch_nodes(const nb_stack *st)
+{
+	int s = st->ch_shards > 0 ? st->ch_shards : 1, r = st->ch_replicas > 0 ? st->ch_replicas : 1;
+	return s * r;
+}
+
+int nb_stack_ch_http_port(const nb_stack *st, int k)
+{
+	return k <= 1 ? st->ch_http_port : st->ch_node_ports[k - 1][0];
+}
+
+int nb_stack_ch_tcp_port(const nb_stack *st, int k)
+{
+	return k <= 1 ? st->ch_tcp_port : st->ch_node_ports[k - 1][1];
+}
+
+static int ch_clustered(const nb_stack *st)
+{
+	return nb_stack_ch_nodes(st) > 1;
+}
+
+static int ch_replicas(const nb_stack *st)
+{
+	return st->ch_replicas > 0 ? st->ch_replicas : 1;
+}
+
+/* Node k's directory under HOME: "clickhouse" for the single node, else
+ * "clickhouse-<shard>-<replica>". */
+static void ch_dir(const nb_stack *st, int k, char *out, size_t n)
+{
+	if (!ch_clustered(st))
+		snprintf(out, n, "%s/clickhouse", st->home);
+	else
+		snprintf(out, n, "%s/clickhouse-%d-%d", st->home, (k - 1) / ch_replicas(st) + 1,
+			 (k - 1) % ch_replicas(st) + 1);
+}
+
+static void ch_argv_k(const nb_stack *st, nb_stack_argv *a, int k)
 {
 	int srv;
+	char dir[NB_PATH_MAX + 64];
+	ch_dir(st, k, dir, sizeof dir);
 	nb_stack_argv_add(a, "%s", ch_binary(&srv));
 	if (srv)
 		nb_stack_argv_add(a, "server");
-	nb_stack_argv_add(a, "--config-file=%s/clickhouse/config.xml", st->home);
+	nb_stack_argv_add(a, "--config-file=%s/config.xml", dir);
 }
 
-static void ch_endpoint(const nb_stack *st, char *out, size_t n)
+static void ch_endpoint_k(const nb_stack *st, char *out, size_t n, int k)
 {
-	snprintf(out, n, "http://127.0.0.1:%d", st->ch_http_port);
+	snprintf(out, n, "http://127.0.0.1:%d", nb_stack_ch_http_port(st, k));
 }
 
-static int ch_health(const nb_stack *st, int pid, char *why, size_t n)
+static int ch_health_k(const nb_stack *st, int pid, char *why, size_t n, int k)
 {
 	(void)pid;
 	char body[256];
-	if (nb_stack_http(st->ch_http_port, "/?query=SELECT%201", NULL, body, sizeof body, 2000) ==
-		0 &&
+	int port = nb_stack_ch_http_port(st, k);
+	if (nb_stack_http(port, "/?query=SELECT%201", NULL, body, sizeof body, 2000) == 0 &&
 	    !strcmp(body, "1\n"))
 		return 0;
-	snprintf(why, n, "ClickHouse does not answer SELECT 1 over HTTP on port %d",
-		 st->ch_http_port);
+	snprintf(why, n, "ClickHouse does not answer SELECT 1 over HTTP on port %d", port);
 	return -1;
 }
 
-static const char ch_users[] =
+static void ch_describe_k(const nb_stack *st, cJSON *o, int k)
+{
+	if (!ch_clustered(st))
+		return;
+	cJSON_AddStringToObject(o, "cluster", NB_STACK_CH_CLUSTER);
+	cJSON_AddNumberToObject(o, "shard", (k - 1) / ch_replicas(st) + 1);
+	cJSON_AddNumberToObject(o, "replica", (k - 1) % ch_replicas(st) + 1);
+}
+
+static int ch_enabled_k(const nb_stack *st, int k)
+{
+	return k <= nb_stack_ch_nodes(st);
+}
+
+/* The entry points of the component table for ClickHouse node k. */
+#define CH_FNS(k, id)                                                                          \
+	static void id##_argv(const nb_stack *st, nb_stack_argv *a) { ch_argv_k(st, a, k); }    \
+	static int id##_health(const nb_stack *st, int pid, char *why, size_t n)               \
+	{                                                                                      \
+		return ch_health_k(st, pid, why, n, k);                                        \
+	}                                                                                      \
+	static void id##_endpoint(const nb_stack *st, char *out, size_t n)                     \
+	{                                                                                      \
+		ch_endpoint_k(st, out, n, k);                                                  \
+	}                                                                                      \
+	static void id##_describe(const nb_stack *st, cJSON *o) { ch_describe_k(st, o, k); }
+/* Nodes 2..4 run only in a cluster that large (node 1 always runs). */
+#define CH_NODE_FNS(k, id)                                                                     \
+	CH_FNS(k, id)                                                                          \
+	static int id##_enabled(const nb_stack *st) { return ch_enabled_k(st, k); }
+CH_FNS(1, ch)
+CH_NODE_FNS(2, ch2)
+CH_NODE_FNS(3, ch3)
+CH_NODE_FNS(4, ch4)
+
+static const char ch_users_head[] =
     "<?xml version=\"1.0\"?>\n<!-- NeonBlue embedded stack: user default, no password, "
     "loopback only. -->\n<yandex>\n"
     "  <profiles><default><max_memory_usage>4000000000</max_memory_usage>"
-    "<use_uncompressed_cache>0</use_uncompressed_cache></default>"
+    "<use_uncompressed_cache>0</use_uncompressed_cache>";
+/* Cluster mode (docs/operations.md, "ClickHouse cluster"): an insert into a
+ * Distributed table is acknowledged once on its shard, and queries and
+ * inserts go to the first live replica of each shard. */
+static const char ch_users_cluster[] =
+    "<insert_distributed_sync>1</insert_distributed_sync>"
+    "<load_balancing>in_order</load_balancing>";
+static const char ch_users_tail[] =
+    "</default>"
     "<readonly><readonly>1</readonly></readonly></profiles>\n"
     "  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>"
     "<profile>default</profile><quota>default</quota></default></users>\n"
@@ -232,9 +313,38 @@ static const char ch_users[] =
     "<execution_time>0</execution_time></interval></default></quotas>\n"
     "</yandex>\n";
 
-static int ch_write_config(const nb_stack *st, nb_err *err)
+/* remote_servers, macros, ZooKeeper and the interserver port of node k. */
+static void ch_cluster_config(const nb_stack *st, FILE *m, int k)
 {
-	const char *h = st->home;
+	int r = ch_replicas(st), n = nb_stack_ch_nodes(st);
+	int shard = (k - 1) / r + 1, rep = (k - 1) % r + 1;
+	fprintf(m,
+		"  <interserver_http_host>127.0.0.1</interserver_http_host>\n"
+		"  <interserver_http_port>%d</interserver_http_port>\n"
+		"  <remote_servers><" NB_STACK_CH_CLUSTER ">\n",
+		st->ch_node_ports[k - 1][2]);
+	for (int i = 1; i <= n; i++) {
+		if ((i - 1) % r == 0)
+			fprintf(m, "    <shard><internal_replication>true</internal_replication>");
+		fprintf(m, "<replica><host>127.0.0.1</host><port>%d</port></replica>",
+			nb_stack_ch_tcp_port(st, i));
+		if ((i - 1) % r == r - 1)
+			fprintf(m, "</shard>\n");
+	}
+	fprintf(m,
+		"  </" NB_STACK_CH_CLUSTER "></remote_servers>\n"
+		"  <zookeeper><node><host>127.0.0.1</host><port>%d</port></node>"
+		"<session_timeout_ms>30000</session_timeout_ms></zookeeper>\n"
+		"  <macros><shard>%d</shard><replica>r%d</replica><replica_all>s%dr%d</replica_all>"
+		"</macros>\n"
+		"  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>\n",
+		st->zk_port, shard, rep, shard, rep);
+}
+
+static int ch_write_config(const nb_stack *st, int k, nb_err *err)
+{
+	char d[NB_PATH_MAX + 64];
+	ch_dir(st, k, d, sizeof d);
 	char *xml = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&xml, &len);
@@ -243,8 +353,8 @@ static int ch_write_config(const nb_stack *st, nb_err *err)
 	    "<?xml version=\"1.0\"?>\n<!-- Written by `neonblue stack up`: rewritten on each "
 	    "start. -->\n<yandex>\n"
 	    "  <logger><level>information</level>"
-	    "<log>%s/clickhouse/logs/clickhouse-server.log</log>"
-	    "<errorlog>%s/clickhouse/logs/clickhouse-server.err.log</errorlog>"
+	    "<log>%s/logs/clickhouse-server.log</log>"
+	    "<errorlog>%s/logs/clickhouse-server.err.log</errorlog>"
 	    "<size>50M</size><count>3</count></logger>\n"
 	    "  <listen_host>127.0.0.1</listen_host>\n"
 	    "  <http_port>%d</http_port>\n  <tcp_port>%d</tcp_port>\n"
@@ -253,10 +363,10 @@ static int ch_write_config(const nb_stack *st, nb_err *err)
 	    "  <max_concurrent_queries>100</max_concurrent_queries>\n"
 	    "  <uncompressed_cache_size>268435456</uncompressed_cache_size>\n"
 	    "  <mark_cache_size>268435456</mark_cache_size>\n"
-	    "  <path>%s/clickhouse/data/</path>\n"
-	    "  <tmp_path>%s/clickhouse/data/tmp/</tmp_path>\n"
-	    "  <user_files_path>%s/clickhouse/data/user_files/</user_files_path>\n"
-	    "  <format_schema_path>%s/clickhouse/data/format_schemas/</format_schema_path>\n"
+	    "  <path>%s/data/</path>\n"
+	    "  <tmp_path>%s/data/tmp/</tmp_path>\n"
+	    "  <user_files_path>%s/data/user_files/</user_files_path>\n"
+	    "  <format_schema_path>%s/data/format_schemas/</format_schema_path>\n"
 	    "  <users_config>users.xml</users_config>\n"
 	    "  <default_profile>default</default_profile>\n"
 	    "  <default_database>default</default_database>\n"
@@ -264,19 +374,29 @@ static int ch_write_config(const nb_stack *st, nb_err *err)
 	    "  <mlock_executable>false</mlock_executable>\n"
 	    "  <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>\n"
 	    "  <max_session_timeout>3600</max_session_timeout>\n"
-	    "  <default_session_timeout>60</default_session_timeout>\n"
-	    "</yandex>\n",
-	    h, h, st->ch_http_port, st->ch_tcp_port, h, h, h, h);
+	    "  <default_session_timeout>60</default_session_timeout>\n",
+	    d, d, nb_stack_ch_http_port(st, k), nb_stack_ch_tcp_port(st, k), d, d, d, d);
+	if (ch_clustered(st))
+		ch_cluster_config(st, m, k);
+	fputs("</yandex>\n", m);
 	fclose(m);
-	char path[NB_PATH_MAX + 64];
-	nb_stack_path(h, path, sizeof path, "clickhouse/config.xml");
+	char path[NB_PATH_MAX + 128];
+	snprintf(path, sizeof path, "%s/config.xml", d);
 	int rc = nb_stack_write_file(path, xml, err);
 	free(xml);
 	if (rc)
 		return -1;
 	chmod(path, 0644);
-	nb_stack_path(h, path, sizeof path, "clickhouse/users.xml");
-	if (nb_stack_write_file(path, ch_users, err))
+	snprintf(path, sizeof path, "%s/users.xml", d);
+	nb_buf u;
+	nb_buf_init(&u);
+	nb_buf_puts(&u, ch_users_head);
+	if (ch_clustered(st))
+		nb_buf_puts(&u, ch_users_cluster);
+	nb_buf_puts(&u, ch_users_tail);
+	rc = nb_stack_write_file(path, u.data, err);
+	nb_buf_done(&u);
+	if (rc)
 		return -1;
 	chmod(path, 0644);
 	return 0;
@@ -285,14 +405,99 @@ static int ch_write_config(const nb_stack *st, nb_err *err)
 static int ch_prepare(const nb_stack *st, nb_err *err)
 {
 	const char *user = st->privileged ? "clickhouse" : NULL;
-	static const char *dirs[] = {"clickhouse", "clickhouse/data", "clickhouse/logs"};
-	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-		char p[NB_PATH_MAX + 64];
-		nb_stack_path(st->home, p, sizeof p, "%s", dirs[i]);
-		if (mkdir_owned(st, p, 0755, user, err))
+	static const char *dirs[] = {"", "/data", "/logs"};
+	for (int k = 1; k <= nb_stack_ch_nodes(st); k++) {
+		char d[NB_PATH_MAX + 64];
+		ch_dir(st, k, d, sizeof d);
+		for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+			char p[NB_PATH_MAX + 128];
+			snprintf(p, sizeof p, "%s%s", d, dirs[i]);
+			if (mkdir_owned(st, p, 0755, user, err))
+				return -1;
+		}
+		if (ch_write_config(st, k, err))
 			return -1;
 	}
-	return ch_write_config(st, err);
+	return 0;
+}
+
+/* ---------- ZooKeeper (Debian's zookeeperd), for the ClickHouse cluster ---------- */
+
+#define ZK_JAR "/usr/share/java/zookeeper.jar"
+
+static int zk_enabled(const nb_stack *st)
+{
+	return ch_clustered(st);
+}
+
+static void zk_argv(const nb_stack *st, nb_stack_argv *a)
+{
+	nb_stack_argv_add(a, "/usr/bin/java");
+	nb_stack_argv_add(a, "-Xmx256m");
+	nb_stack_argv_add(a, "-XX:+UseSerialGC");
+	nb_stack_argv_add(a, "-Dzookeeper.admin.enableServer=false");
+	/* its log through java.util.logging to stderr, the component's log */
+	nb_stack_argv_add(a, "-cp");
+	nb_stack_argv_add(a, ZK_JAR ":/usr/share/java/slf4j-jdk14.jar");
+	nb_stack_argv_add(a, "org.apache.zookeeper.server.ZooKeeperServerMain");
+	nb_stack_argv_add(a, "%s/zookeeper/zoo.cfg", st->home);
+}
+
+static void zk_endpoint(const nb_stack *st, char *out, size_t n)
+{
+	snprintf(out, n, "127.0.0.1:%d", st->zk_port);
+}
+
+/* "ruok", the one four-letter command zoo.cfg allows. */
+static int zk_health(const nb_stack *st, int pid, char *why, size_t n)
+{
+	(void)pid;
+	char ans[64];
+	if (nb_stack_tcp_ask(st->zk_port, "ruok", 4, ans, sizeof ans, 2000) == 0 &&
+	    !strcmp(ans, "imok"))
+		return 0;
+	snprintf(why, n, "ZooKeeper does not answer ruok on port %d", st->zk_port);
+	return -1;
+}
+
+static int zk_prepare(const nb_stack *st, nb_err *err)
+{
+	if (!zk_enabled(st))
+		return 0;
+	if (access(ZK_JAR, R_OK) != 0 || access("/usr/bin/java", X_OK) != 0)
+		return nb_err_set(err, NB_ESERVER,
+				  "a ClickHouse cluster needs ZooKeeper: %s or /usr/bin/java is "
+				  "missing (install Debian's zookeeperd: make deps)",
+				  ZK_JAR);
+	const char *user = st->privileged ? "zookeeper" : NULL;
+	char p[NB_PATH_MAX + 64];
+	nb_stack_path(st->home, p, sizeof p, "zookeeper");
+	if (mkdir_owned(st, p, 0755, user, err))
+		return -1;
+	nb_stack_path(st->home, p, sizeof p, "zookeeper/data");
+	if (mkdir_owned(st, p, 0755, user, err))
+		return -1;
+	char *cfg = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&cfg, &len);
+	fprintf(m,
+		"# Written by `neonblue stack up`: rewritten on each start.\n"
+		"tickTime=2000\ninitLimit=10\nsyncLimit=5\n"
+		"dataDir=%s/zookeeper/data\n"
+		"clientPort=%d\nclientPortAddress=127.0.0.1\n"
+		"maxClientCnxns=0\n"
+		"admin.enableServer=false\n"
+		"4lw.commands.whitelist=ruok\n"
+		"autopurge.snapRetainCount=3\nautopurge.purgeInterval=1\n",
+		st->home, st->zk_port);
+	fclose(m);
+	nb_stack_path(st->home, p, sizeof p, "zookeeper/zoo.cfg");
+	int rc = nb_stack_write_file(p, cfg, err);
+	free(cfg);
+	if (rc)
+		return -1;
+	chmod(p, 0644);
+	return 0;
 }
 
 /* ---------- Kafka (librdkafka's mock cluster in `neonblue stack kafka`) ---------- */
@@ -378,6 +583,8 @@ static void pipe_globals(const nb_stack *st, nb_stack_argv *a, int with_pg)
 	ch_endpoint(st, ep, sizeof ep);
 	nb_stack_argv_add(a, "--clickhouse");
 	nb_stack_argv_add(a, "%s", ep);
+	nb_stack_argv_add(a, "--clickhouse-cluster");
+	nb_stack_argv_add(a, "%s", ch_clustered(st) ? NB_STACK_CH_CLUSTER : "");
 }
 
 static void cdc_argv(const nb_stack *st, nb_stack_argv *a)
@@ -529,6 +736,15 @@ static void sink_describe_k(const nb_stack *st, cJSON *o, int k)
 	nb_sink_status_describe(path, o);
 }
 
+/* The sinks' consumer group's lag as Kafka holds it (committed offsets and
+ * high watermarks, asked of the brokers now), for `stack status`. */
+cJSON *nb_stack_pipe_group_lag(const nb_stack *st, nb_err *err)
+{
+	char kafka[256];
+	kafka_endpoint(st, kafka, sizeof kafka);
+	return nb_sink_group_lag(kafka, PIPE_GROUP, PIPE_PREFIX, 2000, err);
+}
+
 /* The entry points of the component table for sink k. */
 #define SINK_FNS(k, id)                                                                        \
 	static void id##_argv(const nb_stack *st, nb_stack_argv *a) { sink_argv_k(st, a, k); }  \
@@ -584,24 +800,35 @@ static int serve_health(const nb_stack *st, int pid, char *why, size_t n)
 /* ---------- the table ---------- */
 
 const nb_stack_component nb_stack_components[] = {
-    {"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL, NULL, 0},
-    {"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL, NULL, 0},
-    {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, NULL, NULL, 0},
+    {"kafka", NULL, 1, SIGTERM, 10, kafka_argv, kafka_health, kafka_endpoint, NULL, NULL, 0, NULL, NULL},
+    {"postgresql", "postgres", 1, SIGINT, 60, pg_argv, pg_health, pg_endpoint, NULL, NULL, 0, NULL, NULL},
+    /* `up --clickhouse-shards S --clickhouse-replicas R` with S*R > 1: ZooKeeper
+     * and nodes 2..S*R (clickhouse is node 1, shard 1 replica 1) */
+    {"zookeeper", "zookeeper", 1, SIGTERM, 20, zk_argv, zk_health, zk_endpoint, NULL, NULL, 0,
+     zk_enabled, NULL},
+    {"clickhouse", "clickhouse", 1, SIGTERM, 60, ch_argv, ch_health, ch_endpoint, ch_describe,
+     NULL, 0, NULL, "zookeeper"},
+    {"clickhouse2", "clickhouse", 1, SIGTERM, 60, ch2_argv, ch2_health, ch2_endpoint,
+     ch2_describe, NULL, 0, ch2_enabled, "zookeeper"},
+    {"clickhouse3", "clickhouse", 1, SIGTERM, 60, ch3_argv, ch3_health, ch3_endpoint,
+     ch3_describe, NULL, 0, ch3_enabled, "zookeeper"},
+    {"clickhouse4", "clickhouse", 1, SIGTERM, 60, ch4_argv, ch4_health, ch4_endpoint,
+     ch4_describe, NULL, 0, ch4_enabled, "zookeeper"},
     /* phase 2, after the migrations; off with `up --no-pipeline` (the relay, the
      * sink and the HTTP API) */
-    {"cdc", NULL, 2, SIGTERM, 40, cdc_argv, cdc_health, cdc_endpoint, cdc_describe, "kafka", 0},
-    {"sink", NULL, 2, SIGTERM, 30, sink_argv, sink_health, sink_endpoint, sink_describe, "kafka", 0},
+    {"cdc", NULL, 2, SIGTERM, 40, cdc_argv, cdc_health, cdc_endpoint, cdc_describe, "kafka", 0, NULL, NULL},
+    {"sink", NULL, 2, SIGTERM, 30, sink_argv, sink_health, sink_endpoint, sink_describe, "kafka", 0, NULL, NULL},
     /* `up --sinks N`: more sinks of the same consumer group */
-    {"sink2", NULL, 2, SIGTERM, 30, sink2_argv, sink2_health, sink_endpoint, sink2_describe, "kafka", 2},
-    {"sink3", NULL, 2, SIGTERM, 30, sink3_argv, sink3_health, sink_endpoint, sink3_describe, "kafka", 3},
-    {"sink4", NULL, 2, SIGTERM, 30, sink4_argv, sink4_health, sink_endpoint, sink4_describe, "kafka", 4},
-    {"serve", NULL, 2, SIGTERM, 15, serve_argv, serve_health, serve_endpoint, NULL, NULL, 0},
+    {"sink2", NULL, 2, SIGTERM, 30, sink2_argv, sink2_health, sink_endpoint, sink2_describe, "kafka", 2, NULL, NULL},
+    {"sink3", NULL, 2, SIGTERM, 30, sink3_argv, sink3_health, sink_endpoint, sink3_describe, "kafka", 3, NULL, NULL},
+    {"sink4", NULL, 2, SIGTERM, 30, sink4_argv, sink4_health, sink_endpoint, sink4_describe, "kafka", 4, NULL, NULL},
+    {"serve", NULL, 2, SIGTERM, 15, serve_argv, serve_health, serve_endpoint, NULL, NULL, 0, NULL, NULL},
 };
 const int nb_stack_ncomponents = (int)(sizeof nb_stack_components / sizeof *nb_stack_components);
 
 int nb_stack_prepare(const nb_stack *st, nb_stack_say_fn say, void *ud, nb_err *err)
 {
-	if (pg_prepare(st, say, ud, err))
+	if (pg_prepare(st, say, ud, err) || zk_prepare(st, err))
 		return -1;
 	return ch_prepare(st, err);
 }
@@ -641,7 +868,8 @@ int nb_stack_bootstrap_db(const nb_stack *st, nb_err *err)
 	if (pg_create_db(st, err))
 		return -1;
 	char body[1024];
-	if (nb_stack_http(st->ch_http_port, "/", "CREATE DATABASE IF NOT EXISTS neonblue", body,
+	if (!ch_clustered(st) && /* a cluster's: ON CLUSTER, by the migrations */
+	    nb_stack_http(st->ch_http_port, "/", "CREATE DATABASE IF NOT EXISTS neonblue", body,
 			  sizeof body, 10000))
 		return nb_err_set(err, NB_ESERVER, "cannot create ClickHouse database neonblue: %s",
 				  body);

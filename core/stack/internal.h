@@ -25,6 +25,10 @@ int nb_stack_port_free(int port);
 int nb_stack_pick_port(void);
 /* 0 when something accepts a TCP connection on 127.0.0.1:port. */
 int nb_stack_tcp_probe(int port, int timeout_ms);
+/* Sends req (len bytes) to 127.0.0.1:port and reads the answer into out
+ * (NUL-terminated) until the peer closes or timeout_ms; -1 when it cannot
+ * connect or send. */
+int nb_stack_tcp_ask(int port, const char *req, size_t len, char *out, size_t n, int timeout_ms);
 /* One HTTP request on 127.0.0.1:port (GET, or POST of post when not NULL);
  * 0 with the body in out on status 200, else -1 with the body in out. */
 int nb_stack_http(int port, const char *path, const char *post, char *out, size_t n,
@@ -66,5 +70,8 @@ void nb_stack_log_tail(const char *path, char *out, size_t n, int lines);
 /* Monotonic seconds. */
 double nb_stack_now(void);
 void nb_stack_sleep_ms(int ms);
+
+/* components.c: the sinks' group lag from Kafka (nb_sink_group_lag). */
+cJSON *nb_stack_pipe_group_lag(const nb_stack *st, nb_err *err);
 
 #endif

@@ -41,6 +41,23 @@ static void conf_kv(const char *k, const char *v, void *ud)
 		st->sinks = x;
 	else if (!strcmp(k, "PIPELINE"))
 		st->no_pipeline = x == 0;
+	else if (!strcmp(k, "CLICKHOUSE_SHARDS"))
+		st->ch_shards = x;
+	else if (!strcmp(k, "CLICKHOUSE_REPLICAS"))
+		st->ch_replicas = x;
+	else if (!strcmp(k, "ZOOKEEPER_PORT"))
+		st->zk_port = x;
+	else if (!strcmp(k, "CLICKHOUSE_NODE_PORTS")) {
+		/* "http:tcp:interserver" per node, comma separated */
+		const char *p = v;
+		for (int i = 0; i < NB_STACK_MAX_CH_NODES && *p; i++) {
+			int *np = st->ch_node_ports[i];
+			if (sscanf(p, "%d:%d:%d", &np[0], &np[1], &np[2]) != 3)
+				break;
+			p += strcspn(p, ",");
+			p += *p == ',';
+		}
+	}
 	else if (!strcmp(k, "KAFKA_PORTS")) {
 		char buf[256];
 		snprintf(buf, sizeof buf, "%s", v);
@@ -90,6 +107,16 @@ static int save_conf(const nb_stack *st, nb_err *err)
 		      "default, 4)\nPARTITIONS=%d\n"
 		      "# up --sinks N: sink processes in the consumer group\nSINKS=%d\n",
 		      !st->no_pipeline, st->partitions, st->sinks > 0 ? st->sinks : 1);
+	nb_buf_printf(&b,
+		      "# up --clickhouse-shards S --clickhouse-replicas R: S*R ClickHouse nodes\n"
+		      "CLICKHOUSE_SHARDS=%d\nCLICKHOUSE_REPLICAS=%d\n"
+		      "# per node: HTTP:native:interserver (node 1's first two: the ports above)\n"
+		      "CLICKHOUSE_NODE_PORTS=",
+		      st->ch_shards > 0 ? st->ch_shards : 1, st->ch_replicas > 0 ? st->ch_replicas : 1);
+	for (int k = 1; k <= nb_stack_ch_nodes(st); k++)
+		nb_buf_printf(&b, "%s%d:%d:%d", k > 1 ? "," : "", nb_stack_ch_http_port(st, k),
+			      nb_stack_ch_tcp_port(st, k), st->ch_node_ports[k - 1][2]);
+	nb_buf_printf(&b, "\nZOOKEEPER_PORT=%d\n", st->zk_port);
 	char path[NB_PATH_MAX + 64];
 	nb_stack_path(st->home, path, sizeof path, "stack.conf");
 	int rc = nb_stack_write_file(path, b.data, err);
@@ -121,6 +148,14 @@ static int write_env(const nb_stack *st, nb_err *err)
 		      pg, kafka, ch, st->ch_tcp_port);
 	if (!st->no_pipeline)
 		nb_buf_printf(&b, "NEONBLUE_API='%s'\n", api);
+	if (nb_stack_ch_nodes(st) > 1) {
+		nb_buf_printf(&b, "NEONBLUE_CLICKHOUSE_CLUSTER='" NB_STACK_CH_CLUSTER
+				  "'\nNEONBLUE_CLICKHOUSE_NODES='");
+		for (int k = 1; k <= nb_stack_ch_nodes(st); k++)
+			nb_buf_printf(&b, "%shttp://127.0.0.1:%d", k > 1 ? "," : "",
+				      nb_stack_ch_http_port(st, k));
+		nb_buf_printf(&b, "'\nNEONBLUE_ZOOKEEPER='127.0.0.1:%d'\n", st->zk_port);
+	}
 	char path[NB_PATH_MAX + 64];
 	nb_stack_path(st->home, path, sizeof path, "stack.env");
 	int rc = nb_stack_write_file(path, b.data, err);
@@ -195,12 +230,37 @@ static int choose_ports(nb_stack *st, const nb_stack_opts *o, nb_err *err)
 		if (choose_port(&st->kafka_ports[i], i == 0 ? o->kafka_port : 0, "Kafka",
 				"--kafka-port", o, err))
 			return -1;
+	/* the ClickHouse cluster: ZooKeeper, nodes 2.., every node's interserver port */
+	int nodes = nb_stack_ch_nodes(st);
+	if (nodes > 1 && choose_port(&st->zk_port, 0, "ZooKeeper", "ZOOKEEPER_PORT", o, err))
+		return -1;
+	for (int k = 1; k <= nodes; k++) {
+		int *np = st->ch_node_ports[k - 1];
+		if ((k > 1 && (choose_port(&np[0], 0, "ClickHouse HTTP", "CLICKHOUSE_NODE_PORTS", o,
+					   err) ||
+			       choose_port(&np[1], 0, "ClickHouse native", "CLICKHOUSE_NODE_PORTS",
+					   o, err))) ||
+		    (nodes > 1 && choose_port(&np[2], 0, "ClickHouse interserver",
+					      "CLICKHOUSE_NODE_PORTS", o, err)))
+			return -1;
+	}
 	/* all distinct (a recorded port may collide with a freshly picked one) */
-	int all[4 + NB_STACK_MAX_BROKERS] = {st->pg_port, st->ch_http_port, st->ch_tcp_port,
-					     st->api_port};
+	int all[5 + NB_STACK_MAX_BROKERS + 3 * NB_STACK_MAX_CH_NODES] = {
+	    st->pg_port, st->ch_http_port, st->ch_tcp_port, st->api_port};
+	int na = 4;
 	for (int i = 0; i < brokers; i++)
-		all[4 + i] = st->kafka_ports[i];
-	for (int i = 0; i < 4 + brokers; i++)
+		all[na++] = st->kafka_ports[i];
+	if (nodes > 1) {
+		all[na++] = st->zk_port;
+		for (int k = 1; k <= nodes; k++) {
+			if (k > 1) {
+				all[na++] = st->ch_node_ports[k - 1][0];
+				all[na++] = st->ch_node_ports[k - 1][1];
+			}
+			all[na++] = st->ch_node_ports[k - 1][2];
+		}
+	}
+	for (int i = 0; i < na; i++)
 		for (int j = 0; j < i; j++)
 			if (all[i] == all[j])
 				return nb_err_set(err, NB_EINPUT,
@@ -386,8 +446,8 @@ static int status_of(const nb_stack *st, nb_stack_status *out)
 	out->n = 0;
 	for (int i = 0; i < nb_stack_ncomponents; i++) {
 		const nb_stack_component *c = &nb_stack_components[i];
-		if (c->sink_index > (st->sinks > 0 ? st->sinks : 1))
-			continue; /* not one of the `up --sinks N` */
+		if (c->sink_index > (st->sinks > 0 ? st->sinks : 1) || (c->enabled && !c->enabled(st)))
+			continue; /* not one of the `up --sinks N`, or a cluster's part */
 		comp_status(st, c, out->supervisor_pid != 0, &out->c[out->n++]);
 	}
 	return 0;
@@ -474,6 +534,18 @@ static cJSON *lag_describe(const nb_stack *st, const char *name)
 	if (def && def->describe)
 		def->describe(st, o);
 	return o;
+}
+
+cJSON *nb_stack_group_lag(const char *home, nb_err *err)
+{
+	nb_stack st;
+	if (nb_stack_load(&st, home, err))
+		return NULL;
+	if (st.no_pipeline || !st.kafka_brokers) {
+		nb_err_set(err, NB_EINPUT, "no pipeline in %s", home);
+		return NULL;
+	}
+	return nb_stack_pipe_group_lag(&st, err);
 }
 
 int nb_stack_lag_get(const char *home, nb_stack_lag *out, nb_err *err)
@@ -588,7 +660,7 @@ static int wait_ready(const nb_stack *st, int phase, int sup_child, double deadl
 		}
 		int ok = out->supervisor_pid != 0, bad = -1;
 		for (int i = 0; i < out->n; i++) {
-			if (nb_stack_components[i].phase > phase || out->c[i].healthy ||
+			if (find_comp(out->c[i].name)->phase > phase || out->c[i].healthy ||
 			    out->c[i].off)
 				continue;
 			ok = 0;
@@ -630,7 +702,10 @@ static int migrate(const nb_stack *st, nb_err *err)
 		return -1;
 	char url[256];
 	find_comp("clickhouse")->endpoint(st, url, sizeof url);
-	return nb_ch_migrate(url, err) < 0 ? -1 : 0;
+	return nb_ch_migrate_cluster(url, nb_stack_ch_nodes(st) > 1 ? NB_STACK_CH_CLUSTER : NULL,
+				     err) < 0
+		   ? -1
+		   : 0;
 }
 
 static int mark_ready(const nb_stack *st, nb_err *err)
@@ -648,9 +723,10 @@ static int up_locked(nb_stack *st, const nb_stack_opts *o, nb_stack_status *out,
 	if (sup) {
 		out->already = 1;
 		if (o->pg_port || o->ch_http_port || o->ch_tcp_port || o->kafka_port ||
-		    o->kafka_brokers || o->partitions || o->sinks)
-			say(o, "the stack already runs; port, --partitions and --sinks options "
-			       "apply at the next `up` after `down`");
+		    o->kafka_brokers || o->partitions || o->sinks || o->ch_shards || o->ch_replicas)
+			say(o, "the stack already runs; port, --partitions, --sinks and "
+			       "--clickhouse-shards/-replicas options apply at the next `up` after "
+			       "`down`");
 		if (o->pipeline && (o->pipeline < 0) != st->no_pipeline)
 			say(o,
 			    "the stack already runs %s the relay and the sink; --%spipeline "
@@ -673,6 +749,16 @@ static int up_locked(nb_stack *st, const nb_stack_opts *o, nb_stack_status *out,
 	if (st->partitions < 0 || st->partitions > NB_STACK_MAX_PARTITIONS)
 		return nb_err_set(err, NB_EINPUT, "--partitions %d: 1 to %d partitions are possible",
 				  st->partitions, NB_STACK_MAX_PARTITIONS);
+	if (o->ch_shards)
+		st->ch_shards = o->ch_shards;
+	if (o->ch_replicas)
+		st->ch_replicas = o->ch_replicas;
+	if (st->ch_shards < 0 || st->ch_replicas < 0 ||
+	    nb_stack_ch_nodes(st) > NB_STACK_MAX_CH_NODES)
+		return nb_err_set(err, NB_EINPUT,
+				  "--clickhouse-shards %d --clickhouse-replicas %d: at most %d "
+				  "ClickHouse servers (shards x replicas) are possible",
+				  st->ch_shards, st->ch_replicas, NB_STACK_MAX_CH_NODES);
 	if (st->sinks < 0 || st->sinks > NB_STACK_MAX_SINKS)
 		return nb_err_set(err, NB_EINPUT, "--sinks %d: 1 to %d sinks are possible", st->sinks,
 				  NB_STACK_MAX_SINKS);

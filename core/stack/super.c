@@ -174,10 +174,15 @@ static int reap(const nb_stack *st, struct proc *ps, int n, int stopping)
 	return changed;
 }
 
-static int phase1_healthy(const struct proc *ps, int n)
+/* Phase 2 starts (and restarts) once phase 1 answers — not counting what does
+ * not run here, nor the optional parts of a ClickHouse cluster (components
+ * with an `enabled` hook: ZooKeeper, the nodes beyond the first), so that a
+ * sink killed while a replica is down comes back at once. */
+static int phase1_healthy(const nb_stack *st, const struct proc *ps, int n)
 {
 	for (int i = 0; i < n; i++)
-		if (ps[i].c->phase == 1 && !ps[i].healthy)
+		if (ps[i].c->phase == 1 && !ps[i].healthy && !ps[i].c->enabled &&
+		    nb_stack_comp_on(st, ps[i].c))
 			return 0;
 	return 1;
 }
@@ -186,6 +191,8 @@ int nb_stack_comp_on(const nb_stack *st, const nb_stack_component *c)
 {
 	if (c->sink_index > (st->sinks > 0 ? st->sinks : 1))
 		return 0; /* an extra sink beyond `up --sinks N` */
+	if (c->enabled && !c->enabled(st))
+		return 0; /* ZooKeeper or a ClickHouse node of a cluster this stack is not */
 	return c->phase == 1 || !st->no_pipeline;
 }
 
@@ -240,6 +247,18 @@ static void stop_all(const nb_stack *st, struct proc *ps, int n)
 	}
 }
 
+/* 1 unless c names a component (running in this stack) that does not answer yet. */
+static int after_healthy(const nb_stack *st, const struct proc *ps, int n,
+			 const nb_stack_component *c)
+{
+	if (!c->after)
+		return 1;
+	for (int i = 0; i < n; i++)
+		if (!strcmp(ps[i].c->name, c->after))
+			return !nb_stack_comp_on(st, ps[i].c) || (ps[i].pid && ps[i].healthy);
+	return 1;
+}
+
 static int ready_marker(const nb_stack *st)
 {
 	char p[NB_PATH_MAX + 64];
@@ -281,11 +300,11 @@ int nb_stack_super_run(const nb_stack *st, const nb_stack_component *comps, int 
 	while (!stop_requested) {
 		int changed = reap(st, ps, n, 0);
 		double now = nb_stack_now();
-		int p2 = phase1_healthy(ps, n) && ready_marker(st);
+		int p2 = phase1_healthy(st, ps, n) && ready_marker(st);
 		for (int i = 0; i < n && !stop_requested; i++) {
 			struct proc *p = &ps[i];
 			if (!p->pid && now >= p->next_start && (p->c->phase == 1 || p2) &&
-			    nb_stack_comp_on(st, p->c)) {
+			    nb_stack_comp_on(st, p->c) && after_healthy(st, ps, n, p->c)) {
 				start_proc(st, p);
 				changed = 1;
 			}

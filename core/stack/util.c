@@ -228,35 +228,43 @@ int nb_stack_tcp_probe(int port, int timeout_ms)
 	return 0;
 }
 
-int nb_stack_http(int port, const char *path, const char *post, char *out, size_t n, int timeout_ms)
+int nb_stack_tcp_ask(int port, const char *req, size_t len, char *out, size_t n, int timeout_ms)
 {
 	int fd = connect_timeout(port, timeout_ms);
 	if (fd < 0)
 		return -1;
-	char req[4096];
-	int len = snprintf(req, sizeof req,
-			   "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-			   "Content-Length: %zu\r\n\r\n%s",
-			   post ? "POST" : "GET", path, post ? strlen(post) : 0, post ? post : "");
-	if (len < 0 || len >= (int)sizeof req || write(fd, req, (size_t)len) != len) {
+	if (write(fd, req, len) != (ssize_t)len) {
 		close(fd);
 		return -1;
 	}
-	char buf[8192];
 	size_t got = 0;
 	double end = nb_stack_now() + timeout_ms / 1000.0;
-	while (got < sizeof buf - 1) {
+	while (got < n - 1) {
 		struct pollfd p = {fd, POLLIN, 0};
 		int left = (int)((end - nb_stack_now()) * 1000);
 		if (left <= 0 || poll(&p, 1, left) != 1)
 			break;
-		ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
+		ssize_t r = read(fd, out + got, n - 1 - got);
 		if (r <= 0)
 			break;
 		got += (size_t)r;
 	}
 	close(fd);
-	buf[got] = '\0';
+	out[got] = '\0';
+	return 0;
+}
+
+int nb_stack_http(int port, const char *path, const char *post, char *out, size_t n, int timeout_ms)
+{
+	char req[4096];
+	int len = snprintf(req, sizeof req,
+			   "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+			   "Content-Length: %zu\r\n\r\n%s",
+			   post ? "POST" : "GET", path, post ? strlen(post) : 0, post ? post : "");
+	char buf[8192];
+	if (len < 0 || len >= (int)sizeof req ||
+	    nb_stack_tcp_ask(port, req, (size_t)len, buf, sizeof buf, timeout_ms) < 0)
+		return -1;
 	char *body = strstr(buf, "\r\n\r\n");
 	if (strncmp(buf, "HTTP/1.", 7) || !body) {
 		snprintf(out, n, "no HTTP answer");

@@ -95,6 +95,13 @@ typedef struct nb_config {
 	char kafka[512];        /* bootstrap servers */
 	char clickhouse[512];   /* http://127.0.0.1:PORT */
 	char topic_prefix[128]; /* default "neonblue" */
+	/* ClickHouse cluster mode (docs/operations.md, "ClickHouse cluster"):
+	 * clickhouse_cluster / NEONBLUE_CLICKHOUSE_CLUSTER names the cluster of
+	 * the servers' remote_servers ("" : one node); clickhouse_nodes /
+	 * NEONBLUE_CLICKHOUSE_NODES lists every node's HTTP URL, comma separated
+	 * (`clickhouse` stays the node queries and inserts go to). */
+	char clickhouse_cluster[128];
+	char clickhouse_nodes[2048];
 	char actor[128];        /* for the audit log: --actor, else $USER */
 	int pg_set, kafka_set, clickhouse_set; /* where a value came from: 0 none */
 } nb_config;
@@ -102,6 +109,7 @@ typedef struct nb_config {
 /* Overrides given on the command line; NULL fields are not set. */
 typedef struct nb_config_flags {
 	const char *home, *pg, *kafka, *clickhouse, *actor;
+	const char *clickhouse_cluster; /* --clickhouse-cluster NAME ("": one node) */
 } nb_config_flags;
 
 /* Resolves every setting. Never fails for a missing server: callers that need

@@ -74,5 +74,34 @@ void nb_ch_split_free(char **stmts, size_t n);
  * are idempotent (IF NOT EXISTS), so concurrent runs are harmless. Returns
  * how many files it applied now (0 when up to date), or -1. */
 int nb_ch_migrate(const char *url, nb_err *err);
+/* The same for a cluster (docs/operations.md, "ClickHouse cluster"): with
+ * cluster NULL or "" exactly nb_ch_migrate; else every file's cluster form
+ * (nb_ch_cluster_form) runs through url (any node; DDL ON CLUSTER cluster,
+ * inserts with insert_distributed_sync=1) and neonblue.schema_migrations is
+ * one replicated table on every node. Needs every node up (the DDL waits for
+ * each). Refuses a node that holds a single-node schema. */
+int nb_ch_migrate_cluster(const char *url, const char *cluster, nb_err *err);
+
+/* ---- the cluster form of the migrations (core/ch/cluster.c) ---- */
+/* 1 when cluster is a usable cluster name (letters, digits, _). */
+int nb_ch_cluster_name_ok(const char *cluster);
+/* Appends to *names (count *n; free with nb_ch_split_free) the tables the
+ * migration text sql creates with a user_id column: the sharded ones. */
+void nb_ch_cluster_scan(const char *sql, char ***names, size_t *n);
+/* The statements to run for the migration text sql on cluster `cluster`,
+ * given the sharded tables of every migration (nb_ch_cluster_scan): a
+ * sharded table T becomes T_local (Replicated engine, ZooKeeper path
+ * /clickhouse/tables/{shard}/neonblue/T, replica {replica}) and T =
+ * Distributed(cluster, neonblue, T_local, cityHash64(user_id)); another table
+ * one replicated copy per node (/clickhouse/tables/all/neonblue/T,
+ * {replica_all}); views between sharded tables use the _local tables; DDL
+ * gets ON CLUSTER (not an ALTER of a replicated-everywhere table: replication
+ * carries it); INSERT stays. *out (count *nout) is freed with
+ * nb_ch_split_free. Fails (NB_EINPUT, naming the statement) for a statement
+ * with no mechanical cluster form. */
+int nb_ch_cluster_form(const char *sql, const char *cluster, char *const *sharded,
+		       size_t nsharded, char ***out, size_t *nout, nb_err *err);
+/* url with one more URL setting ("insert_distributed_sync=1"); caller frees. */
+char *nb_ch_url_with_setting(const char *url, const char *setting);
 
 #endif

@@ -13,7 +13,7 @@
 /* Global options understood before or after the subcommand. */
 #define NB_FRONT_GLOBAL_HELP                                                               \
 	"Global options: --home DIR  --pg CONNINFO  --kafka SERVERS  --clickhouse URL  "      \
-	"--actor NAME\n"
+	"--actor NAME\n  --clickhouse-cluster NAME (\"\": one node; docs/operations.md)\n"
 
 typedef struct nb_front {
 	nb_config cfg;         /* resolved settings (global flags applied) */

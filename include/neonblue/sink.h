@@ -113,12 +113,16 @@ size_t nb_sink_partition_month(const char *name, int *year, int *month);
  * metadata), "<prefix>.message" (logical decoding messages, op "m") and
  * "__debezium-heartbeat.<prefix>" (its heartbeats). */
 int nb_sink_topic_ignored(const char *prefix, const char *topic);
+/* True for a topic whose messages are rows: PREFIX.<anything> but not
+ * PREFIX.dlq nor what nb_sink_topic_ignored() names. */
+int nb_sink_row_topic(const char *prefix, const char *topic);
 
 /* ---- the runner ---- */
 
 typedef struct nb_sink_opts {
 	const char *kafka;      /* bootstrap servers */
 	const char *clickhouse; /* http://127.0.0.1:8123 */
+	const char *clickhouse_cluster; /* NULL/"": one node; else the cluster's name */
 	const char *group;      /* consumer group, default "neonblue-sink" */
 	const char *prefix;     /* topic prefix, default "neonblue" */
 	const char *status_path; /* JSON status file rewritten every second, or NULL */
@@ -150,5 +154,14 @@ void nb_sink_status_describe(const char *status_path, cJSON *obj);
 /* 0 when the status file was rewritten within max_age_s seconds and
  * ClickHouse accepted the last attempt; else -1 and a reason in why. */
 int nb_sink_status_health(const char *status_path, int max_age_s, char *why, size_t n);
+/* The consumer group's lag as Kafka holds it (core/sink/grouplag.c): asks
+ * the brokers at kafka for the group's committed offset and the high
+ * watermark of every partition of the row topics (nb_sink_row_topic) now.
+ * {"group", "partitions": [{"topic", "partition", "committed" (-1: none),
+ * "high_watermark", "lag"}], "lag_total"}; lag counts from the low watermark
+ * where nothing is committed. Does not join the group. NULL with err when
+ * Kafka does not answer within timeout_ms (per request). */
+cJSON *nb_sink_group_lag(const char *kafka, const char *group, const char *prefix, int timeout_ms,
+			 nb_err *err);
 
 #endif

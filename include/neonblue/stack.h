@@ -7,11 +7,13 @@
 
 #include <cjson/cJSON.h>
 
-#define NB_STACK_MAX_COMPONENTS 12
+#define NB_STACK_MAX_COMPONENTS 16
 #define NB_STACK_MAX_SINKS 4 /* `up --sinks N`: sink, sink2 … sink4 */
 #define NB_STACK_MAX_PARTITIONS 64
 #define NB_STACK_MAX_BROKERS 3
 #define NB_STACK_MAX_ARGS 48
+#define NB_STACK_MAX_CH_NODES 4 /* `up --clickhouse-shards S --clickhouse-replicas R`: S*R */
+#define NB_STACK_CH_CLUSTER "neonblue" /* the embedded cluster's name (remote_servers) */
 
 /* Where a stack lives and which ports it uses (HOME/stack.conf keeps them
  * from one `up` to the next). */
@@ -27,7 +29,21 @@ typedef struct nb_stack {
 	int no_pipeline; /* `up --no-pipeline` (PIPELINE=0 in stack.conf): no phase 2 */
 	int partitions;	 /* `up --partitions N` (PARTITIONS=): partitions per pipeline topic; 0: the mock's default (4) */
 	int sinks;	 /* `up --sinks N` (SINKS=): sink processes in the consumer group; 0: 1 */
+	/* `up --clickhouse-shards S --clickhouse-replicas R` (CLICKHOUSE_SHARDS=,
+	 * CLICKHOUSE_REPLICAS=; 0: 1): S*R ClickHouse servers and ZooKeeper.
+	 * Node k (1-based) is shard (k-1)/R+1, replica (k-1)%R+1; node 1 listens on
+	 * ch_http_port/ch_tcp_port, node k>1 on ch_node_ports[k-1][0]/[1]; every
+	 * node's interserver (replication) port is ch_node_ports[k-1][2]. */
+	int ch_shards, ch_replicas;
+	int ch_node_ports[NB_STACK_MAX_CH_NODES][3];
+	int zk_port; /* ZooKeeper's client port (ZOOKEEPER_PORT=), cluster mode only */
 } nb_stack;
+
+/* S*R (at least 1); 1: today's single node, no ZooKeeper. */
+int nb_stack_ch_nodes(const nb_stack *st);
+/* Node k's (1-based) HTTP and native ports. */
+int nb_stack_ch_http_port(const nb_stack *st, int k);
+int nb_stack_ch_tcp_port(const nb_stack *st, int k);
 
 /* An argv under construction; strings are owned and freed by nb_stack_argv_done. */
 typedef struct nb_stack_argv {
@@ -62,6 +78,14 @@ typedef struct nb_stack_component {
 	/* Optional: 2..NB_STACK_MAX_SINKS for the extra sinks of `up --sinks N`
 	 * (run only when st->sinks reaches it); 0 for every other component. */
 	int sink_index;
+	/* Optional: 0 when the component does not run in this stack (the
+	 * ClickHouse nodes beyond the first and ZooKeeper of a 1x1 stack). A
+	 * phase-1 component with this hook does not hold back phase 2's
+	 * (re)starts while it is down (a cluster runs on with a replica down). */
+	int (*enabled)(const nb_stack *st);
+	/* Optional: the name of a component that must answer before this one
+	 * starts (ClickHouse 18.16 crashes when its ZooKeeper is not up yet). */
+	const char *after;
 } nb_stack_component;
 
 extern const nb_stack_component nb_stack_components[];
@@ -78,6 +102,7 @@ typedef struct nb_stack_opts {
 	int kafka_brokers;				    /* 0: recorded, else 1 */
 	int partitions; /* 0: recorded (none: the mock's default of 4); else partitions per topic */
 	int sinks;	/* 0: recorded, else 1; sink processes in one consumer group */
+	int ch_shards, ch_replicas; /* 0: recorded, else 1; ClickHouse shards x replicas */
 	int timeout_s;					    /* how long `up` waits; 0: 90 */
 	int pipeline; /* 0: as recorded (default on); 1: run cdc+sink; -1: --no-pipeline */
 	nb_stack_say_fn say;
@@ -147,5 +172,10 @@ typedef struct nb_stack_lag {
 	double cdc_age_s, sink_age_s; /* age of their status files, seconds */
 } nb_stack_lag;
 int nb_stack_lag_get(const char *home, nb_stack_lag *out, nb_err *err);
+/* The sinks' consumer group (neonblue-sink) as Kafka holds it: the committed
+ * offset and high watermark of every partition of the pipeline's row topics,
+ * asked of the stack's Kafka now (nb_sink_group_lag; ~2 s at most per
+ * request). NULL with err without a pipeline or when Kafka does not answer. */
+cJSON *nb_stack_group_lag(const char *home, nb_err *err);
 
 #endif

@@ -53,4 +53,36 @@ print("tables:", sorted(tables), "dlq:", "--topic neonblue.dlq" in cmd,
       "after topics:", s2["depends_on"]["kafka-topics"]["condition"],
       "profiles:", t["profiles"], s2["profiles"], s1.get("profiles"))')
 t_eq compose_cluster_topics "$cl" "tables: ['assignments', 'audit_log', 'events', 'experiment_metrics', 'experiments', 'metrics', 'variants'] dlq: True partitions: 3 group: ['sink', '--group', 'neonblue-sink'] default group: ['sink'] after topics: service_completed_successfully profiles: ['cluster'] ['cluster'] None"
+# profile "cluster": a second ClickHouse shard over ClickHouse Keeper, both
+# nodes with the cluster's config.d (two shards, internal replication, this
+# node's macros from its environment) and the insert_distributed_sync profile
+cc=$(docker-compose -f docker-compose.yml --profile cluster config 2>/dev/null | /usr/bin/python3 -c '
+import sys, yaml, xml.etree.ElementTree as ET
+d = yaml.safe_load(sys.stdin)["services"]
+out = []
+for n in ("clickhouse", "clickhouse-2"):
+    c = d[n]
+    e = c["environment"]
+    mounts = sorted(v.split(":")[1] for v in c["volumes"] if "deploy/clickhouse-cluster" in v)
+    out.append("%s: shard %s %s %s %s" % (n, e["NEONBLUE_CH_SHARD"], e["NEONBLUE_CH_REPLICA_ALL"],
+                                         c["image"] == d["clickhouse"]["image"], mounts))
+k = d["keeper"]
+out.append("keeper: %s %s %s" % (k["entrypoint"][:2], k["profiles"], d["clickhouse-2"]["profiles"]))
+x = ET.parse("deploy/clickhouse-cluster/cluster.xml").getroot()
+shards = x.findall("remote_servers/neonblue/shard")
+out.append("shards: " + " ".join(s.find("replica/host").text + "/" + s.find("internal_replication").text for s in shards))
+out.append("keeper at: " + x.find("zookeeper/node/host").text + ":" + x.find("zookeeper/node/port").text)
+out.append("macros: " + " ".join(m.tag + "=" + m.get("from_env") for m in x.find("macros")))
+p = ET.parse("deploy/clickhouse-cluster/profile.xml").getroot()
+out.append("sync: " + p.find("profiles/default/insert_distributed_sync").text)
+kx = ET.parse("deploy/clickhouse-cluster/keeper.xml").getroot()
+out.append("keeper port: " + kx.find("keeper_server/tcp_port").text)
+print("; ".join(out))')
+t_eq compose_cluster_clickhouse "$cc" "clickhouse: shard 1 s1r1 True ['/etc/clickhouse-server/config.d/neonblue-cluster.xml', '/etc/clickhouse-server/users.d/neonblue-profile.xml']; clickhouse-2: shard 2 s2r1 True ['/etc/clickhouse-server/config.d/neonblue-cluster.xml', '/etc/clickhouse-server/users.d/neonblue-profile.xml']; keeper: ['clickhouse', 'keeper'] ['cluster'] ['cluster']; shards: clickhouse/true clickhouse-2/true; keeper at: keeper:9181; macros: shard=NEONBLUE_CH_SHARD replica=NEONBLUE_CH_REPLICA replica_all=NEONBLUE_CH_REPLICA_ALL; sync: 1; keeper port: 9181"
+# NeonBlue's processes name the cluster only when asked (one node by default)
+envs() { /usr/bin/python3 -c 'import sys, yaml
+d = yaml.safe_load(sys.stdin)["services"]
+print(sorted(set(v["environment"]["NEONBLUE_CLICKHOUSE_CLUSTER"] for v in d.values() if "NEONBLUE_PG" in v.get("environment", {}))))'; }
+t_eq compose_cluster_env_default "$(docker-compose -f docker-compose.yml --profile cluster config 2>/dev/null | envs)" "['']"
+t_match compose_cluster_env_set "$(NEONBLUE_CLICKHOUSE_CLUSTER=neonblue docker-compose -f docker-compose.yml --profile cluster config 2>/dev/null)" "NEONBLUE_CLICKHOUSE_CLUSTER: neonblue"
 t_done

@@ -1,7 +1,7 @@
 # fuzz.sh — every libFuzzer target (tests/fuzz/fuzz_*.c, built by make
-# fuzz-build with clang, ASan and UBSan) runs 5 s from its seed corpus; each
+# fuzz-build with clang, ASan and UBSan) runs 10 s from its seed corpus; each
 # must run executions and find no crash, leak, timeout or out-of-memory.
-# FUZZ_TEST_TIME changes the 5 s (make test must stay under 15 minutes).
+# FUZZ_TEST_TIME changes the 10 s (make test must stay under 15 minutes).
 source "$NB_ROOT/tests/lib/t.sh"
 cd "$NB_ROOT"
 
@@ -9,7 +9,7 @@ t_run builds 0 make --no-print-directory -s fuzz-build
 work=$(mktemp -d "${NB_TEST_TMP:-/tmp}/fuzz.XXXXXX")
 # a fixed seed: the same inputs in every run of make test (new findings come
 # from make fuzz, not from CI by chance)
-out=$(FUZZ_SEED=${FUZZ_SEED:-1} FUZZ_WORK=$work/corpus tests/fuzz/run.sh "${FUZZ_TEST_TIME:-5}")
+out=$(FUZZ_SEED=${FUZZ_SEED:-1} FUZZ_WORK=$work/corpus tests/fuzz/run.sh "${FUZZ_TEST_TIME:-10}")
 echo "$out"
 # check NAME: the target's line says it ran and found nothing (else its report).
 check() {

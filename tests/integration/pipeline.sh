@@ -29,25 +29,9 @@ BATCH=10000
 T0=$SECONDS
 el() { echo "# $(($SECONDS - T0)) s: $*"; }
 
-jget() { # jget NAME FIELD — a field of one component in `stack status --json`
-	"$NB" stack status --home "$H" --json 2>/dev/null |
-		python3 -c 'import json,sys
-d={c["name"]:c for c in json.load(sys.stdin)}
-v=d.get(sys.argv[1],{}).get(sys.argv[2])
-print("null" if v is None else v)' "$1" "$2" 2>/dev/null
-}
-# restarted NAME OLD_PID SECONDS — until NAME runs with another pid and is healthy
-restarted() {
-	local end=$((SECONDS + $3)) p h
-	while [ $SECONDS -lt $end ]; do
-		read -r p h < <("$NB" stack status --home "$H" --json 2>/dev/null | python3 -c 'import json,sys
-d={c["name"]:c for c in json.load(sys.stdin)}
-print(d[sys.argv[1]]["pid"], d[sys.argv[1]]["healthy"])' "$1" 2>/dev/null)
-		[ -n "$p" ] && [ "$p" != None ] && [ "$p" != "$2" ] && [ "$h" = True ] && return 0
-		sleep 0.3
-	done
-	return 1
-}
+. "$(dirname "$0")/../lib/stack.sh"
+jget() { stack_jget "$@"; }
+restarted() { stack_restarted "$@"; }
 
 t_run up 0 "$NB" stack up --home "$H"
 t_match up-lists-cdc "$T_OUT" "cdc +healthy"

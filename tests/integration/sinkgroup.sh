@@ -24,13 +24,8 @@ trap cleanup EXIT
 
 EVENTS=${NB_SINKGROUP_EVENTS:-40000}
 BATCH=5000
-jget() { # jget NAME FIELD — a field of one component in `stack status --json`
-	"$NB" stack status --home "$H" --json 2>/dev/null |
-		python3 -c 'import json,sys
-d={c["name"]:c for c in json.load(sys.stdin)}
-v=d.get(sys.argv[1],{}).get(sys.argv[2])
-print("null" if v is None else (json.dumps(v) if isinstance(v,(list,dict)) else v))' "$1" "$2" 2>/dev/null
-}
+. "$(dirname "$0")/../lib/stack.sh"
+jget() { stack_jget "$@"; }
 nparts() { # nparts NAME — how many event partitions the sink holds
 	jget "$1" partitions | python3 -c 'import json,sys
 try: print(sum(1 for p in json.load(sys.stdin) if p["topic"].endswith(".events")))
@@ -145,4 +140,22 @@ print(f"{len(where)} users, {len(bad)} in several partitions, {len(parts)} parti
       f"{len(disorder)} out of order;", kinds.get("g1"), kinds.get("g4"), kinds.get("g9"))
 EOF
 )" "997 users, 0 in several partitions, 4 partitions used, 0 out of order; cu c(dt) c"
+
+# the group's lag as Kafka holds it (`stack status`: its committed offsets and
+# the high watermarks, asked of Kafka, not the sinks' status files): 8 row
+# topics of 4 partitions; once every change is stored, nothing lags and the
+# committed offsets of events' partitions add up to the topic's messages
+glag() { # glag FIELD — of the kafka component's group_lag
+	jget kafka group_lag | python3 -c 'import json,sys
+g=json.load(sys.stdin)
+ev=[p for p in g["partitions"] if p["topic"]=="neonblue.public.events"]
+print({"total":g["lag_total"],"n":len(g["partitions"]),"events":sum(p["committed"] for p in ev)}[sys.argv[1]])' "$1" 2>/dev/null
+}
+end=$((SECONDS + 30))
+while [ $SECONDS -lt $end ] && [ "$(glag total)" != 0 ]; do sleep 0.5; done
+t_eq group-lag-zero "$(glag total)" 0
+t_eq group-lag-partitions "$(glag n)" 32
+t_eq group-committed-events "$(glag events)" "$(wc -l <"$root/kcat.json")"
+t_run status-group 0 "$NB" stack status --home "$H"
+t_match status-group-line "$T_OUT" "group +neonblue-sink: lag 0 messages by Kafka's committed offsets \(32 partitions, 0 behind\)"
 t_done

@@ -82,6 +82,10 @@ p1=$(cap | grep -oE "^. sink +.*partitions [0-9,]+" | grep -oE "[0-9,]+$")
 p2=$(cap | grep -oE "^. sink2 +.*partitions [0-9,]+" | grep -oE "[0-9,]+$")
 t_eq partitions-split "$(tr , '\n' <<<"$p1,$p2" | sort -n | tr '\n' ' ')" "0 1 2 3 "
 total=$(expect | tail -1 | awk '{print $3}')
+# the relay's heartbeat (every 5 s when idle) is lag 1 until a sink reads it:
+# the view refreshes every second, so wait for a screen with the lag back at 0
+end=$((SECONDS + 20))
+until cap | head -1 | grep -q "lag ● 0 " && cap | grep -q "consumer lag 0," || [ $SECONDS -ge $end ]; do sleep 0.5; done
 t_match group-line "$(cap)" "Sink group +2 sinks: $total rows into ClickHouse, consumer lag 0, DLQ 0"
 t_match header-lag "$(cap | head -1)" "lag ● 0 "
 TM send-keys -t g q # back to the home view, then quit

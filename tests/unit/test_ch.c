@@ -214,6 +214,116 @@ static void transport_error_names_server(void)
 	nb_ch_free(ch);
 }
 
+
+static const char *ch_file(const char *name)
+{
+	for (int i = 0; i < nb_sql_nfiles; i++)
+		if (!strcmp(nb_sql_files[i].name, name))
+			return nb_sql_files[i].text;
+	return NULL;
+}
+
+/* The statement of out[0..n) that starts with prefix (NULL when none). */
+static const char *stmt_with(char **out, size_t n, const char *prefix)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp(out[i], prefix, strlen(prefix)))
+			return out[i];
+	return NULL;
+}
+
+/* The cluster form (core/ch/cluster.c) of the real migrations: which tables
+ * are sharded, the engines, the views on the _local tables. */
+static void cluster_form_of_migrations(void)
+{
+	char **sh = NULL;
+	size_t nsh = 0;
+	for (int i = 0; i < nb_sql_nfiles; i++)
+		if (!strncmp(nb_sql_files[i].name, "ch/", 3))
+			nb_ch_cluster_scan(nb_sql_files[i].text, &sh, &nsh);
+	/* the tables with a user_id column, in file order (docs/operations.md's table) */
+	static const char *want[] = {"events",	      "assignments", "events_by_user", "touched",
+				     "rollup_base", "rollup_delta", "touched_ack"};
+	CHECK_INT(nsh, sizeof want / sizeof *want);
+	for (size_t i = 0; i < nsh && i < sizeof want / sizeof *want; i++)
+		CHECK_STR(sh[i], want[i]);
+
+	nb_err e;
+	char **out;
+	size_t n;
+	CHECK_INT(nb_ch_cluster_form(ch_file("ch/001_init.sql"), "nb", sh, nsh, &out, &n, &e), 0);
+	CHECK_INT(n, 10); /* events and assignments: _local + Distributed; 6 replicated tables */
+	const char *s = stmt_with(out, n, "CREATE TABLE IF NOT EXISTS neonblue.events_local ON CLUSTER nb (");
+	CHECK(s != NULL);
+	CHECK(s && strstr(s, ") ENGINE = ReplicatedReplacingMergeTree("
+			     "'/clickhouse/tables/{shard}/neonblue/events', '{replica}', _version)\n"
+			     "PARTITION BY toYYYYMM(ts)\nORDER BY (ts, event_id)"));
+	s = stmt_with(out, n, "CREATE TABLE IF NOT EXISTS neonblue.events ON CLUSTER nb (");
+	CHECK(s && strstr(s, "value Nullable(Float64),"));
+	CHECK(s && strstr(s, ") ENGINE = Distributed(nb, neonblue, events_local, cityHash64(user_id))"));
+	s = stmt_with(out, n, "CREATE TABLE IF NOT EXISTS neonblue.experiments ON CLUSTER nb (");
+	CHECK(s && strstr(s, "ENGINE = ReplicatedReplacingMergeTree("
+			     "'/clickhouse/tables/all/neonblue/experiments', '{replica_all}', _version)"));
+	CHECK(stmt_with(out, n, "CREATE TABLE IF NOT EXISTS neonblue.experiments_local") == NULL);
+	s = stmt_with(out, n, "CREATE TABLE IF NOT EXISTS neonblue.cdc_progress ON CLUSTER nb");
+	CHECK(s && strstr(s, "'{replica_all}', seq)\nORDER BY (topic, partition)"));
+	nb_ch_split_free(out, n);
+
+	CHECK_INT(nb_ch_cluster_form(ch_file("ch/002_rollup.sql"), "nb", sh, nsh, &out, &n, &e), 0);
+	s = stmt_with(out, n, "CREATE MATERIALIZED VIEW IF NOT EXISTS neonblue.events_by_user_mv ");
+	CHECK(s && strstr(s, "ON CLUSTER nb TO neonblue.events_by_user_local AS"));
+	CHECK(s && strstr(s, "FROM neonblue.events_local"));
+	s = stmt_with(out, n, "CREATE TABLE IF NOT EXISTS neonblue.touched_local ON CLUSTER nb");
+	CHECK(s && strstr(s, "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/neonblue/"
+			     "touched', '{replica}')\nPARTITION BY"));
+	s = stmt_with(out, n, "CREATE MATERIALIZED VIEW IF NOT EXISTS neonblue.touched_assignments_mv");
+	CHECK(s && strstr(s, "TO neonblue.touched_local AS SELECT now() AS at, user_id FROM "
+			     "neonblue.assignments_local"));
+	/* the backfill runs once, through the Distributed tables */
+	s = stmt_with(out, n, "INSERT INTO neonblue.events_by_user\n");
+	CHECK(s && strstr(s, "FROM neonblue.events") && !strstr(s, "_local"));
+	s = stmt_with(out, n, "CREATE TABLE IF NOT EXISTS neonblue.rollup_state ON CLUSTER nb");
+	CHECK(s && strstr(s, "'{replica_all}', version)"));
+	nb_ch_split_free(out, n);
+
+	CHECK_INT(nb_ch_cluster_form(ch_file("ch/004_touched_ack.sql"), "nb", sh, nsh, &out, &n, &e), 0);
+	s = stmt_with(out, n, "CREATE TABLE IF NOT EXISTS neonblue.touched_ack_local ON CLUSTER nb");
+	CHECK(s && strstr(s, ") ENGINE = Null") && !strstr(s, "Replicated"));
+	CHECK(stmt_with(out, n, "CREATE TABLE IF NOT EXISTS neonblue.touched_ack ON CLUSTER nb") != NULL);
+	nb_ch_split_free(out, n);
+
+	/* an ALTER of a replicated-everywhere table runs once: replication carries it */
+	CHECK_INT(nb_ch_cluster_form(ch_file("ch/011_progress_epoch.sql"), "nb", sh, nsh, &out, &n, &e), 0);
+	CHECK_INT(n, 1);
+	CHECK(n == 1 && !strncmp(out[0], "ALTER TABLE neonblue.cdc_progress ADD COLUMN", 44) &&
+	      !strstr(out[0], "ON CLUSTER"));
+	nb_ch_split_free(out, n);
+	/* a sharded table's ALTER: both tables, ON CLUSTER */
+	CHECK_INT(nb_ch_cluster_form("ALTER TABLE neonblue.events ADD COLUMN x UInt8", "nb", sh, nsh,
+				     &out, &n, &e), 0);
+	CHECK_INT(n, 2);
+	if (n == 2) {
+		CHECK_STR(out[0], "ALTER TABLE neonblue.events_local ON CLUSTER nb ADD COLUMN x UInt8");
+		CHECK_STR(out[1], "ALTER TABLE neonblue.events ON CLUSTER nb ADD COLUMN x UInt8");
+	}
+	nb_ch_split_free(out, n);
+
+	/* what has no mechanical form is refused, naming it */
+	CHECK_INT(nb_ch_cluster_form(ch_file("ch/001_init.sql"), "bad-name", sh, nsh, &out, &n, &e), -1);
+	CHECK(strstr(e.msg, "'bad-name'") != NULL);
+	CHECK_INT(nb_ch_cluster_form("CREATE TABLE neonblue.x (a UInt8) ENGINE = TinyLog", "nb", sh,
+				     nsh, &out, &n, &e), -1);
+	CHECK(strstr(e.msg, "engine TinyLog") && strstr(e.msg, "neonblue.x"));
+	CHECK_INT(nb_ch_cluster_form("DROP TABLE neonblue.events", "nb", sh, nsh, &out, &n, &e), -1);
+	CHECK(strstr(e.msg, "DROP TABLE") != NULL);
+	CHECK_INT(nb_ch_cluster_form("CREATE MATERIALIZED VIEW neonblue.v TO neonblue.touched AS "
+				     "SELECT now() AS at, key AS user_id FROM neonblue.flags",
+				     "nb", sh, nsh, &out, &n, &e), -1);
+	CHECK(strstr(e.msg, "neonblue.v") && strstr(e.msg, "by hand"));
+	CHECK_INT(out == NULL && n == 0, 1);
+	nb_ch_split_free(sh, nsh);
+}
+
 int main(void)
 {
 	nbt_suite = "ch";
@@ -225,6 +335,7 @@ int main(void)
 	RUN(tsv_round_trip);
 	RUN(split_statements);
 	RUN(migrations_embedded);
+	RUN(cluster_form_of_migrations);
 	RUN(transport_error_names_server);
 	return NBT_DONE();
 }

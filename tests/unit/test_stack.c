@@ -43,6 +43,38 @@ static void conf_is_read(void)
 	unlink(p);
 }
 
+/* A 2x2 cluster's stack.conf: node k's ports, and the status lists ZooKeeper
+ * and the four nodes (clickhouse … clickhouse4), not more. */
+static void cluster_conf_is_read(void)
+{
+	char p[512];
+	snprintf(p, sizeof p, "%s/stack.conf", tmp);
+	write_text(p, "PG_PORT=20001\nCLICKHOUSE_HTTP_PORT=20002\nCLICKHOUSE_TCP_PORT=20003\n"
+		      "CLICKHOUSE_SHARDS=2\nCLICKHOUSE_REPLICAS=2\nZOOKEEPER_PORT=20009\n"
+		      "CLICKHOUSE_NODE_PORTS=20002:20003:20010,20011:20012:20013,"
+		      "20014:20015:20016,20017:20018:20019\n");
+	nb_stack st;
+	nb_err err;
+	nb_err_clear(&err);
+	CHECK_INT(nb_stack_load(&st, tmp, &err), 0);
+	CHECK_INT(nb_stack_ch_nodes(&st), 4);
+	CHECK_INT(nb_stack_ch_http_port(&st, 1), 20002);
+	CHECK_INT(nb_stack_ch_tcp_port(&st, 1), 20003);
+	CHECK_INT(nb_stack_ch_http_port(&st, 3), 20014);
+	CHECK_INT(nb_stack_ch_tcp_port(&st, 4), 20018);
+	CHECK_INT(st.ch_node_ports[0][2], 20010);
+	CHECK_INT(st.zk_port, 20009);
+	nb_stack_status s;
+	CHECK_INT(nb_stack_status_get(tmp, &s, &err), 0);
+	char names[256] = "";
+	for (int i = 0; i < s.n; i++)
+		snprintf(names + strlen(names), sizeof names - strlen(names), "%s ", s.c[i].name);
+	CHECK_STR(names, "kafka postgresql zookeeper clickhouse clickhouse2 clickhouse3 clickhouse4 "
+			 "cdc sink serve ");
+	CHECK_STR(s.c[6].endpoint, "http://127.0.0.1:20017");
+	unlink(p);
+}
+
 static void relative_home_refused(void)
 {
 	nb_stack st;
@@ -73,7 +105,11 @@ static void stopped_stack_status(void)
 	nb_err_clear(&err);
 	CHECK_INT(nb_stack_status_get(tmp, &s, &err), 0);
 	CHECK_INT(s.supervisor_pid, 0);
-	CHECK_INT(s.n, nb_stack_ncomponents - (NB_STACK_MAX_SINKS - 1)); /* sink2… only with up --sinks N */
+	/* sink2… only with up --sinks N; zookeeper, clickhouse2… only with a cluster */
+	CHECK_INT(s.n, nb_stack_ncomponents - (NB_STACK_MAX_SINKS - 1) - NB_STACK_MAX_CH_NODES);
+	for (int i = 0; i < s.n; i++)
+		CHECKF(strcmp(s.c[i].name, "zookeeper") && strncmp(s.c[i].name, "clickhouse2", 11),
+		       "%s listed in a one-node stack", s.c[i].name);
 	CHECK(s.n >= 3);
 	CHECK(!nb_stack_status_ok(&s));
 	cJSON *j = nb_stack_status_json(tmp, &s);
@@ -205,6 +241,7 @@ int main(void)
 		return 1;
 	}
 	RUN(conf_is_read);
+	RUN(cluster_conf_is_read);
 	RUN(relative_home_refused);
 	RUN(unsafe_home_refused);
 	RUN(stopped_stack_status);
