@@ -86,6 +86,9 @@ t_eq bad-field-named "$(jf "$(cat "$tmp/body")" 'j["field"]')" user_id
 t_eq unknown-exp-404 "$(code -XPOST -H "$A" "$U/v1/assign" -d '{"experiment":"nope-x","user_id":"u"}')" 404
 head -c 1100000 /dev/zero | tr '\0' a >"$tmp/big"
 t_eq body-413 "$(code -XPOST -H "$A" "$U/v1/assign" --data-binary @"$tmp/big")" 413
+# headers: 10 KB fit the connection's 16 KiB; 20 KB are refused (431)
+t_eq headers-10k-ok "$(code -H "X-Pad: $(head -c 10000 /dev/zero | tr '\0' a)" "$U/healthz")" 200
+t_eq headers-20k-431 "$(code -H "X-Pad: $(head -c 20000 /dev/zero | tr '\0' a)" "$U/healthz")" 431
 
 # ---- /v1/assign is `neonblue assign` ----
 same=0
