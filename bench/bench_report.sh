@@ -21,20 +21,13 @@ SIZES=("$@")
 W=$(mktemp -d /tmp/bench_report.XXXXXX)
 chmod 755 "$W"
 DB=${BENCH_DB:-bench_report_$$}
-own_stack=
-if [ -n "${NEONBLUE_HOME:-}" ] && [ -f "$NEONBLUE_HOME/stack.env" ] &&
-	"$NB" stack status --home "$NEONBLUE_HOME" >/dev/null 2>&1; then
-	HOME_DIR=$NEONBLUE_HOME
-else
-	HOME_DIR=$W/stack
-	own_stack=1
-	"$NB" stack up --home "$HOME_DIR" >"$W/stack.log" 2>&1 || { cat "$W/stack.log"; exit 1; }
-fi
+. bench/lib/stack.sh
+bench_stack_up || exit 1
 . "$HOME_DIR/stack.env"
 CH=$NEONBLUE_CLICKHOUSE
 cleanup() {
 	[ -z "${BENCH_KEEP:-}" ] && curl -s "$CH" --data-binary "DROP DATABASE IF EXISTS $DB" >/dev/null
-	[ -n "$own_stack" ] && "$NB" stack down --home "$HOME_DIR" >/dev/null 2>&1
+	bench_stack_down
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -103,19 +96,7 @@ for N in "${SIZES[@]}"; do
 	report --scan >"$W/scan.json"
 	# equal up to the order of floating-point additions (sums of values that
 	# are not exact binary fractions may differ in the last bits)
-	same=$(python3 -c '
-import json, math, sys
-def eq(a, b):
-    if isinstance(a, float) or isinstance(b, float):
-        return (a is None and b is None) or (a is not None and b is not None and
-            math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9))
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(eq(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(eq, a, b))
-    return a == b
-print("yes" if eq(json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))) else "no")' \
-		"$W/incr.json" "$W/scan.json")
+	same=$(python3 bench/jsoneq.py "$W/incr.json" "$W/scan.json")
 	echo "events=$N  count-group-by floor ${f}s  report ${r}s  ratio ${ratio}x  (medians of 3)"
 	echo "  target: within 3x of the floor$([ "$N" -ge 10000000 ] && echo " and under 1 s"):" \
 		"$(if [ "$(echo "$ratio <= 3" | bc)" = 1 ] && { [ "$N" -lt 10000000 ] || [ "$(echo "$r < 1" | bc)" = 1 ]; }; then echo met; else echo MISSED; fi)"

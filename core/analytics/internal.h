@@ -7,9 +7,30 @@
 
 #include <stdlib.h>
 
+/* ---- the layout (analytics/cluster.c) ---- */
+typedef struct an_layout {
+	char cluster[128]; /* "" on a single server */
+	int ndist;         /* the tables of db that are Distributed (over T_local) */
+	char dist[32][64];
+} an_layout;
+/* Sends one statement with the cluster settings (every statement of nb_an
+ * goes through here); the answer is appended to out when not NULL. */
+int an_send(nb_ch *ch, const char *sql, nb_buf *out, nb_err *err);
+/* How s->db is laid out: l->cluster is the cluster when its events table is
+ * Distributed, else ""; l->dist its Distributed tables. */
+int an_layout_get(nb_ch *ch, const nb_an_scope *s, an_layout *l, nb_err *err);
+void an_sql_alter(nb_buf *b, const nb_an_scope *s, const an_layout *l, const char *table);
+void an_sql_local(nb_buf *b, const nb_an_scope *s, const an_layout *l, const char *table);
+void an_sql_local_name(nb_buf *b, const an_layout *l, const char *table);
+void an_sql_system(nb_buf *b, const an_layout *l, const char *name);
+
 /* Runs sql on ch and parses its TSV answer; on failure rows is empty. */
 int an_rows(nb_ch *ch, const nb_buf *sql, nb_ch_rows *rows, nb_err *err);
+/* The first value of sql's answer as a number (0 when there is no row). */
+int an_scalar(nb_ch *ch, const nb_buf *sql, unsigned long long *v, nb_err *err);
 void an_str(nb_buf *b, const char *s);
+/* ['a', 'b'] */
+void an_sql_array(nb_buf *b, char *const *items, int n);
 void an_table(nb_buf *b, const nb_an_scope *s, const char *table);
 void an_sql_prop_string(nb_buf *b, const char *column, const char *prop);
 void an_sql_assignments(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,

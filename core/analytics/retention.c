@@ -81,24 +81,26 @@ static int rt_assign_del(nb_buf *b, const nb_an_ret *r)
 
 static int rt_count(nb_ch *ch, nb_buf *q, long long *n, nb_err *err)
 {
-	char *v = NULL;
-	int rc = nb_ch_scalar(ch, q->data, &v, err);
-	*n = rc == 0 && v ? atoll(v) : 0;
-	free(v);
+	unsigned long long v = 0;
+	int rc = an_scalar(ch, q, &v, err);
+	*n = (long long)v;
 	nb_buf_reset(q);
 	return rc;
 }
 
-/* The active partitions of db.table (their ids: YYYYMM, YYYYMMDD). */
-static int rt_partitions(nb_ch *ch, const char *db, const char *table, nb_ch_rows *rows,
-			 nb_err *err)
+/* The active partitions of db.table (their ids: YYYYMM, YYYYMMDD), on
+ * every shard. */
+static int rt_partitions(nb_ch *ch, const char *db, const an_layout *l, const char *table,
+			 nb_ch_rows *rows, nb_err *err)
 {
 	nb_buf q;
 	nb_buf_init(&q);
-	nb_buf_puts(&q, "SELECT DISTINCT partition FROM system.parts WHERE active AND database = ");
+	nb_buf_puts(&q, "SELECT DISTINCT partition FROM ");
+	an_sql_system(&q, l, "parts");
+	nb_buf_puts(&q, " WHERE active AND database = ");
 	an_str(&q, db);
 	nb_buf_puts(&q, " AND table = ");
-	an_str(&q, table);
+	an_sql_local_name(&q, l, table);
 	nb_buf_puts(&q, " ORDER BY partition");
 	int rc = an_rows(ch, &q, rows, err);
 	nb_buf_done(&q);
@@ -125,14 +127,17 @@ static long long rt_partition_end(const char *id)
 	return (long long)timegm(&t);
 }
 
-/* Waits until db has no unfinished mutation (at most ~10 minutes). */
-static int rt_wait_mutations(nb_ch *ch, const char *db, nb_err *err)
+/* Waits until db has no unfinished mutation on any shard (at most ~10
+ * minutes). */
+static int rt_wait_mutations(nb_ch *ch, const char *db, const an_layout *l, nb_err *err)
 {
 	nb_buf q;
 	nb_buf_init(&q);
 	int rc = 0;
 	for (int i = 0; rc == 0; i++) {
-		nb_buf_puts(&q, "SELECT count() FROM system.mutations WHERE is_done = 0 AND database = ");
+		nb_buf_puts(&q, "SELECT count() FROM ");
+		an_sql_system(&q, l, "mutations");
+		nb_buf_puts(&q, " WHERE is_done = 0 AND database = ");
 		an_str(&q, db);
 		long long left = 0;
 		rc = rt_count(ch, &q, &left, err);
@@ -174,7 +179,8 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 	int as = rt_assign_del(&adel, r);
 	nb_ch_rows parts = {0}, months = {0}, tparts = {0}, aff = {0}, byexp = {0};
 	long long n_ev = 0, n_eu = 0, n_as = 0, n_au = 0;
-	int rc = 0;
+	an_layout l;
+	int rc = an_layout_get(ch, &s, &l, err);
 	/* ---- what goes: counted over the live rows, as PostgreSQL counts */
 	cJSON *dropped = cJSON_CreateArray(), *tdropped = cJSON_CreateArray();
 	if (ev) {
@@ -202,7 +208,7 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 			nb_buf_reset(&q);
 		}
 		if (!rc)
-			rc = rt_partitions(ch, db, "events", &parts, err);
+			rc = rt_partitions(ch, db, &l, "events", &parts, err);
 		for (size_t i = 0; rc == 0 && i < parts.nrows; i++) {
 			const char *id = nb_ch_cell(&parts, i, 0);
 			long long end = rt_partition_end(id);
@@ -216,7 +222,7 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 				cJSON_AddItemToArray(dropped, cJSON_CreateString(id));
 		}
 		if (!rc)
-			rc = rt_partitions(ch, db, "touched", &tparts, err);
+			rc = rt_partitions(ch, db, &l, "touched", &tparts, err);
 		for (size_t i = 0; rc == 0 && i < tparts.nrows; i++) {
 			const char *id = nb_ch_cell(&tparts, i, 0);
 			long long end = rt_partition_end(id);
@@ -275,9 +281,8 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 	/* ---- the deletion */
 	long long left = 0;
 	for (int i = 0; rc == 0 && !dry && i < cJSON_GetArraySize(dropped); i++) {
-		nb_buf_puts(&q, "ALTER TABLE ");
-		an_table(&q, &s, "events");
-		nb_buf_printf(&q, " DROP PARTITION %s", cJSON_GetArrayItem(dropped, i)->valuestring);
+		an_sql_alter(&q, &s, &l, "events");
+		nb_buf_printf(&q, "DROP PARTITION %s", cJSON_GetArrayItem(dropped, i)->valuestring);
 		rc = an_exec(ch, &q, err);
 	}
 	/* what the partitions did not take (raw rows: older versions and delete
@@ -289,9 +294,8 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 		nb_buf_printf(&q, " WHERE %s", del.data);
 		rc = rt_count(ch, &q, &left, err);
 		if (!rc && left > 0) {
-			nb_buf_puts(&q, "ALTER TABLE ");
-			an_table(&q, &s, ev_tables[t]);
-			nb_buf_printf(&q, " DELETE WHERE %s", del.data);
+			an_sql_alter(&q, &s, &l, ev_tables[t]);
+			nb_buf_printf(&q, "DELETE WHERE %s", del.data);
 			rc = an_exec(ch, &q, err);
 		}
 	}
@@ -301,9 +305,8 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 		nb_buf_printf(&q, " WHERE %s", adel.data);
 		rc = rt_count(ch, &q, &left, err);
 		if (!rc && left > 0) {
-			nb_buf_puts(&q, "ALTER TABLE ");
-			an_table(&q, &s, "assignments");
-			nb_buf_printf(&q, " DELETE WHERE %s", adel.data);
+			an_sql_alter(&q, &s, &l, "assignments");
+			nb_buf_printf(&q, "DELETE WHERE %s", adel.data);
 			rc = an_exec(ch, &q, err);
 		}
 	}
@@ -314,21 +317,19 @@ int nb_an_retention_apply(nb_ch *ch, const nb_an_ret *r, int dry, cJSON **summar
 		rt_time(&q, r->audit);
 		rc = rt_count(ch, &q, &left, err);
 		if (!rc && left > 0) {
-			nb_buf_puts(&q, "ALTER TABLE ");
-			an_table(&q, &s, "audit_log");
-			nb_buf_puts(&q, " DELETE WHERE at < ");
+			an_sql_alter(&q, &s, &l, "audit_log");
+			nb_buf_puts(&q, "DELETE WHERE at < ");
 			rt_time(&q, r->audit);
 			rc = an_exec(ch, &q, err);
 		}
 	}
 	for (int i = 0; rc == 0 && !dry && i < cJSON_GetArraySize(tdropped); i++) {
-		nb_buf_puts(&q, "ALTER TABLE ");
-		an_table(&q, &s, "touched");
-		nb_buf_printf(&q, " DROP PARTITION %s", cJSON_GetArrayItem(tdropped, i)->valuestring);
+		an_sql_alter(&q, &s, &l, "touched");
+		nb_buf_printf(&q, "DROP PARTITION %s", cJSON_GetArrayItem(tdropped, i)->valuestring);
 		rc = an_exec(ch, &q, err);
 	}
 	if (rc == 0 && !dry)
-		rc = rt_wait_mutations(ch, db, err);
+		rc = rt_wait_mutations(ch, db, &l, err);
 	/* rebuilt from what remains, once the mutations are done */
 	char **exps = calloc(aff.nrows + 1, sizeof *exps);
 	cJSON *rebuilt = cJSON_CreateArray();

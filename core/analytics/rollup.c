@@ -105,17 +105,6 @@ static int ru_slots_cover(const ru_slots *have, const ru_slots *need)
 	return 1;
 }
 
-static void ru_str_array(nb_buf *b, char *const *v, int n)
-{
-	nb_buf_putc(b, '[');
-	for (int i = 0; i < n; i++) {
-		if (i)
-			nb_buf_puts(b, ", ");
-		an_str(b, v[i]);
-	}
-	nb_buf_putc(b, ']');
-}
-
 static unsigned long long ru_now_ns(void)
 {
 	struct timespec t;
@@ -123,18 +112,9 @@ static unsigned long long ru_now_ns(void)
 	return (unsigned long long)t.tv_sec * 1000000000ull + (unsigned long long)t.tv_nsec;
 }
 
-static int ru_scalar_ull(nb_ch *ch, const nb_buf *sql, unsigned long long *v, nb_err *err)
-{
-	char *s = NULL;
-	int rc = nb_ch_scalar(ch, sql->data, &s, err);
-	*v = rc == 0 && s ? strtoull(s, NULL, 10) : 0;
-	free(s);
-	return rc;
-}
-
 static int ru_exec(nb_ch *ch, nb_buf *sql, nb_err *err)
 {
-	int rc = nb_ch_query(ch, sql->data, NULL, err);
+	int rc = an_send(ch, sql->data, NULL, err);
 	nb_buf_reset(sql);
 	return rc < 0 ? -1 : 0;
 }
@@ -159,7 +139,7 @@ int an_rollup_usable(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e,
 	nb_buf_puts(&q, " AND name IN ('rollup_state', 'rollup_base', 'rollup_delta', "
 		       "'events_by_user', 'touched')");
 	unsigned long long n = 0;
-	int rc = ru_scalar_ull(ch, &q, &n, err);
+	int rc = an_scalar(ch, &q, &n, err);
 	nb_buf_done(&q);
 	return rc < 0 ? -1 : n == 5;
 }
@@ -234,7 +214,7 @@ static void ru_sql_user_slots(nb_buf *b, const nb_an_scope *s, const nb_an_exper
 		      props ? ", properties" : "");
 	an_table(b, s, "events_by_user");
 	nb_buf_puts(b, " FINAL WHERE _deleted = 0 AND has(");
-	ru_str_array(b, sl->type, sl->n);
+	an_sql_array(b, sl->type, sl->n);
 	nb_buf_puts(b, ", type)");
 	ru_dirty(b, s, d);
 	nb_buf_puts(b, ") ALL INNER JOIN (SELECT user_id, assigned_at AS a_at, assigned_at_us AS "
@@ -249,28 +229,30 @@ static void ru_sql_user_slots(nb_buf *b, const nb_an_scope *s, const nb_an_exper
 
 /* Writes the per-user rows of e into generation gen: all assigned users
  * into rollup_base (d->watermark < 0: a build), or the dirty users into
- * rollup_delta (a deleted assignment as _deleted = 1). `built`: when the
- * computation started. */
+ * rollup_delta (a deleted assignment as _deleted = 1). The SELECT reads
+ * assignments directly, so on a cluster the whole computation runs on each
+ * shard over its own users (docs/analytics.md, "On a cluster"). `built`:
+ * when the computation started — the second of now() of the server that
+ * reads the rows (a shard: the clock of its users' touched stamps), ordered
+ * within it by built_ns's nanoseconds. */
 static void ru_sql_write(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
-			 const ru_slots *sl, const ru_dirty_t *d, unsigned long long built)
+			 const ru_slots *sl, const ru_dirty_t *d, unsigned long long built_ns)
 {
 	int delta = d->watermark >= 0;
 	nb_buf_puts(b, "INSERT INTO ");
 	an_table(b, s, delta ? "rollup_delta" : "rollup_base");
 	nb_buf_printf(b, " (gen, experiment, user_id, variant, context, n, vsum, vcnt, v1sum, "
-			 "built%s) SELECT toUInt64(%llu), ",
-		      delta ? ", _deleted" : "", d->gen);
-	an_str(b, e->key);
-	nb_buf_printf(b, ", user_id, variant, context, n, vsum, vcnt, v1sum, toUInt64(%llu)%s "
-			 "FROM (SELECT user_id, variant, context, _deleted FROM ",
-		      built, delta ? ", _deleted" : "");
+			 "built%s) SELECT toUInt64(%llu), experiment, user_id, variant, context, n, "
+			 "vsum, vcnt, v1sum, toUInt64(toUInt32(now())) * 1000000000 + %llu%s FROM ",
+		      delta ? ", _deleted" : "", d->gen, built_ns % 1000000000ull,
+		      delta ? ", _deleted" : "");
 	an_table(b, s, "assignments");
-	nb_buf_puts(b, delta ? " FINAL WHERE experiment = " : " FINAL WHERE _deleted = 0 AND experiment = ");
+	nb_buf_puts(b, " FINAL ANY LEFT JOIN (");
+	ru_sql_user_slots(b, s, e, sl, d);
+	nb_buf_puts(b, delta ? ") USING user_id WHERE experiment = "
+			     : ") USING user_id WHERE _deleted = 0 AND experiment = ");
 	an_str(b, e->key);
 	ru_dirty(b, s, d);
-	nb_buf_puts(b, ") ANY LEFT JOIN (");
-	ru_sql_user_slots(b, s, e, sl, d);
-	nb_buf_puts(b, ") USING user_id");
 }
 
 /* The current rows of generation gen: base rows not recomputed since, and
@@ -303,9 +285,9 @@ static void ru_sql_state(nb_buf *b, const nb_an_scope *s, const nb_an_experiment
 	nb_buf_puts(b, " (experiment, gen, watermark, types, props, base_rows, version) SELECT ");
 	an_str(b, e->key);
 	nb_buf_printf(b, ", toUInt64(%llu), toDateTime(%lld), ", gen, watermark);
-	ru_str_array(b, sl->type, sl->n);
+	an_sql_array(b, sl->type, sl->n);
 	nb_buf_puts(b, ", ");
-	ru_str_array(b, sl->prop, sl->n);
+	an_sql_array(b, sl->prop, sl->n);
 	nb_buf_printf(b, ", toUInt64(%llu), toUInt64(%llu)", base_rows, version);
 }
 
@@ -320,23 +302,23 @@ static int ru_count_base(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment
 	an_table(&q, s, table);
 	nb_buf_printf(&q, " WHERE gen = %llu AND experiment = ", gen);
 	an_str(&q, e->key);
-	int rc = ru_scalar_ull(ch, &q, n, err);
+	int rc = an_scalar(ch, &q, n, err);
 	nb_buf_done(&q);
 	return rc;
 }
 
 /* Drops the generations listed in r's first column from rollup_base and
  * rollup_delta (they are partitions of both). */
-static int ru_drop_gens(nb_ch *ch, const nb_an_scope *s, const nb_ch_rows *r, nb_err *err)
+static int ru_drop_gens(nb_ch *ch, const nb_an_scope *s, const an_layout *l, const nb_ch_rows *r,
+			nb_err *err)
 {
 	nb_buf q;
 	nb_buf_init(&q);
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < r->nrows; i++)
 		for (int k = 0; rc == 0 && k < 2; k++) {
-			nb_buf_puts(&q, "ALTER TABLE ");
-			an_table(&q, s, k ? "rollup_delta" : "rollup_base");
-			nb_buf_printf(&q, " DROP PARTITION %llu",
+			an_sql_alter(&q, s, l, k ? "rollup_delta" : "rollup_base");
+			nb_buf_printf(&q, "DROP PARTITION %llu",
 				      strtoull(nb_ch_cell(r, i, 0), NULL, 10));
 			rc = ru_exec(ch, &q, err);
 		}
@@ -350,7 +332,8 @@ static int ru_drop_gens(nb_ch *ch, const nb_an_scope *s, const nb_ch_rows *r, nb
  * after it was replaced; reports that read it before have finished). A
  * generation of an experiment without a state (a first build under way) is
  * kept. */
-static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, unsigned long long now_ns, nb_err *err)
+static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, const an_layout *l,
+		       unsigned long long now_ns, nb_err *err)
 {
 	const char *db = s->db ? s->db : "neonblue";
 	unsigned long long keep = ru_knob("NEONBLUE_ROLLUP_KEEP_S", RU_KEEP_S);
@@ -360,14 +343,19 @@ static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, unsigned long long now_n
 	nb_buf q;
 	nb_buf_init(&q);
 	/* the cheap question first: any partition that is not a current gen? */
-	nb_buf_puts(&q, "SELECT count() FROM system.parts WHERE active AND database = ");
+	nb_buf_puts(&q, "SELECT count() FROM ");
+	an_sql_system(&q, l, "parts");
+	nb_buf_puts(&q, " WHERE active AND database = ");
 	an_str(&q, db);
-	nb_buf_puts(&q, " AND table IN ('rollup_base', 'rollup_delta') AND toUInt64(partition) "
-		       "NOT IN (SELECT gen FROM ");
+	nb_buf_puts(&q, " AND table IN (");
+	an_sql_local_name(&q, l, "rollup_base");
+	nb_buf_puts(&q, ", ");
+	an_sql_local_name(&q, l, "rollup_delta");
+	nb_buf_puts(&q, ") AND toUInt64(partition) NOT IN (SELECT gen FROM ");
 	an_table(&q, s, "rollup_state");
 	nb_buf_puts(&q, " FINAL)");
 	unsigned long long stale = 0;
-	int rc = ru_scalar_ull(ch, &q, &stale, err);
+	int rc = an_scalar(ch, &q, &stale, err);
 	nb_buf_reset(&q);
 	if (rc || stale == 0) {
 		nb_buf_done(&q);
@@ -393,8 +381,22 @@ static int ru_drop_old(nb_ch *ch, const nb_an_scope *s, unsigned long long now_n
 	rc = an_rows(ch, &q, &r, err);
 	nb_buf_reset(&q);
 	if (rc == 0)
-		rc = ru_drop_gens(ch, s, &r, err);
+		rc = ru_drop_gens(ch, s, l, &r, err);
 	nb_ch_rows_done(&r);
+	nb_buf_done(&q);
+	return rc;
+}
+
+/* ClickHouse's now() in unix seconds: the earliest of every node's clock on
+ * a cluster (the touched stamps are taken by the shards' clocks; the
+ * watermark is behind the slowest of them). */
+static int ru_now_ch(nb_ch *ch, const an_layout *l, unsigned long long *now_ch, nb_err *err)
+{
+	nb_buf q;
+	nb_buf_init(&q);
+	nb_buf_puts(&q, "SELECT toUInt32(min(now())) FROM ");
+	an_sql_system(&q, l, "one");
+	int rc = an_scalar(ch, &q, now_ch, err);
 	nb_buf_done(&q);
 	return rc;
 }
@@ -408,11 +410,12 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 {
 	*delta_rows = 1; /* unknown: read the delta */
 	unsigned long long now_ch = 0;
+	an_layout l;
+	int rc = an_layout_get(ch, s, &l, err);
+	if (!rc)
+		rc = ru_now_ch(ch, &l, &now_ch, err);
 	nb_buf q;
 	nb_buf_init(&q);
-	nb_buf_puts(&q, "SELECT toUInt32(now())");
-	int rc = ru_scalar_ull(ch, &q, &now_ch, err);
-	nb_buf_reset(&q);
 	/* when this refresh started: ClickHouse's second (the clock of the
 	 * touched stamps), ordered within it by our own nanoseconds */
 	unsigned long long version = now_ch * 1000000000ull + ru_now_ns() % 1000000000ull;
@@ -475,14 +478,14 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 			unsigned long long g2 = version;
 			nb_buf_puts(&q, "INSERT INTO ");
 			an_table(&q, s, "rollup_base");
-			nb_buf_puts(&q, " (gen, experiment, user_id, variant, context, n, vsum, vcnt, "
-				       "v1sum, built) ");
-			char cols[160];
-			snprintf(cols, sizeof cols,
-				 "toUInt64(%llu), experiment, user_id, variant, context, n, vsum, "
-				 "vcnt, v1sum, built",
-				 g2);
+			/* the constant outside the UNION: 18.16 refuses a constant column
+			 * of a UNION ALL over Distributed tables ("non constant in source
+			 * stream but must be constant in result") */
+			const char *cols = "experiment, user_id, variant, context, n, vsum, vcnt, "
+					   "v1sum, built";
+			nb_buf_printf(&q, " (gen, %s) SELECT toUInt64(%llu), %s FROM (", cols, g2, cols);
 			ru_sql_current(&q, s, e, *gen, cols, 1);
+			nb_buf_putc(&q, ')');
 			rc = ru_exec(ch, &q, err);
 			if (!rc)
 				rc = ru_count_base(ch, s, e, g2, "rollup_base", &base_rows, err);
@@ -519,7 +522,7 @@ static int ru_refresh(nb_ch *ch, const nb_an_scope *s, const nb_an_experiment *e
 		rc = ru_exec(ch, &q, err);
 	}
 	if (!rc)
-		rc = ru_drop_old(ch, s, version, err);
+		rc = ru_drop_old(ch, s, &l, version, err);
 	ru_slots_free(&need);
 	nb_ch_rows_done(&st);
 	nb_buf_done(&q);
@@ -612,12 +615,13 @@ int an_rollup_reset(nb_ch *ch, const nb_an_scope *s, char *const *exps, size_t n
 {
 	if (n == 0)
 		return 0;
+	an_layout l;
+	unsigned long long now_ch = 0;
+	int rc = an_layout_get(ch, s, &l, err);
+	if (!rc)
+		rc = ru_now_ch(ch, &l, &now_ch, err);
 	nb_buf q;
 	nb_buf_init(&q);
-	nb_buf_puts(&q, "SELECT toUInt32(now())");
-	unsigned long long now_ch = 0;
-	int rc = ru_scalar_ull(ch, &q, &now_ch, err);
-	nb_buf_reset(&q);
 	/* a state without slots, newer than any refresh that started before:
 	 * the next refresh finds no state and builds a new generation */
 	unsigned long long version = now_ch * 1000000000ull + ru_now_ns() % 1000000000ull;
@@ -649,7 +653,7 @@ int an_rollup_reset(nb_ch *ch, const nb_an_scope *s, char *const *exps, size_t n
 		nb_buf_reset(&q);
 	}
 	if (rc == 0)
-		rc = ru_drop_gens(ch, s, &r, err);
+		rc = ru_drop_gens(ch, s, &l, &r, err);
 	nb_ch_rows_done(&r);
 	nb_buf_done(&q);
 	return rc;

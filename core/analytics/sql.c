@@ -9,16 +9,35 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Sends sql with the cluster settings (docs/analytics.md, "On a cluster";
+ * a single server ignores them); its answer appended to out when not NULL. */
+int an_send(nb_ch *ch, const char *sql, nb_buf *out, nb_err *err)
+{
+	nb_ch_set_setting(ch, "distributed_product_mode", "local");
+	nb_ch_set_setting(ch, "insert_distributed_sync", "1");
+	return nb_ch_query(ch, sql, out, err);
+}
+
 /* Runs sql and parses its TSV answer; on failure rows is empty. */
 int an_rows(nb_ch *ch, const nb_buf *sql, nb_ch_rows *rows, nb_err *err)
 {
 	nb_buf out;
 	nb_buf_init(&out);
 	memset(rows, 0, sizeof *rows);
-	int rc = nb_ch_query(ch, sql->data, &out, err);
+	int rc = an_send(ch, sql->data, &out, err);
 	if (!rc)
 		rc = nb_ch_tsv_parse(out.data ? out.data : "", out.len, rows, err);
 	nb_buf_done(&out);
+	return rc;
+}
+
+/* The first value of sql's answer as a number (0 when there is no row). */
+int an_scalar(nb_ch *ch, const nb_buf *sql, unsigned long long *v, nb_err *err)
+{
+	nb_ch_rows r;
+	int rc = an_rows(ch, sql, &r, err);
+	*v = rc == 0 && r.nrows && r.ncols ? strtoull(nb_ch_cell(&r, 0, 0), NULL, 10) : 0;
+	nb_ch_rows_done(&r);
 	return rc;
 }
 
@@ -67,15 +86,28 @@ static void an_sql_value(nb_buf *b, const nb_an_metric *m)
 	an_sql_value_of(b, m->value_property);
 }
 
-static void an_sql_list(nb_buf *b, char *const *items, int n)
+static void an_sql_strings(nb_buf *b, char *const *items, int n, const char *open,
+			   const char *close)
 {
-	nb_buf_putc(b, '(');
+	nb_buf_puts(b, open);
 	for (int i = 0; i < n; i++) {
 		if (i)
 			nb_buf_puts(b, ", ");
 		an_str(b, items[i]);
 	}
-	nb_buf_putc(b, ')');
+	nb_buf_puts(b, close);
+}
+
+/* ('a', 'b') */
+static void an_sql_list(nb_buf *b, char *const *items, int n)
+{
+	an_sql_strings(b, items, n, "(", ")");
+}
+
+/* ['a', 'b'] */
+void an_sql_array(nb_buf *b, char *const *items, int n)
+{
+	an_sql_strings(b, items, n, "[", "]");
 }
 
 /* The assignments of the experiment in scope: user_id, variant, a_at, a_us
@@ -131,29 +163,44 @@ void an_sql_assignments(nb_buf *b, const nb_an_scope *s, const nb_an_experiment 
 }
 
 /* Events of the given types in scope, joined to the assignments, at or
- * after the assignment: the FROM … WHERE of every event query. */
+ * after the assignment: the FROM … WHERE of every event query. The events
+ * table is the query's own FROM (no subquery around it), so on a cluster the
+ * query — its join and its GROUP BY user_id — runs on every shard over the
+ * shard's own users (docs/analytics.md, "On a cluster"). The type and time
+ * filters are a PREWHERE (read before the join: every version of an event
+ * has the same type and ts — NeonBlue never updates events, a delete carries
+ * the whole row, and ts is the partition key — so they keep all of an
+ * event's versions or none, and FINAL still picks the last); _deleted is
+ * tested in the WHERE, after FINAL. props: unused (every column is there). */
 void an_sql_joined(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 		   char *const *types, int ntypes, const char *seg_prop, int props)
 {
-	nb_buf_printf(b, " FROM (SELECT user_id, type, ts, ts_us, value%s FROM ",
-		      props ? ", properties" : "");
+	(void)props;
+	nb_buf_puts(b, " FROM ");
 	an_table(b, s, "events");
-	nb_buf_puts(b, " FINAL WHERE _deleted = 0");
+	nb_buf_puts(b, " FINAL ALL INNER JOIN (");
+	an_sql_assignments(b, s, e, seg_prop);
+	nb_buf_puts(b, ") USING user_id");
+	const char *kw = " PREWHERE ";
 	if (types) {
-		nb_buf_puts(b, " AND type IN ");
+		nb_buf_puts(b, kw);
+		nb_buf_puts(b, "type IN ");
 		an_sql_list(b, types, ntypes);
+		kw = " AND ";
 	}
 	if (s->event_type) {
-		nb_buf_puts(b, " AND type = ");
+		nb_buf_puts(b, kw);
+		nb_buf_puts(b, "type = ");
 		an_str(b, s->event_type);
+		kw = " AND ";
 	}
-	if (s->from)
-		nb_buf_printf(b, " AND ts >= toDateTime(%lld)", s->from);
+	if (s->from) {
+		nb_buf_printf(b, "%sts >= toDateTime(%lld)", kw, s->from);
+		kw = " AND ";
+	}
 	if (s->to)
-		nb_buf_printf(b, " AND ts < toDateTime(%lld)", s->to);
-	nb_buf_puts(b, ") ALL INNER JOIN (");
-	an_sql_assignments(b, s, e, seg_prop);
-	nb_buf_puts(b, ") USING user_id WHERE (ts > a_at OR (ts = a_at AND ts_us >= a_us))");
+		nb_buf_printf(b, "%sts < toDateTime(%lld)", kw, s->to);
+	nb_buf_puts(b, " WHERE _deleted = 0 AND (ts > a_at OR (ts = a_at AND ts_us >= a_us))");
 }
 
 /* Every event type the metrics of e read (duplicates are harmless in IN). */
@@ -330,22 +377,17 @@ void an_sql_funnel(nb_buf *b, const nb_an_scope *s, const nb_an_experiment *e,
 		   char *const *steps, int nsteps, long window)
 {
 	nb_buf_printf(b, "SELECT variant, level, count() FROM (SELECT user_id, variant, "
-			 "windowFunnel(%ld)(t8",
+			 "windowFunnel(%ld)(toUInt32((toUInt32(ts) - toUInt32(a_at)) * 8 + indexOf(",
 		      window * 8 + 7);
+	an_sql_array(b, steps, nsteps);
+	nb_buf_puts(b, ", type) - 1)");
 	for (int i = 0; i < nsteps; i++) {
 		nb_buf_puts(b, ", type = ");
 		an_str(b, steps[i]);
 	}
-	nb_buf_puts(b, ") AS level FROM (SELECT user_id, variant, type, toUInt32((toUInt32(ts) - "
-		       "toUInt32(a_at)) * 8 + indexOf([");
-	for (int i = 0; i < nsteps; i++) {
-		if (i)
-			nb_buf_puts(b, ", ");
-		an_str(b, steps[i]);
-	}
-	nb_buf_puts(b, "], type) - 1) AS t8");
+	nb_buf_puts(b, ") AS level");
 	an_sql_joined(b, s, e, steps, nsteps, NULL, 0);
-	nb_buf_puts(b, ") GROUP BY user_id, variant) GROUP BY variant, level");
+	nb_buf_puts(b, " GROUP BY user_id, variant) GROUP BY variant, level");
 }
 
 /* cohort, variant, users, retained in period 0..nper-1. retention()'s first

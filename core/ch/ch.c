@@ -15,6 +15,7 @@ struct nb_ch {
 	nb_buf resp;
 	long total_s, connect_s;
 	struct curl_slist *headers;
+	nb_buf settings; /* "&name=value…" (URL-escaped) sent with every request */
 };
 
 static pthread_once_t ch_curl_once = PTHREAD_ONCE_INIT;
@@ -62,6 +63,7 @@ nb_ch *nb_ch_new(const char *url, nb_err *err)
 		return NULL;
 	}
 	nb_buf_init(&ch->resp);
+	nb_buf_init(&ch->settings);
 	ch->total_s = 60;
 	ch->connect_s = 3;
 	/* No "Expect: 100-continue" round trip before large bodies. */
@@ -77,6 +79,7 @@ void nb_ch_free(nb_ch *ch)
 		curl_easy_cleanup(ch->curl);
 	curl_slist_free_all(ch->headers);
 	nb_buf_done(&ch->resp);
+	nb_buf_done(&ch->settings);
 	free(ch->url);
 	free(ch->shown);
 	free(ch);
@@ -88,33 +91,62 @@ void nb_ch_set_timeouts(nb_ch *ch, long total_s, long connect_s)
 	ch->connect_s = connect_s;
 }
 
+void nb_ch_set_setting(nb_ch *ch, const char *name, const char *value)
+{
+	char *n = curl_easy_escape(ch->curl, name, 0), *v = curl_easy_escape(ch->curl, value, 0);
+	nb_buf pat, kept;
+	nb_buf_init(&pat);
+	nb_buf_init(&kept);
+	nb_buf_printf(&pat, "&%s=", n ? n : "");
+	/* the others as they were, then this one */
+	const char *p = ch->settings.data ? ch->settings.data : "";
+	while (*p) {
+		size_t len = strcspn(p + 1, "&") + 1;
+		if (len < pat.len || strncmp(p, pat.data, pat.len))
+			nb_buf_append(&kept, p, len);
+		p += len;
+	}
+	nb_buf_printf(&kept, "%s%s", pat.data, v ? v : "");
+	nb_buf_done(&ch->settings);
+	ch->settings = kept;
+	nb_buf_done(&pat);
+	curl_free(n);
+	curl_free(v);
+}
+
 static size_t ch_write_cb(char *p, size_t size, size_t n, void *ud)
 {
 	nb_buf_append(ud, p, size * n);
 	return size * n;
 }
 
-/* The request URL: base, then "?query=…" (or "&query=…" when the base already
- * has a query string). */
+/* The request URL: base (with "/" when it has no path), then the settings
+ * and "query=…" as its query string ("?" or, when the base already has a
+ * query string, "&"). */
 static char *ch_url_with_query(nb_ch *ch, const char *query)
 {
 	nb_buf u;
 	nb_buf_init(&u);
 	nb_buf_puts(&u, ch->url);
+	const char *hp = strstr(ch->url, "://");
+	int has_q = strchr(ch->url, '?') != NULL;
+	if (!has_q && hp && !strchr(hp + 3, '/'))
+		nb_buf_putc(&u, '/');
+	nb_buf params;
+	nb_buf_init(&params);
+	if (ch->settings.len)
+		nb_buf_puts(&params, ch->settings.data);
 	if (query) {
 		char *enc = curl_easy_escape(ch->curl, query, 0);
-		if (strchr(ch->url, '?'))
-			nb_buf_puts(&u, "&query=");
-		else
-			nb_buf_puts(&u, strstr(ch->url, "://") && !strchr(strstr(ch->url, "://") + 3, '/')
-						? "/?query="
-						: "?query=");
-		nb_buf_puts(&u, enc ? enc : "");
+		nb_buf_puts(&params, "&query=");
+		nb_buf_puts(&params, enc ? enc : "");
 		curl_free(enc);
-	} else if (!strchr(ch->url, '?') && strstr(ch->url, "://") &&
-		   !strchr(strstr(ch->url, "://") + 3, '/')) {
-		nb_buf_putc(&u, '/');
 	}
+	if (params.len) {
+		nb_buf_putc(&u, has_q ? '&' : '?');
+		nb_buf_puts(&u, params.data + 1);
+	}
+	nb_buf_done(&params);
 	return nb_buf_steal(&u);
 }
 

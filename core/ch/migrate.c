@@ -58,22 +58,6 @@ static int ch_apply_file(nb_ch *ch, const struct nb_sql_file *f, const char *clu
 	return rc;
 }
 
-char *nb_ch_url_with_setting(const char *url, const char *setting)
-{
-	nb_buf u;
-	nb_buf_init(&u);
-	nb_buf_puts(&u, url);
-	while (u.len && u.data[u.len - 1] == '/')
-		u.data[--u.len] = '\0';
-	const char *host = strstr(u.data ? u.data : "", "://");
-	if (strchr(u.data ? u.data : "", '?'))
-		nb_buf_putc(&u, '&');
-	else
-		nb_buf_puts(&u, host && !strchr(host + 3, '/') ? "/?" : "?");
-	nb_buf_puts(&u, setting);
-	return nb_buf_steal(&u);
-}
-
 /* Cluster mode: the database and schema_migrations exist on every node, the
  * latter one replicated copy (so every node knows what ran); a node that
  * holds a single-node schema is refused. */
@@ -129,12 +113,11 @@ int nb_ch_migrate_cluster(const char *url, const char *cluster, nb_err *err)
 				  "clickhouse_cluster '%s' is not a cluster name (letters, digits, _)",
 				  cluster);
 	/* INSERT … SELECT through Distributed tables: acknowledged once on the shards */
-	char *u = clustered && url && *url ? nb_ch_url_with_setting(url, "insert_distributed_sync=1")
-					   : NULL;
-	nb_ch *ch = nb_ch_new(u ? u : url, err);
-	free(u);
+	nb_ch *ch = nb_ch_new(url, err);
 	if (!ch)
 		return -1;
+	if (clustered)
+		nb_ch_set_setting(ch, "insert_distributed_sync", "1");
 	int count = 0;
 	if (clustered) {
 		/* ON CLUSTER waits for every node (distributed_ddl_task_timeout) */

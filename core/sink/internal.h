@@ -42,6 +42,8 @@ typedef struct sink_bpart {
 	uint64_t lsn;
 	uint64_t epoch;
 	unsigned gen;       /* sink.kgen when that offset was read */
+	int64_t base;       /* the group's offset this sink committed last (or was
+			     * assigned at), -1 unknown: Kafka must still hold it */
 	int committed;      /* result: the offset was committed */
 } sink_bpart;
 

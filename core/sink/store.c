@@ -261,9 +261,52 @@ static void sink_commit(sink *s, sink_batch *b)
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* Before a batch is stored: does Kafka still hold the group's offsets this
+ * sink committed? A Kafka that restarted empty on the same port (the
+ * embedded one) has none, and librdkafka does not always report every broker
+ * down (it counts the bootstrap, the broker and the coordinator connections,
+ * which come back one by one): the fetch positions of the dead log then read
+ * the new one from the middle, and storing that would let the relay take the
+ * later rows for proof that the new log's first ones are stored. 1 when an
+ * offset went back (the main loop then rewinds, the batch is not stored), 0
+ * when all are there or the question could not be asked (the commit after
+ * the insert fails then, and nothing is lost). */
+static int sink_offsets_vanished(sink *s, const sink_batch *b)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(b->nparts + 1);
+	pthread_mutex_lock(&s->kmu);
+	for (int i = 0; i < b->nparts; i++)
+		if (b->parts[i].base >= 0 && b->parts[i].gen == s->kgen)
+			rd_kafka_topic_partition_list_add(l, b->parts[i].topic, b->parts[i].partition)
+			    ->offset = b->parts[i].base;
+	pthread_mutex_unlock(&s->kmu);
+	int gone = 0;
+	if (l->cnt) {
+		int64_t *want = nb_xcalloc((size_t)l->cnt, sizeof *want);
+		for (int i = 0; i < l->cnt; i++)
+			want[i] = l->elems[i].offset;
+		rd_kafka_resp_err_t e = rd_kafka_committed(s->rk, l, 2000);
+		for (int i = 0; i < l->cnt && !e; i++)
+			if (!l->elems[i].err && l->elems[i].offset < want[i]) {
+				if (!gone++)
+					sink_log(s, "Kafka no longer holds the group's offset %lld of %s [%d] "
+						    "(it has %lld): it restarted empty; the batch is not "
+						    "stored and the partitions are read again",
+						 (long long)want[i], l->elems[i].topic,
+						 (int)l->elems[i].partition,
+						 (long long)l->elems[i].offset);
+			}
+		free(want);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	if (gone)
+		__atomic_store_n(&s->kafka_lost, 1, __ATOMIC_RELAXED);
+	return gone > 0;
+}
+
 /* Stores one batch (retrying with backoff while ClickHouse is down), waits
- * for the DLQ, then commits. -1 only when a stop's grace period ran out: the
- * batch is then dropped uncommitted. */
+ * for the DLQ, then commits. -1 when a stop's grace period ran out, or when
+ * Kafka lost the group's offsets: the batch is then dropped uncommitted. */
 static int sink_store(sink *s, sink_batch *b)
 {
 	int backoff = 100, attempt = 0;
@@ -272,6 +315,8 @@ static int sink_store(sink *s, sink_batch *b)
 	if (s->o->verbose)
 		sink_log(s, "storing %d rows (%d messages) after %lld ms of batching", b->rows,
 			 b->msgs, (long long)(t0 - b->start_ms));
+	if (sink_offsets_vanished(s, b))
+		return -1;
 	while (sink_insert_all(s, b, &err) < 0) {
 		attempt++;
 		pthread_mutex_lock(&s->mu);
@@ -412,7 +457,8 @@ void sink_handoff(sink *s, int block)
 		b->parts[b->nparts++] = (sink_bpart){.idx = i, .topic = p->topic,
 						     .partition = p->partition, .table = p->table,
 						     .next = p->batch_next, .lsn = p->batch_lsn,
-						     .epoch = p->batch_epoch, .gen = p->batch_gen};
+						     .epoch = p->batch_epoch, .gen = p->batch_gen,
+						     .base = p->committed};
 		p->dirty = 0;
 		p->batch_lsn = 0;
 	}
@@ -442,12 +488,11 @@ int sink_ch_open(sink *s, nb_err *err)
 	/* on a cluster, an insert into a Distributed table is acknowledged only
 	 * once it is on its shard (docs/sink.md, "On a ClickHouse cluster") */
 	int clustered = s->o->clickhouse_cluster && *s->o->clickhouse_cluster;
-	char *url = clustered ? nb_ch_url_with_setting(s->o->clickhouse, "insert_distributed_sync=1")
-			      : NULL;
-	s->ch = nb_ch_new(url ? url : s->o->clickhouse, err);
-	free(url);
+	s->ch = nb_ch_new(s->o->clickhouse, err);
 	if (!s->ch)
 		return -1;
+	if (clustered)
+		nb_ch_set_setting(s->ch, "insert_distributed_sync", "1");
 	int backoff = 200, attempt = 0;
 	for (;;) {
 		nb_buf b;

@@ -20,6 +20,11 @@ nb_ch *nb_ch_new(const char *url, nb_err *err);
 void nb_ch_free(nb_ch *ch);
 /* Seconds a request may take (default 60) and to connect (default 3). */
 void nb_ch_set_timeouts(nb_ch *ch, long total_s, long connect_s);
+/* Sends the ClickHouse setting name=value with every later request (a URL
+ * parameter, which applies to the whole statement: an INSERT … SELECT's
+ * insert too, unlike a SETTINGS clause); setting a name again replaces its
+ * value. */
+void nb_ch_set_setting(nb_ch *ch, const char *name, const char *value);
 
 /* Runs one SQL statement (sent as the POST body). The response body (for a
  * SELECT, in the FORMAT the statement names, TabSeparated by default) is
@@ -101,7 +106,5 @@ void nb_ch_cluster_scan(const char *sql, char ***names, size_t *n);
  * with no mechanical cluster form. */
 int nb_ch_cluster_form(const char *sql, const char *cluster, char *const *sharded,
 		       size_t nsharded, char ***out, size_t *nout, nb_err *err);
-/* url with one more URL setting ("insert_distributed_sync=1"); caller frees. */
-char *nb_ch_url_with_setting(const char *url, const char *setting);
 
 #endif

@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -324,6 +326,82 @@ static void cluster_form_of_migrations(void)
 	nb_ch_split_free(sh, nsh);
 }
 
+/* A one-request HTTP server on loopback: keeps the request line, answers 200. */
+typedef struct fake_http {
+	int fd;
+	char line[1024];
+} fake_http;
+
+static void *fake_http_serve(void *arg)
+{
+	fake_http *f = arg;
+	int c = accept(f->fd, NULL, NULL);
+	if (c < 0)
+		return NULL;
+	char buf[4096];
+	ssize_t n = read(c, buf, sizeof buf - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	snprintf(f->line, sizeof f->line, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+	const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+	if (write(c, ok, strlen(ok)) < 0)
+		f->line[0] = '\0';
+	close(c);
+	return NULL;
+}
+
+/* The request line of one statement (or insert) sent through ch to a fake server. */
+static void request_line(const char *base, void (*setup)(nb_ch *), const char *insert,
+			 char *line, size_t cap)
+{
+	fake_http f = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	bind(f.fd, (struct sockaddr *)&a, sizeof a);
+	listen(f.fd, 1);
+	getsockname(f.fd, (struct sockaddr *)&a, &len);
+	pthread_t t;
+	pthread_create(&t, NULL, fake_http_serve, &f);
+	char url[128];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", ntohs(a.sin_port), base);
+	nb_err e;
+	nb_ch *ch = nb_ch_new(url, &e);
+	setup(ch);
+	if (insert)
+		nb_ch_insert(ch, insert, "1\n", 2, &e);
+	else
+		nb_ch_query(ch, "SELECT 1", NULL, &e);
+	nb_ch_free(ch);
+	pthread_join(t, NULL);
+	close(f.fd);
+	snprintf(line, cap, "%s", f.line);
+}
+
+static void no_settings(nb_ch *ch)
+{
+	(void)ch;
+}
+
+static void two_settings(nb_ch *ch)
+{
+	nb_ch_set_setting(ch, "distributed_product_mode", "deny");
+	nb_ch_set_setting(ch, "insert_distributed_sync", "1");
+	nb_ch_set_setting(ch, "distributed_product_mode", "local"); /* replaces */
+}
+
+static void settings_in_the_url(void)
+{
+	char l[1024];
+	request_line("", no_settings, NULL, l, sizeof l);
+	CHECK_STR(l, "POST / HTTP/1.1");
+	request_line("", two_settings, NULL, l, sizeof l);
+	CHECK_STR(l, "POST /?insert_distributed_sync=1&distributed_product_mode=local HTTP/1.1");
+	request_line("/?user=nb", two_settings, "INSERT INTO t FORMAT TSV", l, sizeof l);
+	CHECK_STR(l, "POST /?user=nb&insert_distributed_sync=1&distributed_product_mode=local"
+		     "&query=INSERT%20INTO%20t%20FORMAT%20TSV HTTP/1.1");
+	request_line("/path", no_settings, "INSERT INTO t", l, sizeof l);
+	CHECK_STR(l, "POST /path?query=INSERT%20INTO%20t HTTP/1.1");
+}
+
 int main(void)
 {
 	nbt_suite = "ch";
@@ -337,5 +415,6 @@ int main(void)
 	RUN(migrations_embedded);
 	RUN(cluster_form_of_migrations);
 	RUN(transport_error_names_server);
+	RUN(settings_in_the_url);
 	return NBT_DONE();
 }

@@ -173,3 +173,32 @@ with open(out + "/ch_defs.sql", "w") as f:
 
 with open(out + "/metrics.json", "w") as f:
     json.dump({"metrics": METRICS, "exp_metrics": EXP_METRICS, "exps": EXPS}, f)
+
+
+# The same rows as ClickHouse TabSeparated in the column order of
+# core/sql/ch's events and assignments (for suites that load ClickHouse
+# without PostgreSQL: tests/integration/chcluster_report.sh), delivered the
+# way the sink can: a batch redelivered with a later version, and an event
+# created then deleted (absent from pg.sql).
+def ch_ts(sec, us):
+    import datetime
+    return datetime.datetime.fromtimestamp(sec, datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S") + "\t%d" % us
+
+
+with open(out + "/ch_assignments.tsv", "w") as f:
+    for ver in (1, 2):
+        for a in assignments:
+            if ver == 1 or a[1].endswith("7"):
+                f.write("\t".join([copy_val(a[0]), copy_val(a[1]), copy_val(a[2]),
+                                   ch_ts(a[3], a[4]), "hash", "1", copy_val(a[5]),
+                                   str(ver), "0"]) + "\n")
+with open(out + "/ch_events.tsv", "w") as f:
+    for ver in (1, 2):
+        for n, e in enumerate(events):
+            if ver == 1 or n % 10 == 3:
+                f.write("\t".join([e[0], copy_val(e[1]), copy_val(e[2]), ch_ts(e[3], e[4]),
+                                   copy_val(e[5]), copy_val(e[6]), "\\N", str(ver), "0"]) + "\n")
+    ghost = ["00000000-0000-0000-0000-00000000abcd", "u004", "purchase", ch_ts(BASE + 7200, 0),
+             "1000", '{"amount": 1000}', "\\N"]
+    f.write("\t".join(ghost + ["1", "0"]) + "\n" + "\t".join(ghost + ["2", "1"]) + "\n")
