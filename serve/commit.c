@@ -1,6 +1,6 @@
 /* commit.c — the group committer of POST /v1/events: requests queue their
  * validated events and wait; one thread loads everything queued in one
- * transaction (nb_pg_events_insert: one pipelined round trip) and answers
+ * transaction (ingest's COPY loader: one lookup of the event_ids, one COPY) and answers
  * each request after COMMIT, so single-event POSTs are not bounded by one
  * commit each. */
 #include "serve.h"
@@ -29,23 +29,23 @@ static struct {
 } cq = {.q = WORKQ_INIT};
 
 /* Loads one group; on a refusal of the whole group retries each job alone,
- * so one request's problem is not another's. */
+ * so one request's problem is not another's. The requests were validated
+ * before they were queued, so a refusal here is the server's. */
 static void commit_group(wq_worker *w, job *g, size_t total)
 {
 	nb_err err;
 	nb_err_clear(&err);
 	PGconn *c = workq_conn(w, &err);
-	nb_pg_event *all = NULL;
 	int rc = -1;
 	nb_pg_load_stats st = {0, 0};
 	if (c && g->it.next) {
-		all = nb_xcalloc(total ? total : 1, sizeof *all);
+		nb_pg_event *all = nb_xcalloc(total ? total : 1, sizeof *all);
 		size_t k = 0;
 		for (job *j = g; j; j = next_job(j)) {
 			memcpy(all + k, j->evs, j->n * sizeof *all);
 			k += j->n;
 		}
-		rc = nb_pg_events_insert(c, all, total, &st, &err);
+		rc = nb_pg_events_load(c, all, total, &st, &err);
 		free(all);
 	}
 	for (job *j = g; j; j = next_job(j)) {
@@ -60,12 +60,12 @@ static void commit_group(wq_worker *w, job *g, size_t total)
 			continue;
 		}
 		nb_err_clear(&j->err);
-		j->rc = nb_pg_events_insert(c, j->evs, j->n, &j->st, &j->err);
+		j->rc = nb_pg_events_load(c, j->evs, j->n, &j->st, &j->err);
 		/* the connection broke under the load (nothing was committed on
 		 * it): once more on a new one */
 		if (j->rc && PQstatus(c) != CONNECTION_OK && (c = workq_conn(w, &err))) {
 			nb_err_clear(&j->err);
-			j->rc = nb_pg_events_insert(c, j->evs, j->n, &j->st, &j->err);
+			j->rc = nb_pg_events_load(c, j->evs, j->n, &j->st, &j->err);
 		}
 		if (!c) {
 			for (job *k = next_job(j); k; k = next_job(k))
@@ -87,7 +87,9 @@ static void commit_run(wq_worker *w, wq_item *group)
 
 int commit_start(const nb_config *cfg, nb_err *err)
 {
-	/* one thread: loads take the loaders' lock one after the other anyway */
+	/* one thread: loads take the loaders' lock one after the other anyway
+	 * (two threads, the next group waiting for the lock while the previous
+	 * one commits, measured no better: smaller groups) */
 	return workq_start(&cq.q, cfg, 1, commit_run, NULL, "event committer", err);
 }
 

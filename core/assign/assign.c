@@ -1,40 +1,13 @@
 /* assign/assign.c — GrowthBook-compatible hashing, bucket ranges, namespaces and the
  * decision for one user (nb_assign). Pure: no I/O, no allocation. */
 #include "neonblue/assign.h"
+#include "neonblue/base.h"
 
 #include <stdint.h>
 #include <string.h>
 
 #define FNV_OFFSET 0x811c9dc5u
 #define FNV_PRIME 16777619u
-
-/* Decodes one UTF-8 sequence at s; returns its length and sets *cp, or 0 when
- * the bytes are not valid UTF-8. */
-static int assign_utf8_decode(const unsigned char *s, uint32_t *cp)
-{
-	int len;
-	uint32_t c;
-	if (s[0] < 0xc2)
-		return 0;
-	else if (s[0] < 0xe0)
-		len = 2, c = s[0] & 0x1f;
-	else if (s[0] < 0xf0)
-		len = 3, c = s[0] & 0x0f;
-	else if (s[0] < 0xf5)
-		len = 4, c = s[0] & 0x07;
-	else
-		return 0;
-	for (int i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
-	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
-		return 0;
-	*cp = c;
-	return len;
-}
 
 static uint32_t assign_fnv_unit(uint32_t h, uint32_t unit)
 {
@@ -52,7 +25,7 @@ static uint32_t assign_fnv(uint32_t h, const char *str)
 			continue;
 		}
 		uint32_t cp;
-		int n = assign_utf8_decode(s, &cp);
+		int n = nb_utf8_decode(s, &cp);
 		if (!n) {
 			h = assign_fnv_unit(h, 0xfffd);
 			s++;

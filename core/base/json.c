@@ -1,4 +1,5 @@
-/* base/json.c — compact JSON output with full-precision numbers. */
+/* base/json.c — compact JSON output with full-precision numbers; UTF-8
+ * validity. */
 #include "neonblue/base.h"
 
 #include <math.h>
@@ -92,4 +93,47 @@ char *nb_json_print(const cJSON *item)
 cJSON *nb_json_number_or_null(double v)
 {
 	return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+int nb_utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+	int len;
+	uint32_t c;
+	if (s[0] < 0xc2)
+		return 0;
+	else if (s[0] < 0xe0)
+		len = 2, c = s[0] & 0x1f;
+	else if (s[0] < 0xf0)
+		len = 3, c = s[0] & 0x0f;
+	else if (s[0] < 0xf5)
+		len = 4, c = s[0] & 0x07;
+	else
+		return 0;
+	for (int i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+int nb_utf8_valid(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	while (*s) {
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		uint32_t cp;
+		int n = nb_utf8_decode(s, &cp);
+		if (!n)
+			return 0;
+		s += n;
+	}
+	return 1;
 }

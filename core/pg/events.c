@@ -218,6 +218,8 @@ static int ev_string(const cJSON *j, const char *field, int required, char **out
 		return nb_err_set(err, NB_EINPUT, "%s must be a string", field);
 	if (!v->valuestring[0])
 		return nb_err_set(err, NB_EINPUT, "%s must not be empty", field);
+	if (!nb_utf8_valid(v->valuestring))
+		return nb_err_set(err, NB_EINPUT, "%s is not valid UTF-8", field);
 	*out = nb_xstrdup(v->valuestring);
 	return 0;
 }
@@ -279,6 +281,10 @@ int nb_pg_event_from_json(const cJSON *j, nb_pg_event *out, nb_err *err)
 			goto fail;
 		}
 		out->properties = cJSON_PrintUnformatted(pr);
+		if (!nb_utf8_valid(out->properties)) {
+			nb_err_set(err, NB_EINPUT, "properties is not valid UTF-8");
+			goto fail;
+		}
 	}
 	return 0;
 fail:
@@ -349,6 +355,7 @@ struct ev_set {
 	unsigned char (*keys)[16];
 	char *used;
 	size_t cap, len;
+	size_t first_cap; /* the table's first size (0: 65,536) */
 };
 
 static void ev_uuid_bytes(const char *s, unsigned char out[16])
@@ -382,7 +389,7 @@ static size_t ev_set_slot(const struct ev_set *set, const unsigned char key[16])
 static int ev_set_add(struct ev_set *set, const unsigned char key[16])
 {
 	if (2 * (set->len + 1) > set->cap) {
-		struct ev_set big = {.cap = set->cap ? set->cap * 2 : 1 << 16};
+		struct ev_set big = {.cap = set->cap ? set->cap * 2 : set->first_cap ? set->first_cap : 1 << 16};
 		big.keys = nb_xmalloc(big.cap * 16);
 		big.used = nb_xcalloc(big.cap, 1);
 		for (size_t i = 0; i < set->cap; i++) {
@@ -457,10 +464,10 @@ static int ev_copy_end(nb_pg_events_loader *l, int abort_it, nb_err *err)
 	return rc;
 }
 
-/* Streams the rows selected by keep into the open COPY; the server works on
- * them while the caller reads the next batch. */
-static int ev_copy_put(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
-		       const char *keep, nb_err *err)
+/* Streams the rows selected by keep into the COPY open on conn; the server
+ * works on them while the caller reads the next batch. */
+static int ev_copy_put(PGconn *conn, const nb_pg_event *evs, size_t n, const char *keep,
+		       nb_err *err)
 {
 	nb_buf b;
 	nb_buf_init(&b);
@@ -469,8 +476,8 @@ static int ev_copy_put(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
 		if (keep[i])
 			ev_copy_row(&b, &evs[i]);
 		if (b.len >= 256 * 1024 || (i + 1 == n && b.len)) {
-			if (PQputCopyData(l->conn, b.data, (int)b.len) != 1)
-				rc = ev_copy_error(l->conn, "send", err);
+			if (PQputCopyData(conn, b.data, (int)b.len) != 1)
+				rc = ev_copy_error(conn, "send", err);
 			nb_buf_reset(&b);
 		}
 	}
@@ -580,58 +587,77 @@ static long ev_find(const nb_pg_event *evs, const size_t *order, size_t n, const
 /* Up to this many ids are looked up one index probe each. */
 #define EV_PROBE_MAX 5000
 
+/* keep[i] = 1 (and the id appended to the array literal arr, *rows counted)
+ * for the events whose id is not repeated before them in seen. */
+static void ev_mark_unseen(struct ev_set *seen, const nb_pg_event *evs, size_t n, char *keep,
+			   nb_buf *arr, long *rows)
+{
+	nb_buf_putc(arr, '{');
+	*rows = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char key[16];
+		ev_uuid_bytes(evs[i].event_id, key);
+		keep[i] = !ev_set_add(seen, key);
+		if (!keep[i])
+			continue;
+		if ((*rows)++)
+			nb_buf_putc(arr, ',');
+		nb_buf_puts(arr, evs[i].event_id);
+	}
+	nb_buf_putc(arr, '}');
+}
+
+/* The lookup of the ids of an array literal that are stored already: a few
+ * ids (a POST of `neonblue serve`, `track`): one index probe per id and
+ * partition, however large the table — a join may scan every stored row
+ * when statistics lag (an emptied table filled since); many (ingest's
+ * batches): the join. */
+static const char *ev_lookup_sql(long ids)
+{
+	return ids <= EV_PROBE_MAX
+		       ? "SELECT u.id::text FROM unnest($1::uuid[]) AS u(id) CROSS JOIN LATERAL"
+			 " (SELECT 1 FROM events e WHERE e.event_id = u.id LIMIT 1) x"
+		       : "SELECT DISTINCT e.event_id::text FROM unnest($1::uuid[]) AS u(id)"
+			 " JOIN events e ON e.event_id = u.id";
+}
+
+/* The lookup's rows (event_ids stored already) unmarked in keep. */
+static void ev_drop_stored(const nb_pg_event *evs, size_t n, char *keep, long *rows,
+			   const PGresult *r)
+{
+	int stored = PQntuples(r);
+	size_t *order = stored ? ev_sorted_ids(evs, n) : NULL;
+	for (int row = 0; row < stored; row++) {
+		long at = ev_find(evs, order, n, PQgetvalue(r, row, 0));
+		for (; at >= 0 && (size_t)at < n &&
+		       !strcmp(evs[order[at]].event_id, PQgetvalue(r, row, 0));
+		     at++) {
+			if (keep[order[at]]) {
+				keep[order[at]] = 0;
+				(*rows)--;
+			}
+		}
+	}
+	free(order);
+}
+
 /* keep[i] = 1 for events whose id is neither repeated in this load nor stored. */
 static int ev_mark_new(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n, char *keep,
 		       long *rows, nb_err *err)
 {
 	nb_buf arr;
 	nb_buf_init(&arr);
-	nb_buf_putc(&arr, '{');
-	*rows = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char key[16];
-		ev_uuid_bytes(evs[i].event_id, key);
-		keep[i] = !ev_set_add(&l->seen, key);
-		if (!keep[i])
-			continue;
-		if ((*rows)++)
-			nb_buf_putc(&arr, ',');
-		nb_buf_puts(&arr, evs[i].event_id);
-	}
-	nb_buf_putc(&arr, '}');
+	ev_mark_unseen(&l->seen, evs, n, keep, &arr, rows);
 	int rc = 0;
 	if (*rows && l->aux == l->conn)
 		rc = ev_copy_end(l, 0, err);
 	if (*rows && rc == 0) {
 		const char *p[1] = {arr.data};
-		/* a few ids (a POST of `neonblue serve`, `track`): one index probe
-		 * per id and partition, however large the table — a join may scan
-		 * every stored row when statistics lag (an emptied table filled
-		 * since); many (ingest's batches): the join */
-		PGresult *r = nb_pg_exec(
-			l->aux,
-			*rows <= EV_PROBE_MAX
-				? "SELECT u.id::text FROM unnest($1::uuid[]) AS u(id) CROSS JOIN LATERAL"
-				  " (SELECT 1 FROM events e WHERE e.event_id = u.id LIMIT 1) x"
-				: "SELECT DISTINCT e.event_id::text FROM unnest($1::uuid[]) AS u(id)"
-				  " JOIN events e ON e.event_id = u.id",
-			1, p, err);
+		PGresult *r = nb_pg_exec(l->aux, ev_lookup_sql(*rows), 1, p, err);
 		if (!r)
 			rc = -1;
-		int stored = r ? PQntuples(r) : 0;
-		size_t *order = stored ? ev_sorted_ids(evs, n) : NULL;
-		for (int row = 0; row < stored; row++) {
-			long at = ev_find(evs, order, n, PQgetvalue(r, row, 0));
-			for (; at >= 0 && (size_t)at < n &&
-			       !strcmp(evs[order[at]].event_id, PQgetvalue(r, row, 0));
-			     at++) {
-				if (keep[order[at]]) {
-					keep[order[at]] = 0;
-					(*rows)--;
-				}
-			}
-		}
-		free(order);
+		else
+			ev_drop_stored(evs, n, keep, rows, r);
 		PQclear(r);
 	}
 	nb_buf_done(&arr);
@@ -640,11 +666,19 @@ static int ev_mark_new(nb_pg_events_loader *l, const nb_pg_event *evs, size_t n,
 
 nb_pg_events_loader *nb_pg_events_loader_begin(PGconn *conn, PGconn *aux, nb_err *err)
 {
-	if (nb_pg_begin(conn, err) < 0)
-		return NULL;
-	/* one loader at a time decides which event_ids are new */
-	if (nb_pg_run(conn, "SELECT pg_advisory_xact_lock(hashtext('neonblue_events_load'))", 0,
-		      NULL, err) < 0) {
+	/* one round trip: the transaction; bitmap scans off for the lookups'
+	 * index probes (the planner picks them for the partitions it believes
+	 * empty — never analysed — and each rescan of one asks the kernel for
+	 * the relation's size: per event and partition, several times slower);
+	 * one loader at a time decides which event_ids are new */
+	PGresult *r = PQexec(conn, "BEGIN; SET LOCAL enable_bitmapscan = off;"
+				   " SELECT pg_advisory_xact_lock(hashtext('neonblue_events_load'))");
+	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (!ok)
+		nb_err_set(err, NB_ESERVER, "events: cannot begin the load: %s",
+			   r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+	PQclear(r);
+	if (!ok) {
 		nb_pg_rollback(conn);
 		return NULL;
 	}
@@ -671,7 +705,7 @@ int nb_pg_events_loader_add(nb_pg_events_loader *l, const nb_pg_event *evs, size
 		if (rc == 0 && rows) {
 			rc = ev_copy_start(l, err);
 			if (rc == 0)
-				rc = ev_copy_put(l, evs + i, k, keep, err);
+				rc = ev_copy_put(l->conn, evs + i, k, keep, err);
 		}
 		if (rc == 0) {
 			l->st.inserted += rows;
@@ -708,41 +742,91 @@ int nb_pg_events_loader_finish(nb_pg_events_loader *l, int commit, nb_pg_load_st
 	return rc;
 }
 
-int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
-		      nb_err *err)
+/* Reads every result of a pipeline of nq statements and its sync: 0, or -1
+ * with err naming what[q] of the first that failed. */
+static int ev_pipeline_results(PGconn *conn, int nq, const char *const *what, PGresult **keep_q,
+			       int keep_at, nb_err *err)
 {
-	*st = (nb_pg_load_stats){0};
-	if (n == 0)
-		return 0;
-	nb_pg_events_loader *l = nb_pg_events_loader_begin(conn, NULL, err);
-	if (!l)
-		return -1;
-	int rc = nb_pg_events_loader_add(l, evs, n, err);
-	if (nb_pg_events_loader_finish(l, rc == 0, st, err) < 0)
-		rc = -1;
+	int rc = 0;
+	for (int q = 0; q <= nq; q++) {
+		PGresult *r;
+		int got = 0;
+		while ((r = PQgetResult(conn))) {
+			ExecStatusType st = PQresultStatus(r);
+			got = 1;
+			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_SYNC &&
+			    rc == 0)
+				rc = nb_err_set(err, NB_ESERVER, "events: %s failed: %s",
+						q < nq ? what[q] : "the sync",
+						st == PGRES_PIPELINE_ABORTED ? "aborted"
+									     : PQresultErrorMessage(r));
+			int sync = st == PGRES_PIPELINE_SYNC;
+			if (q == keep_at && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) && !*keep_q)
+				*keep_q = r;
+			else
+				PQclear(r);
+			if (sync)
+				break;
+		}
+		if (!got && PQstatus(conn) != CONNECTION_OK) {
+			if (rc == 0)
+				rc = nb_err_set(err, NB_ESERVER, "events: the connection broke: %s",
+						PQerrorMessage(conn));
+			break;
+		}
+	}
 	return rc;
 }
 
-/* ---- a small group in one round trip (`neonblue serve`'s committer) ---- */
+/* Up to this many new rows are loaded by ev_insert_small (one round trip);
+ * more by ev_load_small's COPY (three round trips, less server CPU per row). */
+#define EV_INSERT_MAX 256
 
-int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
-			nb_err *err)
+/* Sends the nq statements (a name: prepared once per connection) in one
+ * pipeline with its sync and reads every answer (ev_pipeline_results). */
+static int ev_pipeline(PGconn *conn, int nq, const char *const *sql, const char *const *names,
+		       const int *np, const char *const *const *params, const char *const *what,
+		       PGresult **keep_q, int keep_at, nb_err *err)
 {
-	*st = (nb_pg_load_stats){0};
-	if (n == 0)
-		return 0;
-	/* the first of each event_id repeated in the group */
-	size_t *order = ev_sorted_ids(evs, n);
-	char *keep = nb_xcalloc(n, 1);
-	for (size_t i = 0; i < n; i++)
-		keep[order[i]] = !i || strcmp(evs[order[i]].event_id, evs[order[i - 1]].event_id);
-	free(order);
+	for (int q = 0; q < nq; q++)
+		if (names[q] && nb_pg_prepare(conn, names[q], sql[q], np[q], err))
+			return -1;
+	if (PQenterPipelineMode(conn) != 1)
+		return nb_err_set(err, NB_ESERVER, "events: cannot enter pipeline mode: %s",
+				  PQerrorMessage(conn));
+	int sent = 0, rc;
+	while (sent < nq &&
+	       (names[sent] ? PQsendQueryPrepared(conn, names[sent], np[sent], params[sent], NULL,
+						  NULL, 0)
+			    : PQsendQueryParams(conn, sql[sent], np[sent], NULL, params[sent], NULL,
+						NULL, 0)) == 1)
+		sent++;
+	if (sent < nq || PQpipelineSync(conn) != 1) {
+		rc = nb_err_set(err, NB_ESERVER, "events: cannot send the load: %s",
+				PQerrorMessage(conn));
+		/* what was sent still answers: read it (a broken connection ends it) */
+		if (sent && PQpipelineSync(conn) == 1)
+			ev_pipeline_results(conn, sent, what, keep_q, -1, err);
+	} else {
+		rc = ev_pipeline_results(conn, nq, what, keep_q, keep_at, err);
+	}
+	PQexitPipelineMode(conn);
+	return rc;
+}
+
+/* The rows of keep (their event_id new in this group) in one round trip:
+ * BEGIN, the loaders' lock, the partitions, an INSERT of those whose
+ * event_id is not stored (one index probe each), COMMIT, pipelined. For the
+ * serve committer's small groups (single-event POSTs): round trips, not
+ * rows, bound them. *rows becomes the count inserted. */
+static int ev_insert_small(PGconn *conn, const nb_pg_event *evs, size_t n, const char *keep,
+			   const char *const *pp, long *rows, nb_err *err)
+{
 	nb_buf a[7];
 	for (int k = 0; k < 7; k++) {
 		nb_buf_init(&a[k]);
 		nb_buf_putc(&a[k], '{');
 	}
-	double lo = evs[0].epoch, hi = evs[0].epoch;
 	int first = 1;
 	for (size_t i = 0; i < n; i++) {
 		if (!keep[i])
@@ -751,8 +835,6 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 		char v[32];
 		if (e->has_value)
 			snprintf(v, sizeof v, "%.17g", e->value);
-		lo = e->epoch < lo ? e->epoch : lo;
-		hi = e->epoch > hi ? e->epoch : hi;
 		nb_pg_array_elem(&a[0], e->event_id, first);
 		nb_pg_array_elem(&a[1], e->user_id, first);
 		nb_pg_array_elem(&a[2], e->type, first);
@@ -762,28 +844,15 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 		nb_pg_array_elem(&a[6], e->experiment, first);
 		first = 0;
 	}
-	free(keep);
-	for (int k = 0; k < 7; k++)
-		nb_buf_putc(&a[k], '}');
-	char from[40], to[40];
-	nb_pg_event_format_ts(lo, from, sizeof from);
-	nb_pg_event_format_ts(hi, to, sizeof to);
-	const char *pp[2] = {from, to};
 	const char *pi[7];
-	for (int k = 0; k < 7; k++)
+	for (int k = 0; k < 7; k++) {
+		nb_buf_putc(&a[k], '}');
 		pi[k] = a[k].data;
-	/* BEGIN, the loaders' lock, the partitions, the rows whose event_id is
-	 * not stored (one index probe per id: a LATERAL … LIMIT 1 the planner
-	 * cannot turn into a join over every stored row), COMMIT: sent at once
-	 * (libpq's pipeline mode), so a group costs one round trip and its
-	 * commit; the statements after a failed one are not run */
-	/* bitmap scans off for the probes: the planner picks them for the
-	 * partitions it believes empty (never analysed), and each rescan of one
-	 * asks the kernel for the relation's size — per event and partition */
+	}
+	/* bitmap scans off for the probes: see nb_pg_events_loader_begin */
 	enum { Q_BEGIN, Q_SET, Q_LOCK, Q_PARTS, Q_INSERT, Q_COMMIT, NQ };
 	static const char *const sql[NQ] = {
-		"BEGIN",
-		"SET LOCAL enable_bitmapscan = off",
+		"BEGIN", "SET LOCAL enable_bitmapscan = off",
 		"SELECT pg_advisory_xact_lock(hashtext('neonblue_events_load'))",
 		"SELECT neonblue_ensure_event_partitions($1::timestamptz, $2::timestamptz)",
 		"INSERT INTO events (event_id, user_id, type, ts, value, properties, experiment)"
@@ -793,77 +862,125 @@ int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_lo
 		" LEFT JOIN LATERAL (SELECT 1 AS hit FROM events x WHERE x.event_id = t.id LIMIT 1) s"
 		" ON true WHERE s.hit IS NULL",
 		"COMMIT"};
-	static const int np[NQ] = {0, 0, 0, 2, 7, 0};
-	/* the three before COMMIT prepared once per connection: parsed and
-	 * planned once, not for every group */
+	/* parsed and planned once per connection, not for every group */
 	static const char *const names[NQ] = {NULL, NULL, "nb_events_lock", "nb_events_partitions",
 					      "nb_events_insert", NULL};
-	int rc = 0, committed = 0;
-	long inserted = 0;
-	for (int q = Q_LOCK; q <= Q_INSERT && rc == 0; q++)
-		rc = nb_pg_prepare(conn, names[q], sql[q], np[q], err);
-	if (rc) {
-		/* err says why */
-	} else if (PQenterPipelineMode(conn) != 1) {
-		rc = nb_err_set(err, NB_ESERVER, "events: cannot enter pipeline mode: %s",
-				PQerrorMessage(conn));
-	} else {
-		int sent = 0;
-		for (; sent < NQ; sent++) {
-			const char *const *params = np[sent] == 2 ? pp : np[sent] == 7 ? pi : NULL;
-			if ((names[sent] ? PQsendQueryPrepared(conn, names[sent], np[sent], params,
-							       NULL, NULL, 0)
-					 : PQsendQueryParams(conn, sql[sent], 0, NULL, NULL, NULL, NULL,
-							     0)) != 1)
-				break;
-		}
-		int synced = sent == NQ && PQpipelineSync(conn) == 1;
-		if (!synced)
-			rc = nb_err_set(err, NB_ESERVER, "events: cannot send the insert: %s",
-					PQerrorMessage(conn));
-		/* every statement's result (then the sync's), whatever happened:
-		 * what was sent may have run (a COMMIT answered is a commit, even
-		 * when the connection breaks before the sync's answer) */
-		for (int q = 0; q < sent + synced; q++) {
-			PGresult *r;
-			int got = 0;
-			while ((r = PQgetResult(conn))) {
-				ExecStatusType s = PQresultStatus(r);
-				got = 1;
-				if (q == Q_INSERT && s == PGRES_COMMAND_OK)
-					inserted = atol(PQcmdTuples(r));
-				if (q == Q_COMMIT && s == PGRES_COMMAND_OK)
-					committed = 1;
-				if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK &&
-				    s != PGRES_PIPELINE_SYNC && rc == 0)
-					rc = nb_err_set(err, NB_ESERVER, "events: %s failed: %s",
-							q == Q_INSERT ? "INSERT" : q == Q_COMMIT ? "COMMIT" : "the load",
-							s == PGRES_PIPELINE_ABORTED ? "aborted"
-										    : PQresultErrorMessage(r));
-				int sync = s == PGRES_PIPELINE_SYNC;
-				PQclear(r);
-				if (sync)
-					break;
-			}
-			if (!got && PQstatus(conn) != CONNECTION_OK) {
-				if (rc == 0)
-					rc = nb_err_set(err, NB_ESERVER, "events: the connection broke: %s",
-							PQerrorMessage(conn));
-				break;
-			}
-		}
-		PQexitPipelineMode(conn);
-	}
+	static const char *const what[NQ] = {"BEGIN", "SET", "the loaders' lock", "the partitions",
+					     "the INSERT", "COMMIT"};
+	static const int np[NQ] = {0, 0, 0, 2, 7, 0};
+	const char *const *params[NQ] = {NULL, NULL, NULL, pp, pi, NULL};
+	PGresult *ins = NULL;
+	int rc = ev_pipeline(conn, NQ, sql, names, np, params, what, &ins, Q_INSERT, err);
+	if (rc == 0)
+		*rows = ins ? atol(PQcmdTuples(ins)) : 0;
+	PQclear(ins);
 	for (int k = 0; k < 7; k++)
 		nb_buf_done(&a[k]);
-	if (committed)
-		rc = 0;
+	return rc;
+}
+
+/* nb_pg_events_load of up to NB_PG_EVENTS_BATCH rows in three round trips:
+ * BEGIN, the loaders' lock, the partitions and the lookup of the event_ids
+ * pipelined; then one COPY and COMMIT in one query string. */
+static int ev_load_small(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
+			 nb_err *err)
+{
+	char *keep = nb_xmalloc(n);
+	/* sized for this group: the default 65,536 slots (1 MiB, mapped and
+	 * faulted in on every group) cost more than a small group's load */
+	struct ev_set seen = {.first_cap = 64};
+	while (seen.first_cap < 2 * n + 2)
+		seen.first_cap *= 2;
+	nb_buf arr;
+	nb_buf_init(&arr);
+	long rows;
+	ev_mark_unseen(&seen, evs, n, keep, &arr, &rows);
+	free(seen.keys);
+	free(seen.used);
+	double lo = evs[0].epoch, hi = evs[0].epoch;
+	for (size_t i = 1; i < n; i++) {
+		lo = evs[i].epoch < lo ? evs[i].epoch : lo;
+		hi = evs[i].epoch > hi ? evs[i].epoch : hi;
+	}
+	char from[40], to[40];
+	nb_pg_event_format_ts(lo, from, sizeof from);
+	nb_pg_event_format_ts(hi, to, sizeof to);
+	const char *pp[2] = {from, to}, *pa[1] = {arr.data};
+	/* bitmap scans off for the probes: see nb_pg_events_loader_begin */
+	enum { Q_BEGIN, Q_SET, Q_LOCK, Q_PARTS, Q_LOOKUP, NQ };
+	const char *const sql[NQ] = {
+		"BEGIN", "SET LOCAL enable_bitmapscan = off",
+		"SELECT pg_advisory_xact_lock(hashtext('neonblue_events_load'))",
+		"SELECT neonblue_ensure_event_partitions($1::timestamptz, $2::timestamptz)",
+		ev_lookup_sql(rows)};
+	static const char *const what[NQ] = {"BEGIN", "SET", "the loaders' lock", "the partitions",
+					     "the event_id lookup"};
+	const int np[NQ] = {0, 0, 0, 2, 1};
+	const char *const *params[NQ] = {NULL, NULL, NULL, pp, pa};
+	static const char *const names[NQ] = {NULL};
+	int nq = rows ? NQ : Q_LOOKUP, rc = 0, committed = 0, inserted = 0;
+	PGresult *stored = NULL;
+	if (rows && rows <= EV_INSERT_MAX) {
+		rc = ev_insert_small(conn, evs, n, keep, pp, &rows, err);
+		inserted = 1;
+	} else {
+		rc = ev_pipeline(conn, nq, sql, names, np, params, what, &stored, Q_LOOKUP, err);
+	}
+	if (rc == 0 && stored)
+		ev_drop_stored(evs, n, keep, &rows, stored);
+	PQclear(stored);
+	if (inserted) {
+		/* committed, or rc says why not */
+	} else if (rc == 0 && rows) {
+		/* the COMMIT runs once the COPY ended well: no round trip of its own */
+		PGresult *r = PQexec(conn, "COPY events (event_id, user_id, type, ts, value,"
+					   " properties, experiment) FROM STDIN; COMMIT");
+		int copying = PQresultStatus(r) == PGRES_COPY_IN;
+		PQclear(r);
+		if (!copying)
+			rc = ev_copy_error(conn, "start", err);
+		else if (ev_copy_put(conn, evs, n, keep, err) < 0)
+			rc = -1;
+		if (copying && PQputCopyEnd(conn, rc ? "aborted by neonblue" : NULL) != 1 && rc == 0)
+			rc = ev_copy_error(conn, "end", err);
+		for (int k = 0; copying && (r = PQgetResult(conn)); k++) {
+			int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+			if (!ok && rc == 0)
+				rc = nb_err_set(err, NB_ESERVER, "COPY of events failed: %s",
+						PQresultErrorMessage(r));
+			committed |= ok && k == 1;
+			PQclear(r);
+		}
+		if (committed)
+			rc = 0;
+	} else if (rc == 0 && nb_pg_commit(conn, err) < 0) {
+		rc = -1;
+	}
+	nb_buf_done(&arr);
+	free(keep);
 	if (rc) {
 		if (PQstatus(conn) == CONNECTION_OK)
 			nb_pg_rollback(conn);
 		return -1;
 	}
-	st->inserted = inserted;
-	st->skipped = (long)n - inserted;
+	st->inserted = rows;
+	st->skipped = (long)n - rows;
 	return 0;
+}
+
+int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
+		      nb_err *err)
+{
+	*st = (nb_pg_load_stats){0};
+	if (n == 0)
+		return 0;
+	if (n <= NB_PG_EVENTS_BATCH)
+		return ev_load_small(conn, evs, n, st, err);
+	nb_pg_events_loader *l = nb_pg_events_loader_begin(conn, NULL, err);
+	if (!l)
+		return -1;
+	int rc = nb_pg_events_loader_add(l, evs, n, err);
+	if (nb_pg_events_loader_finish(l, rc == 0, st, err) < 0)
+		rc = -1;
+	return rc;
 }

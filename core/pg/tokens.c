@@ -50,8 +50,11 @@ void nb_pg_token_hash(const char *s, char out[65])
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 	EVP_Digest(s, strlen(s), md, &len, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < len && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	static const char hex[] = "0123456789abcdef";
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = i < len ? hex[md[i] >> 4] : '0';
+		out[2 * i + 1] = i < len ? hex[md[i] & 15] : '0';
+	}
 	out[64] = '\0';
 }
 

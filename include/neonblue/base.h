@@ -76,6 +76,12 @@ void nb_json_write_string(nb_buf *b, const char *s);
 void nb_json_write_number(nb_buf *b, double v);
 /* A number item, or a JSON null when v is NaN or infinite. */
 cJSON *nb_json_number_or_null(double v);
+/* Decodes one UTF-8 sequence at s: its length with *cp set, or 0 when the
+ * bytes are not valid UTF-8 (ASCII included: 0 for s[0] < 0x80 too). */
+#include <stdint.h>
+int nb_utf8_decode(const unsigned char *s, uint32_t *cp);
+/* 1 when the NUL-terminated s is valid UTF-8 (what PostgreSQL accepts). */
+int nb_utf8_valid(const char *s);
 
 /* ==== config ==== */
 /* where NeonBlue's servers are: defaults < stack.env < config file

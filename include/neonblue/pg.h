@@ -328,15 +328,13 @@ int nb_pg_events_loader_add(nb_pg_events_loader *l, const nb_pg_event *evs, size
 int nb_pg_events_loader_finish(nb_pg_events_loader *l, int commit, nb_pg_load_stats *st,
 			       nb_err *err);
 
-/* begin + add + finish for events already in memory (`track`). */
+/* begin + add + finish for events already in memory (`track`, the group
+ * committer of `neonblue serve`): up to NB_PG_EVENTS_BATCH rows in three
+ * round trips (BEGIN, the lock, the partitions and the event_id lookup
+ * pipelined; then the COPY and COMMIT in one query string). 0 once
+ * committed; -1 (rolled back) with err. */
 int nb_pg_events_load(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
 		      nb_err *err);
-/* The same for a small group (`neonblue serve`'s committer: up to a few
- * thousand rows) in one round trip: BEGIN, the loaders' lock, the partitions,
- * an INSERT of the rows whose event_id is new (the first of each repeated
- * one), COMMIT, pipelined. 0 once committed; -1 (rolled back) with err. */
-int nb_pg_events_insert(PGconn *conn, const nb_pg_event *evs, size_t n, nb_pg_load_stats *st,
-			nb_err *err);
 
 /* ==== tokens ==== */
 /* API tokens of `neonblue serve` (core/pg/tokens.c): a random secret shown

@@ -86,6 +86,9 @@ t_eq bad-field-named "$(jf "$(cat "$tmp/body")" 'j["field"]')" user_id
 t_eq unknown-exp-404 "$(code -XPOST -H "$A" "$U/v1/assign" -d '{"experiment":"nope-x","user_id":"u"}')" 404
 head -c 1100000 /dev/zero | tr '\0' a >"$tmp/big"
 t_eq body-413 "$(code -XPOST -H "$A" "$U/v1/assign" --data-binary @"$tmp/big")" 413
+# headers: 10 KB fit the connection's 16 KiB; 20 KB are refused (431)
+t_eq headers-10k-ok "$(code -H "X-Pad: $(head -c 10000 /dev/zero | tr '\0' a)" "$U/healthz")" 200
+t_eq headers-20k-431 "$(code -H "X-Pad: $(head -c 20000 /dev/zero | tr '\0' a)" "$U/healthz")" 431
 
 # ---- /v1/assign is `neonblue assign` ----
 same=0
@@ -139,6 +142,33 @@ seq 1 300 | xargs -P 30 -I{} curl -s -o /dev/null -w '%{http_code}\n' -XPOST -H 
 	-d "{\"user_id\":\"c{}\",\"type\":\"conc-$run\"}" >"$tmp/codes"
 t_eq events-concurrent-all-200 "$(grep -c '^200$' "$tmp/codes")" 300
 t_eq events-concurrent-committed "$(sql "SELECT count(*) FROM events WHERE type = 'conc-$run'")" 300
+# groups of several requests (the committer loads every request queued
+# meanwhile in one COPY): 60 of 20 events, request k and k+30 carrying the
+# same 20 event_ids, and 10 with an invalid UTF-8 user_id (refused before a
+# group forms: it writes nothing and fails no other request of its group)
+python3 - "$run" "$tmp" <<'PY'
+import json, sys, uuid
+run, d = sys.argv[1], sys.argv[2]
+for k in range(60):
+    evs = [{"event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "grp-%s-%d-%d" % (run, k % 30, i))),
+            "user_id": "g%d" % i, "type": "grp-%s" % run} for i in range(20)]
+    open("%s/grp-ok-%02d.json" % (d, k), "w").write(json.dumps(evs))
+for k in range(10):
+    evs = [{"user_id": "ok", "type": "grpbad-%s" % run}, {"user_id": "BAD", "type": "grpbad-%s" % run}]
+    open("%s/grp-bad-%02d.json" % (d, k), "wb").write(json.dumps(evs).encode().replace(b"BAD", b"b\xffd"))
+PY
+grouped() { curl -s "$U/metrics" | awk '/^nb_event_committer_items_total/ {i = $2} /^nb_event_committer_groups_total/ {g = $2} END {print i - g}'; }
+g0=$(grouped)
+ls "$tmp"/grp-*.json | sort -t- -k3 | xargs -P 35 -I{} sh -c \
+	'echo "$(basename {} .json) $(curl -s -o {}.out -w "%{http_code}" -XPOST -H "$1" "$2/v1/events" --data-binary @{})"' _ "$A" "$U" >"$tmp/grp.codes"
+t_eq events-group-ok-200 "$(grep -c '^grp-ok-[0-9]* 200$' "$tmp/grp.codes")" 60
+t_eq events-group-ok-accepted "$(cat "$tmp"/grp-ok-*.json.out | grep -c '"accepted":20')" 60
+t_eq events-group-bad-400 "$(grep -c '^grp-bad-[0-9]* 400$' "$tmp/grp.codes")" 10
+t_match events-group-bad-field "$(cat "$tmp/grp-bad-00.json.out")" '"field":"\[1\]\.user_id"'
+t_eq events-group-bad-nothing "$(sql "SELECT count(*) FROM events WHERE type = 'grpbad-$run'")" 0
+t_eq events-group-dup-once "$(sql "SELECT count(*), count(DISTINCT event_id) FROM events WHERE type = 'grp-$run'")" "600|600"
+# the committer did group requests (items answered exceed groups run)
+t_eq events-grouped "$(( $(grouped) > g0 ))" 1
 
 # ---- experiments, lifecycle audited with the token's name ----
 t_eq exps-list "$(code -H "$A" "$U/v1/experiments")" 200
