@@ -26,6 +26,7 @@ chmod 755 "$W"
 . tests/lib/t.sh >/dev/null # t_free_port
 . tests/lib/ch.sh
 . bench/lib/stack.sh
+. bench/lib/experiment.sh
 bench_stack_up || exit 1
 PG=$(. "$HOME_DIR/stack.env" && echo "$NEONBLUE_PG")
 cleanup() {
@@ -51,10 +52,7 @@ NEONBLUE_PG=$PG NEONBLUE_CLICKHOUSE=$CL NEONBLUE_CLICKHOUSE_CLUSTER=nbc "$NB" mi
 BASE=1793500000
 fill() { # fill URL: the experiment, its metrics, U users, N events
 	local u=$1
-	q "$u" "INSERT INTO neonblue.experiments (key, name, status, seed, hash_version, coverage, owner, created_at, updated_at, version, _version, _deleted) VALUES ('bench', 'bench', 'running', 'bench', 2, 1, '', now(), now(), 1, 1, 0)"
-	q "$u" "INSERT INTO neonblue.variants (experiment, key, name, weight, is_control, config, position, _version, _deleted) VALUES ('bench', 'control', 'control', 0.5, 1, '{}', 0, 1, 0), ('bench', 'treatment', 'treatment', 0.5, 0, '{}', 1, 1, 0)"
-	q "$u" "INSERT INTO neonblue.metrics (key, name, kind, event_types, value_property, direction, winsorize, description, created_at, updated_at, _version, _deleted) VALUES ('conv', 'conv', 'binomial', ['purchase'], NULL, 'increase', NULL, '', now(), now(), 1, 0), ('revenue', 'revenue', 'sum', ['purchase'], NULL, 'increase', 99, '', now(), now(), 1, 0), ('ctr', 'ctr', 'ratio', ['click', 'view'], NULL, 'increase', NULL, '', now(), now(), 1, 0)"
-	q "$u" "INSERT INTO neonblue.experiment_metrics (experiment, metric, role, position, _version, _deleted) VALUES ('bench', 'conv', 'primary', 0, 1, 0), ('bench', 'revenue', 'guardrail', 1, 1, 0), ('bench', 'ctr', 'secondary', 2, 1, 0)"
+	bench_experiment neonblue q "$u"
 	q "$u" "INSERT INTO neonblue.assignments SELECT 'bench', concat('u', toString(number)), if(cityHash64(number) % 2 = 0, 'control', 'treatment'), toDateTime($BASE + intDiv(number, 100)), number % 1000000, 'hash', 1, NULL, 1, 0 FROM numbers($U)"
 	# 10 events per user on average, a fifth before the assignment (not counted)
 	q "$u" "INSERT INTO neonblue.events SELECT generateUUIDv4(), concat('u', toString(u)), arrayElement(['view', 'view', 'view', 'click', 'click', 'add_to_cart', 'purchase'], 1 + (h % 7)), toDateTime($BASE + intDiv(u, 100) + toInt64(h % 86400) - 17280), h % 1000000, if(h % 7 = 6, toFloat64(h % 10000) / 100, NULL), NULL, NULL, 1, 0 FROM (SELECT number % $U AS u, cityHash64(number) AS h FROM numbers($N))"

@@ -22,6 +22,7 @@ W=$(mktemp -d /tmp/bench_report.XXXXXX)
 chmod 755 "$W"
 DB=${BENCH_DB:-bench_report_$$}
 . bench/lib/stack.sh
+. bench/lib/experiment.sh
 bench_stack_up || exit 1
 . "$HOME_DIR/stack.env"
 CH=$NEONBLUE_CLICKHOUSE
@@ -37,10 +38,7 @@ median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 
 . tests/lib/ch.sh # ch_schema
 ch_schema "$CH" "$DB"
-q "INSERT INTO $DB.experiments (key, name, status, seed, hash_version, coverage, owner, created_at, updated_at, version, _version, _deleted) VALUES ('bench', 'bench', 'running', 'bench', 2, 1, '', now(), now(), 1, 1, 0)"
-q "INSERT INTO $DB.variants (experiment, key, name, weight, is_control, config, position, _version, _deleted) VALUES ('bench', 'control', 'control', 0.5, 1, '{}', 0, 1, 0), ('bench', 'treatment', 'treatment', 0.5, 0, '{}', 1, 1, 0)"
-q "INSERT INTO $DB.metrics (key, name, kind, event_types, value_property, direction, winsorize, description, created_at, updated_at, _version, _deleted) VALUES ('conv', 'conv', 'binomial', ['purchase'], NULL, 'increase', NULL, '', now(), now(), 1, 0), ('revenue', 'revenue', 'sum', ['purchase'], NULL, 'increase', 99, '', now(), now(), 1, 0), ('ctr', 'ctr', 'ratio', ['click', 'view'], NULL, 'increase', NULL, '', now(), now(), 1, 0)"
-q "INSERT INTO $DB.experiment_metrics (experiment, metric, role, position, _version, _deleted) VALUES ('bench', 'conv', 'primary', 0, 1, 0), ('bench', 'revenue', 'guardrail', 1, 1, 0), ('bench', 'ctr', 'secondary', 2, 1, 0)"
+bench_experiment "$DB" q || exit 1
 
 BASE=1793500000
 loaded=0
